@@ -1,0 +1,61 @@
+import Koa from 'koa';
+import type { Services } from './compose.js';
+import { SIGNING_ALGS } from './config.js';
+import { discoveryRoutes } from './endpoints/discovery.js';
+import { healthRoutes } from './endpoints/health.js';
+import { meRoutes } from './endpoints/me.js';
+import { tokenRoutes } from './endpoints/token.js';
+import { supportedGrantTypes } from './grants/registry.js';
+import { requireBearer } from './http/bearer.js';
+import { authenticateClient } from './http/client_auth.js';
+import { errorHandler } from './http/error_handler.js';
+import { requestMetrics } from './observability.js';
+
+/** Security headers for a JSON API that is never framed or sniffed. */
+async function securityHeaders(ctx: Koa.Context, next: Koa.Next): Promise<void> {
+  ctx.set('X-Content-Type-Options', 'nosniff');
+  ctx.set('X-Frame-Options', 'DENY');
+  ctx.set('Referrer-Policy', 'no-referrer');
+  await next();
+}
+
+/** Builds the Koa app from ready services: middleware order and routes only, no logic. */
+export function createApp(services: Services): Koa {
+  const { config, events } = services;
+  const app = new Koa({ proxy: config.trustProxy });
+  // Koa's own error printing would write stack traces to stderr; errors are rendered and logged above.
+  app.silent = true;
+  app.on('error', (err) =>
+    services.log.debug({ err: err instanceof Error ? err.message : String(err) }, 'koa error'),
+  );
+
+  const clientAuth = authenticateClient({ clients: services.clients, events });
+  const bearer = requireBearer({ verifier: services.verifier, events });
+
+  const routers = [
+    tokenRoutes({ grants: services.grants, clientAuth }),
+    discoveryRoutes({
+      issuer: config.issuer,
+      keys: services.keys,
+      jwksMaxAge: config.jwksMaxAge,
+      grantTypes: () => supportedGrantTypes(services.grants),
+      scopes: async () => {
+        const scopes = new Set<string>(['admin']);
+        for (const c of await services.clients.list()) for (const s of c.scopes) scopes.add(s);
+        return [...scopes].sort();
+      },
+      signingAlgs: SIGNING_ALGS,
+    }),
+    meRoutes({ bearer }),
+    healthRoutes({ checks: services.readiness, metrics: services.metrics.registry }),
+  ];
+
+  app.use(requestMetrics(services.metrics, services.log));
+  app.use(errorHandler(events));
+  app.use(securityHeaders);
+  for (const r of routers) {
+    app.use(r.routes());
+    app.use(r.allowedMethods());
+  }
+  return app;
+}

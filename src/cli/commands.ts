@@ -1,0 +1,133 @@
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import type { Services } from '../compose.js';
+import { migrateLatest } from '../db/migrate.js';
+import { GRANT_TYPES, type GrantType } from '../stores/types.js';
+import { type CliIo, readSecret } from './io.js';
+
+export class UsageError extends Error {}
+
+export interface CommandContext {
+  args: string[];
+  io: CliIo;
+  services: () => Promise<Services>;
+}
+
+export interface Command {
+  /** e.g. "users create --username U [--roles a,b]" */
+  usage: string;
+  summary: string;
+  /** Commands that need no signing keys skip loading them. */
+  needsKeys?: boolean;
+  run(ctx: CommandContext): Promise<Record<string, unknown>>;
+}
+
+export function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true } as const);
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+export function required(value: unknown, flag: string): string {
+  if (typeof value !== 'string' || value === '') throw new UsageError(`${flag} is required`);
+  return value;
+}
+
+export const list = (v: unknown) =>
+  typeof v === 'string'
+    ? v
+        .split(/[,\s]+/)
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : [];
+
+export const coreCommands: Record<string, Command> = {
+  migrate: {
+    usage: 'migrate',
+    summary: 'apply pending database migrations',
+    async run({ services }) {
+      const s = await services();
+      const applied = await migrateLatest(s.db);
+      return { applied };
+    },
+  },
+  'users create': {
+    usage: 'users create --username U [--roles a,b]   (password on stdin)',
+    summary: 'create a user; prints {"id","username"}',
+    async run({ args, io, services }) {
+      const { values } = parse(args, { username: { type: 'string' }, roles: { type: 'string' } });
+      const username = required(values.username, '--username');
+      const password = await readSecret(io, `Password for ${username}: `);
+      return (await services()).userAccounts.create(username, password, list(values.roles));
+    },
+  },
+  'users disable': {
+    usage: 'users disable --username U',
+    summary: "disable a user and end all of the user's sessions",
+    async run({ args, services }) {
+      const { values } = parse(args, { username: { type: 'string' } });
+      return {
+        ...(await (await services()).userAccounts.disable(required(values.username, '--username'))),
+        disabled: true,
+      };
+    },
+  },
+  'users set-password': {
+    usage: 'users set-password --username U   (password on stdin)',
+    summary: "change a password and end all of the user's sessions",
+    async run({ args, io, services }) {
+      const { values } = parse(args, { username: { type: 'string' } });
+      const username = required(values.username, '--username');
+      const password = await readSecret(io, `New password for ${username}: `);
+      return {
+        ...(await (await services()).userAccounts.setPassword(username, password)),
+        password_changed: true,
+      };
+    },
+  },
+  'clients create': {
+    usage:
+      'clients create --name N [--grants password,refresh_token,client_credentials] [--scopes "read write"] ' +
+      '[--audience URI ...] [--public] [--introspect] [--admin]',
+    summary: 'register a client; prints {"client_id","client_secret"} once',
+    async run({ args, services }) {
+      const { values } = parse(args, {
+        name: { type: 'string' },
+        grants: { type: 'string' },
+        scopes: { type: 'string' },
+        audience: { type: 'string', multiple: true },
+        public: { type: 'boolean' },
+        introspect: { type: 'boolean' },
+        admin: { type: 'boolean' },
+      });
+      const grants = values.grants === undefined ? undefined : list(values.grants);
+      const unknown = grants?.find((g) => !GRANT_TYPES.includes(g as GrantType));
+      if (unknown) throw new UsageError(`unknown grant "${unknown}" (use ${GRANT_TYPES.join(', ')})`);
+      return (await services()).clientAccounts.create({
+        name: required(values.name, '--name'),
+        grantTypes: grants as GrantType[] | undefined,
+        scopes: values.scopes === undefined ? undefined : list(values.scopes),
+        audiences: values.audience,
+        isPublic: values.public ?? false,
+        canIntrospect: values.introspect ?? false,
+        isAdmin: values.admin ?? false,
+      });
+    },
+  },
+  'clients list': {
+    usage: 'clients list',
+    summary: 'list clients (never their secrets)',
+    async run({ services }) {
+      return { clients: await (await services()).clientAccounts.list() };
+    },
+  },
+  'clients disable': {
+    usage: 'clients disable --client-id C',
+    summary: 'disable a client; its tokens stop working',
+    async run({ args, services }) {
+      const { values } = parse(args, { 'client-id': { type: 'string' } });
+      return (await services()).clientAccounts.disable(required(values['client-id'], '--client-id'));
+    },
+  },
+};

@@ -1,0 +1,161 @@
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import { ClientAccounts } from './accounts/clients.js';
+import { UserAccounts } from './accounts/users.js';
+import { type Config, isEmbedded, SIGNING_ALGS } from './config.js';
+import { connectDatabase } from './db/connect.js';
+import { lockEmbeddedDatabase } from './db/embedded_lock.js';
+import { migrateLatest } from './db/migrate.js';
+import type { ReadinessCheck } from './endpoints/health.js';
+import { EventBus } from './events.js';
+import { clientCredentialsGrant } from './grants/client_credentials.js';
+import { passwordGrant } from './grants/password.js';
+import { type GrantRegistry, grantRegistry } from './grants/registry.js';
+import { resolveKek } from './keys/kek.js';
+import { KeyRing } from './keys/keyring.js';
+import { createLogger, createMetrics, type Metrics, observeEvents } from './observability.js';
+import { MemoryDenylist } from './stores/memory/denylist.js';
+import { PostgresClientStore } from './stores/postgres/clients.js';
+import { PostgresRevocationStore } from './stores/postgres/revocations.js';
+import { PostgresSigningKeyStore } from './stores/postgres/signing_keys.js';
+import { PostgresUserStore } from './stores/postgres/users.js';
+import type { ClientStore, Denylist, RevocationStore, SigningKeyStore, UserStore } from './stores/types.js';
+import { AccessTokenMinter, AccessTokenVerifier } from './tokens/access_token.js';
+import { DEFAULT_PASSWORD_HASHING, PasswordHasher, type PasswordHashingOptions } from './tokens/passwords.js';
+
+/** Everything the app and the CLI use, built once from the config. */
+export interface Services {
+  config: Config;
+  log: Logger;
+  events: EventBus;
+  metrics: Metrics;
+  db: Knex;
+  now: () => number;
+  kek: Uint8Array;
+  users: UserStore;
+  clients: ClientStore;
+  signingKeys: SigningKeyStore;
+  revocations: RevocationStore;
+  denylist: Denylist;
+  hasher: PasswordHasher;
+  keys: KeyRing;
+  minter: AccessTokenMinter;
+  verifier: AccessTokenVerifier;
+  grants: GrantRegistry;
+  userAccounts: UserAccounts;
+  clientAccounts: ClientAccounts;
+  readiness: ReadinessCheck[];
+  /** Stops timers and closes connections; idempotent. */
+  close(): Promise<void>;
+}
+
+export interface BuildOptions {
+  log?: Logger;
+  /** Injected clock (ms since epoch); tests freeze or advance it. */
+  now?: () => number;
+  /** An already-open database (tests); otherwise opened from the config. */
+  db?: Knex;
+  hashing?: PasswordHashingOptions;
+  /** Skip key initialisation (CLI commands that only touch users/clients). */
+  withoutKeys?: boolean;
+  /** Run migrations (the embedded default always does; production uses `tessera migrate`). */
+  migrate?: boolean;
+}
+
+/** The composition root: chooses storage implementations once and wires every module. */
+export async function buildServices(config: Config, options: BuildOptions = {}): Promise<Services> {
+  const log = options.log ?? createLogger(config.logLevel);
+  const now = options.now ?? Date.now;
+  const events = new EventBus();
+  const metrics = createMetrics();
+  observeEvents(events, log, metrics);
+
+  const cleanups: (() => Promise<void> | void)[] = [];
+  let db = options.db;
+  if (!db) {
+    if (isEmbedded(config)) cleanups.push(lockEmbeddedDatabase(config.dataDir));
+    db = connectDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
+    const owned = db;
+    cleanups.push(() => owned.destroy());
+  }
+  try {
+    if (options.migrate ?? isEmbedded(config)) await migrateLatest(db);
+    const { kek } = resolveKek(config);
+
+    const users = new PostgresUserStore(db);
+    const clients = new PostgresClientStore(db);
+    const signingKeys = new PostgresSigningKeyStore(db);
+    const revocations = new PostgresRevocationStore(db);
+    const denylist = new MemoryDenylist(revocations, now);
+    await denylist.load();
+
+    const hasher = new PasswordHasher(options.hashing ?? DEFAULT_PASSWORD_HASHING);
+    const keys = new KeyRing({ store: signingKeys, kek, signingAlg: config.signingAlg, now });
+    if (!options.withoutKeys) await keys.initialise();
+    const minter = new AccessTokenMinter(keys, config.issuer, now);
+    const verifier = new AccessTokenVerifier(keys, config.issuer, denylist, now);
+
+    const grants = grantRegistry([
+      passwordGrant({ users, hasher, minter, events, accessTokenTtl: config.accessTokenTtl }),
+      clientCredentialsGrant({ minter, events, accessTokenTtl: config.accessTokenTtl }),
+    ]);
+    const userAccounts = new UserAccounts({ users, hasher, now });
+    const clientAccounts = new ClientAccounts({ clients, issuer: config.issuer, now });
+
+    const database = db;
+    const readiness: ReadinessCheck[] = [
+      {
+        name: 'database',
+        critical: true,
+        run: async () => {
+          await database.raw('select 1');
+          return 'ok';
+        },
+      },
+      { name: 'redis', critical: false, run: async () => 'embedded' },
+    ];
+
+    let closed = false;
+    log.info(
+      {
+        database: config.databaseUrl ? 'postgres' : 'pglite',
+        state: 'in-process',
+        signingAlg: config.signingAlg,
+      },
+      'backends selected',
+    );
+    return {
+      config,
+      log,
+      events,
+      metrics,
+      db,
+      now,
+      kek,
+      users,
+      clients,
+      signingKeys,
+      revocations,
+      denylist,
+      hasher,
+      keys,
+      minter,
+      verifier,
+      grants,
+      userAccounts,
+      clientAccounts,
+      readiness,
+      async close() {
+        if (closed) return;
+        closed = true;
+        for (const c of cleanups.reverse()) await c();
+      },
+    };
+  } catch (err) {
+    for (const c of cleanups.reverse()) await c();
+    throw err;
+  }
+}
+
+/** Algorithms this build can sign with, advertised in metadata. */
+export const SUPPORTED_SIGNING_ALGS = SIGNING_ALGS;

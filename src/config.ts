@@ -1,0 +1,215 @@
+import { readFileSync } from 'node:fs';
+
+/** Signing algorithms Tessera can create keys for (RFC 7518 / RFC 8037). */
+export const SIGNING_ALGS = ['ES256', 'EdDSA', 'RS256', 'PS256'] as const;
+export type SigningAlg = (typeof SIGNING_ALGS)[number];
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Rate-limit settings; see README "Rate limits" for why the defaults are what they are. */
+export interface RateLimitConfig {
+  /** Consecutive failed logins for one username+IP pair before it is locked. */
+  loginFailuresPerUserIp: number;
+  /** First lockout; it doubles on every further failure up to `loginLockoutMax`. */
+  loginLockoutBase: number;
+  loginLockoutMax: number;
+  /** Failed logins per IP per hour: high enough that one NAT'd office is not locked out by one user. */
+  loginFailuresPerIpHour: number;
+  /** Requests per client per minute on /token and /introspect. */
+  clientRequestsPerMinute: number;
+}
+
+/** The whole runtime configuration, validated once at start. Durations are in seconds. */
+export interface Config {
+  port: number;
+  host: string;
+  /** `iss` of every token and the RFC 8414 `issuer`, compared exactly by clients. */
+  issuer: string;
+  /** Unset → embedded PGlite under `dataDir`. */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  /** Embedded mode keeps its generated KEK here (SPEC §2). */
+  keysDir: string;
+  redisUrl: string | undefined;
+  redisClusterNodes: string[] | undefined;
+  /** Prefix of every Redis key, so several deployments can share one Redis. */
+  redisKeyPrefix: string;
+  /** 32 bytes; undefined in embedded mode until generated into keys/. */
+  keyEncryptionKey: Uint8Array | undefined;
+  /** Previous KEK, only read by `tessera keys rewrap`. */
+  keyEncryptionKeyPrevious: Uint8Array | undefined;
+  signingAlg: SigningAlg;
+  accessTokenTtl: number;
+  refreshTokenIdleTtl: number;
+  refreshTokenMaxAge: number;
+  refreshReuseLeeway: number;
+  maxSessionsPerUser: number;
+  keyRotationInterval: number;
+  jwksMaxAge: number;
+  /** How often every instance re-reads the key table even without a signal. */
+  keyReloadInterval: number;
+  trustProxy: boolean;
+  logLevel: LogLevel;
+  rateLimits: RateLimitConfig;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly key: string,
+    message: string,
+  ) {
+    super(`${key}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+/** Parses `900`, `900s`, `15m`, `12h`, `7d` into seconds. */
+export function parseDuration(value: string): number | undefined {
+  const m = /^(\d+)\s*([smhd]?)$/.exec(value.trim());
+  if (!m) return undefined;
+  return Number(m[1]) * (UNIT_SECONDS[m[2] || 's'] ?? 1);
+}
+
+function readDuration(env: Env, key: string, fallback: number, min = 0): number {
+  const raw = env[key];
+  if (raw === undefined || raw === '') return fallback;
+  const v = parseDuration(raw);
+  if (v === undefined) throw new ConfigError(key, `"${raw}" is not a duration (use 900, 15m, 12h or 7d)`);
+  if (v < min) throw new ConfigError(key, `must be at least ${min}s`);
+  return v;
+}
+
+function readInt(env: Env, key: string, fallback: number, min: number, max: number): number {
+  const raw = env[key];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(key, `"${raw}" is not an integer`);
+  const v = Number(raw);
+  if (v < min || v > max) throw new ConfigError(key, `must be between ${min} and ${max}`);
+  return v;
+}
+
+function readBool(env: Env, key: string, fallback: boolean): boolean {
+  const raw = env[key]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+  throw new ConfigError(key, `"${env[key]}" is not a boolean (true/false)`);
+}
+
+function readKek(env: Env, key: string): Uint8Array | undefined {
+  let raw = env[key];
+  const file = env[`${key}_FILE`];
+  if ((raw === undefined || raw === '') && file) {
+    try {
+      raw = readFileSync(file, 'utf8');
+    } catch {
+      throw new ConfigError(`${key}_FILE`, `cannot read ${file}`);
+    }
+  }
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const bytes = Buffer.from(raw.trim(), 'base64url');
+  // A 256-bit key is exactly 43 base64url characters; anything else is a typo, not a key.
+  if (bytes.length !== 32) throw new ConfigError(key, 'must be 32 bytes (256 bits) encoded as base64url');
+  return new Uint8Array(bytes);
+}
+
+function readUrl(env: Env, key: string, protocols: string[]): string | undefined {
+  const raw = env[key];
+  if (raw === undefined || raw === '') return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(key, 'is not a URL');
+  }
+  if (!protocols.includes(url.protocol)) throw new ConfigError(key, `must use ${protocols.join(' or ')}`);
+  return raw;
+}
+
+/**
+ * Reads and validates the configuration. Throws ConfigError naming the first bad key; main.ts
+ * prints it as one line and exits.
+ */
+export function loadConfig(env: Env = process.env): Config {
+  const port = readInt(env, 'PORT', 8080, 0, 65535);
+  const host = env.HOST || '127.0.0.1';
+  const issuer = readUrl(env, 'ISSUER', ['http:', 'https:']) ?? `http://localhost:${port}`;
+  // RFC 8414 §2: the issuer has no query or fragment; clients compare it byte for byte.
+  if (/[?#]/.test(issuer)) throw new ConfigError('ISSUER', 'must not contain a query or fragment');
+
+  const databaseUrl = readUrl(env, 'DATABASE_URL', ['postgres:', 'postgresql:']);
+  const redisUrl = readUrl(env, 'REDIS_URL', ['redis:', 'rediss:']);
+  let redisClusterNodes: string[] | undefined;
+  if (env.REDIS_CLUSTER_NODES) {
+    redisClusterNodes = env.REDIS_CLUSTER_NODES.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    for (const node of redisClusterNodes) {
+      if (!/^[^:\s]+:\d+$/.test(node.replace(/^rediss?:\/\//, '')))
+        throw new ConfigError('REDIS_CLUSTER_NODES', `"${node}" is not host:port`);
+    }
+  }
+  const keyEncryptionKey = readKek(env, 'KEY_ENCRYPTION_KEY');
+  // Production (a real database) must be told its KEK: generating one would make every other
+  // replica unable to read the keys this one writes.
+  if (databaseUrl && !keyEncryptionKey)
+    throw new ConfigError(
+      'KEY_ENCRYPTION_KEY',
+      'is required when DATABASE_URL is set (or KEY_ENCRYPTION_KEY_FILE)',
+    );
+
+  const signingAlg = (env.SIGNING_ALG || 'ES256') as SigningAlg;
+  if (!SIGNING_ALGS.includes(signingAlg))
+    throw new ConfigError('SIGNING_ALG', `must be one of ${SIGNING_ALGS.join(', ')}`);
+  const logLevel = (env.LOG_LEVEL || 'info') as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel))
+    throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
+
+  const accessTokenTtl = readDuration(env, 'ACCESS_TOKEN_TTL', 900, 1);
+  const refreshTokenIdleTtl = readDuration(env, 'REFRESH_TOKEN_IDLE_TTL', 7 * 86400, 1);
+  const refreshTokenMaxAge = readDuration(env, 'REFRESH_TOKEN_MAX_AGE', 30 * 86400, 1);
+  if (refreshTokenIdleTtl > refreshTokenMaxAge)
+    throw new ConfigError('REFRESH_TOKEN_IDLE_TTL', 'must not exceed REFRESH_TOKEN_MAX_AGE');
+
+  return {
+    port,
+    host,
+    issuer,
+    databaseUrl,
+    dataDir: env.DATA_DIR || './data',
+    keysDir: env.KEYS_DIR || './keys',
+    redisUrl,
+    redisClusterNodes,
+    redisKeyPrefix: env.REDIS_KEY_PREFIX ?? 'tessera:',
+    keyEncryptionKey,
+    keyEncryptionKeyPrevious: readKek(env, 'KEY_ENCRYPTION_KEY_PREVIOUS'),
+    signingAlg,
+    accessTokenTtl,
+    refreshTokenIdleTtl,
+    refreshTokenMaxAge,
+    refreshReuseLeeway: readDuration(env, 'REFRESH_REUSE_LEEWAY', 0),
+    maxSessionsPerUser: readInt(env, 'MAX_SESSIONS_PER_USER', 5, 1, 1000),
+    keyRotationInterval: readDuration(env, 'KEY_ROTATION_INTERVAL', 0),
+    jwksMaxAge: readDuration(env, 'JWKS_MAX_AGE', 300),
+    keyReloadInterval: readDuration(env, 'KEY_RELOAD_INTERVAL', 30, 1),
+    trustProxy: readBool(env, 'TRUST_PROXY', false),
+    logLevel,
+    rateLimits: {
+      loginFailuresPerUserIp: readInt(env, 'RATE_LIMIT_LOGIN_FAILURES', 10, 1, 1_000_000),
+      loginLockoutBase: readDuration(env, 'RATE_LIMIT_LOGIN_LOCKOUT', 60, 1),
+      loginLockoutMax: readDuration(env, 'RATE_LIMIT_LOGIN_LOCKOUT_MAX', 3600, 1),
+      loginFailuresPerIpHour: readInt(env, 'RATE_LIMIT_IP_FAILURES_PER_HOUR', 100, 1, 10_000_000),
+      clientRequestsPerMinute: readInt(env, 'RATE_LIMIT_CLIENT_PER_MINUTE', 1200, 1, 100_000_000),
+    },
+  };
+}
+
+/** True when no DATABASE_URL is configured: PGlite + in-process state, single process. */
+export function isEmbedded(config: Config): boolean {
+  return config.databaseUrl === undefined;
+}

@@ -1,0 +1,38 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import knexFactory, { type Knex } from 'knex';
+import ClientPgLite from 'knex-pglite';
+
+export interface DatabaseTarget {
+  /** Postgres connection string; undefined → embedded PGlite. */
+  url: string | undefined;
+  /** PGlite data folder; `null` → in-memory (tests). */
+  dataDir: string | null;
+}
+
+/** Opens knex on `pg` for a real database, or on PGlite (one in-process connection) otherwise. */
+export function connectDatabase(target: DatabaseTarget): Knex {
+  if (target.url) {
+    return knexFactory({
+      client: 'pg',
+      connection: target.url,
+      // A short acquire timeout turns a database outage into a quick 503 instead of a hung request.
+      pool: { min: 0, max: 10 },
+      acquireConnectionTimeout: 5000,
+    });
+  }
+  // knex-pglite: `{}` is an in-memory database, `{ filename }` a folder on disk.
+  let connection = {} as Knex.StaticConnectionConfig;
+  if (target.dataDir !== null) {
+    const dir = path.resolve(target.dataDir);
+    mkdirSync(dir, { recursive: true });
+    connection = { filename: path.join(dir, 'pgdata') } as Knex.StaticConnectionConfig;
+  }
+  return knexFactory({
+    client: ClientPgLite as unknown as typeof Knex.Client,
+    dialect: 'postgres',
+    connection,
+    // PGlite has exactly one connection; a query issued outside a running transaction waits here.
+    acquireConnectionTimeout: 30000,
+  });
+}

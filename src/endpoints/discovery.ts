@@ -1,0 +1,53 @@
+import Router from '@koa/router';
+import { CLIENT_AUTH_METHODS } from '../http/client_auth.js';
+import type { KeyRing } from '../keys/keyring.js';
+
+export interface DiscoveryDeps {
+  issuer: string;
+  keys: KeyRing;
+  jwksMaxAge: number;
+  grantTypes: () => string[];
+  scopes: () => Promise<string[]>;
+  signingAlgs: readonly string[];
+}
+
+/** RFC 8414 metadata and the RFC 7517 JWKS document. */
+export function discoveryRoutes(deps: DiscoveryDeps): Router {
+  const router = new Router();
+  const base = deps.issuer.replace(/\/$/, '');
+
+  router.get('/.well-known/jwks.json', (ctx) => {
+    const { body, etag } = deps.keys.current().jwks;
+    ctx.set('Cache-Control', `public, max-age=${deps.jwksMaxAge}`);
+    ctx.set('ETag', etag);
+    ctx.type = 'application/jwk-set+json';
+    // RFC 9110 §13.1.2: If-None-Match may list several tags, or "*".
+    const inm = ctx.get('if-none-match');
+    if (inm && (inm.trim() === '*' || inm.split(',').some((t) => t.trim().replace(/^W\//, '') === etag))) {
+      ctx.status = 304;
+      return;
+    }
+    ctx.body = body;
+  });
+
+  router.get('/.well-known/oauth-authorization-server', async (ctx) => {
+    ctx.set('Cache-Control', 'public, max-age=300');
+    ctx.body = {
+      // RFC 8414 §3.3: must be identical to the issuer the client used to build the URL.
+      issuer: deps.issuer,
+      token_endpoint: `${base}/token`,
+      jwks_uri: `${base}/.well-known/jwks.json`,
+      revocation_endpoint: `${base}/revoke`,
+      introspection_endpoint: `${base}/introspect`,
+      grant_types_supported: deps.grantTypes(),
+      response_types_supported: [],
+      token_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
+      revocation_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
+      introspection_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
+      scopes_supported: await deps.scopes(),
+      // RFC 9068 tokens are signed with the server keys; advertise every algorithm we can sign with.
+      access_token_signing_alg_values_supported: deps.signingAlgs,
+    };
+  });
+  return router;
+}

@@ -1,0 +1,27 @@
+import { EventEmitter } from 'node:events';
+
+/**
+ * Domain events. Handlers emit; logging and metrics subscribe (src/observability.ts). Payloads
+ * carry ids (client, user, family, kid, jti), never token or secret values.
+ */
+export interface TesseraEvents {
+  'token.issued': [{ grantType: string; clientId: string; sub: string; kid: string; sid?: string }];
+  'login.failed': [{ clientId: string; reason: 'unknown_user' | 'bad_password' | 'disabled' }];
+  'client.auth_failed': [{ clientId: string | undefined; reason: string }];
+  'token.rejected': [{ reason: string }];
+  'request.error': [{ error: string; status: number; detail?: string; route: string }];
+  'server.error': [{ err: unknown; route: string }];
+  'refresh.rotated': [{ clientId: string; familyId: string }];
+  'refresh.reuse_detected': [{ clientId: string; familyId: string }];
+  'refresh.leeway_used': [{ clientId: string; familyId: string }];
+  'session.revoked': [{ familyId: string; reason: string }];
+  'token.revoked': [{ clientId: string; kind: 'access' | 'refresh'; id: string }];
+  'key.rotated': [{ activeKid: string; nextKid: string; forced: boolean }];
+  'key.revoked': [{ kid: string }];
+  'keys.reloaded': [{ activeKid: string; reason: string }];
+  'ratelimit.exceeded': [{ limiter: string }];
+  'dependency.degraded': [{ dependency: 'redis' | 'database'; err: unknown }];
+  'dependency.recovered': [{ dependency: 'redis' | 'database' }];
+}
+
+export class EventBus extends EventEmitter<TesseraEvents> {}

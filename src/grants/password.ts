@@ -1,0 +1,67 @@
+import { invalidGrant, invalidRequest } from '../errors.js';
+import type { EventBus } from '../events.js';
+import type { UserStore } from '../stores/types.js';
+import type { AccessTokenMinter } from '../tokens/access_token.js';
+import type { PasswordHasher } from '../tokens/passwords.js';
+import { resolveAudience, resolveScope, userScopes } from './scope.js';
+import { accessTokenTtl, type GrantHandler } from './types.js';
+
+export interface PasswordGrantDeps {
+  users: UserStore;
+  hasher: PasswordHasher;
+  minter: AccessTokenMinter;
+  events: EventBus;
+  accessTokenTtl: number;
+}
+
+/** Usernames and passwords are bounded so a request cannot turn argon2 into a DoS. */
+const MAX_CREDENTIAL_LENGTH = 1024;
+
+/** RFC 6749 §4.3 resource owner password credentials. */
+export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
+  return {
+    grantType: 'password',
+    params: ['username', 'password', 'scope', 'resource'],
+    async handle({ client, params }) {
+      const username = params.get('username');
+      const password = params.get('password');
+      if (username === undefined || password === undefined) {
+        throw invalidRequest('username and password are required');
+      }
+      if (username.length > MAX_CREDENTIAL_LENGTH || password.length > MAX_CREDENTIAL_LENGTH) {
+        throw invalidGrant('credential too long');
+      }
+      // Scope and audience are checked before the password so a bad request costs no hashing.
+      const allowed = userScopes(client);
+      const scope = resolveScope(params.get('scope'), allowed, allowed);
+      const audience = resolveAudience(params.get('resource'), client);
+
+      const user = await deps.users.findByUsername(username);
+      const ok = user
+        ? await deps.hasher.verify(user.passwordHash, password)
+        : await deps.hasher.verifyUnknownUser(password);
+      if (!user || !ok) {
+        deps.events.emit('login.failed', {
+          clientId: client.id,
+          reason: user ? 'bad_password' : 'unknown_user',
+        });
+        throw invalidGrant(user ? 'bad password' : 'unknown user');
+      }
+      if (user.disabledAt) {
+        deps.events.emit('login.failed', { clientId: client.id, reason: 'disabled' });
+        throw invalidGrant('user disabled');
+      }
+      const ttl = accessTokenTtl(client, deps.accessTokenTtl);
+      const { token, kid } = await deps.minter.mint({
+        subject: user.id,
+        clientId: client.id,
+        audience,
+        scope,
+        ttl,
+        user: { username: user.username, roles: user.roles },
+      });
+      deps.events.emit('token.issued', { grantType: 'password', clientId: client.id, sub: user.id, kid });
+      return { access_token: token, token_type: 'Bearer', expires_in: ttl, scope };
+    },
+  };
+}

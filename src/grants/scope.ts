@@ -1,0 +1,57 @@
+import { OAuthError } from '../errors.js';
+import type { ClientRecord } from '../stores/types.js';
+
+/** Granted only through client_credentials to clients created with --admin (SPEC §8). */
+export const ADMIN_SCOPE = 'admin';
+
+// RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
+
+export function parseScope(value: string): string[] {
+  const tokens = value.split(' ').filter((s) => s !== '');
+  if (tokens.length === 0 || tokens.some((t) => !SCOPE_TOKEN.test(t))) {
+    throw new OAuthError('invalid_scope', 'the scope parameter is malformed');
+  }
+  return [...new Set(tokens)];
+}
+
+/**
+ * RFC 6749 §3.3: the requested scope must lie within `allowed`; omitted → `fallback`.
+ * Returns the space-separated granted scope.
+ */
+export function resolveScope(
+  requested: string | undefined,
+  allowed: readonly string[],
+  fallback: readonly string[],
+) {
+  if (requested === undefined) return fallback.join(' ');
+  const wanted = parseScope(requested);
+  const missing = wanted.filter((s) => !allowed.includes(s));
+  if (missing.length > 0) {
+    throw new OAuthError('invalid_scope', 'the requested scope is not allowed', {
+      detail: `not allowed: ${missing}`,
+    });
+  }
+  return wanted.join(' ');
+}
+
+/** Scopes a user grant may carry: the client's scopes, never the admin scope. */
+export const userScopes = (client: ClientRecord) => client.scopes.filter((s) => s !== ADMIN_SCOPE);
+
+/**
+ * RFC 8707 §2: `resource` must be an absolute URI without a fragment and, for Tessera, one of the
+ * client's registered audiences. Without it the token is for all of the client's audiences.
+ */
+export function resolveAudience(resource: string | undefined, client: ClientRecord): string | string[] {
+  if (resource === undefined) {
+    return client.audiences.length === 1 ? (client.audiences[0] as string) : [...client.audiences];
+  }
+  // RFC 8707 §2: absolute URI, no fragment.
+  if (!URL.canParse(resource) || resource.includes('#')) {
+    throw new OAuthError('invalid_target', 'resource must be an absolute URI without a fragment');
+  }
+  if (!client.audiences.includes(resource)) {
+    throw new OAuthError('invalid_target', 'the resource is not available to this client');
+  }
+  return resource;
+}

@@ -1,0 +1,73 @@
+import type { Server } from 'node:http';
+import { createApp } from './app.js';
+import { buildServices } from './compose.js';
+import { ConfigError, isEmbedded, loadConfig } from './config.js';
+import { EmbeddedDatabaseBusy } from './db/embedded_lock.js';
+import { formatDemoCredentials, seedDemo } from './seed.js';
+
+/** Process entry: config → services → app → listen; graceful shutdown on SIGTERM/SIGINT. */
+async function main(): Promise<void> {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`tessera: invalid configuration: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const started = Date.now();
+  let services: Awaited<ReturnType<typeof buildServices>>;
+  try {
+    services = await buildServices(config);
+  } catch (err) {
+    const message =
+      err instanceof EmbeddedDatabaseBusy ? err.message : err instanceof Error ? err.message : String(err);
+    process.stderr.write(`tessera: cannot start: ${message}\n`);
+    process.exit(1);
+  }
+  if (isEmbedded(config)) {
+    const demo = await seedDemo(services);
+    if (demo) process.stdout.write(`${formatDemoCredentials(demo, config.issuer)}\n`);
+  }
+  const app = createApp(services);
+  const server: Server = app.listen(config.port, config.host);
+  server.on('listening', () => {
+    services.log.info(
+      {
+        address: `http://${config.host}:${config.port}`,
+        issuer: config.issuer,
+        startupMs: Date.now() - started,
+      },
+      'tessera listening',
+    );
+  });
+  server.on('error', (err) => {
+    services.log.fatal({ err: err.message }, 'cannot listen');
+    void services.close().finally(() => process.exit(1));
+  });
+  // Slow clients must not hold sockets forever.
+  server.requestTimeout = 30_000;
+  server.headersTimeout = 10_000;
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    services.log.info({ signal }, 'shutting down');
+    server.close(() => {
+      void services.close().then(() => process.exit(0));
+    });
+    server.closeIdleConnections();
+    // Never hang a deploy: force the exit if connections linger.
+    setTimeout(() => process.exit(0), 10_000).unref();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((err) => {
+  process.stderr.write(`tessera: fatal: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,112 @@
+/**
+ * Narrow storage interfaces with domain verbs. Implementations are chosen once in the composition
+ * root (src/compose.ts): Postgres via knex (real or PGlite), Redis or in-process memory.
+ */
+
+export const GRANT_TYPES = ['password', 'refresh_token', 'client_credentials'] as const;
+export type GrantType = (typeof GRANT_TYPES)[number];
+
+export interface UserRecord {
+  id: string;
+  username: string;
+  passwordHash: string;
+  roles: string[];
+  passwordChangedAt: Date;
+  disabledAt: Date | null;
+  createdAt: Date;
+}
+
+export interface ClientRecord {
+  id: string;
+  name: string;
+  /** SHA-256 of the secret, base64url; null for public clients. */
+  secretHash: string | null;
+  grantTypes: GrantType[];
+  scopes: string[];
+  audiences: string[];
+  canIntrospect: boolean;
+  isAdmin: boolean;
+  accessTokenTtl: number | null;
+  refreshTokenIdleTtl: number | null;
+  refreshTokenMaxAge: number | null;
+  refreshReuseLeeway: number | null;
+  disabledAt: Date | null;
+  createdAt: Date;
+}
+
+export type NewUser = Pick<UserRecord, 'id' | 'username' | 'passwordHash' | 'roles'>;
+export type NewClient = Omit<ClientRecord, 'disabledAt' | 'createdAt'>;
+
+export interface UserStore {
+  create(user: NewUser): Promise<UserRecord>;
+  findByUsername(username: string): Promise<UserRecord | undefined>;
+  findById(id: string): Promise<UserRecord | undefined>;
+  /** Returns false if no such user. */
+  disable(id: string, at: Date): Promise<boolean>;
+  setPasswordHash(id: string, passwordHash: string, at: Date): Promise<boolean>;
+  count(): Promise<number>;
+}
+
+export interface ClientStore {
+  create(client: NewClient): Promise<ClientRecord>;
+  findById(id: string): Promise<ClientRecord | undefined>;
+  list(): Promise<ClientRecord[]>;
+  disable(id: string, at: Date): Promise<boolean>;
+  count(): Promise<number>;
+}
+
+export type KeyState = 'next' | 'active' | 'retired' | 'revoked';
+
+export interface SigningKeyRecord {
+  kid: string;
+  alg: string;
+  state: KeyState;
+  publicJwk: Record<string, unknown>;
+  /** Compact JWE of the private JWK under the KEK; never leaves the keys/ module decrypted. */
+  privateJwe: string;
+  createdAt: Date;
+  activatedAt: Date | null;
+  retiredAt: Date | null;
+  expiresAt: Date | null;
+  revokedAt: Date | null;
+}
+
+export interface SigningKeyStore {
+  list(): Promise<SigningKeyRecord[]>;
+  /**
+   * Creates the first active and next keys unless an active key exists, under a database lock so
+   * that replicas booting together agree. Returns true if this call created them.
+   */
+  ensureInitial(make: () => Promise<[active: SigningKeyRecord, next: SigningKeyRecord]>): Promise<boolean>;
+}
+
+export type RevocationKind = 'jti' | 'sid';
+
+export interface Revocation {
+  kind: RevocationKind;
+  value: string;
+  /** When the blocked token (or the last token of the blocked session) expires. */
+  expiresAt: Date;
+  reason?: string;
+}
+
+/** The durable record of revocations (Postgres). */
+export interface RevocationStore {
+  record(entries: Revocation[], at: Date): Promise<void>;
+  /** Every revocation still in force at `now`, for rebuilding a cache. */
+  listLive(now: Date): Promise<Revocation[]>;
+  /** True if any of the values is revoked and still in force. */
+  anyRevoked(keys: { kind: RevocationKind; value: string }[], now: Date): Promise<boolean>;
+  purgeExpired(now: Date, batch: number): Promise<number>;
+}
+
+/**
+ * The fast check every token verification makes. Implementations write the durable record first
+ * (RevocationStore), then their cache, so an acknowledged revocation is never lost.
+ */
+export interface Denylist {
+  add(entries: Revocation[]): Promise<void>;
+  /** One round trip for both keys. */
+  isRevoked(jti: string, sid: string | undefined): Promise<boolean>;
+  close?(): Promise<void>;
+}

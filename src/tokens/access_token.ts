@@ -1,0 +1,155 @@
+import { randomUUID } from 'node:crypto';
+import { decodeProtectedHeader, errors, type JWTPayload, jwtVerify, SignJWT } from 'jose';
+import type { KeyRing } from '../keys/keyring.js';
+import type { Denylist } from '../stores/types.js';
+
+/** RFC 9068 §2.1: the media type that marks a JWT as an OAuth access token. */
+export const ACCESS_TOKEN_TYP = 'at+jwt';
+
+/** SPEC §5: verifiers allow at most 1 s of clock tolerance. */
+export const CLOCK_TOLERANCE_S = 1;
+
+export interface AccessTokenClaims extends JWTPayload {
+  iss: string;
+  sub: string;
+  aud: string | string[];
+  exp: number;
+  iat: number;
+  nbf: number;
+  jti: string;
+  client_id: string;
+  scope?: string;
+  username?: string;
+  roles?: string[];
+  sid?: string;
+}
+
+export interface MintInput {
+  subject: string;
+  clientId: string;
+  audience: string | string[];
+  scope: string;
+  ttl: number;
+  user?: { username: string; roles: string[] };
+  sid?: string;
+}
+
+export interface MintedAccessToken {
+  token: string;
+  claims: AccessTokenClaims;
+  kid: string;
+}
+
+export class AccessTokenMinter {
+  constructor(
+    private readonly keys: KeyRing,
+    private readonly issuer: string,
+    private readonly now: () => number,
+  ) {}
+
+  async mint(input: MintInput): Promise<MintedAccessToken> {
+    const { signer } = this.keys.current();
+    const iat = Math.floor(this.now() / 1000);
+    const claims: AccessTokenClaims = {
+      iss: this.issuer,
+      sub: input.subject,
+      aud: input.audience,
+      exp: iat + input.ttl,
+      iat,
+      nbf: iat,
+      jti: randomUUID(),
+      client_id: input.clientId,
+      ...(input.scope ? { scope: input.scope } : {}),
+      ...(input.user ? { username: input.user.username, roles: input.user.roles } : {}),
+      ...(input.sid ? { sid: input.sid } : {}),
+    };
+    const token = await new SignJWT(claims)
+      .setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ: ACCESS_TOKEN_TYP })
+      .sign(signer.key);
+    return { token, claims, kid: signer.kid };
+  }
+}
+
+/** Why a token was refused: logged and counted, never sent beyond `invalid_token`. */
+export type TokenRejection =
+  | 'malformed'
+  | 'unknown_key'
+  | 'bad_header'
+  | 'bad_signature'
+  | 'expired'
+  | 'not_yet_valid'
+  | 'claims'
+  | 'revoked';
+
+export class TokenRejected extends Error {
+  constructor(readonly reason: TokenRejection) {
+    super(`access token rejected: ${reason}`);
+    this.name = 'TokenRejected';
+  }
+}
+
+// Headers that would let a token choose its own verification key (RFC 8725 §3.10); never honoured.
+const FORBIDDEN_HEADERS = ['jwk', 'jku', 'x5u', 'x5c', 'crit'];
+
+export interface VerifyOptions {
+  /** When set, the token's aud must include one of these. */
+  audiences?: readonly string[];
+}
+
+/**
+ * Verifies Tessera-issued access tokens: published kid only, the alg of that key only (so never
+ * `none` or HS*), typ at+jwt, issuer, exp/nbf with 1 s tolerance, required claims, then denylist.
+ */
+export class AccessTokenVerifier {
+  constructor(
+    private readonly keys: KeyRing,
+    private readonly issuer: string,
+    private readonly denylist: Denylist,
+    private readonly now: () => number,
+  ) {}
+
+  async verify(token: string, options: VerifyOptions = {}): Promise<AccessTokenClaims> {
+    const claims = await this.verifySignature(token, options);
+    if (await this.denylist.isRevoked(claims.jti, claims.sid)) throw new TokenRejected('revoked');
+    return claims;
+  }
+
+  /** Signature and claims only, without the denylist (used by /revoke to learn jti/exp). */
+  async verifySignature(token: string, options: VerifyOptions = {}): Promise<AccessTokenClaims> {
+    if (token.length > 8192 || token.split('.').length !== 3) throw new TokenRejected('malformed');
+    let header: ReturnType<typeof decodeProtectedHeader>;
+    try {
+      header = decodeProtectedHeader(token);
+    } catch {
+      throw new TokenRejected('malformed');
+    }
+    if (FORBIDDEN_HEADERS.some((h) => h in header)) throw new TokenRejected('bad_header');
+    const key =
+      typeof header.kid === 'string' ? this.keys.current().verificationKeys.get(header.kid) : undefined;
+    if (!key) throw new TokenRejected('unknown_key');
+    if (header.alg !== key.alg) throw new TokenRejected('bad_header');
+    try {
+      const { payload } = await jwtVerify(token, key.key, {
+        algorithms: [key.alg],
+        issuer: this.issuer,
+        typ: ACCESS_TOKEN_TYP,
+        clockTolerance: CLOCK_TOLERANCE_S,
+        currentDate: new Date(this.now()),
+        requiredClaims: ['sub', 'exp', 'iat', 'jti', 'client_id'],
+        ...(options.audiences ? { audience: [...options.audiences] } : {}),
+      });
+      if (typeof payload.jti !== 'string' || typeof payload.client_id !== 'string')
+        throw new TokenRejected('claims');
+      if (payload.sid !== undefined && typeof payload.sid !== 'string') throw new TokenRejected('claims');
+      return payload as AccessTokenClaims;
+    } catch (err) {
+      if (err instanceof TokenRejected) throw err;
+      if (err instanceof errors.JWTExpired) throw new TokenRejected('expired');
+      if (err instanceof errors.JWSSignatureVerificationFailed) throw new TokenRejected('bad_signature');
+      if (err instanceof errors.JWTClaimValidationFailed) {
+        throw new TokenRejected(err.claim === 'nbf' || err.claim === 'iat' ? 'not_yet_valid' : 'claims');
+      }
+      throw new TokenRejected('malformed');
+    }
+  }
+}

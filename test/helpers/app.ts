@@ -1,0 +1,87 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { ExecutionContext } from 'ava';
+import { createApp } from '../../src/app.js';
+import { type BuildOptions, buildServices, type Services } from '../../src/compose.js';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/observability.js';
+import { fileDatabase, type TestDatabase } from './database.js';
+
+/** A fixed test KEK (base64url of 32 bytes); never used outside tests. */
+export const TEST_KEK = Buffer.alloc(32, 7).toString('base64url');
+
+/** Cheap argon2id parameters: tests exercise the algorithm, not its cost. */
+export const TEST_HASHING = { memoryCost: 1024, timeCost: 1, parallelism: 1 };
+
+export interface TestClock {
+  now: () => number;
+  advance(seconds: number): void;
+}
+
+export function testClock(start = Date.now()): TestClock {
+  let t = start;
+  return {
+    now: () => t,
+    advance: (s) => {
+      t += s * 1000;
+    },
+  };
+}
+
+export interface TestServer {
+  services: Services;
+  url: string;
+  server: Server;
+  close(): Promise<void>;
+}
+
+export interface TestServerOptions extends Partial<BuildOptions> {
+  env?: Record<string, string>;
+  /** Another database than the file's shared one. */
+  database?: TestDatabase;
+}
+
+/** Builds services + app on the per-file database and listens on a free loopback port. */
+export async function startServer(
+  options: TestServerOptions = {},
+): Promise<TestServer & { database: TestDatabase }> {
+  const database = options.database ?? (await fileDatabase());
+  const config = loadConfig({
+    ISSUER: 'http://tessera.test',
+    KEY_ENCRYPTION_KEY: TEST_KEK,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    ...(database.url ? { DATABASE_URL: database.url } : {}),
+    ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL } : {}),
+    ...options.env,
+  });
+  const services = await buildServices(config, {
+    log: createLogger(config.logLevel),
+    hashing: TEST_HASHING,
+    ...options,
+    db: database.db,
+  });
+  const server = createApp(services).listen(0, '127.0.0.1');
+  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+  const { port } = server.address() as AddressInfo;
+  let closed = false;
+  return {
+    services,
+    database,
+    server,
+    url: `http://127.0.0.1:${port}`,
+    async close() {
+      if (closed) return;
+      closed = true;
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await services.close();
+    },
+  };
+}
+
+/** startServer + registers teardown on the test. */
+export async function useServer(t: ExecutionContext, options: TestServerOptions = {}) {
+  const s = await startServer(options);
+  t.teardown(() => s.close());
+  return s;
+}

@@ -1,0 +1,78 @@
+import type { TestServer } from './app.js';
+
+export interface TestClient {
+  client_id: string;
+  client_secret?: string;
+}
+
+export const basic = (id: string, secret: string) =>
+  `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+
+export async function createClient(
+  s: TestServer,
+  input: Parameters<TestServer['services']['clientAccounts']['create']>[0],
+) {
+  return (await s.services.clientAccounts.create(input)) as TestClient;
+}
+
+let users = 0;
+
+/** Usernames are unique per call because the tests of one file share a database. */
+export async function createUser(
+  s: TestServer,
+  name = 'alice',
+  password = 'correct horse battery',
+  roles = ['user'],
+) {
+  const username = `${name}${++users}`;
+  const u = await s.services.userAccounts.create(username, password, roles);
+  return { ...u, password };
+}
+
+/** POSTs a form body; returns status, headers and parsed JSON. */
+export async function postForm(
+  url: string,
+  body: Record<string, string> | string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Headers; body: Record<string, unknown> }> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    body: typeof body === 'string' ? body : new URLSearchParams(body).toString(),
+  });
+  const text = await res.text();
+  let parsed: Record<string, unknown> = {};
+  try {
+    parsed = text ? JSON.parse(text) : {};
+  } catch {
+    parsed = { raw: text };
+  }
+  return { status: res.status, headers: res.headers, body: parsed };
+}
+
+/** A password grant with Basic auth; returns the token response body. */
+export async function passwordLogin(
+  s: TestServer,
+  client: TestClient,
+  username: string,
+  password: string,
+  extra = {},
+) {
+  return postForm(
+    `${s.url}/token`,
+    { grant_type: 'password', username, password, ...extra },
+    { authorization: basic(client.client_id, client.client_secret ?? '') },
+  );
+}
+
+export async function getJson(url: string, headers: Record<string, string> = {}) {
+  const res = await fetch(url, { headers });
+  const text = await res.text();
+  let body: Record<string, unknown> = {};
+  try {
+    body = text ? JSON.parse(text) : {};
+  } catch {
+    body = { raw: text };
+  }
+  return { status: res.status, headers: res.headers, body };
+}
