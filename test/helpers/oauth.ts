@@ -1,3 +1,4 @@
+import type { ExecutionContext } from 'ava';
 import type { TestServer } from './app.js';
 
 export interface TestClient {
@@ -75,4 +76,18 @@ export async function getJson(url: string, headers: Record<string, string> = {})
     body = { raw: text };
   }
   return { status: res.status, headers: res.headers, body };
+}
+
+/** Asserts an RFC 6749 §5.2 error answer: exact status, error code, JSON, no-store. */
+export function assertOAuthError(
+  t: ExecutionContext,
+  res: { status: number; headers: Headers; body: Record<string, unknown> },
+  status: number,
+  error: string,
+) {
+  t.is(res.status, status, JSON.stringify(res.body));
+  t.is(res.body.error, error);
+  t.is(typeof res.body.error_description, 'string');
+  t.regex(res.headers.get('content-type') ?? '', /application\/json/);
+  t.is(res.headers.get('cache-control'), 'no-store');
 }

@@ -1,7 +1,14 @@
 import test from 'ava';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { useServer } from '../helpers/app.js';
-import { basic, createClient, createUser, passwordLogin, postForm } from '../helpers/oauth.js';
+import {
+  assertOAuthError,
+  basic,
+  createClient,
+  createUser,
+  passwordLogin,
+  postForm,
+} from '../helpers/oauth.js';
 
 async function setup(t: Parameters<typeof useServer>[0]) {
   const s = await useServer(t);
@@ -14,19 +21,6 @@ async function setup(t: Parameters<typeof useServer>[0]) {
   const publicClient = await createClient(s, { name: 'spa', isPublic: true, grantTypes: ['password'] });
   const user = await createUser(s);
   return { s, client, publicClient, user };
-}
-
-function assertOAuthError(
-  t: Parameters<Parameters<typeof test>[1]>[0],
-  res: { status: number; headers: Headers; body: Record<string, unknown> },
-  status: number,
-  error: string,
-) {
-  t.is(res.status, status, JSON.stringify(res.body));
-  t.is(res.body.error, error);
-  t.is(typeof res.body.error_description, 'string');
-  t.regex(res.headers.get('content-type') ?? '', /application\/json/);
-  t.is(res.headers.get('cache-control'), 'no-store');
 }
 
 test('password grant round trip verifies against the served JWKS', async (t) => {
