@@ -46,7 +46,8 @@ export const coreCommands: Record<string, Command> = {
   migrate: {
     usage: 'migrate',
     summary: 'apply pending database migrations',
-    async run({ services }) {
+    async run({ args, services }) {
+      parse(args, {});
       const s = await services();
       const applied = await migrateLatest(s.db);
       return { applied };
@@ -118,7 +119,8 @@ export const coreCommands: Record<string, Command> = {
   'clients list': {
     usage: 'clients list',
     summary: 'list clients (never their secrets)',
-    async run({ services }) {
+    async run({ args, services }) {
+      parse(args, {});
       return { clients: await (await services()).clientAccounts.list() };
     },
   },

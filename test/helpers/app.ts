@@ -37,6 +37,8 @@ export interface TestServer {
 
 export interface TestServerOptions extends Partial<BuildOptions> {
   env?: Record<string, string>;
+  /** Listen on a fixed free port and use http://127.0.0.1:PORT as ISSUER (for real OAuth clients). */
+  issuerFromUrl?: boolean;
   /** Another database than the file's shared one. */
   database?: TestDatabase;
 }
@@ -46,8 +48,9 @@ export async function startServer(
   options: TestServerOptions = {},
 ): Promise<TestServer & { database: TestDatabase }> {
   const database = options.database ?? (await fileDatabase());
+  const fixedPort = options.issuerFromUrl ? await freePort() : 0;
   const config = loadConfig({
-    ISSUER: 'http://tessera.test',
+    ISSUER: fixedPort ? `http://127.0.0.1:${fixedPort}` : 'http://tessera.test',
     KEY_ENCRYPTION_KEY: TEST_KEK,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...(database.url ? { DATABASE_URL: database.url } : {}),
@@ -60,7 +63,7 @@ export async function startServer(
     ...options,
     db: database.db,
   });
-  const server = createApp(services).listen(0, '127.0.0.1');
+  const server = createApp(services).listen(fixedPort, '127.0.0.1');
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
   const { port } = server.address() as AddressInfo;
   let closed = false;
@@ -77,6 +80,18 @@ export async function startServer(
       await services.close();
     },
   };
+}
+
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
 }
 
 /** startServer + registers teardown on the test. */

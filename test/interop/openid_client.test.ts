@@ -1,0 +1,53 @@
+import test from 'ava';
+import * as oidc from 'openid-client';
+import { useServer } from '../helpers/app.js';
+import { createClient, createUser } from '../helpers/oauth.js';
+
+// A real, widely used OAuth client library drives the server end to end (STYLE: fosite's interop tests).
+test('openid-client: RFC 8414 discovery (algorithm oauth2), password grant, protected resource', async (t) => {
+  const s = await useServer(t, { issuerFromUrl: true });
+  const registered = await createClient(s, {
+    name: 'interop',
+    grantTypes: ['password', 'client_credentials'],
+    scopes: ['read', 'write'],
+  });
+  const user = await createUser(s);
+
+  const config = await oidc.discovery(
+    new URL(s.url),
+    registered.client_id,
+    registered.client_secret,
+    undefined,
+    {
+      algorithm: 'oauth2',
+      execute: [oidc.allowInsecureRequests],
+    },
+  );
+  t.is(config.serverMetadata().issuer, s.url);
+  t.is(config.serverMetadata().token_endpoint, `${s.url}/token`);
+
+  const tokens = await oidc.genericGrantRequest(config, 'password', {
+    username: user.username,
+    password: user.password,
+    scope: 'read',
+  });
+  t.is(tokens.token_type, 'bearer');
+  t.is(tokens.scope, 'read');
+  t.is(typeof tokens.access_token, 'string');
+  t.true((tokens.expiresIn() ?? 0) > 0);
+
+  const res = await oidc.fetchProtectedResource(config, tokens.access_token, new URL(`${s.url}/me`), 'GET');
+  t.is(res.status, 200);
+  const me = (await res.json()) as Record<string, unknown>;
+  t.is(me.username, user.username);
+
+  const cc = await oidc.clientCredentialsGrant(config, { scope: 'write' });
+  t.is(cc.scope, 'write');
+  t.is(cc.refresh_token, undefined);
+
+  // A wrong password surfaces as the RFC error code through the library.
+  const err = await t.throwsAsync(
+    oidc.genericGrantRequest(config, 'password', { username: user.username, password: 'wrong-password' }),
+  );
+  t.is((err as oidc.ResponseBodyError).error, 'invalid_grant');
+});

@@ -1,0 +1,101 @@
+import test from 'ava';
+import { ConfigError, loadConfig, parseDuration } from '../../src/config.js';
+
+const KEK = Buffer.alloc(32, 1).toString('base64url');
+
+test('durations accept seconds and units', (t) => {
+  t.is(parseDuration('900'), 900);
+  t.is(parseDuration('15m'), 900);
+  t.is(parseDuration('12h'), 43200);
+  t.is(parseDuration('7d'), 604800);
+  t.is(parseDuration('30s'), 30);
+  t.is(parseDuration('1w'), undefined);
+  t.is(parseDuration('-5'), undefined);
+  t.is(parseDuration('abc'), undefined);
+});
+
+test('defaults match SPEC §3', (t) => {
+  const c = loadConfig({});
+  t.is(c.port, 8080);
+  t.is(c.host, '127.0.0.1');
+  t.is(c.issuer, 'http://localhost:8080');
+  t.is(c.databaseUrl, undefined);
+  t.is(c.dataDir, './data');
+  t.is(c.signingAlg, 'ES256');
+  t.is(c.accessTokenTtl, 900);
+  t.is(c.refreshTokenIdleTtl, 7 * 86400);
+  t.is(c.refreshTokenMaxAge, 30 * 86400);
+  t.is(c.refreshReuseLeeway, 0);
+  t.is(c.maxSessionsPerUser, 5);
+  t.is(c.keyRotationInterval, 0);
+  t.is(c.jwksMaxAge, 300);
+  t.false(c.trustProxy);
+  t.is(c.logLevel, 'info');
+});
+
+test('ISSUER defaults from PORT and is kept exactly', (t) => {
+  t.is(loadConfig({ PORT: '9000' }).issuer, 'http://localhost:9000');
+  t.is(loadConfig({ ISSUER: 'https://auth.example.com/tenant' }).issuer, 'https://auth.example.com/tenant');
+});
+
+const bad: [Record<string, string>, string][] = [
+  [{ PORT: 'eighty' }, 'PORT'],
+  [{ PORT: '70000' }, 'PORT'],
+  [{ ISSUER: 'not a url' }, 'ISSUER'],
+  [{ ISSUER: 'https://a.example/?x=1' }, 'ISSUER'],
+  [{ ACCESS_TOKEN_TTL: '15 minutes' }, 'ACCESS_TOKEN_TTL'],
+  [{ ACCESS_TOKEN_TTL: '0' }, 'ACCESS_TOKEN_TTL'],
+  [{ SIGNING_ALG: 'HS256' }, 'SIGNING_ALG'],
+  [{ SIGNING_ALG: 'none' }, 'SIGNING_ALG'],
+  [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
+  [{ DATABASE_URL: 'postgres://localhost/db' }, 'KEY_ENCRYPTION_KEY'],
+  [{ KEY_ENCRYPTION_KEY: 'short' }, 'KEY_ENCRYPTION_KEY'],
+  [{ KEY_ENCRYPTION_KEY_FILE: '/nonexistent/kek' }, 'KEY_ENCRYPTION_KEY_FILE'],
+  [{ REDIS_URL: 'http://x' }, 'REDIS_URL'],
+  [{ REDIS_CLUSTER_NODES: 'a:1,b' }, 'REDIS_CLUSTER_NODES'],
+  [{ TRUST_PROXY: 'maybe' }, 'TRUST_PROXY'],
+  [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+  [{ MAX_SESSIONS_PER_USER: '0' }, 'MAX_SESSIONS_PER_USER'],
+  [{ REFRESH_TOKEN_IDLE_TTL: '60d' }, 'REFRESH_TOKEN_IDLE_TTL'],
+];
+
+for (const [env, key] of bad) {
+  test(`invalid ${Object.keys(env).join(',')}=${Object.values(env).join(',')} names ${key}`, (t) => {
+    const err = t.throws(() => loadConfig(env), { instanceOf: ConfigError });
+    t.is(err?.key, key);
+    t.false(err?.message.includes('\n'), 'one line');
+  });
+}
+
+test('production settings are accepted', (t) => {
+  const c = loadConfig({
+    DATABASE_URL: 'postgres://u:p@db:5432/tessera',
+    REDIS_URL: 'rediss://:secret@cache:6380',
+    KEY_ENCRYPTION_KEY: KEK,
+    SIGNING_ALG: 'EdDSA',
+    REFRESH_REUSE_LEEWAY: '10s',
+    TRUST_PROXY: 'true',
+  });
+  t.is(c.keyEncryptionKey?.length, 32);
+  t.is(c.signingAlg, 'EdDSA');
+  t.is(c.refreshReuseLeeway, 10);
+  t.true(c.trustProxy);
+});
+
+test('the server exits at start with one line naming a bad setting', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    env: {
+      ...process.env,
+      DATABASE_URL: 'postgres://127.0.0.1:1/x',
+      KEY_ENCRYPTION_KEY: '',
+      ACCESS_TOKEN_TTL: 'soon',
+    },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  t.is(r.status, 1);
+  const lines = r.stderr.trim().split('\n');
+  t.is(lines.length, 1, r.stderr);
+  t.regex(lines[0] as string, /ACCESS_TOKEN_TTL|KEY_ENCRYPTION_KEY/);
+});
