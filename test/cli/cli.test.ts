@@ -2,13 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { runCli } from '../../src/cli/main.js';
 import { TEST_KEK } from '../helpers/app.js';
 import { fileDatabase } from '../helpers/database.js';
 
 /** The CLI against the file's Postgres database, or its own embedded data dir without one. */
-async function cliEnv(t: Parameters<Parameters<typeof test>[1]>[0]): Promise<NodeJS.ProcessEnv> {
+async function cliEnv(t: ExecutionContext): Promise<NodeJS.ProcessEnv> {
   const base = { KEY_ENCRYPTION_KEY: TEST_KEK, ISSUER: 'http://tessera.test', LOG_LEVEL: 'silent' };
   if (process.env.DATABASE_URL) {
     const db = await fileDatabase();
