@@ -1,5 +1,5 @@
 import { PassThrough } from 'node:stream';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { coreCommands } from '../../src/cli/commands.js';
 import { runCli } from '../../src/cli/main.js';
 import { sessionCommands } from '../../src/cli/sessions.js';
@@ -69,11 +69,7 @@ async function twoSessions(s: Server) {
   return { client, user, sessions: [a.body, b.body], bystander: c.body };
 }
 
-async function assertEnded(
-  t: Parameters<Parameters<typeof test>[1]>[0],
-  s: Server,
-  setup: Awaited<ReturnType<typeof twoSessions>>,
-) {
+async function assertEnded(t: ExecutionContext, s: Server, setup: Awaited<ReturnType<typeof twoSessions>>) {
   for (const body of setup.sessions) {
     t.is((await me(s, body.access_token as string)).status, 401);
     assertOAuthError(t, await refresh(s, setup.client, body.refresh_token as string), 400, 'invalid_grant');
