@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { affectedRows } from '../stores/postgres/refresh_tokens.js';
 import type { RefreshTokenStore, RevocationStore } from '../stores/types.js';
 
 /**
@@ -33,7 +34,8 @@ export async function purgeSessions(deps: PurgeDeps): Promise<{ families: number
   let revocations = 0;
   // Revocation records are useless once the blocked token expired (no retention needed).
   for (let i = 0; i < MAX_BATCHES; i++) {
-    const n = await deps.revocations.purgeExpired(new Date(deps.now()), PURGE_BATCH);
+    // Normalised: on PGlite the revocation store's DELETE resolves to a result object, not a count.
+    const n = affectedRows(await deps.revocations.purgeExpired(new Date(deps.now()), PURGE_BATCH));
     revocations += n;
     if (n < PURGE_BATCH) break;
   }

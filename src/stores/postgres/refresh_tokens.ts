@@ -73,6 +73,17 @@ function asConflict(err: unknown): unknown {
 }
 
 /**
+ * Rows a DELETE affected: knex on `pg` resolves to a number, knex-pglite to the raw result
+ * (`{ affectedRows }`); both count the same thing.
+ */
+export function affectedRows(result: unknown): number {
+  if (typeof result === 'number') return result;
+  const r = result as { affectedRows?: unknown; rowCount?: unknown } | null;
+  const n = r?.affectedRows ?? r?.rowCount;
+  return typeof n === 'number' ? n : 0;
+}
+
+/**
  * Refresh families on Postgres (real or PGlite). Inside a transaction only `trx` is used: PGlite
  * has a single connection, so a query on `db` there would wait for the transaction forever.
  */
@@ -240,7 +251,7 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
       .where('expires_at', '<', cutoff)
       .orWhere('revoked_at', '<', cutoff)
       .limit(batch);
-    return this.db('refresh_families').whereIn('id', victims).del();
+    return affectedRows(await this.db('refresh_families').whereIn('id', victims).del());
   }
 }
 
