@@ -176,14 +176,18 @@ export class Sessions {
 
   /** /logout: ends the family named by an access token's `sid`. */
   async end(familyId: string, reason: string): Promise<boolean> {
-    const revoked = await this.deps.refreshTokens.revokeFamily(familyId, this.revocation(reason));
+    const revoked = await retryConflictOnce(() =>
+      this.deps.refreshTokens.revokeFamily(familyId, this.revocation(reason)),
+    );
     return (await this.ended(revoked, reason)).length > 0;
   }
 
   /** users disable / set-password / sessions revoke. */
   async endUserSessions(userId: string, reason: string): Promise<string[]> {
     return this.ended(
-      await this.deps.refreshTokens.revokeUserFamilies(userId, this.revocation(reason)),
+      await retryConflictOnce(() =>
+        this.deps.refreshTokens.revokeUserFamilies(userId, this.revocation(reason)),
+      ),
       reason,
     );
   }
@@ -191,7 +195,9 @@ export class Sessions {
   /** clients disable. */
   async endClientSessions(clientId: string, reason: string): Promise<string[]> {
     return this.ended(
-      await this.deps.refreshTokens.revokeClientFamilies(clientId, this.revocation(reason)),
+      await retryConflictOnce(() =>
+        this.deps.refreshTokens.revokeClientFamilies(clientId, this.revocation(reason)),
+      ),
       reason,
     );
   }

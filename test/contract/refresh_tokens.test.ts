@@ -80,54 +80,66 @@ for (const impl of implementations) {
       .then((outcome) => ({ outcome, child }));
   };
 
-  test.serial(`${impl.name}: createFamily stores only the digest; findByHash finds token and family`, async (t) => {
-    const { db, store, userId, clientId } = await setup();
-    const f = await family(store, userId, clientId);
-    const found = await store.findByHash(f.first.record.hash);
-    t.is(found?.family.id, f.id);
-    t.deepEqual(found?.family.audience, ['https://api.example.com']);
-    t.is(found?.token.spentAt, null);
-    t.is(await store.findByHash(f.first.value), undefined);
-    t.is((await db('refresh_tokens').where({ token_hash: f.first.value })).length, 0);
-  });
+  test.serial(
+    `${impl.name}: createFamily stores only the digest; findByHash finds token and family`,
+    async (t) => {
+      const { db, store, userId, clientId } = await setup();
+      const f = await family(store, userId, clientId);
+      const found = await store.findByHash(f.first.record.hash);
+      t.is(found?.family.id, f.id);
+      t.deepEqual(found?.family.audience, ['https://api.example.com']);
+      t.is(found?.token.spentAt, null);
+      t.is(await store.findByHash(f.first.value), undefined);
+      t.is((await db('refresh_tokens').where({ token_hash: f.first.value })).length, 0);
+    },
+  );
 
-  test.serial(`${impl.name}: rotate spends the token and inserts a child capped at the family expiry`, async (t) => {
-    const { store, userId, clientId } = await setup();
-    const f = await family(store, userId, clientId);
-    const { outcome, child } = await rotate(store, f.first.record.hash, clientId, 3599, 0, 5000);
-    t.is(outcome.kind, 'rotated');
-    const c = await store.findByHash(child.record.hash);
-    // Idle expiry would be 8599 s; the family ends at 7200 s.
-    t.deepEqual(c?.token.expiresAt, at(7200));
-    t.is((await store.findByHash(f.first.record.hash))?.token.spentAt?.getTime(), at(3599).getTime());
-  });
+  test.serial(
+    `${impl.name}: rotate spends the token and inserts a child capped at the family expiry`,
+    async (t) => {
+      const { store, userId, clientId } = await setup();
+      const f = await family(store, userId, clientId);
+      const { outcome, child } = await rotate(store, f.first.record.hash, clientId, 3599, 0, 5000);
+      t.is(outcome.kind, 'rotated');
+      const c = await store.findByHash(child.record.hash);
+      // Idle expiry would be 8599 s; the family ends at 7200 s.
+      t.deepEqual(c?.token.expiresAt, at(7200));
+      t.is((await store.findByHash(f.first.record.hash))?.token.spentAt?.getTime(), at(3599).getTime());
+    },
+  );
 
-  test.serial(`${impl.name}: reuse revokes the family and records the sid for the longest access TTL`, async (t) => {
-    const { db, store } = await setup();
-    const { userId, clientId } = await fixtures(db, 3600);
-    const f = await family(store, userId, clientId);
-    await rotate(store, f.first.record.hash, clientId, 10);
-    const { outcome } = await rotate(store, f.first.record.hash, clientId, 20);
-    t.is(outcome.kind, 'reuse');
-    if (outcome.kind !== 'reuse') return;
-    t.deepEqual(outcome.revoked.familyIds, [f.id]);
-    t.deepEqual(outcome.revoked.revocations[0]?.expiresAt, at(20 + 3600));
-    const row = await db('revocations').where({ kind: 'sid', value: f.id }).first();
-    t.is(new Date(row.expires_at).getTime(), at(3620).getTime());
-    t.is((await store.findFamily(f.id))?.revokedReason, 'refresh_reuse');
-  });
+  test.serial(
+    `${impl.name}: reuse revokes the family and records the sid for the longest access TTL`,
+    async (t) => {
+      const { db, store } = await setup();
+      const { userId, clientId } = await fixtures(db, 3600);
+      const f = await family(store, userId, clientId);
+      await rotate(store, f.first.record.hash, clientId, 10);
+      const { outcome } = await rotate(store, f.first.record.hash, clientId, 20);
+      t.is(outcome.kind, 'reuse');
+      if (outcome.kind !== 'reuse') return;
+      t.deepEqual(outcome.revoked.familyIds, [f.id]);
+      t.deepEqual(outcome.revoked.revocations[0]?.expiresAt, at(20 + 3600));
+      const row = await db('revocations').where({ kind: 'sid', value: f.id }).first();
+      t.is(new Date(row.expires_at).getTime(), at(3620).getTime());
+      t.is((await store.findFamily(f.id))?.revokedReason, 'refresh_reuse');
+    },
+  );
 
-  test.serial(`${impl.name}: wrong client, expired, revoked and unknown outcomes change nothing`, async (t) => {
-    const { db, store, userId, clientId } = await setup();
-    const other = await fixtures(db);
-    const f = await family(store, userId, clientId);
-    t.is((await rotate(store, f.first.record.hash, other.clientId, 10)).outcome.kind, 'wrong_client');
-    t.is((await rotate(store, sha256('nope'), clientId, 10)).outcome.kind, 'not_found');
-    t.is((await rotate(store, f.first.record.hash, clientId, 3601)).outcome.kind, 'expired');
-    t.is((await store.findByHash(f.first.record.hash))?.token.spentAt, null);
-    await store.revokeFamily(f.id, revocation(10));
-    t.is((await rotate(store, f.first.record.hash, clientId, 20)).outcome.kind, 'revoked');
-  });
+  test.serial(
+    `${impl.name}: wrong client, expired, revoked and unknown outcomes change nothing`,
+    async (t) => {
+      const { db, store, userId, clientId } = await setup();
+      const other = await fixtures(db);
+      const f = await family(store, userId, clientId);
+      t.is((await rotate(store, f.first.record.hash, other.clientId, 10)).outcome.kind, 'wrong_client');
+      t.is((await rotate(store, sha256('nope'), clientId, 10)).outcome.kind, 'not_found');
+      t.is((await rotate(store, f.first.record.hash, clientId, 3601)).outcome.kind, 'expired');
+      t.is((await store.findByHash(f.first.record.hash))?.token.spentAt, null);
+      await store.revokeFamily(f.id, revocation(10));
+      t.is((await rotate(store, f.first.record.hash, clientId, 20)).outcome.kind, 'revoked');
+    },
+  );
 
   test.serial(`${impl.name}: leeway accepts only the immediately previous token by its client`, async (t) => {
     const { store, userId, clientId } = await setup();
@@ -184,43 +196,55 @@ for (const impl of implementations) {
     t.deepEqual((await store.revokeClientFamilies(clientId, revocation(4))).familyIds, [h.id]);
   });
 
-  test.serial(`${impl.name}: purge deletes dead families and their tokens in batches, keeps live ones`, async (t) => {
-    const { db, store, userId, clientId } = await setup();
-    const dead = await family(store, userId, clientId, 0);
-    const revoked = await family(store, userId, clientId, 0);
-    await store.revokeFamily(revoked.id, revocation(100));
-    const live = await family(store, userId, clientId, 5000);
-    // Cutoff after dead's expiry (7200) and revoked's revocation (100), before live's expiry.
-    const cutoff = at(8000);
-    let total = 0;
-    for (let n = -1; n !== 0; ) {
-      n = await store.purge(cutoff, 1);
-      total += n;
-    }
-    t.true(total >= 2);
-    t.is(await store.findFamily(dead.id), undefined);
-    t.is(await store.findFamily(revoked.id), undefined);
-    t.is((await db('refresh_tokens').where({ family_id: dead.id })).length, 0);
-    t.truthy(await store.findFamily(live.id));
-  });
+  test.serial(
+    `${impl.name}: purge deletes dead families and their tokens in batches, keeps live ones`,
+    async (t) => {
+      const { db, store, userId, clientId } = await setup();
+      const dead = await family(store, userId, clientId, 0);
+      const revoked = await family(store, userId, clientId, 0);
+      await store.revokeFamily(revoked.id, revocation(100));
+      const live = await family(store, userId, clientId, 5000);
+      // Cutoff after dead's expiry (7200) and revoked's revocation (100), before live's expiry.
+      const cutoff = at(8000);
+      let total = 0;
+      for (let n = -1; n !== 0; ) {
+        n = await store.purge(cutoff, 1);
+        total += n;
+      }
+      t.true(total >= 2);
+      t.is(await store.findFamily(dead.id), undefined);
+      t.is(await store.findFamily(revoked.id), undefined);
+      t.is((await db('refresh_tokens').where({ family_id: dead.id })).length, 0);
+      t.truthy(await store.findFamily(live.id));
+    },
+  );
 }
 
-test.serial('purgeSessions keeps dead families for the retention, then deletes them and expired revocations', async (t) => {
-  const { db } = await fileDatabase();
-  const store = new PostgresRefreshTokenStore(db);
-  const revocations = new PostgresRevocationStore(db);
-  const { userId, clientId } = await fixtures(db);
-  const FAR = 10 * 365 * 86400; // after every other test's rows, so counts are this test's own
-  const f = await family(store, userId, clientId, FAR);
-  await store.revokeFamily(f.id, revocation(FAR + 10));
-  const deps = { refreshTokens: store, revocations, log: createLogger('silent') };
-  // Within the retention: kept (the revocation record blocks access tokens for 900 s).
-  const early = await purgeSessions({ ...deps, now: () => at(FAR + 10 + SESSION_RETENTION_S - 1).getTime() });
-  t.is(typeof early.families, 'number');
-  t.truthy(await store.findFamily(f.id));
-  const late = await purgeSessions({ ...deps, now: () => at(FAR + 10 + SESSION_RETENTION_S + 1).getTime() });
-  t.true(late.families >= 1);
-  t.true(late.revocations + early.revocations >= 1);
-  t.is(await store.findFamily(f.id), undefined);
-  t.is((await db('revocations').where({ kind: 'sid', value: f.id })).length, 0);
-});
+test.serial(
+  'purgeSessions keeps dead families for the retention, then deletes them and expired revocations',
+  async (t) => {
+    const { db } = await fileDatabase();
+    const store = new PostgresRefreshTokenStore(db);
+    const revocations = new PostgresRevocationStore(db);
+    const { userId, clientId } = await fixtures(db);
+    const FAR = 10 * 365 * 86400; // after every other test's rows, so counts are this test's own
+    const f = await family(store, userId, clientId, FAR);
+    await store.revokeFamily(f.id, revocation(FAR + 10));
+    const deps = { refreshTokens: store, revocations, log: createLogger('silent') };
+    // Within the retention: kept (the revocation record blocks access tokens for 900 s).
+    const early = await purgeSessions({
+      ...deps,
+      now: () => at(FAR + 10 + SESSION_RETENTION_S - 1).getTime(),
+    });
+    t.is(typeof early.families, 'number');
+    t.truthy(await store.findFamily(f.id));
+    const late = await purgeSessions({
+      ...deps,
+      now: () => at(FAR + 10 + SESSION_RETENTION_S + 1).getTime(),
+    });
+    t.true(late.families >= 1);
+    t.true(late.revocations + early.revocations >= 1);
+    t.is(await store.findFamily(f.id), undefined);
+    t.is((await db('revocations').where({ kind: 'sid', value: f.id })).length, 0);
+  },
+);
