@@ -3,7 +3,9 @@ import type { Services } from './compose.js';
 import { SIGNING_ALGS } from './config.js';
 import { discoveryRoutes } from './endpoints/discovery.js';
 import { healthRoutes } from './endpoints/health.js';
+import { logoutRoutes } from './endpoints/logout.js';
 import { meRoutes } from './endpoints/me.js';
+import { revokeRoutes } from './endpoints/revoke.js';
 import { tokenRoutes } from './endpoints/token.js';
 import { supportedGrantTypes } from './grants/registry.js';
 import { requireBearer } from './http/bearer.js';
@@ -47,6 +49,14 @@ export function createApp(services: Services): Koa {
       signingAlgs: SIGNING_ALGS,
     }),
     meRoutes({ bearer }),
+    revokeRoutes({
+      clientAuth,
+      sessions: services.sessions,
+      verifier: services.verifier,
+      denylist: services.denylist,
+      events,
+    }),
+    logoutRoutes({ bearer, sessions: services.sessions, denylist: services.denylist }),
     healthRoutes({ checks: services.readiness, metrics: services.metrics.registry }),
   ];
 

@@ -10,16 +10,28 @@ import type { ReadinessCheck } from './endpoints/health.js';
 import { EventBus } from './events.js';
 import { clientCredentialsGrant } from './grants/client_credentials.js';
 import { passwordGrant } from './grants/password.js';
+import { refreshTokenGrant } from './grants/refresh_token.js';
 import { type GrantRegistry, grantRegistry } from './grants/registry.js';
 import { resolveKek } from './keys/kek.js';
 import { KeyRing } from './keys/keyring.js';
 import { createLogger, createMetrics, type Metrics, observeEvents } from './observability.js';
+import { ClientStatusCache } from './sessions/client_status.js';
+import { schedulePurge } from './sessions/purge.js';
+import { Sessions } from './sessions/sessions.js';
 import { MemoryDenylist } from './stores/memory/denylist.js';
 import { PostgresClientStore } from './stores/postgres/clients.js';
+import { PostgresRefreshTokenStore } from './stores/postgres/refresh_tokens.js';
 import { PostgresRevocationStore } from './stores/postgres/revocations.js';
 import { PostgresSigningKeyStore } from './stores/postgres/signing_keys.js';
 import { PostgresUserStore } from './stores/postgres/users.js';
-import type { ClientStore, Denylist, RevocationStore, SigningKeyStore, UserStore } from './stores/types.js';
+import type {
+  ClientStore,
+  Denylist,
+  RefreshTokenStore,
+  RevocationStore,
+  SigningKeyStore,
+  UserStore,
+} from './stores/types.js';
 import { AccessTokenMinter, AccessTokenVerifier } from './tokens/access_token.js';
 import { DEFAULT_PASSWORD_HASHING, PasswordHasher, type PasswordHashingOptions } from './tokens/passwords.js';
 
@@ -37,6 +49,8 @@ export interface Services {
   signingKeys: SigningKeyStore;
   revocations: RevocationStore;
   denylist: Denylist;
+  refreshTokens: RefreshTokenStore;
+  sessions: Sessions;
   hasher: PasswordHasher;
   keys: KeyRing;
   minter: AccessTokenMinter;
@@ -93,14 +107,37 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
     const keys = new KeyRing({ store: signingKeys, kek, signingAlg: config.signingAlg, now });
     if (!options.withoutKeys) await keys.initialise();
     const minter = new AccessTokenMinter(keys, config.issuer, now);
-    const verifier = new AccessTokenVerifier(keys, config.issuer, denylist, now);
+    const clientStatus = new ClientStatusCache(clients, now);
+    const verifier = new AccessTokenVerifier(keys, config.issuer, denylist, now, (id) =>
+      clientStatus.isActive(id),
+    );
+
+    const refreshTokens = new PostgresRefreshTokenStore(db);
+    const sessions = new Sessions({ refreshTokens, denylist, events, settings: config, now });
+    cleanups.push(schedulePurge({ refreshTokens, revocations, now, log }));
 
     const grants = grantRegistry([
-      passwordGrant({ users, hasher, minter, events, accessTokenTtl: config.accessTokenTtl }),
+      passwordGrant({ users, hasher, minter, events, accessTokenTtl: config.accessTokenTtl, sessions }),
+      refreshTokenGrant({ sessions, users, minter, events, accessTokenTtl: config.accessTokenTtl }),
       clientCredentialsGrant({ minter, events, accessTokenTtl: config.accessTokenTtl }),
     ]);
-    const userAccounts = new UserAccounts({ users, hasher, now });
-    const clientAccounts = new ClientAccounts({ clients, issuer: config.issuer, now });
+    const userAccounts = new UserAccounts({
+      users,
+      hasher,
+      now,
+      endSessions: async (userId, reason) => {
+        await sessions.endUserSessions(userId, reason);
+      },
+    });
+    const clientAccounts = new ClientAccounts({
+      clients,
+      issuer: config.issuer,
+      now,
+      endSessions: async (clientId, reason) => {
+        clientStatus.forget(clientId);
+        await sessions.endClientSessions(clientId, reason);
+      },
+    });
 
     const database = db;
     const readiness: ReadinessCheck[] = [
@@ -137,6 +174,8 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       signingKeys,
       revocations,
       denylist,
+      refreshTokens,
+      sessions,
       hasher,
       keys,
       minter,

@@ -5,9 +5,10 @@ import { EmbeddedDatabaseBusy } from '../db/embedded_lock.js';
 import { createLogger } from '../observability.js';
 import { type Command, coreCommands, UsageError } from './commands.js';
 import type { CliIo } from './io.js';
+import { sessionCommands } from './sessions.js';
 
 /** Every command, keyed by its words ("users create"). Later modules add theirs here. */
-export const commands: Record<string, Command> = { ...coreCommands };
+export const commands: Record<string, Command> = { ...coreCommands, ...sessionCommands };
 
 function help(): string {
   const lines = Object.values(commands).map((c) => `  ${c.usage}\n      ${c.summary}`);

@@ -1,5 +1,6 @@
 import { invalidGrant, invalidRequest } from '../errors.js';
 import type { EventBus } from '../events.js';
+import type { Sessions } from '../sessions/sessions.js';
 import type { UserStore } from '../stores/types.js';
 import type { AccessTokenMinter } from '../tokens/access_token.js';
 import type { PasswordHasher } from '../tokens/passwords.js';
@@ -12,6 +13,8 @@ export interface PasswordGrantDeps {
   minter: AccessTokenMinter;
   events: EventBus;
   accessTokenTtl: number;
+  /** Every login starts a session (refresh family): its id is the `sid` that /logout ends. */
+  sessions: Sessions;
 }
 
 /** Usernames and passwords are bounded so a request cannot turn argon2 into a DoS. */
@@ -51,6 +54,12 @@ export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
         deps.events.emit('login.failed', { clientId: client.id, reason: 'disabled' });
         throw invalidGrant('user disabled');
       }
+      const session = await deps.sessions.start({
+        userId: user.id,
+        client,
+        scope,
+        audience: typeof audience === 'string' ? [audience] : audience,
+      });
       const ttl = accessTokenTtl(client, deps.accessTokenTtl);
       const { token, kid } = await deps.minter.mint({
         subject: user.id,
@@ -59,9 +68,20 @@ export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
         scope,
         ttl,
         user: { username: user.username, roles: user.roles },
+        sid: session.sid,
       });
-      deps.events.emit('token.issued', { grantType: 'password', clientId: client.id, sub: user.id, kid });
-      return { access_token: token, token_type: 'Bearer', expires_in: ttl, scope };
+      deps.events.emit('token.issued', {
+        grantType: 'password',
+        clientId: client.id,
+        sub: user.id,
+        kid,
+        sid: session.sid,
+      });
+      // RFC 6749 §4.3.3: a refresh token only for clients allowed the refresh_token grant.
+      const refresh = client.grantTypes.includes('refresh_token')
+        ? { refresh_token: session.refreshToken }
+        : {};
+      return { access_token: token, token_type: 'Bearer', expires_in: ttl, scope, ...refresh };
     },
   };
 }

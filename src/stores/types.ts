@@ -110,3 +110,103 @@ export interface Denylist {
   isRevoked(jti: string, sid: string | undefined): Promise<boolean>;
   close?(): Promise<void>;
 }
+
+/** One login: the `sid` of every access token it yields. Absolute expiry is fixed at creation. */
+export interface RefreshFamily {
+  id: string;
+  userId: string;
+  clientId: string;
+  scope: string;
+  audience: string[];
+  createdAt: Date;
+  expiresAt: Date;
+  revokedAt: Date | null;
+  revokedReason: string | null;
+}
+
+/** A refresh token row; the token itself is never stored, only its SHA-256 digest. */
+export interface RefreshTokenRecord {
+  id: string;
+  familyId: string;
+  parentId: string | null;
+  clientId: string;
+  createdAt: Date;
+  /** Idle expiry of this token, never later than its family's expiry. */
+  expiresAt: Date;
+  spentAt: Date | null;
+}
+
+export interface NewRefreshToken {
+  id: string;
+  hash: string;
+  /** now + idle TTL; the store caps it at the family's absolute expiry. */
+  idleExpiresAt: Date;
+}
+
+/** What ending a family needs beyond its id: why, when, and how long its access tokens may live. */
+export interface FamilyRevocation {
+  reason: string;
+  at: Date;
+  /** Server default access-token TTL (s); a client's own override is read by the store. */
+  accessTokenTtl: number;
+}
+
+/** Families ended by one call, with the `sid` denylist entries already recorded durably. */
+export interface RevokedFamilies {
+  familyIds: string[];
+  revocations: Revocation[];
+}
+
+export interface RotateInput {
+  hash: string;
+  clientId: string;
+  child: NewRefreshToken;
+  /** Seconds after a token is spent during which its owner may present it again. */
+  leeway: number;
+  now: Date;
+  /** Used when reuse revokes the family. */
+  accessTokenTtl: number;
+}
+
+/**
+ * Outcome of one rotation. Failures are values, not throws, so a reuse revocation commits in the
+ * same transaction that detected it.
+ */
+export type RotateOutcome =
+  | { kind: 'rotated' | 'leeway'; family: RefreshFamily }
+  | { kind: 'reuse'; family: RefreshFamily; revoked: RevokedFamilies }
+  | { kind: 'not_found' | 'wrong_client' }
+  | { kind: 'revoked' | 'expired'; family: RefreshFamily };
+
+export type RevokeByTokenOutcome =
+  | { kind: 'revoked'; family: RefreshFamily; revoked: RevokedFamilies }
+  | { kind: 'not_found' }
+  | { kind: 'wrong_client' };
+
+/**
+ * Refresh families and their tokens (Postgres). Every verb that changes a family first takes that
+ * family's row lock, so rotation, reuse revocation and /revoke of one family are serialised.
+ */
+export interface RefreshTokenStore {
+  /**
+   * Creates a family with its first token. Holds the user's row lock so that concurrent logins
+   * count live families correctly; the oldest live families beyond `maxLiveFamilies - 1` are
+   * revoked (reason in `evict`) in the same transaction.
+   */
+  createFamily(
+    family: Omit<RefreshFamily, 'revokedAt' | 'revokedReason'>,
+    token: NewRefreshToken,
+    limits: { maxLiveFamilies: number; evict: FamilyRevocation },
+  ): Promise<RevokedFamilies>;
+  /** Spends the presented token and inserts its child, or detects reuse and revokes the family. */
+  rotate(input: RotateInput): Promise<RotateOutcome>;
+  findByHash(hash: string): Promise<{ token: RefreshTokenRecord; family: RefreshFamily } | undefined>;
+  findFamily(id: string): Promise<RefreshFamily | undefined>;
+  /** /revoke: only the owning client's token revokes its family. */
+  revokeByHash(hash: string, clientId: string, revocation: FamilyRevocation): Promise<RevokeByTokenOutcome>;
+  revokeFamily(id: string, revocation: FamilyRevocation): Promise<RevokedFamilies>;
+  revokeUserFamilies(userId: string, revocation: FamilyRevocation): Promise<RevokedFamilies>;
+  revokeClientFamilies(clientId: string, revocation: FamilyRevocation): Promise<RevokedFamilies>;
+  /** Deletes (with their tokens) up to `batch` families that expired or were revoked before `cutoff`. */
+  purge(cutoff: Date, batch: number): Promise<number>;
+}

@@ -106,11 +106,14 @@ export class AccessTokenVerifier {
     private readonly issuer: string,
     private readonly denylist: Denylist,
     private readonly now: () => number,
+    /** A disabled client's tokens stop working (SPEC §5); see sessions/client_status.ts. */
+    private readonly clientActive?: (clientId: string) => Promise<boolean>,
   ) {}
 
   async verify(token: string, options: VerifyOptions = {}): Promise<AccessTokenClaims> {
     const claims = await this.verifySignature(token, options);
     if (await this.denylist.isRevoked(claims.jti, claims.sid)) throw new TokenRejected('revoked');
+    if (this.clientActive && !(await this.clientActive(claims.client_id))) throw new TokenRejected('revoked');
     return claims;
   }
 

@@ -1,0 +1,17 @@
+import { type Command, parse, required } from './commands.js';
+
+/** `tessera sessions ...`: session administration (SPEC §8). */
+export const sessionCommands: Record<string, Command> = {
+  'sessions revoke': {
+    usage: 'sessions revoke --username U',
+    summary: 'end every session of the user (refresh families and their live access tokens)',
+    async run({ args, services }) {
+      const { values } = parse(args, { username: { type: 'string' } });
+      const username = required(values.username, '--username');
+      const s = await services();
+      const user = await s.userAccounts.find(username);
+      const ended = await s.sessions.endUserSessions(user.id, 'admin_revoked');
+      return { id: user.id, username, sessions_revoked: ended.length };
+    },
+  },
+};

@@ -1,0 +1,33 @@
+import Router from '@koa/router';
+import type { Context, Middleware } from 'koa';
+import { bearerClaims } from '../http/bearer.js';
+import { noCache } from '../http/no_cache.js';
+import type { Sessions } from '../sessions/sessions.js';
+import type { Denylist } from '../stores/types.js';
+
+export interface LogoutEndpointDeps {
+  bearer: Middleware;
+  sessions: Sessions;
+  denylist: Denylist;
+}
+
+/**
+ * Ends the bearer token's session: its family is revoked and its `sid` denylisted, so every access
+ * token of that login stops at once. A token without `sid` (client_credentials) has no session;
+ * its own `jti` is denylisted so the call still logs that token out.
+ */
+async function logout(ctx: Context, deps: LogoutEndpointDeps): Promise<void> {
+  const claims = bearerClaims(ctx);
+  if (claims.sid) await deps.sessions.end(claims.sid, 'logout');
+  else
+    await deps.denylist.add([
+      { kind: 'jti', value: claims.jti, expiresAt: new Date(claims.exp * 1000), reason: 'logout' },
+    ]);
+  ctx.status = 204;
+}
+
+export function logoutRoutes(deps: LogoutEndpointDeps): Router {
+  const router = new Router();
+  router.post('/logout', noCache, deps.bearer, (ctx) => logout(ctx, deps));
+  return router;
+}

@@ -1,0 +1,62 @@
+import type { Logger } from 'pino';
+import { affectedRows } from '../stores/postgres/refresh_tokens.js';
+import type { RefreshTokenStore, RevocationStore } from '../stores/types.js';
+
+/**
+ * Dead families (expired or revoked) are kept this long before they are deleted with their tokens.
+ * A spent token is kept as long as its family lives, so reuse of a stolen token is still detected;
+ * one more day lets an operator see why a session ended (revoked_reason) before the row goes.
+ */
+export const SESSION_RETENTION_S = 24 * 3600;
+/** Hourly is plenty: nothing reads dead rows, the purge only bounds table growth. */
+export const PURGE_INTERVAL_MS = 3600 * 1000;
+/** Rows per DELETE: short statements that never hold locks for long. */
+export const PURGE_BATCH = 1000;
+/** Batches per run, so one run never monopolises the database; the next run continues. */
+const MAX_BATCHES = 50;
+
+export interface PurgeDeps {
+  refreshTokens: RefreshTokenStore;
+  revocations: RevocationStore;
+  now: () => number;
+  log: Logger;
+}
+
+/** One purge run: dead refresh families (and their tokens), then expired revocation records. */
+export async function purgeSessions(deps: PurgeDeps): Promise<{ families: number; revocations: number }> {
+  const cutoff = new Date(deps.now() - SESSION_RETENTION_S * 1000);
+  let families = 0;
+  for (let i = 0; i < MAX_BATCHES; i++) {
+    const n = await deps.refreshTokens.purge(cutoff, PURGE_BATCH);
+    families += n;
+    if (n < PURGE_BATCH) break;
+  }
+  let revocations = 0;
+  // Revocation records are useless once the blocked token expired (no retention needed).
+  for (let i = 0; i < MAX_BATCHES; i++) {
+    // Normalised: on PGlite the revocation store's DELETE resolves to a result object, not a count.
+    const n = affectedRows(await deps.revocations.purgeExpired(new Date(deps.now()), PURGE_BATCH));
+    revocations += n;
+    if (n < PURGE_BATCH) break;
+  }
+  if (families + revocations > 0) deps.log.info({ families, revocations }, 'purged dead sessions');
+  return { families, revocations };
+}
+
+/** Starts the hourly purge; the timer is unref'd so it never keeps the process alive. */
+export function schedulePurge(deps: PurgeDeps, intervalMs = PURGE_INTERVAL_MS): () => void {
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    purgeSessions(deps)
+      .catch((err) =>
+        deps.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'purge failed'),
+      )
+      .finally(() => {
+        running = false;
+      });
+  }, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}

@@ -1,0 +1,204 @@
+import { randomUUID } from 'node:crypto';
+import { StoreError } from '../errors.js';
+import type { EventBus } from '../events.js';
+import type {
+  ClientRecord,
+  Denylist,
+  FamilyRevocation,
+  RefreshFamily,
+  RefreshTokenStore,
+  RevokedFamilies,
+  RotateOutcome,
+} from '../stores/types.js';
+import { randomToken, sha256 } from '../tokens/secrets.js';
+
+/** The lifetimes this module reads (seconds); per-client overrides win over these. */
+export interface SessionSettings {
+  accessTokenTtl: number;
+  refreshTokenIdleTtl: number;
+  refreshTokenMaxAge: number;
+  refreshReuseLeeway: number;
+  maxSessionsPerUser: number;
+}
+
+export interface SessionDeps {
+  refreshTokens: RefreshTokenStore;
+  denylist: Denylist;
+  events: EventBus;
+  settings: SessionSettings;
+  now: () => number;
+}
+
+export interface NewSession {
+  userId: string;
+  client: ClientRecord;
+  scope: string;
+  audience: string[];
+}
+
+export type RefreshResult =
+  | { ok: true; family: RefreshFamily; refreshToken: string; leeway: boolean }
+  | { ok: false; reason: Exclude<RotateOutcome['kind'], 'rotated' | 'leeway'> | 'conflict' };
+
+/** Refresh tokens are 43 base64url characters; anything else cannot be one of ours. */
+const REFRESH_TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
+export const looksLikeRefreshToken = (value: string) => REFRESH_TOKEN_SHAPE.test(value);
+
+/**
+ * A lost lock race (deadlock between a login's eviction and a bulk revocation of the same user, say)
+ * is retried once: the second attempt runs after the winner committed and sees its result.
+ */
+async function retryConflictOnce<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (!(err instanceof StoreError && err.code === 'conflict')) throw err;
+    return work();
+  }
+}
+
+/**
+ * Sessions = refresh families. Business rules live here (lifetimes, leeway, cap, denylisting and
+ * events); the store does the locking and the atomic writes.
+ */
+export class Sessions {
+  constructor(private readonly deps: SessionDeps) {}
+
+  private revocation(reason: string): FamilyRevocation {
+    return { reason, at: new Date(this.deps.now()), accessTokenTtl: this.deps.settings.accessTokenTtl };
+  }
+
+  private newToken(client: ClientRecord) {
+    const value = randomToken(32);
+    const idle = client.refreshTokenIdleTtl ?? this.deps.settings.refreshTokenIdleTtl;
+    return {
+      value,
+      record: {
+        id: randomUUID(),
+        hash: sha256(value),
+        idleExpiresAt: new Date(this.deps.now() + idle * 1000),
+      },
+    };
+  }
+
+  /**
+   * After the store committed a revocation: put the sids in the fast denylist (its durable record
+   * was written in the same transaction) and emit one event per family.
+   */
+  private async ended(revoked: RevokedFamilies, reason: string): Promise<string[]> {
+    if (revoked.revocations.length > 0) await this.deps.denylist.add(revoked.revocations);
+    for (const familyId of revoked.familyIds) this.deps.events.emit('session.revoked', { familyId, reason });
+    return revoked.familyIds;
+  }
+
+  /** One login: a new family (its id is the `sid`) and its first refresh token. */
+  async start(input: NewSession): Promise<{ sid: string; refreshToken: string }> {
+    const now = this.deps.now();
+    const maxAge = input.client.refreshTokenMaxAge ?? this.deps.settings.refreshTokenMaxAge;
+    const family = {
+      id: randomUUID(),
+      userId: input.userId,
+      clientId: input.client.id,
+      scope: input.scope,
+      audience: input.audience,
+      createdAt: new Date(now),
+      expiresAt: new Date(now + maxAge * 1000),
+    };
+    const token = this.newToken(input.client);
+    const limits = {
+      maxLiveFamilies: this.deps.settings.maxSessionsPerUser,
+      evict: this.revocation('session_limit'),
+    };
+    const evicted = await retryConflictOnce(() =>
+      this.deps.refreshTokens.createFamily(family, token.record, limits),
+    );
+    await this.ended(evicted, 'session_limit');
+    return { sid: family.id, refreshToken: token.value };
+  }
+
+  /** RFC 6749 §6 with rotation, reuse detection and the leeway (SPEC §5). */
+  async refresh(client: ClientRecord, presented: string): Promise<RefreshResult> {
+    if (!looksLikeRefreshToken(presented)) return { ok: false, reason: 'not_found' };
+    const token = this.newToken(client);
+    let outcome: RotateOutcome;
+    try {
+      outcome = await this.deps.refreshTokens.rotate({
+        hash: sha256(presented),
+        clientId: client.id,
+        child: token.record,
+        leeway: client.refreshReuseLeeway ?? this.deps.settings.refreshReuseLeeway,
+        now: new Date(this.deps.now()),
+        accessTokenTtl: this.deps.settings.accessTokenTtl,
+      });
+    } catch (err) {
+      if (err instanceof StoreError && err.code === 'conflict') return { ok: false, reason: 'conflict' };
+      throw err;
+    }
+    switch (outcome.kind) {
+      case 'rotated':
+        this.deps.events.emit('refresh.rotated', { clientId: client.id, familyId: outcome.family.id });
+        return { ok: true, family: outcome.family, refreshToken: token.value, leeway: false };
+      case 'leeway':
+        this.deps.events.emit('refresh.leeway_used', { clientId: client.id, familyId: outcome.family.id });
+        return { ok: true, family: outcome.family, refreshToken: token.value, leeway: true };
+      case 'reuse':
+        this.deps.events.emit('refresh.reuse_detected', { clientId: client.id, familyId: outcome.family.id });
+        await this.ended(outcome.revoked, 'refresh_reuse');
+        return { ok: false, reason: 'reuse' };
+      default:
+        return { ok: false, reason: outcome.kind };
+    }
+  }
+
+  /** Pre-checks that need the family (scope, audience) without spending the token. */
+  async peek(client: ClientRecord, presented: string): Promise<RefreshFamily | undefined> {
+    if (!looksLikeRefreshToken(presented)) return undefined;
+    const found = await this.deps.refreshTokens.findByHash(sha256(presented));
+    return found && found.token.clientId === client.id ? found.family : undefined;
+  }
+
+  /** RFC 7009 for a refresh token: revokes its family if `client` owns it. */
+  async revokeRefreshToken(client: ClientRecord, presented: string) {
+    if (!looksLikeRefreshToken(presented)) return 'not_found' as const;
+    const outcome = await retryConflictOnce(() =>
+      this.deps.refreshTokens.revokeByHash(
+        sha256(presented),
+        client.id,
+        this.revocation('revoked_by_client'),
+      ),
+    );
+    if (outcome.kind === 'revoked') {
+      await this.ended(outcome.revoked, 'revoked_by_client');
+      this.deps.events.emit('token.revoked', { clientId: client.id, kind: 'refresh', id: outcome.family.id });
+    }
+    return outcome.kind;
+  }
+
+  /** /logout: ends the family named by an access token's `sid`. */
+  async end(familyId: string, reason: string): Promise<boolean> {
+    const revoked = await retryConflictOnce(() =>
+      this.deps.refreshTokens.revokeFamily(familyId, this.revocation(reason)),
+    );
+    return (await this.ended(revoked, reason)).length > 0;
+  }
+
+  /** users disable / set-password / sessions revoke. */
+  async endUserSessions(userId: string, reason: string): Promise<string[]> {
+    return this.ended(
+      await retryConflictOnce(() =>
+        this.deps.refreshTokens.revokeUserFamilies(userId, this.revocation(reason)),
+      ),
+      reason,
+    );
+  }
+
+  /** clients disable. */
+  async endClientSessions(clientId: string, reason: string): Promise<string[]> {
+    return this.ended(
+      await retryConflictOnce(() =>
+        this.deps.refreshTokens.revokeClientFamilies(clientId, this.revocation(reason)),
+      ),
+      reason,
+    );
+  }
+}

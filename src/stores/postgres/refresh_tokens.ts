@@ -1,0 +1,342 @@
+import type { Knex } from 'knex';
+import { StoreError } from '../../errors.js';
+import type {
+  FamilyRevocation,
+  NewRefreshToken,
+  RefreshFamily,
+  RefreshTokenRecord,
+  RefreshTokenStore,
+  Revocation,
+  RevokeByTokenOutcome,
+  RevokedFamilies,
+  RotateInput,
+  RotateOutcome,
+} from '../types.js';
+import { toDate, toDateOrNull } from './rows.js';
+
+interface FamilyRow {
+  id: string;
+  user_id: string;
+  client_id: string;
+  scope: string;
+  audience: string[] | string;
+  created_at: Date;
+  expires_at: Date;
+  revoked_at: Date | null;
+  revoked_reason: string | null;
+}
+
+interface TokenRow {
+  id: string;
+  family_id: string;
+  parent_id: string | null;
+  token_hash: string;
+  client_id: string;
+  created_at: Date;
+  expires_at: Date;
+  spent_at: Date | null;
+}
+
+const familyFromRow = (r: FamilyRow): RefreshFamily => ({
+  id: r.id,
+  userId: r.user_id,
+  clientId: r.client_id,
+  scope: r.scope,
+  audience: typeof r.audience === 'string' ? (JSON.parse(r.audience) as string[]) : r.audience,
+  createdAt: toDate(r.created_at),
+  expiresAt: toDate(r.expires_at),
+  revokedAt: toDateOrNull(r.revoked_at),
+  revokedReason: r.revoked_reason,
+});
+
+const tokenFromRow = (r: TokenRow): RefreshTokenRecord => ({
+  id: r.id,
+  familyId: r.family_id,
+  parentId: r.parent_id,
+  clientId: r.client_id,
+  createdAt: toDate(r.created_at),
+  expiresAt: toDate(r.expires_at),
+  spentAt: toDateOrNull(r.spent_at),
+});
+
+// SQLSTATEs that mean "this transaction lost a race": serialization_failure, deadlock_detected,
+// lock_not_available, unique_violation (a concurrent insert of the same row). The caller turns
+// them into a clean invalid_grant instead of a 500.
+const CONFLICT_CODES = new Set(['40001', '40P01', '55P03', '23505']);
+
+function asConflict(err: unknown): unknown {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && CONFLICT_CODES.has(code)) {
+    return new StoreError('conflict', 'concurrent update of a refresh family', { cause: err });
+  }
+  return err;
+}
+
+/**
+ * Rows a DELETE affected: knex on `pg` resolves to a number, knex-pglite to the raw result
+ * (`{ affectedRows }`); both count the same thing.
+ */
+export function affectedRows(result: unknown): number {
+  if (typeof result === 'number') return result;
+  const r = result as { affectedRows?: unknown; rowCount?: unknown } | null;
+  const n = r?.affectedRows ?? r?.rowCount;
+  return typeof n === 'number' ? n : 0;
+}
+
+/**
+ * Refresh families on Postgres (real or PGlite). Inside a transaction only `trx` is used: PGlite
+ * has a single connection, so a query on `db` there would wait for the transaction forever.
+ */
+export class PostgresRefreshTokenStore implements RefreshTokenStore {
+  constructor(private readonly db: Knex) {}
+
+  private async inTransaction<T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+    try {
+      return await this.db.transaction(work);
+    } catch (err) {
+      throw asConflict(err);
+    }
+  }
+
+  async createFamily(
+    family: Omit<RefreshFamily, 'revokedAt' | 'revokedReason'>,
+    token: NewRefreshToken,
+    limits: { maxLiveFamilies: number; evict: FamilyRevocation },
+  ): Promise<RevokedFamilies> {
+    return this.inTransaction(async (trx) => {
+      // The user's row lock serialises this user's logins, so two at once cannot both see room.
+      await trx('users').where({ id: family.userId }).forUpdate().first('id');
+      const live: { id: string }[] = await trx('refresh_families')
+        .where({ user_id: family.userId })
+        .whereNull('revoked_at')
+        .where('expires_at', '>', limits.evict.at)
+        .orderBy('created_at', 'asc')
+        .orderBy('id', 'asc')
+        .select('id');
+      const excess = live.length - (limits.maxLiveFamilies - 1);
+      const evicted =
+        excess > 0
+          ? await revokeFamiliesTx(
+              trx,
+              live.slice(0, excess).map((r) => r.id),
+              limits.evict,
+            )
+          : { familyIds: [], revocations: [] };
+      await trx('refresh_families').insert({
+        id: family.id,
+        user_id: family.userId,
+        client_id: family.clientId,
+        scope: family.scope,
+        audience: JSON.stringify(family.audience),
+        created_at: family.createdAt,
+        expires_at: family.expiresAt,
+      });
+      await insertToken(trx, family.id, family.clientId, null, token, family.createdAt, family.expiresAt);
+      return evicted;
+    });
+  }
+
+  async rotate(input: RotateInput): Promise<RotateOutcome> {
+    return this.inTransaction(async (trx): Promise<RotateOutcome> => {
+      const locked = await lockByHash(trx, input.hash);
+      if (!locked) return { kind: 'not_found' };
+      const { family, token } = locked;
+      // RFC 6749 §6: the refresh token must have been issued to the authenticated client.
+      if (token.client_id !== input.clientId) return { kind: 'wrong_client' };
+      if (family.revokedAt) return { kind: 'revoked', family };
+      const now = input.now;
+      if (family.expiresAt <= now) return { kind: 'expired', family };
+
+      if (token.spent_at === null) {
+        if (toDate(token.expires_at) <= now) return { kind: 'expired', family };
+        await trx('refresh_tokens').where({ id: token.id }).update({ spent_at: now });
+        await insertToken(trx, family.id, token.client_id, token.id, input.child, now, family.expiresAt);
+        return { kind: 'rotated', family };
+      }
+
+      // A spent token. Within the leeway, only the immediately previous token (the parent of the
+      // family's one live token) is accepted again: it replaces that live token with a new child.
+      const spentAgo = now.getTime() - toDate(token.spent_at).getTime();
+      if (input.leeway > 0 && spentAgo <= input.leeway * 1000) {
+        const live: TokenRow | undefined = await trx('refresh_tokens')
+          .where({ family_id: family.id })
+          .whereNull('spent_at')
+          .first();
+        if (live && live.parent_id === token.id) {
+          await trx('refresh_tokens').where({ id: live.id }).update({ spent_at: now });
+          await insertToken(trx, family.id, token.client_id, token.id, input.child, now, family.expiresAt);
+          return { kind: 'leeway', family };
+        }
+      }
+      // Reuse (RFC 9700 §4.14.2): revoke the whole family in this same transaction.
+      const revoked = await revokeFamiliesTx(trx, [family.id], {
+        reason: 'refresh_reuse',
+        at: now,
+        accessTokenTtl: input.accessTokenTtl,
+      });
+      return {
+        kind: 'reuse',
+        family: { ...family, revokedAt: now, revokedReason: 'refresh_reuse' },
+        revoked,
+      };
+    });
+  }
+
+  async findByHash(hash: string) {
+    const row: TokenRow | undefined = await this.db('refresh_tokens').where({ token_hash: hash }).first();
+    if (!row) return undefined;
+    const family = await this.findFamily(row.family_id);
+    return family ? { token: tokenFromRow(row), family } : undefined;
+  }
+
+  async findFamily(id: string): Promise<RefreshFamily | undefined> {
+    const row: FamilyRow | undefined = await this.db('refresh_families').where({ id }).first();
+    return row ? familyFromRow(row) : undefined;
+  }
+
+  async revokeByHash(
+    hash: string,
+    clientId: string,
+    revocation: FamilyRevocation,
+  ): Promise<RevokeByTokenOutcome> {
+    return this.inTransaction(async (trx): Promise<RevokeByTokenOutcome> => {
+      const locked = await lockByHash(trx, hash);
+      if (!locked) return { kind: 'not_found' };
+      if (locked.token.client_id !== clientId) return { kind: 'wrong_client' };
+      const revoked = await revokeFamiliesTx(trx, [locked.family.id], revocation);
+      return { kind: 'revoked', family: locked.family, revoked };
+    });
+  }
+
+  async revokeFamily(id: string, revocation: FamilyRevocation): Promise<RevokedFamilies> {
+    return this.inTransaction(async (trx) => {
+      await trx('refresh_families').where({ id }).forUpdate().first('id');
+      return revokeFamiliesTx(trx, [id], revocation);
+    });
+  }
+
+  async revokeUserFamilies(userId: string, revocation: FamilyRevocation): Promise<RevokedFamilies> {
+    return this.revokeWhere({ user_id: userId }, revocation);
+  }
+
+  async revokeClientFamilies(clientId: string, revocation: FamilyRevocation): Promise<RevokedFamilies> {
+    return this.revokeWhere({ client_id: clientId }, revocation);
+  }
+
+  private async revokeWhere(
+    where: Record<string, string>,
+    revocation: FamilyRevocation,
+  ): Promise<RevokedFamilies> {
+    return this.inTransaction(async (trx) => {
+      // Lock in id order, the same order every multi-family statement uses: no lock cycles.
+      const rows: { id: string }[] = await trx('refresh_families')
+        .where(where)
+        .whereNull('revoked_at')
+        .orderBy('id')
+        .forUpdate()
+        .select('id');
+      return revokeFamiliesTx(
+        trx,
+        rows.map((r) => r.id),
+        revocation,
+      );
+    });
+  }
+
+  async purge(cutoff: Date, batch: number): Promise<number> {
+    // Index-friendly and bounded: the subquery walks the expiry / revoked_at indexes, LIMIT keeps
+    // each DELETE short; tokens follow by ON DELETE CASCADE through refresh_tokens_family.
+    const victims = this.db('refresh_families')
+      .select('id')
+      .where('expires_at', '<', cutoff)
+      .orWhere('revoked_at', '<', cutoff)
+      .limit(batch);
+    return affectedRows(await this.db('refresh_families').whereIn('id', victims).del());
+  }
+}
+
+/** Finds a token by digest and locks its family row; re-reads the token after the lock. */
+async function lockByHash(
+  trx: Knex.Transaction,
+  hash: string,
+): Promise<{ family: RefreshFamily; token: TokenRow } | undefined> {
+  const first: { family_id: string } | undefined = await trx('refresh_tokens')
+    .where({ token_hash: hash })
+    .first('family_id');
+  if (!first) return undefined;
+  const familyRow: FamilyRow | undefined = await trx('refresh_families')
+    .where({ id: first.family_id })
+    .forUpdate()
+    .first();
+  // Read again under the lock: READ COMMITTED shows what the previous lock holder committed.
+  const token: TokenRow | undefined = await trx('refresh_tokens').where({ token_hash: hash }).first();
+  if (!familyRow || !token) return undefined;
+  return { family: familyFromRow(familyRow), token };
+}
+
+async function insertToken(
+  trx: Knex.Transaction,
+  familyId: string,
+  clientId: string,
+  parentId: string | null,
+  token: NewRefreshToken,
+  now: Date,
+  familyExpiresAt: Date,
+): Promise<void> {
+  await trx('refresh_tokens').insert({
+    id: token.id,
+    family_id: familyId,
+    parent_id: parentId,
+    token_hash: token.hash,
+    client_id: clientId,
+    created_at: now,
+    // Rotation never extends the family: a token's idle expiry is capped at the family's.
+    expires_at: token.idleExpiresAt < familyExpiresAt ? token.idleExpiresAt : familyExpiresAt,
+  });
+}
+
+/**
+ * Marks the families revoked and records their `sid` revocations durably in the same transaction,
+ * so a crash between commit and the denylist cache update loses nothing (the denylist is rebuilt
+ * from `revocations`). Each sid is blocked for as long as that family's access tokens can live.
+ */
+async function revokeFamiliesTx(
+  trx: Knex.Transaction,
+  ids: string[],
+  revocation: FamilyRevocation,
+): Promise<RevokedFamilies> {
+  if (ids.length === 0) return { familyIds: [], revocations: [] };
+  const rows: { id: string; client_id: string }[] = await trx('refresh_families')
+    .whereIn('id', ids)
+    .whereNull('revoked_at')
+    .update({ revoked_at: revocation.at, revoked_reason: revocation.reason })
+    .returning(['id', 'client_id']);
+  if (rows.length === 0) return { familyIds: [], revocations: [] };
+  const clientIds = [...new Set(rows.map((r) => r.client_id))];
+  const ttls = new Map<string, number | null>(
+    (await trx('clients').whereIn('id', clientIds).select('id', 'access_token_ttl')).map(
+      (c: { id: string; access_token_ttl: number | null }) => [c.id, c.access_token_ttl],
+    ),
+  );
+  const revocations: Revocation[] = rows.map((r) => ({
+    kind: 'sid',
+    value: r.id,
+    expiresAt: new Date(
+      revocation.at.getTime() + Math.max(revocation.accessTokenTtl, ttls.get(r.client_id) ?? 0) * 1000,
+    ),
+    reason: revocation.reason,
+  }));
+  await trx('revocations')
+    .insert(
+      revocations.map((e) => ({
+        kind: e.kind,
+        value: e.value,
+        expires_at: e.expiresAt,
+        created_at: revocation.at,
+        reason: e.reason,
+      })),
+    )
+    .onConflict(['kind', 'value'])
+    .merge({ expires_at: trx.raw('GREATEST(revocations.expires_at, excluded.expires_at)') });
+  return { familyIds: rows.map((r) => r.id), revocations };
+}
