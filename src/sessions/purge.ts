@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { affectedRows } from '../stores/postgres/refresh_tokens.js';
+
 import type { RefreshTokenStore, RevocationStore } from '../stores/types.js';
 
 /**
@@ -35,7 +35,7 @@ export async function purgeSessions(deps: PurgeDeps): Promise<{ families: number
   // Revocation records are useless once the blocked token expired (no retention needed).
   for (let i = 0; i < MAX_BATCHES; i++) {
     // Normalised: on PGlite the revocation store's DELETE resolves to a result object, not a count.
-    const n = affectedRows(await deps.revocations.purgeExpired(new Date(deps.now()), PURGE_BATCH));
+    const n = await deps.revocations.purgeExpired(new Date(deps.now()), PURGE_BATCH);
     revocations += n;
     if (n < PURGE_BATCH) break;
   }

@@ -1,10 +1,10 @@
 import test from 'ava';
+import { connectDatabase } from '../../src/db/connect.js';
+import { migrateLatest } from '../../src/db/migrate.js';
 import { startServer } from '../helpers/app.js';
 import { createTestDatabase } from '../helpers/database.js';
 import { basic, createClient, getJson, postForm } from '../helpers/oauth.js';
 import { postgresBinDir, ThrowawayPostgres } from '../helpers/throwaway_postgres.js';
-import { connectDatabase } from '../../src/db/connect.js';
-import { migrateLatest } from '../../src/db/migrate.js';
 
 const bin = postgresBinDir();
 
@@ -53,6 +53,8 @@ test('the per-file test database helper gives isolated databases', async (t) => 
     await a.drop();
     await b.drop();
   });
-  await a.db('users').insert({ id: '00000000-0000-4000-8000-000000000001', username: 'only-in-a', password_hash: 'x' });
+  await a
+    .db('users')
+    .insert({ id: '00000000-0000-4000-8000-000000000001', username: 'only-in-a', password_hash: 'x' });
   t.is((await b.db('users').where({ username: 'only-in-a' })).length, 0);
 });

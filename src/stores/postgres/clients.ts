@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { ClientRecord, ClientStore, GrantType, NewClient } from '../types.js';
-import { toDate, toDateOrNull } from './rows.js';
+import { affectedRows, toDate, toDateOrNull } from './rows.js';
 
 interface ClientRow {
   id: string;
@@ -71,7 +71,7 @@ export class PostgresClientStore implements ClientStore {
 
   async disable(id: string, at: Date): Promise<boolean> {
     const n = await this.db('clients').where({ id }).update({ disabled_at: at });
-    return n > 0;
+    return affectedRows(n) > 0;
   }
 
   async count(): Promise<number> {

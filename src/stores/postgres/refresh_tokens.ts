@@ -12,7 +12,7 @@ import type {
   RotateInput,
   RotateOutcome,
 } from '../types.js';
-import { toDate, toDateOrNull } from './rows.js';
+import { affectedRows, toDate, toDateOrNull } from './rows.js';
 
 interface FamilyRow {
   id: string;
@@ -70,17 +70,6 @@ function asConflict(err: unknown): unknown {
     return new StoreError('conflict', 'concurrent update of a refresh family', { cause: err });
   }
   return err;
-}
-
-/**
- * Rows a DELETE affected: knex on `pg` resolves to a number, knex-pglite to the raw result
- * (`{ affectedRows }`); both count the same thing.
- */
-export function affectedRows(result: unknown): number {
-  if (typeof result === 'number') return result;
-  const r = result as { affectedRows?: unknown; rowCount?: unknown } | null;
-  const n = r?.affectedRows ?? r?.rowCount;
-  return typeof n === 'number' ? n : 0;
 }
 
 /**

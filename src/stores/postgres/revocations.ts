@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { Revocation, RevocationKind, RevocationStore } from '../types.js';
-import { toDate } from './rows.js';
+import { affectedRows, toDate } from './rows.js';
 
 export class PostgresRevocationStore implements RevocationStore {
   constructor(private readonly db: Knex) {}
@@ -46,11 +46,12 @@ export class PostgresRevocationStore implements RevocationStore {
 
   async purgeExpired(now: Date, batch: number): Promise<number> {
     // Batched so one purge never holds a long lock; the expiry index makes the subquery cheap.
-    return this.db('revocations')
+    const result = await this.db('revocations')
       .whereIn(
         ['kind', 'value'],
         this.db('revocations').select('kind', 'value').where('expires_at', '<=', now).limit(batch),
       )
       .del();
+    return affectedRows(result);
   }
 }

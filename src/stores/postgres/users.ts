@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { NewUser, UserRecord, UserStore } from '../types.js';
-import { toDate, toDateOrNull } from './rows.js';
+import { affectedRows, toDate, toDateOrNull } from './rows.js';
 
 interface UserRow {
   id: string;
@@ -44,14 +44,14 @@ export class PostgresUserStore implements UserStore {
 
   async disable(id: string, at: Date): Promise<boolean> {
     const n = await this.db('users').where({ id }).update({ disabled_at: at });
-    return n > 0;
+    return affectedRows(n) > 0;
   }
 
   async setPasswordHash(id: string, passwordHash: string, at: Date): Promise<boolean> {
     const n = await this.db('users')
       .where({ id })
       .update({ password_hash: passwordHash, password_changed_at: at });
-    return n > 0;
+    return affectedRows(n) > 0;
   }
 
   async count(): Promise<number> {
