@@ -88,7 +88,7 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
   let db = options.db;
   if (!db) {
     if (isEmbedded(config)) cleanups.push(lockEmbeddedDatabase(config.dataDir));
-    db = connectDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
+    db = connectDatabase({ url: config.databaseUrl, dataDir: config.dataDir, log });
     const owned = db;
     cleanups.push(() => owned.destroy());
   }

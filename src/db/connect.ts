@@ -2,12 +2,22 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
+import type { Logger } from 'pino';
 
 export interface DatabaseTarget {
   /** Postgres connection string; undefined → embedded PGlite. */
   url: string | undefined;
   /** PGlite data folder; `null` → in-memory (tests). */
   dataDir: string | null;
+  /** Where knex's own warnings go (pool errors during an outage); silent when omitted (tests). */
+  log?: Logger;
+}
+
+/** knex prints pool and connection warnings with console.* unless given a logger. */
+function knexLog(log: Logger | undefined): Knex.Config['log'] {
+  const to = (level: 'warn' | 'error' | 'debug') => (message: unknown) =>
+    log?.[level]({ knex: message instanceof Error ? message.message : String(message) }, 'database client');
+  return { warn: to('warn'), error: to('error'), debug: to('debug'), deprecate: to('debug') };
 }
 
 /** Opens knex on `pg` for a real database, or on PGlite (one in-process connection) otherwise. */
@@ -19,6 +29,7 @@ export function connectDatabase(target: DatabaseTarget): Knex {
       // A short acquire timeout turns a database outage into a quick 503 instead of a hung request.
       pool: { min: 0, max: 10 },
       acquireConnectionTimeout: 5000,
+      log: knexLog(target.log),
     });
   }
   // knex-pglite: `{}` is an in-memory database, `{ filename }` a folder on disk.
@@ -34,5 +45,6 @@ export function connectDatabase(target: DatabaseTarget): Knex {
     connection,
     // PGlite has exactly one connection; a query issued outside a running transaction waits here.
     acquireConnectionTimeout: 30000,
+    log: knexLog(target.log),
   });
 }
