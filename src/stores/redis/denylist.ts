@@ -10,6 +10,8 @@ import type { Denylist, Revocation, RevocationKind, RevocationStore } from '../t
 export const REDIS_CHECK_TIMEOUT_MS = 250;
 /** After a failure, go straight to Postgres for this long before trying Redis again (circuit breaker). */
 export const REDIS_RETRY_AFTER_MS = 1000;
+/** At boot, how long to wait for the first connection before starting degraded (on Postgres). */
+export const REDIS_BOOT_WAIT_MS = 3000;
 /** The rebuild lock outlives any sane rebuild; it is released explicitly when done. */
 const REBUILD_LOCK_MS = 30_000;
 
@@ -31,6 +33,20 @@ export interface RedisDenylistDeps {
 type Health = 'up' | 'down';
 
 class Timeout extends Error {}
+
+/** Resolves once the client is connected, or after `ms` (then the first command fails and we fall back). */
+function connected(redis: RedisClient, ms: number): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      redis.off('ready', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    redis.once('ready', done);
+  });
+}
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -76,6 +92,10 @@ export class RedisDenylist implements Denylist {
     this.keyBase = `${deps.prefix}{deny}:`;
     this.markerKey = `${this.keyBase}ready`;
     this.lockKey = `${this.keyBase}rebuild-lock`;
+    // Reconnected: try Redis on the next check instead of waiting out the breaker.
+    this.redis.on('ready', () => {
+      this.retryAt = 0;
+    });
   }
 
   key(kind: RevocationKind, value: string): string {
@@ -84,6 +104,7 @@ export class RedisDenylist implements Denylist {
 
   /** At start: make Redis trustworthy if it is reachable; never fails the boot. */
   async load(): Promise<void> {
+    await connected(this.redis, REDIS_BOOT_WAIT_MS);
     try {
       const marker = await withTimeout(this.redis.exists(this.markerKey), this.checkTimeoutMs * 4);
       this.markUp();
@@ -106,7 +127,8 @@ export class RedisDenylist implements Denylist {
   }
 
   async isRevoked(jti: string, sid: string | undefined): Promise<boolean> {
-    if (this.health === 'up' || this.now() >= this.retryAt) {
+    // The breaker runs on wall time: the injected clock is for token lifetimes, not for I/O.
+    if (this.health === 'up' || Date.now() >= this.retryAt) {
       const keys = [
         this.markerKey,
         this.key('jti', jti),
@@ -211,7 +233,7 @@ export class RedisDenylist implements Denylist {
   }
 
   private markDown(err: unknown): void {
-    this.retryAt = this.now() + this.retryAfterMs;
+    this.retryAt = Date.now() + this.retryAfterMs;
     if (this.health === 'down') return;
     this.health = 'down';
     this.events.emit('dependency.degraded', { dependency: 'redis', err });
