@@ -81,6 +81,7 @@ export class RedisDenylist implements Denylist {
   /** A write this instance acknowledged may be missing from Redis: re-sync on recovery. */
   private dirty = false;
   private rebuilding: Promise<void> | undefined;
+  private connectedBefore = false;
 
   constructor(deps: RedisDenylistDeps) {
     this.redis = deps.redis;
@@ -92,9 +93,13 @@ export class RedisDenylist implements Denylist {
     this.keyBase = `${deps.prefix}{deny}:`;
     this.markerKey = `${this.keyBase}ready`;
     this.lockKey = `${this.keyBase}rebuild-lock`;
-    // Reconnected: try Redis on the next check instead of waiting out the breaker.
     this.redis.on('ready', () => {
+      // Reconnected: try Redis on the next check instead of waiting out the breaker. A reconnect
+      // may also mean a failover to a replica that missed recent writes while keeping the marker,
+      // so re-sync from Postgres before trusting it again.
       this.retryAt = 0;
+      if (this.connectedBefore) this.dirty = true;
+      this.connectedBefore = true;
     });
   }
 
@@ -175,16 +180,12 @@ export class RedisDenylist implements Denylist {
 
   private async write(entries: Revocation[]): Promise<void> {
     const now = this.now();
-    const pipeline = this.redis.multi();
-    let n = 0;
-    for (const e of entries) {
-      const ttl = e.expiresAt.getTime() - now;
-      if (ttl <= 0) continue;
-      pipeline.set(this.key(e.kind, e.value), '1', 'PX', ttl);
-      n++;
-    }
-    if (n > 0) await pipeline.exec();
-    else pipeline.discard();
+    // PX = the remaining life of what the entry blocks: Redis forgets it exactly when it stops mattering.
+    const live = entries.filter((e) => e.expiresAt.getTime() > now);
+    if (live.length === 0) return;
+    const tx = this.redis.multi();
+    for (const e of live) tx.set(this.key(e.kind, e.value), '1', 'PX', e.expiresAt.getTime() - now);
+    await tx.exec();
   }
 
   private rebuildSoon(): void {
