@@ -119,8 +119,8 @@ export class RateLimits implements LoginThrottle {
   /** Before any password hashing: a locked pair or a noisy IP gets 429 without costing argon2. */
   async check(username: string, ip: string): Promise<void> {
     const [lock, perIp] = await Promise.all([
-      this.read(this.pairLock, pairKey(username, ip)),
-      this.read(this.ipFailures, ip),
+      this.pairLock.get(pairKey(username, ip)),
+      this.ipFailures.get(ip),
     ]);
     if (lock && lock.consumedPoints > 0 && lock.msBeforeNext > 0) {
       throw this.exceeded('login_user_ip', this.limits.loginFailuresPerUserIp, lock.msBeforeNext);
@@ -175,10 +175,6 @@ export class RateLimits implements LoginThrottle {
   private exceeded(limiter: LimiterName, limit: number, msBeforeNext: number): OAuthError {
     this.events.emit('ratelimit.exceeded', { limiter });
     return tooManyRequests(limit, msBeforeNext);
-  }
-
-  private async read(limiter: RateLimiterAbstract, key: string): Promise<RateLimiterRes | null> {
-    return limiter.get(key);
   }
 
   /** Consumes one point; being over the limit is an answer here, not an error. */
