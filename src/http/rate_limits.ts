@@ -5,6 +5,7 @@ import {
   RateLimiterMemory,
   RateLimiterRedis,
   RateLimiterRes,
+  RLWrapperTimeouts,
 } from 'rate-limiter-flexible';
 import type { RateLimitConfig } from '../config.js';
 import { OAuthError } from '../errors.js';
@@ -38,8 +39,16 @@ export interface RateLimitDeps {
 }
 
 /**
+ * A hung Redis (connected but silent) must not add the 1 s command timeout to every limiter call
+ * of a login: after this long the in-memory insurance limiter answers instead.
+ */
+export const REDIS_LIMITER_TIMEOUT_MS = 250;
+
+/**
  * A limiter shared by every instance through Redis, with a per-process memory limiter as
- * insurance: when Redis is unreachable the limits still hold, per instance (SPEC §7).
+ * insurance: when Redis is unreachable, not ready or slower than REDIS_LIMITER_TIMEOUT_MS, the
+ * limits still hold, per instance (SPEC §7). The insurance sits on the timeout wrapper only, so a
+ * slow call that fails late is never counted twice.
  */
 function makeLimiter(deps: RateLimitDeps, spec: LimiterSpec): RateLimiterAbstract {
   const options = {
@@ -49,13 +58,18 @@ function makeLimiter(deps: RateLimitDeps, spec: LimiterSpec): RateLimiterAbstrac
   };
   const memory = new RateLimiterMemory(options);
   if (!deps.redis) return memory;
-  return new RateLimiterRedis({
+  const shared = new RateLimiterRedis({
     ...options,
     storeClient: deps.redis,
-    insuranceLimiter: memory,
-    // Don't queue behind a reconnect: go to the insurance limiter at once.
+    // Don't queue behind a reconnect: fail at once so the insurance answers.
     rejectIfRedisNotReady: true,
   });
+  const insured = new RLWrapperTimeouts({
+    limiter: shared,
+    timeoutMs: REDIS_LIMITER_TIMEOUT_MS,
+    insuranceLimiter: memory,
+  });
+  return insured as unknown as RateLimiterAbstract;
 }
 
 /** The pair key is a digest: bounded length, no raw usernames in Redis, no hash-tag surprises. */

@@ -38,6 +38,9 @@ export interface LocalRedis {
   stop(): Promise<void>;
   /** Starts it again on the same port, empty (no persistence). */
   start(): Promise<void>;
+  /** SIGSTOP / SIGCONT: a Redis that accepts connections but never answers (a hung node). */
+  pause(): void;
+  resume(): void;
 }
 
 function spawnRedis(port: number, extra: string[] = []): ChildProcess {
@@ -81,6 +84,12 @@ export async function startRedis(): Promise<LocalRedis> {
     async start() {
       child = spawnRedis(port);
       await waitForPing(port);
+    },
+    pause() {
+      child?.kill('SIGSTOP');
+    },
+    resume() {
+      child?.kill('SIGCONT');
     },
   };
   await handle.start();

@@ -120,3 +120,51 @@ needsRedisServer(
     t.is(await probe.exists(`outage:{deny}:sid:${sid}`), 1);
   },
 );
+
+needsRedisServer(
+  'a hung Redis (accepts, never answers) costs a bounded delay, never a hang [needs redis-server]',
+  async (t) => {
+    const redis = await startRedis();
+    t.teardown(() => redis.stop());
+    const s = await useServer(t, { env: { REDIS_URL: redis.url, REDIS_KEY_PREFIX: 'hung:' } });
+    const app = await createClient(s, { name: 'app', audiences: [API] });
+    const rs = await createClient(s, {
+      name: 'rs',
+      grantTypes: ['client_credentials'],
+      audiences: [API],
+      canIntrospect: true,
+    });
+    const user = await createUser(s);
+    const login = () => passwordLogin(s, app, user.username, user.password);
+    const revoked = (await login()).body.access_token as string;
+    const live = (await login()).body.access_token as string;
+    const { jti, exp } = decodeJwt(revoked);
+    await s.services.denylist.add([
+      { kind: 'jti', value: jti as string, expiresAt: new Date((exp as number) * 1000) },
+    ]);
+
+    redis.pause();
+    t.teardown(() => redis.resume());
+    let started = Date.now();
+    t.deepEqual((await introspect(s, rs, revoked)).body, { active: false });
+    t.is((await introspect(s, rs, live)).body.active, true);
+    t.true(Date.now() - started < 2000, `introspection took ${Date.now() - started} ms`);
+    started = Date.now();
+    // Rate limits wait at most the command timeout, then use the in-memory insurance limiter.
+    t.is((await login()).status, 200);
+    t.log(`login ${Date.now() - started} ms`);
+    t.true(Date.now() - started < 3000, `login took ${Date.now() - started} ms`);
+    t.is((await readyz(s)).body.status, 'degraded');
+
+    redis.resume();
+    t.true(
+      await eventually(async () => {
+        await introspect(s, rs, live);
+        await (s.services.denylist as RedisDenylist).settled();
+        return (await readyz(s)).body.status === 'ok';
+      }),
+    );
+    t.deepEqual((await introspect(s, rs, revoked)).body, { active: false });
+    t.is((await introspect(s, rs, live)).body.active, true);
+  },
+);
