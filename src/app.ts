@@ -41,6 +41,7 @@ export function createApp(services: Services): Koa {
       refreshTokens: services.refreshInspector,
       issuer: config.issuer,
       now: services.now,
+      events,
       after: [services.rateLimits.perClient('introspect')],
     }),
     discoveryRoutes({

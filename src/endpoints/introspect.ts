@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { invalidRequest, OAuthError } from '../errors.js';
+import type { EventBus } from '../events.js';
 import { authenticatedClient } from '../http/client_auth.js';
 import { noCache } from '../http/no_cache.js';
 import { params, parseParams } from '../http/params.js';
@@ -37,6 +38,7 @@ export interface IntrospectDeps {
   refreshTokens: RefreshTokenInspector;
   issuer: string;
   now: () => number;
+  events: EventBus;
   /** Per-client rate limit, after authentication. */
   after?: Middleware[];
 }
@@ -78,7 +80,11 @@ async function accessTokenAnswer(deps: IntrospectDeps, caller: ClientRecord, tok
       token_type: 'Bearer',
     } satisfies Answer;
   } catch (err) {
-    if (err instanceof TokenRejected) return undefined;
+    if (err instanceof TokenRejected) {
+      // Counted like any other rejection; the caller only ever learns "inactive".
+      deps.events.emit('token.rejected', { reason: err.reason });
+      return undefined;
+    }
     throw err;
   }
 }
