@@ -78,8 +78,13 @@ export class RedisDenylist implements Denylist {
 
   private health: Health = 'up';
   private retryAt = 0;
-  /** A write this instance acknowledged may be missing from Redis: re-sync on recovery. */
-  private dirty = false;
+  /**
+   * Bumped whenever Redis may be missing something this instance acknowledged (a failed write, a
+   * reconnect); a rebuild clears only the bumps it started after, so a failure during a rebuild
+   * is never forgotten.
+   */
+  private dirtyEpoch = 0;
+  private syncedEpoch = 0;
   private rebuilding: Promise<void> | undefined;
   private connectedBefore = false;
 
@@ -98,7 +103,7 @@ export class RedisDenylist implements Denylist {
       // may also mean a failover to a replica that missed recent writes while keeping the marker,
       // so re-sync from Postgres before trusting it again.
       this.retryAt = 0;
-      if (this.connectedBefore) this.dirty = true;
+      if (this.connectedBefore) this.markDirty();
       this.connectedBefore = true;
     });
   }
@@ -126,7 +131,7 @@ export class RedisDenylist implements Denylist {
       await withTimeout(this.write(entries), this.checkTimeoutMs * 4);
       this.markUp();
     } catch (err) {
-      this.dirty = true;
+      this.markDirty();
       this.markDown(err);
     }
   }
@@ -143,7 +148,7 @@ export class RedisDenylist implements Denylist {
         // One round trip for the marker and both entries (one slot thanks to the hash tag).
         const values = await withTimeout(this.redis.mget(...keys), this.checkTimeoutMs);
         const recovered = this.markUp();
-        if (values[0] !== null && !recovered && !this.dirty) {
+        if (values[0] !== null && !recovered && this.dirtyEpoch === this.syncedEpoch) {
           return values.slice(1).some((v) => v !== null);
         }
         // No marker (Redis came back empty) or just recovered: rebuild in the background and
@@ -207,6 +212,7 @@ export class RedisDenylist implements Denylist {
     const token = randomBytes(12).toString('base64url');
     const got = await this.redis.set(this.lockKey, token, 'PX', REBUILD_LOCK_MS, 'NX');
     if (got !== 'OK') return;
+    const epoch = this.dirtyEpoch;
     try {
       const live = await this.durable.listLive(new Date(this.now()));
       const now = this.now();
@@ -217,10 +223,14 @@ export class RedisDenylist implements Denylist {
       }
       tx.set(this.markerKey, String(now));
       await tx.exec();
-      this.dirty = false;
+      this.syncedEpoch = epoch;
     } finally {
       await this.redis.eval(RELEASE_LOCK, 1, this.lockKey, token).catch(() => undefined);
     }
+  }
+
+  private markDirty(): void {
+    this.dirtyEpoch++;
   }
 
   /** Returns true on the transition down → up. */
@@ -228,7 +238,7 @@ export class RedisDenylist implements Denylist {
     if (this.health === 'up') return false;
     this.health = 'up';
     // Writes may have been missed while we could not reach Redis: re-sync before trusting it.
-    this.dirty = true;
+    this.markDirty();
     this.events.emit('dependency.recovered', { dependency: 'redis' });
     return true;
   }
