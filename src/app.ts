@@ -3,6 +3,7 @@ import type { Services } from './compose.js';
 import { SIGNING_ALGS } from './config.js';
 import { discoveryRoutes } from './endpoints/discovery.js';
 import { healthRoutes } from './endpoints/health.js';
+import { introspectRoutes } from './endpoints/introspect.js';
 import { logoutRoutes } from './endpoints/logout.js';
 import { meRoutes } from './endpoints/me.js';
 import { revokeRoutes } from './endpoints/revoke.js';
@@ -35,7 +36,16 @@ export function createApp(services: Services): Koa {
   const bearer = requireBearer({ verifier: services.verifier, events });
 
   const routers = [
-    tokenRoutes({ grants: services.grants, clientAuth }),
+    tokenRoutes({ grants: services.grants, clientAuth, after: [services.rateLimits.perClient('token')] }),
+    introspectRoutes({
+      clientAuth,
+      verifier: services.verifier,
+      refreshTokens: services.refreshInspector,
+      issuer: config.issuer,
+      now: services.now,
+      events,
+      after: [services.rateLimits.perClient('introspect')],
+    }),
     discoveryRoutes({
       issuer: config.issuer,
       keys: services.keys,

@@ -7,23 +7,29 @@ import { connectDatabase } from './db/connect.js';
 import { lockEmbeddedDatabase } from './db/embedded_lock.js';
 import { migrateLatest } from './db/migrate.js';
 import type { ReadinessCheck } from './endpoints/health.js';
+import type { RefreshTokenInspector } from './endpoints/introspect.js';
 import { EventBus } from './events.js';
 import { clientCredentialsGrant } from './grants/client_credentials.js';
 import { passwordGrant } from './grants/password.js';
 import { refreshTokenGrant } from './grants/refresh_token.js';
 import { type GrantRegistry, grantRegistry } from './grants/registry.js';
+import { RateLimits } from './http/rate_limits.js';
 import { resolveKek } from './keys/kek.js';
 import { KeyRing } from './keys/keyring.js';
 import { createLogger, createMetrics, type Metrics, observeEvents } from './observability.js';
+import { closeRedis } from './redis/close.js';
+import { connectRedis, type RedisClient } from './redis/connect.js';
 import { ClientStatusCache } from './sessions/client_status.js';
 import { schedulePurge } from './sessions/purge.js';
 import { Sessions } from './sessions/sessions.js';
 import { MemoryDenylist } from './stores/memory/denylist.js';
 import { PostgresClientStore } from './stores/postgres/clients.js';
+import { PostgresRefreshTokenInspector } from './stores/postgres/refresh_token_inspector.js';
 import { PostgresRefreshTokenStore } from './stores/postgres/refresh_tokens.js';
 import { PostgresRevocationStore } from './stores/postgres/revocations.js';
 import { PostgresSigningKeyStore } from './stores/postgres/signing_keys.js';
 import { PostgresUserStore } from './stores/postgres/users.js';
+import { RedisDenylist } from './stores/redis/denylist.js';
 import type {
   ClientStore,
   Denylist,
@@ -51,6 +57,10 @@ export interface Services {
   denylist: Denylist;
   refreshTokens: RefreshTokenStore;
   sessions: Sessions;
+  /** Undefined in embedded mode (no REDIS_URL / REDIS_CLUSTER_NODES). */
+  redis: RedisClient | undefined;
+  rateLimits: RateLimits;
+  refreshInspector: RefreshTokenInspector;
   hasher: PasswordHasher;
   keys: KeyRing;
   minter: AccessTokenMinter;
@@ -100,8 +110,24 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
     const clients = new PostgresClientStore(db);
     const signingKeys = new PostgresSigningKeyStore(db);
     const revocations = new PostgresRevocationStore(db);
-    const denylist = new MemoryDenylist(revocations, now);
+    const redis = connectRedis(config);
+    if (redis) {
+      // Errors surface through commands (and the fallbacks); an unhandled 'error' event would crash.
+      redis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error'));
+      cleanups.push(() => closeRedis(redis));
+    }
+    const denylist: Denylist & { load(): Promise<void> } = redis
+      ? new RedisDenylist({ redis, durable: revocations, prefix: config.redisKeyPrefix, events, now })
+      : new MemoryDenylist(revocations, now);
     await denylist.load();
+    cleanups.push(() => denylist.close?.());
+    const rateLimits = new RateLimits({
+      redis,
+      prefix: config.redisKeyPrefix,
+      limits: config.rateLimits,
+      events,
+    });
+    const refreshInspector = new PostgresRefreshTokenInspector(db);
 
     const hasher = new PasswordHasher(options.hashing ?? DEFAULT_PASSWORD_HASHING);
     const keys = new KeyRing({ store: signingKeys, kek, signingAlg: config.signingAlg, now });
@@ -117,7 +143,15 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
     cleanups.push(schedulePurge({ refreshTokens, revocations, now, log }));
 
     const grants = grantRegistry([
-      passwordGrant({ users, hasher, minter, events, accessTokenTtl: config.accessTokenTtl, sessions }),
+      passwordGrant({
+        users,
+        hasher,
+        minter,
+        events,
+        accessTokenTtl: config.accessTokenTtl,
+        throttle: rateLimits,
+        sessions,
+      }),
       refreshTokenGrant({ sessions, users, minter, events, accessTokenTtl: config.accessTokenTtl }),
       clientCredentialsGrant({ minter, events, accessTokenTtl: config.accessTokenTtl }),
     ]);
@@ -149,14 +183,20 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
           return 'ok';
         },
       },
-      { name: 'redis', critical: false, run: async () => 'embedded' },
+      {
+        name: 'redis',
+        // Not critical: without Redis the denylist reads Postgres and rate limits use memory (SPEC §7).
+        critical: false,
+        run: async () =>
+          denylist instanceof RedisDenylist ? ((await denylist.ping()) ? 'ok' : 'down') : 'embedded',
+      },
     ];
 
     let closed = false;
     log.info(
       {
         database: config.databaseUrl ? 'postgres' : 'pglite',
-        state: 'in-process',
+        state: config.redisClusterNodes?.length ? 'redis-cluster' : redis ? 'redis' : 'in-process',
         signingAlg: config.signingAlg,
       },
       'backends selected',
@@ -176,6 +216,9 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       denylist,
       refreshTokens,
       sessions,
+      redis,
+      rateLimits,
+      refreshInspector,
       hasher,
       keys,
       minter,

@@ -7,7 +7,7 @@ export type SigningAlg = (typeof SIGNING_ALGS)[number];
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-/** Rate-limit settings; see README "Rate limits" for why the defaults are what they are. */
+/** Rate-limit settings; docs/redis.md ("Rate limits and why these defaults") explains the defaults. */
 export interface RateLimitConfig {
   /** Consecutive failed logins for one username+IP pair before it is locked. */
   loginFailuresPerUserIp: number;

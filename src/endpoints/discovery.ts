@@ -43,7 +43,8 @@ export function discoveryRoutes(deps: DiscoveryDeps): Router {
       response_types_supported: [],
       token_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
       revocation_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
-      introspection_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
+      // Only confidential clients may carry the introspection flag, so `none` never succeeds there.
+      introspection_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS.filter((m) => m !== 'none'),
       scopes_supported: await deps.scopes(),
       // RFC 9068 tokens are signed with the server keys; advertise every algorithm we can sign with.
       access_token_signing_alg_values_supported: deps.signingAlgs,

@@ -7,6 +7,16 @@ import type { PasswordHasher } from '../tokens/passwords.js';
 import { resolveAudience, resolveScope, userScopes } from './scope.js';
 import { accessTokenTtl, type GrantHandler } from './types.js';
 
+/**
+ * Brute-force protection of the password grant (SPEC §7), implemented by http/rate_limits.ts.
+ * `check` runs before any hashing and throws a 429 OAuthError when the pair or IP is locked.
+ */
+export interface LoginThrottle {
+  check(username: string, ip: string): Promise<void>;
+  recordFailure(username: string, ip: string): Promise<void>;
+  recordSuccess(username: string, ip: string): Promise<void>;
+}
+
 export interface PasswordGrantDeps {
   users: UserStore;
   hasher: PasswordHasher;
@@ -15,6 +25,8 @@ export interface PasswordGrantDeps {
   accessTokenTtl: number;
   /** Every login starts a session (refresh family): its id is the `sid` that /logout ends. */
   sessions: Sessions;
+  /** Absent → no login throttling (unit tests). */
+  throttle?: LoginThrottle;
 }
 
 /** Usernames and passwords are bounded so a request cannot turn argon2 into a DoS. */
@@ -25,7 +37,7 @@ export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
   return {
     grantType: 'password',
     params: ['username', 'password', 'scope', 'resource'],
-    async handle({ client, params }) {
+    async handle({ client, params, ip }) {
       const username = params.get('username');
       const password = params.get('password');
       if (username === undefined || password === undefined) {
@@ -39,11 +51,14 @@ export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
       const scope = resolveScope(params.get('scope'), allowed, allowed);
       const audience = resolveAudience(params.get('resource'), client);
 
+      // A locked username+IP pair gets 429 without costing argon2 work.
+      await deps.throttle?.check(username, ip);
       const user = await deps.users.findByUsername(username);
       const ok = user
         ? await deps.hasher.verify(user.passwordHash, password)
         : await deps.hasher.verifyUnknownUser(password);
       if (!user || !ok) {
+        await deps.throttle?.recordFailure(username, ip);
         deps.events.emit('login.failed', {
           clientId: client.id,
           reason: user ? 'bad_password' : 'unknown_user',
@@ -60,6 +75,7 @@ export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
         scope,
         audience: typeof audience === 'string' ? [audience] : audience,
       });
+      await deps.throttle?.recordSuccess(username, ip);
       const ttl = accessTokenTtl(client, deps.accessTokenTtl);
       const { token, kid } = await deps.minter.mint({
         subject: user.id,

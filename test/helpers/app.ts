@@ -1,14 +1,27 @@
+import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ExecutionContext } from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { createApp } from '../../src/app.js';
 import { type BuildOptions, buildServices, type Services } from '../../src/compose.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/observability.js';
 import { fileDatabase, type TestDatabase } from './database.js';
+import { deletePrefix } from './redis.js';
 
 /** A fixed test KEK (base64url of 32 bytes); never used outside tests. */
 export const TEST_KEK = Buffer.alloc(32, 7).toString('base64url');
+
+/**
+ * This test file's Redis key prefix: files run in parallel on one Redis, each in its own
+ * namespace (ava runs every file in its own process, so this is per file).
+ */
+export const TEST_REDIS_PREFIX = `t_${randomBytes(6).toString('hex')}:`;
+let usedSharedRedis = false;
+
+test.after.always("delete this file's keys from the shared Redis", async () => {
+  if (usedSharedRedis && process.env.REDIS_URL) await deletePrefix(process.env.REDIS_URL, TEST_REDIS_PREFIX);
+});
 
 /** Cheap argon2id parameters: tests exercise the algorithm, not its cost. */
 export const TEST_HASHING = { memoryCost: 1024, timeCost: 1, parallelism: 1 };
@@ -54,9 +67,12 @@ export async function startServer(
     KEY_ENCRYPTION_KEY: TEST_KEK,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...(database.url ? { DATABASE_URL: database.url } : {}),
-    ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL } : {}),
+    ...(process.env.REDIS_URL
+      ? { REDIS_URL: process.env.REDIS_URL, REDIS_KEY_PREFIX: TEST_REDIS_PREFIX }
+      : {}),
     ...options.env,
   });
+  usedSharedRedis ||= config.redisUrl === process.env.REDIS_URL && config.redisUrl !== undefined;
   const services = await buildServices(config, {
     log: createLogger(config.logLevel),
     hashing: TEST_HASHING,

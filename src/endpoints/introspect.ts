@@ -1,0 +1,147 @@
+import Router from '@koa/router';
+import type { Context, Middleware } from 'koa';
+import { invalidRequest, OAuthError } from '../errors.js';
+import type { EventBus } from '../events.js';
+import { authenticatedClient } from '../http/client_auth.js';
+import { noCache } from '../http/no_cache.js';
+import { params, parseParams } from '../http/params.js';
+import type { ClientRecord } from '../stores/types.js';
+import { type AccessTokenVerifier, TokenRejected } from '../tokens/access_token.js';
+import { sha256 } from '../tokens/secrets.js';
+
+/** What introspection needs to know about a refresh token; only live tokens are returned. */
+export interface RefreshTokenView {
+  /** The refresh token row id, answered as `jti`. */
+  tokenId: string;
+  clientId: string;
+  userId: string;
+  username: string;
+  scope: string;
+  familyId: string;
+  aud: string | string[];
+  iat: Date;
+  /** The earlier of the token's idle expiry and its family's absolute expiry. */
+  exp: Date;
+}
+
+/**
+ * Read-only view of refresh tokens by digest: undefined unless the token is unspent, unexpired,
+ * and its family (session) is neither revoked nor past its absolute expiry.
+ */
+export interface RefreshTokenInspector {
+  inspect(tokenHash: string, now: Date): Promise<RefreshTokenView | undefined>;
+}
+
+export interface IntrospectDeps {
+  clientAuth: Middleware;
+  verifier: AccessTokenVerifier;
+  refreshTokens: RefreshTokenInspector;
+  issuer: string;
+  now: () => number;
+  events: EventBus;
+  /** Per-client rate limit, after authentication. */
+  after?: Middleware[];
+}
+
+type Answer = Record<string, unknown> & { active: boolean };
+
+/** RFC 7662 §2.2: anything not active is exactly this, with nothing more disclosed. */
+const INACTIVE: Answer = { active: false };
+
+const seconds = (d: Date) => Math.floor(d.getTime() / 1000);
+
+/** Introspection is a privilege of resource-server clients (`clients create --introspect`). */
+async function requireIntrospectFlag(ctx: Context, next: () => Promise<unknown>): Promise<void> {
+  if (!authenticatedClient(ctx).client.canIntrospect) {
+    throw new OAuthError('access_denied', 'client is not allowed to introspect tokens');
+  }
+  await next();
+}
+
+async function accessTokenAnswer(deps: IntrospectDeps, caller: ClientRecord, token: string) {
+  // Cheap shape check first: an opaque refresh token is never a JWS.
+  if (token.split('.').length !== 3) return undefined;
+  try {
+    // The caller sees only tokens meant for one of its own audiences (SPEC §4).
+    const c = await deps.verifier.verify(token, { audiences: caller.audiences });
+    return {
+      active: true,
+      ...(c.scope !== undefined ? { scope: c.scope } : {}),
+      client_id: c.client_id,
+      ...(c.username !== undefined ? { username: c.username } : {}),
+      sub: c.sub,
+      aud: c.aud,
+      iss: c.iss,
+      exp: c.exp,
+      iat: c.iat,
+      nbf: c.nbf,
+      jti: c.jti,
+      // RFC 7662 §2.2 token_type is the RFC 6749 §7.1 type of an access token.
+      token_type: 'Bearer',
+    } satisfies Answer;
+  } catch (err) {
+    if (err instanceof TokenRejected) {
+      // Counted like any other rejection; the caller only ever learns "inactive".
+      deps.events.emit('token.rejected', { reason: err.reason });
+      return undefined;
+    }
+    throw err;
+  }
+}
+
+async function refreshTokenAnswer(deps: IntrospectDeps, caller: ClientRecord, token: string) {
+  // Refresh tokens are 256-bit base64url strings; anything far off is not worth a query.
+  if (token.length > 512) return undefined;
+  const view = await deps.refreshTokens.inspect(sha256(token), new Date(deps.now()));
+  // Only the owner sees its refresh tokens; for anyone else they do not exist.
+  if (!view || view.clientId !== caller.id) return undefined;
+  return {
+    active: true,
+    scope: view.scope,
+    client_id: view.clientId,
+    username: view.username,
+    sub: view.userId,
+    aud: view.aud,
+    iss: deps.issuer,
+    exp: seconds(view.exp),
+    iat: seconds(view.iat),
+    nbf: seconds(view.iat),
+    jti: view.tokenId,
+    token_type: 'refresh_token',
+  } satisfies Answer;
+}
+
+async function introspect(ctx: Context, deps: IntrospectDeps): Promise<void> {
+  const p = params(ctx);
+  const token = p.get('token');
+  if (token === undefined) throw invalidRequest("missing required parameter 'token'");
+  const { client } = authenticatedClient(ctx);
+  // RFC 7662 §2.1: the hint only orders the lookups; a wrong or unknown hint changes nothing.
+  const lookups =
+    p.get('token_type_hint') === 'refresh_token'
+      ? [refreshTokenAnswer, accessTokenAnswer]
+      : [accessTokenAnswer, refreshTokenAnswer];
+  for (const lookup of lookups) {
+    const answer = await lookup(deps, client, token);
+    if (answer) {
+      ctx.body = answer;
+      return;
+    }
+  }
+  ctx.body = INACTIVE;
+}
+
+/** RFC 7662 §2: no-cache → parse body → authenticate client → rate limit → flag → answer. */
+export function introspectRoutes(deps: IntrospectDeps): Router {
+  const router = new Router();
+  router.post(
+    '/introspect',
+    noCache,
+    parseParams,
+    deps.clientAuth,
+    ...(deps.after ?? []),
+    requireIntrospectFlag,
+    (ctx) => introspect(ctx, deps),
+  );
+  return router;
+}

@@ -1,0 +1,203 @@
+import { createHash } from 'node:crypto';
+import type { Context, Middleware, Next } from 'koa';
+import {
+  type RateLimiterAbstract,
+  RateLimiterMemory,
+  RateLimiterRedis,
+  RateLimiterRes,
+  RLWrapperTimeouts,
+} from 'rate-limiter-flexible';
+import type { RateLimitConfig } from '../config.js';
+import { OAuthError } from '../errors.js';
+import type { EventBus } from '../events.js';
+import type { LoginThrottle } from '../grants/password.js';
+import type { RedisClient } from '../redis/connect.js';
+import { authenticatedClient } from './client_auth.js';
+
+/**
+ * Consecutive failures of one username+IP are remembered this long from the first one (and reset
+ * by a success). A day is long enough that the doubling backoff keeps growing through a slow
+ * attack, short enough that a forgotten typo streak does not haunt a user forever.
+ */
+export const LOGIN_FAILURE_MEMORY_S = 86_400;
+
+export type LimiterName = 'login_user_ip' | 'login_ip' | 'client_token' | 'client_introspect';
+
+interface LimiterSpec {
+  name: string;
+  points: number;
+  duration: number;
+}
+
+export interface RateLimitDeps {
+  /** Undefined in embedded mode: every limiter is per-process memory. */
+  redis: RedisClient | undefined;
+  /** REDIS_KEY_PREFIX; limiter keys are `${prefix}rl:<name>:<key>`, single-key commands only. */
+  prefix: string;
+  limits: RateLimitConfig;
+  events: EventBus;
+}
+
+/**
+ * A hung Redis (connected but silent) must not add the 1 s command timeout to every limiter call
+ * of a login: after this long the in-memory insurance limiter answers instead.
+ */
+export const REDIS_LIMITER_TIMEOUT_MS = 250;
+
+/**
+ * A limiter shared by every instance through Redis, with a per-process memory limiter as
+ * insurance: when Redis is unreachable, not ready or slower than REDIS_LIMITER_TIMEOUT_MS, the
+ * limits still hold, per instance (SPEC §7). The insurance sits on the timeout wrapper only, so a
+ * slow call that fails late is never counted twice.
+ */
+function makeLimiter(deps: RateLimitDeps, spec: LimiterSpec): RateLimiterAbstract {
+  const options = {
+    keyPrefix: `${deps.prefix}rl:${spec.name}`,
+    points: spec.points,
+    duration: spec.duration,
+  };
+  const memory = new RateLimiterMemory(options);
+  if (!deps.redis) return memory;
+  const shared = new RateLimiterRedis({
+    ...options,
+    storeClient: deps.redis,
+    // Don't queue behind a reconnect: fail at once so the insurance answers.
+    rejectIfRedisNotReady: true,
+  });
+  const insured = new RLWrapperTimeouts({
+    limiter: shared,
+    timeoutMs: REDIS_LIMITER_TIMEOUT_MS,
+    insuranceLimiter: memory,
+  });
+  return insured as unknown as RateLimiterAbstract;
+}
+
+/** The pair key is a digest: bounded length, no raw usernames in Redis, no hash-tag surprises. */
+const pairKey = (username: string, ip: string) =>
+  createHash('sha256').update(`${username}\0${ip}`).digest('base64url');
+
+/**
+ * 429 with Retry-After (RFC 9110 §10.2.3) and the RateLimit-* fields of
+ * draft-ietf-httpapi-ratelimit-headers (delta seconds). Rendered by the one error handler.
+ */
+function tooManyRequests(limit: number, msBeforeNext: number): OAuthError {
+  const seconds = String(Math.max(1, Math.ceil(msBeforeNext / 1000)));
+  return new OAuthError('rate_limited', 'too many requests; retry later', {
+    headers: {
+      'Retry-After': seconds,
+      'RateLimit-Limit': String(limit),
+      'RateLimit-Remaining': '0',
+      'RateLimit-Reset': seconds,
+    },
+  });
+}
+
+/**
+ * Every rate limit of SPEC §7: the password-login throttle (per username+IP with a doubling
+ * lockout, per IP per hour) and the per-client request limits of /token and /introspect.
+ */
+export class RateLimits implements LoginThrottle {
+  private readonly pairFailures: RateLimiterAbstract;
+  private readonly pairLock: RateLimiterAbstract;
+  private readonly ipFailures: RateLimiterAbstract;
+  private readonly clientLimiters: Record<'token' | 'introspect', RateLimiterAbstract>;
+  private readonly limits: RateLimitConfig;
+  private readonly events: EventBus;
+
+  constructor(deps: RateLimitDeps) {
+    this.limits = deps.limits;
+    this.events = deps.events;
+    this.pairFailures = makeLimiter(deps, {
+      name: 'login_fail',
+      points: deps.limits.loginFailuresPerUserIp,
+      duration: LOGIN_FAILURE_MEMORY_S,
+    });
+    // Only ever `block`ed: present means locked, for the lockout just computed.
+    this.pairLock = makeLimiter(deps, {
+      name: 'login_lock',
+      points: 1,
+      duration: deps.limits.loginLockoutMax,
+    });
+    this.ipFailures = makeLimiter(deps, {
+      name: 'login_ip',
+      points: deps.limits.loginFailuresPerIpHour,
+      duration: 3600,
+    });
+    const perClient = { points: deps.limits.clientRequestsPerMinute, duration: 60 };
+    this.clientLimiters = {
+      token: makeLimiter(deps, { name: 'client_token', ...perClient }),
+      introspect: makeLimiter(deps, { name: 'client_introspect', ...perClient }),
+    };
+  }
+
+  /** Before any password hashing: a locked pair or a noisy IP gets 429 without costing argon2. */
+  async check(username: string, ip: string): Promise<void> {
+    const [lock, perIp] = await Promise.all([
+      this.pairLock.get(pairKey(username, ip)),
+      this.ipFailures.get(ip),
+    ]);
+    if (lock && lock.consumedPoints > 0 && lock.msBeforeNext > 0) {
+      throw this.exceeded('login_user_ip', this.limits.loginFailuresPerUserIp, lock.msBeforeNext);
+    }
+    if (perIp && perIp.consumedPoints >= this.limits.loginFailuresPerIpHour) {
+      throw this.exceeded('login_ip', this.limits.loginFailuresPerIpHour, perIp.msBeforeNext);
+    }
+  }
+
+  /**
+   * Counts a failed login. The Nth consecutive failure (N = RATE_LIMIT_LOGIN_FAILURES) locks the
+   * pair for the base lockout; every further failure doubles it, up to the maximum.
+   */
+  async recordFailure(username: string, ip: string): Promise<void> {
+    const key = pairKey(username, ip);
+    const [pair] = await Promise.all([
+      this.consume(this.pairFailures, key),
+      this.consume(this.ipFailures, ip),
+    ]);
+    if (!pair) return;
+    const beyond = pair.consumedPoints - this.limits.loginFailuresPerUserIp;
+    if (beyond < 0) return;
+    const lockout = Math.min(
+      this.limits.loginLockoutBase * 2 ** Math.min(beyond, 30),
+      this.limits.loginLockoutMax,
+    );
+    await this.pairLock.block(key, lockout);
+  }
+
+  /** A success ends the streak of that pair (the per-IP hour window is kept). */
+  async recordSuccess(username: string, ip: string): Promise<void> {
+    const key = pairKey(username, ip);
+    await Promise.all([this.pairFailures.delete(key), this.pairLock.delete(key)]);
+  }
+
+  /** Per-client request limit; runs after client authentication so nobody spends another's budget. */
+  perClient(endpoint: 'token' | 'introspect'): Middleware {
+    const limiter = this.clientLimiters[endpoint];
+    const name: LimiterName = endpoint === 'token' ? 'client_token' : 'client_introspect';
+    return async (ctx: Context, next: Next) => {
+      const { client } = authenticatedClient(ctx);
+      try {
+        await limiter.consume(client.id);
+      } catch (res) {
+        if (!(res instanceof RateLimiterRes)) throw res;
+        throw this.exceeded(name, this.limits.clientRequestsPerMinute, res.msBeforeNext);
+      }
+      return next();
+    };
+  }
+
+  private exceeded(limiter: LimiterName, limit: number, msBeforeNext: number): OAuthError {
+    this.events.emit('ratelimit.exceeded', { limiter });
+    return tooManyRequests(limit, msBeforeNext);
+  }
+
+  /** Consumes one point; being over the limit is an answer here, not an error. */
+  private async consume(limiter: RateLimiterAbstract, key: string): Promise<RateLimiterRes | undefined> {
+    try {
+      return await limiter.consume(key);
+    } catch (res) {
+      if (res instanceof RateLimiterRes) return res;
+      throw res;
+    }
+  }
+}

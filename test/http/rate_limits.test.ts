@@ -1,0 +1,153 @@
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import test, { type ExecutionContext } from 'ava';
+import { TEST_REDIS_PREFIX, type TestServer, useServer } from '../helpers/app.js';
+import {
+  assertOAuthError,
+  basic,
+  createClient,
+  createUser,
+  passwordLogin,
+  postForm,
+  type TestClient,
+} from '../helpers/oauth.js';
+
+const needsRedis = process.env.REDIS_URL ? test : test.skip;
+
+/** Every test its own key namespace under the file's prefix: they all log in from 127.0.0.1. */
+const ownPrefix = () => `${TEST_REDIS_PREFIX}${randomBytes(4).toString('hex')}:`;
+
+async function setup(t: ExecutionContext, env: Record<string, string>, prefix = ownPrefix()) {
+  const s = await useServer(t, { env: { REDIS_KEY_PREFIX: prefix, ...env } });
+  const app = await createClient(s, { name: 'app', grantTypes: ['password', 'client_credentials'] });
+  return { s, app, prefix };
+}
+
+/** Counts argon2 verifications, to prove a locked pair costs no hashing. */
+function countHashing(s: TestServer) {
+  const hasher = s.services.hasher;
+  const verify = hasher.verify.bind(hasher);
+  const counter = { calls: 0 };
+  hasher.verify = async (hash, password) => {
+    counter.calls++;
+    return verify(hash, password);
+  };
+  return counter;
+}
+
+function assertRateLimited(
+  t: ExecutionContext,
+  res: { status: number; headers: Headers; body: Record<string, unknown> },
+  limit: number,
+  retryAfter?: number,
+) {
+  assertOAuthError(t, res, 429, 'rate_limited');
+  const after = Number(res.headers.get('retry-after'));
+  t.true(after >= 1, `Retry-After ${after}`);
+  if (retryAfter !== undefined) t.is(after, retryAfter);
+  t.is(res.headers.get('ratelimit-limit'), String(limit));
+  t.is(res.headers.get('ratelimit-remaining'), '0');
+  t.is(res.headers.get('ratelimit-reset'), String(after));
+  t.deepEqual(Object.keys(res.body).sort(), ['error', 'error_description']);
+}
+
+test('brute force on one username+IP: locked after N failures, without hashing; other users unaffected', async (t) => {
+  const { s, app } = await setup(t, { RATE_LIMIT_LOGIN_FAILURES: '3' });
+  const victim = await createUser(s, 'victim');
+  const other = await createUser(s, 'other');
+  for (let i = 0; i < 3; i++) {
+    assertOAuthError(t, await passwordLogin(s, app, victim.username, 'wrong password'), 400, 'invalid_grant');
+  }
+  const hashing = countHashing(s);
+  // Locked: even the right password is refused, with no argon2 work.
+  assertRateLimited(t, await passwordLogin(s, app, victim.username, victim.password), 3, 60);
+  assertRateLimited(t, await passwordLogin(s, app, victim.username, 'wrong again'), 3);
+  t.is(hashing.calls, 0);
+  t.is((await passwordLogin(s, app, other.username, other.password)).status, 200);
+  // client_credentials of the same client is not a login and is not throttled.
+  const cc = await postForm(
+    `${s.url}/token`,
+    { grant_type: 'client_credentials' },
+    { authorization: basic(app.client_id, app.client_secret ?? '') },
+  );
+  t.is(cc.status, 200);
+});
+
+test('lockout doubles on every further failure; a success resets the pair', async (t) => {
+  const { s, app } = await setup(t, {
+    RATE_LIMIT_LOGIN_FAILURES: '2',
+    RATE_LIMIT_LOGIN_LOCKOUT: '1',
+    RATE_LIMIT_LOGIN_LOCKOUT_MAX: '4',
+  });
+  const u = await createUser(s, 'backoff');
+  const fail = () => passwordLogin(s, app, u.username, 'wrong password');
+  t.is((await fail()).status, 400);
+  t.is((await fail()).status, 400);
+  assertRateLimited(t, await fail(), 2, 1);
+  await sleep(1100);
+  t.is((await fail()).status, 400, 'lock over: the attempt is checked');
+  assertRateLimited(t, await fail(), 2, 2);
+  await sleep(2100);
+  t.is((await passwordLogin(s, app, u.username, u.password)).status, 200, 'success');
+  t.is((await fail()).status, 400, 'streak reset');
+  t.is((await passwordLogin(s, app, u.username, u.password)).status, 200);
+});
+
+test('per-IP failed logins: many usernames from one IP hit the hourly limit', async (t) => {
+  const { s, app } = await setup(t, {
+    RATE_LIMIT_LOGIN_FAILURES: '100',
+    RATE_LIMIT_IP_FAILURES_PER_HOUR: '4',
+  });
+  const u = await createUser(s, 'ip');
+  for (let i = 0; i < 4; i++) {
+    t.is((await passwordLogin(s, app, `nobody${i}`, 'wrong password')).status, 400);
+  }
+  assertRateLimited(t, await passwordLogin(s, app, u.username, u.password), 4);
+});
+
+test('per-client limits on /token and /introspect; other clients unaffected', async (t) => {
+  const { s, app } = await setup(t, { RATE_LIMIT_CLIENT_PER_MINUTE: '3' });
+  const other = await createClient(s, { name: 'other', grantTypes: ['client_credentials'] });
+  const rs = await createClient(s, { name: 'rs', grantTypes: ['client_credentials'], canIntrospect: true });
+  const cc = (c: TestClient) =>
+    postForm(
+      `${s.url}/token`,
+      { grant_type: 'client_credentials' },
+      { authorization: basic(c.client_id, c.client_secret ?? '') },
+    );
+  for (let i = 0; i < 3; i++) t.is((await cc(app)).status, 200);
+  assertRateLimited(t, await cc(app), 3);
+  t.is((await cc(other)).status, 200);
+  const introspect = () =>
+    postForm(
+      `${s.url}/introspect`,
+      { token: 'x' },
+      { authorization: basic(rs.client_id, rs.client_secret ?? '') },
+    );
+  for (let i = 0; i < 3; i++) t.deepEqual((await introspect()).body, { active: false });
+  assertRateLimited(t, await introspect(), 3);
+  // Unauthenticated callers cannot spend a client's budget.
+  assertOAuthError(
+    t,
+    await cc({ client_id: other.client_id, client_secret: 'wrong' }),
+    401,
+    'invalid_client',
+  );
+});
+
+needsRedis('limits are shared by two instances on one Redis [needs REDIS_URL]', async (t) => {
+  const a = await setup(t, { RATE_LIMIT_LOGIN_FAILURES: '3', RATE_LIMIT_CLIENT_PER_MINUTE: '5' });
+  const b = await useServer(t, {
+    database: a.s.database,
+    env: { REDIS_KEY_PREFIX: a.prefix, RATE_LIMIT_LOGIN_FAILURES: '3', RATE_LIMIT_CLIENT_PER_MINUTE: '5' },
+  });
+  const u = await createUser(a.s, 'shared');
+  const other = await createUser(a.s, 'unaffected');
+  t.is((await passwordLogin(a.s, a.app, u.username, 'wrong password')).status, 400);
+  t.is((await passwordLogin(b, a.app, u.username, 'wrong password')).status, 400);
+  t.is((await passwordLogin(a.s, a.app, u.username, 'wrong password')).status, 400);
+  assertRateLimited(t, await passwordLogin(b, a.app, u.username, u.password), 3, 60);
+  assertRateLimited(t, await passwordLogin(a.s, a.app, u.username, u.password), 3);
+  // The client has used 5 requests in total across both instances: its per-client budget is spent.
+  assertRateLimited(t, await passwordLogin(b, a.app, other.username, other.password), 5);
+});
