@@ -1,6 +1,7 @@
 import Koa from 'koa';
 import type { Services } from './compose.js';
 import { SIGNING_ALGS } from './config.js';
+import { adminKeysRoutes } from './endpoints/admin_keys.js';
 import { discoveryRoutes } from './endpoints/discovery.js';
 import { healthRoutes } from './endpoints/health.js';
 import { meRoutes } from './endpoints/me.js';
@@ -47,6 +48,7 @@ export function createApp(services: Services): Koa {
       signingAlgs: SIGNING_ALGS,
     }),
     meRoutes({ bearer }),
+    adminKeysRoutes({ bearer, keyLifecycle: services.keyLifecycle }),
     healthRoutes({ checks: services.readiness, metrics: services.metrics.registry }),
   ];
 

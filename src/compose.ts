@@ -13,7 +13,11 @@ import { passwordGrant } from './grants/password.js';
 import { type GrantRegistry, grantRegistry } from './grants/registry.js';
 import { resolveKek } from './keys/kek.js';
 import { KeyRing } from './keys/keyring.js';
+import { KeyLifecycle } from './keys/lifecycle.js';
+import { scheduleRotation, watchKeyChanges } from './keys/propagation.js';
+import { type KeyChangeSignal, LocalKeyChangeSignal, RedisKeyChangeSignal } from './keys/signal.js';
 import { createLogger, createMetrics, type Metrics, observeEvents } from './observability.js';
+import { connectRedis } from './redis/connect.js';
 import { MemoryDenylist } from './stores/memory/denylist.js';
 import { PostgresClientStore } from './stores/postgres/clients.js';
 import { PostgresRevocationStore } from './stores/postgres/revocations.js';
@@ -42,6 +46,10 @@ export interface Services {
   minter: AccessTokenMinter;
   verifier: AccessTokenVerifier;
   grants: GrantRegistry;
+  /** Rotation, revocation and listing of signing keys (SPEC §6). */
+  keyLifecycle: KeyLifecycle;
+  /** "Reload your keys": Redis pub/sub in production, in-process in embedded mode. */
+  keySignal: KeyChangeSignal;
   userAccounts: UserAccounts;
   clientAccounts: ClientAccounts;
   readiness: ReadinessCheck[];
@@ -60,6 +68,8 @@ export interface BuildOptions {
   withoutKeys?: boolean;
   /** Run migrations (the embedded default always does; production uses `tessera migrate`). */
   migrate?: boolean;
+  /** Replaces the key-change signal (tests: a shared in-process one, or one that drops messages). */
+  keySignal?: KeyChangeSignal;
 }
 
 /** The composition root: chooses storage implementations once and wires every module. */
@@ -94,6 +104,46 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
     if (!options.withoutKeys) await keys.initialise();
     const minter = new AccessTokenMinter(keys, config.issuer, now);
     const verifier = new AccessTokenVerifier(keys, config.issuer, denylist, now);
+
+    // --- Signing-key lifecycle and propagation (issue 5) -------------------------------------
+    // Its own Redis connection (plus the subscriber duplicate inside the signal), opened only when
+    // keys are in use: key-change messages must not depend on the denylist connection's state.
+    let keySignal = options.keySignal;
+    if (!keySignal) {
+      const keyRedis = options.withoutKeys ? undefined : connectRedis(config);
+      if (keyRedis) {
+        keyRedis.on('error', () => {});
+        cleanups.push(() => void keyRedis.disconnect());
+        keySignal = new RedisKeyChangeSignal(keyRedis, `${config.redisKeyPrefix}keys`, (err) =>
+          events.emit('dependency.degraded', { dependency: 'redis', err }),
+        );
+      } else keySignal = new LocalKeyChangeSignal();
+    }
+    const signal = keySignal;
+    cleanups.push(() => signal.close());
+    const keyLifecycle = new KeyLifecycle({
+      store: signingKeys,
+      keys,
+      kek,
+      signal,
+      events,
+      now,
+      settings: {
+        signingAlg: config.signingAlg,
+        jwksMaxAge: config.jwksMaxAge,
+        keyReloadInterval: config.keyReloadInterval,
+        accessTokenTtl: config.accessTokenTtl,
+      },
+      maxClientAccessTokenTtl: async () =>
+        Math.max(0, ...(await clients.list()).map((c) => c.accessTokenTtl ?? 0)),
+    });
+    if (!options.withoutKeys) {
+      cleanups.push(
+        watchKeyChanges({ keys, signal, events, reloadInterval: config.keyReloadInterval }),
+        scheduleRotation({ lifecycle: keyLifecycle, events, interval: config.keyRotationInterval }),
+      );
+    }
+    // --- end of signing-key block ---------------------------------------------------------------
 
     const grants = grantRegistry([
       passwordGrant({ users, hasher, minter, events, accessTokenTtl: config.accessTokenTtl }),
@@ -142,6 +192,8 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       minter,
       verifier,
       grants,
+      keyLifecycle,
+      keySignal: signal,
       userAccounts,
       clientAccounts,
       readiness,
