@@ -9,6 +9,8 @@ import type { RedisClient } from '../redis/connect.js';
  */
 export interface KeyChangeSignal {
   publish(): Promise<void>;
+  /** Resolves once messages can be received (the Redis SUBSCRIBE has been acknowledged). */
+  ready?(): Promise<void>;
   /** Registers a listener; returns the function that removes it. */
   subscribe(onChange: () => void): () => void;
   close(): Promise<void>;
@@ -58,6 +60,7 @@ export class RedisKeyChangeSignal implements KeyChangeSignal {
   private readonly subscriber: RedisClient;
   private readonly listeners = new Set<() => void>();
   private readyOnce = false;
+  private readonly subscribed: Promise<void>;
 
   constructor(
     private readonly publisher: RedisClient,
@@ -80,7 +83,14 @@ export class RedisKeyChangeSignal implements KeyChangeSignal {
       this.readyOnce = true;
     });
     this.subscriber.on('error', (err) => this.onError(err));
-    this.subscriber.subscribe(this.channel).catch((err) => this.onError(err));
+    this.subscribed = this.subscriber.subscribe(this.channel).then(
+      () => undefined,
+      (err) => this.onError(err),
+    );
+  }
+
+  ready(): Promise<void> {
+    return this.subscribed;
   }
 
   private notify(): void {
