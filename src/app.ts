@@ -1,6 +1,5 @@
 import Koa from 'koa';
 import type { Services } from './compose.js';
-import { SIGNING_ALGS } from './config.js';
 import { adminKeysRoutes } from './endpoints/admin_keys.js';
 import { discoveryRoutes } from './endpoints/discovery.js';
 import { healthRoutes } from './endpoints/health.js';
@@ -45,7 +44,7 @@ export function createApp(services: Services): Koa {
         for (const c of await services.clients.list()) for (const s of c.scopes) scopes.add(s);
         return [...scopes].sort();
       },
-      signingAlgs: SIGNING_ALGS,
+      signingAlgs: () => services.keys.current().algorithms,
     }),
     meRoutes({ bearer }),
     adminKeysRoutes({ bearer, keyLifecycle: services.keyLifecycle }),

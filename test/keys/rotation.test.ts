@@ -14,6 +14,7 @@ import {
   keyServer,
   kidOf,
   serviceClient,
+  within,
 } from '../helpers/keys.js';
 import { getJson } from '../helpers/oauth.js';
 
@@ -185,6 +186,12 @@ test.serial('algorithm change takes effect at the next rotation; JWKS carries bo
   // The old ES256 next key is active now; the new next is EdDSA and already published.
   const jwks = (await getJson(`${s.url}/.well-known/jwks.json`)).body.keys as { alg: string; kty: string }[];
   t.deepEqual([...new Set(jwks.map((k) => k.alg))].sort(), ['ES256', 'EdDSA']);
+  const metadata = await getJson(`${s.url}/.well-known/oauth-authorization-server`);
+  t.deepEqual(
+    [...(metadata.body.access_token_signing_alg_values_supported as string[])].sort(),
+    ['ES256', 'EdDSA'],
+    'metadata advertises the algorithms of published keys',
+  );
   t.is(algOf(await clientToken(s, client)), 'ES256');
   clock.advance(300);
   await s.services.keyLifecycle.rotate();
@@ -249,5 +256,24 @@ test.serial(
     const changed = await fetch(`${s.url}/.well-known/jwks.json`, { headers: { 'if-none-match': etag } });
     t.is(changed.status, 200);
     t.not(changed.headers.get('etag'), etag);
+  },
+);
+
+test.serial(
+  'KEY_ROTATION_INTERVAL: the scheduler rotates on its own, once across two instances',
+  async (t) => {
+    const database = await isolatedDatabase(t);
+    const env = { KEY_ROTATION_INTERVAL: '2', JWKS_MAX_AGE: '0' };
+    const a = await keyServer(t, { database, env });
+    const b = await keyServer(t, { database, env });
+    const before = a.services.keys.current().signer.kid;
+    const elapsed = await within(4000, async () => {
+      const keys = await a.services.keyLifecycle.list();
+      return keys.some((k) => k.state === 'retired');
+    });
+    t.true(elapsed >= 0, 'rotated by the schedule');
+    const keys = await b.services.keyLifecycle.list();
+    t.is(keys.filter((k) => k.state === 'retired').length, 1, 'one rotation, not one per instance');
+    t.is(keys.find((k) => k.kid === before)?.state, 'retired');
   },
 );
