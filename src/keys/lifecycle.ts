@@ -90,7 +90,7 @@ export class KeyLifecycle {
    * rotation found nothing due (another instance rotated first).
    */
   async rotate(options: RotateOptions = {}): Promise<KeyInfo[] | null> {
-    const retiredExpiresAt = await this.retirementDeadline();
+    const hold = await this.retirementHold();
     const after = await this.deps.store.transition(async (keys) => {
       const at = this.deps.now();
       const active = keys.find((k) => k.state === 'active');
@@ -104,7 +104,12 @@ export class KeyLifecycle {
         if (options.ifActiveOlderThan !== undefined) return null;
         throw new KeyLifecycleError('rotation_refused', refusal);
       }
-      return { at: new Date(at), promote: true, retiredExpiresAt, newNext: await this.newNextKey(at) };
+      return {
+        at: new Date(at),
+        promote: true,
+        retiredExpiresAt: new Date(at + hold),
+        newNext: await this.newNextKey(at),
+      };
     });
     if (!after) return null;
     const active = after.find((k) => k.state === 'active');
@@ -124,7 +129,7 @@ export class KeyLifecycle {
    * it (the replacement waits the usual max-age before it may sign). Revoking twice is a no-op.
    */
   async revoke(kid: string): Promise<KeyInfo[]> {
-    const retiredExpiresAt = await this.retirementDeadline();
+    const hold = await this.retirementHold();
     let changed = false;
     const after = await this.deps.store.transition(async (keys) => {
       const target = keys.find((k) => k.kid === kid);
@@ -132,7 +137,12 @@ export class KeyLifecycle {
       if (target.state === 'revoked') return null;
       changed = true;
       const at = this.deps.now();
-      const change: KeyTransition = { at: new Date(at), revokeKid: kid, promote: false, retiredExpiresAt };
+      const change: KeyTransition = {
+        at: new Date(at),
+        revokeKid: kid,
+        promote: false,
+        retiredExpiresAt: new Date(at + hold),
+      };
       if (target.state === 'active') {
         change.promote = true;
         change.newNext = await this.newNextKey(at);
@@ -163,14 +173,15 @@ export class KeyLifecycle {
   }
 
   /**
-   * When a key retiring now may leave JWKS: the longest access-token lifetime (config or any
+   * How long (ms) a retiring key stays in JWKS: the longest access-token lifetime (config or any
    * client override), plus the reload interval (an instance that missed the signal keeps signing
-   * with the old key until its next reload), plus a leeway for clock skew.
+   * with the old key until its next reload), plus a leeway for clock skew. Read before the
+   * transaction: on PGlite a query outside it would wait for the one connection it holds.
    */
-  private async retirementDeadline(): Promise<Date> {
+  private async retirementHold(): Promise<number> {
     const { accessTokenTtl, keyReloadInterval } = this.deps.settings;
     const ttl = Math.max(accessTokenTtl, await this.deps.maxClientAccessTokenTtl());
-    return new Date(this.deps.now() + (ttl + keyReloadInterval + RETIREMENT_LEEWAY_S) * 1000);
+    return (ttl + keyReloadInterval + RETIREMENT_LEEWAY_S) * 1000;
   }
 
   /** Reload here at once (the caller's next token uses the new key), then tell everyone else. */
