@@ -1,6 +1,6 @@
 import Koa from 'koa';
 import type { Services } from './compose.js';
-import { SIGNING_ALGS } from './config.js';
+import { adminKeysRoutes } from './endpoints/admin_keys.js';
 import { discoveryRoutes } from './endpoints/discovery.js';
 import { healthRoutes } from './endpoints/health.js';
 import { introspectRoutes } from './endpoints/introspect.js';
@@ -56,7 +56,7 @@ export function createApp(services: Services): Koa {
         for (const c of await services.clients.list()) for (const s of c.scopes) scopes.add(s);
         return [...scopes].sort();
       },
-      signingAlgs: SIGNING_ALGS,
+      signingAlgs: () => services.keys.current().algorithms,
     }),
     meRoutes({ bearer }),
     revokeRoutes({
@@ -67,6 +67,7 @@ export function createApp(services: Services): Koa {
       events,
     }),
     logoutRoutes({ bearer, sessions: services.sessions, denylist: services.denylist }),
+    adminKeysRoutes({ bearer, keyLifecycle: services.keyLifecycle }),
     healthRoutes({ checks: services.readiness, metrics: services.metrics.registry }),
   ];
 

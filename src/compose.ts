@@ -16,6 +16,9 @@ import { type GrantRegistry, grantRegistry } from './grants/registry.js';
 import { RateLimits } from './http/rate_limits.js';
 import { resolveKek } from './keys/kek.js';
 import { KeyRing } from './keys/keyring.js';
+import { KeyLifecycle } from './keys/lifecycle.js';
+import { scheduleRotation, watchKeyChanges } from './keys/propagation.js';
+import { type KeyChangeSignal, LocalKeyChangeSignal, RedisKeyChangeSignal } from './keys/signal.js';
 import { createLogger, createMetrics, type Metrics, observeEvents } from './observability.js';
 import { closeRedis } from './redis/close.js';
 import { connectRedis, type RedisClient } from './redis/connect.js';
@@ -66,6 +69,10 @@ export interface Services {
   minter: AccessTokenMinter;
   verifier: AccessTokenVerifier;
   grants: GrantRegistry;
+  /** Rotation, revocation and listing of signing keys (SPEC §6). */
+  keyLifecycle: KeyLifecycle;
+  /** "Reload your keys": Redis pub/sub in production, in-process in embedded mode. */
+  keySignal: KeyChangeSignal;
   userAccounts: UserAccounts;
   clientAccounts: ClientAccounts;
   readiness: ReadinessCheck[];
@@ -84,6 +91,8 @@ export interface BuildOptions {
   withoutKeys?: boolean;
   /** Run migrations (the embedded default always does; production uses `tessera migrate`). */
   migrate?: boolean;
+  /** Replaces the key-change signal (tests: a shared in-process one, or one that drops messages). */
+  keySignal?: KeyChangeSignal;
 }
 
 /** The composition root: chooses storage implementations once and wires every module. */
@@ -141,6 +150,46 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
     const refreshTokens = new PostgresRefreshTokenStore(db);
     const sessions = new Sessions({ refreshTokens, denylist, events, settings: config, now });
     cleanups.push(schedulePurge({ refreshTokens, revocations, now, log }));
+
+    // --- Signing-key lifecycle and propagation (issue 5) -------------------------------------
+    // Its own Redis connection (plus the subscriber duplicate inside the signal), opened only when
+    // keys are in use: key-change messages must not depend on the denylist connection's state.
+    let keySignal = options.keySignal;
+    if (!keySignal) {
+      const keyRedis = options.withoutKeys ? undefined : connectRedis(config);
+      if (keyRedis) {
+        keyRedis.on('error', () => {});
+        cleanups.push(() => void keyRedis.disconnect());
+        keySignal = new RedisKeyChangeSignal(keyRedis, `${config.redisKeyPrefix}keys`, (err) =>
+          events.emit('dependency.degraded', { dependency: 'redis', err }),
+        );
+      } else keySignal = new LocalKeyChangeSignal();
+    }
+    const signal = keySignal;
+    cleanups.push(() => signal.close());
+    const keyLifecycle = new KeyLifecycle({
+      store: signingKeys,
+      keys,
+      kek,
+      signal,
+      events,
+      now,
+      settings: {
+        signingAlg: config.signingAlg,
+        jwksMaxAge: config.jwksMaxAge,
+        keyReloadInterval: config.keyReloadInterval,
+        accessTokenTtl: config.accessTokenTtl,
+      },
+      maxClientAccessTokenTtl: async () =>
+        Math.max(0, ...(await clients.list()).map((c) => c.accessTokenTtl ?? 0)),
+    });
+    if (!options.withoutKeys) {
+      cleanups.push(
+        watchKeyChanges({ keys, signal, events, reloadInterval: config.keyReloadInterval }),
+        scheduleRotation({ lifecycle: keyLifecycle, events, interval: config.keyRotationInterval }),
+      );
+    }
+    // --- end of signing-key block ---------------------------------------------------------------
 
     const grants = grantRegistry([
       passwordGrant({
@@ -224,6 +273,8 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       minter,
       verifier,
       grants,
+      keyLifecycle,
+      keySignal: signal,
       userAccounts,
       clientAccounts,
       readiness,

@@ -2,13 +2,16 @@ import { AccountError } from '../accounts/users.js';
 import { buildServices, type Services } from '../compose.js';
 import { ConfigError, loadConfig } from '../config.js';
 import { EmbeddedDatabaseBusy } from '../db/embedded_lock.js';
+import { KeyDecryptionError } from '../keys/key_material.js';
+import { KeyLifecycleError } from '../keys/lifecycle.js';
 import { createLogger } from '../observability.js';
 import { type Command, coreCommands, UsageError } from './commands.js';
 import type { CliIo } from './io.js';
+import { keyCommands } from './keys_commands.js';
 import { sessionCommands } from './sessions.js';
 
 /** Every command, keyed by its words ("users create"). Later modules add theirs here. */
-export const commands: Record<string, Command> = { ...coreCommands, ...sessionCommands };
+export const commands: Record<string, Command> = { ...coreCommands, ...sessionCommands, ...keyCommands };
 
 function help(): string {
   const lines = Object.values(commands).map((c) => `  ${c.usage}\n      ${c.summary}`);
@@ -70,7 +73,11 @@ export async function runCli(
       return 2;
     }
     const known =
-      err instanceof ConfigError || err instanceof AccountError || err instanceof EmbeddedDatabaseBusy;
+      err instanceof ConfigError ||
+      err instanceof AccountError ||
+      err instanceof EmbeddedDatabaseBusy ||
+      err instanceof KeyLifecycleError ||
+      err instanceof KeyDecryptionError;
     const message = err instanceof Error ? err.message : String(err);
     io.stderr.write(`tessera ${key}: ${known ? message : `failed: ${message}`}\n`);
     return 1;

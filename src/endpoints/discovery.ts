@@ -8,7 +8,8 @@ export interface DiscoveryDeps {
   jwksMaxAge: number;
   grantTypes: () => string[];
   scopes: () => Promise<string[]>;
-  signingAlgs: readonly string[];
+  /** Algorithms of published keys (a function, since rotation changes them), or a fixed list. */
+  signingAlgs: readonly string[] | (() => readonly string[]);
 }
 
 /** RFC 8414 metadata and the RFC 7517 JWKS document. */
@@ -46,8 +47,9 @@ export function discoveryRoutes(deps: DiscoveryDeps): Router {
       // Only confidential clients may carry the introspection flag, so `none` never succeeds there.
       introspection_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS.filter((m) => m !== 'none'),
       scopes_supported: await deps.scopes(),
-      // RFC 9068 tokens are signed with the server keys; advertise every algorithm we can sign with.
-      access_token_signing_alg_values_supported: deps.signingAlgs,
+      // RFC 9068 tokens are signed with the server keys; advertise the algorithms of published keys.
+      access_token_signing_alg_values_supported:
+        typeof deps.signingAlgs === 'function' ? deps.signingAlgs() : deps.signingAlgs,
     };
   });
   return router;

@@ -43,12 +43,14 @@ export function isPublished(record: SigningKeyRecord, now: number): boolean {
 
 /**
  * Holds the decrypted active key and the published public keys. `reload()` re-reads the table;
- * the rotation issue wires it to signals and a timer. Private keys are decrypted once per reload.
+ * keys/propagation.ts calls it on every KeyChangeSignal and on a timer. The private key is
+ * decrypted once per change of the active key.
  */
 export class KeyRing {
   private snapshot: KeySnapshot | undefined;
   private readonly privateCache = new Map<string, CryptoKey>();
   private readonly publicCache = new Map<string, CryptoKey>();
+  private reloading: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly options: KeyRingOptions) {}
 
@@ -66,7 +68,17 @@ export class KeyRing {
     return created;
   }
 
-  async reload(): Promise<KeySnapshot> {
+  /**
+   * Re-reads the key table and swaps the snapshot. Calls are serialised: a slow reload that read
+   * the table before a rotation can never overwrite the snapshot of a later one.
+   */
+  reload(): Promise<KeySnapshot> {
+    const run = this.reloading.then(() => this.load());
+    this.reloading = run.catch(() => undefined);
+    return run;
+  }
+
+  private async load(): Promise<KeySnapshot> {
     const records = await this.options.store.list();
     const now = this.options.now();
     const active = records.find((r) => r.state === 'active');
@@ -87,6 +99,8 @@ export class KeyRing {
       }
       verificationKeys.set(r.kid, { kid: r.kid, alg: r.alg, key });
     }
+    // A key that left JWKS never verifies again; drop it from the cache too.
+    for (const kid of this.publicCache.keys()) if (!verificationKeys.has(kid)) this.publicCache.delete(kid);
     // Stable order (active, next, retired by age) so the ETag only changes when the set does.
     const order = { active: 0, next: 1, retired: 2, revoked: 3 } as const;
     const jwksKeys = [...published]

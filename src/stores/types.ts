@@ -78,6 +78,32 @@ export interface SigningKeyStore {
    * that replicas booting together agree. Returns true if this call created them.
    */
   ensureInitial(make: () => Promise<[active: SigningKeyRecord, next: SigningKeyRecord]>): Promise<boolean>;
+  /**
+   * Applies one key-state transition (rotation, revocation or both) in a single transaction under
+   * the key-table lock. `plan` sees the locked rows and returns the change, `null` for "nothing to
+   * do", or throws to refuse (nothing is written). Returns the rows after the change, or `null`.
+   */
+  transition(
+    plan: (keys: readonly SigningKeyRecord[]) => Promise<KeyTransition | null>,
+  ): Promise<SigningKeyRecord[] | null>;
+  /**
+   * Re-encrypts private keys in one transaction under the key-table lock. `reseal` returns the new
+   * ciphertext, or `null` to leave the row alone (already under the new KEK). Returns rows changed.
+   */
+  rewrap(reseal: (key: SigningKeyRecord) => Promise<string | null>): Promise<number>;
+}
+
+/** One step of the key lifecycle (SPEC §6), applied atomically by SigningKeyStore.transition. */
+export interface KeyTransition {
+  at: Date;
+  /** Pull this key from JWKS at once (state `revoked`). */
+  revokeKid?: string;
+  /** Promote `next` to `active` and retire the old `active` (unless it is the revoked one). */
+  promote: boolean;
+  /** When the retiring key leaves JWKS: every token it signed has expired by then. */
+  retiredExpiresAt: Date;
+  /** The new `next` key, required whenever the current `next` is promoted or revoked. */
+  newNext?: SigningKeyRecord;
 }
 
 export type RevocationKind = 'jti' | 'sid';

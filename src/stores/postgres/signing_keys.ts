@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { KeyState, SigningKeyRecord, SigningKeyStore } from '../types.js';
+import type { KeyState, KeyTransition, SigningKeyRecord, SigningKeyStore } from '../types.js';
 import { toDate, toDateOrNull } from './rows.js';
 
 /** Arbitrary constant id of the transaction-level advisory lock that serialises key-table changes. */
@@ -65,6 +65,55 @@ export class PostgresSigningKeyStore implements SigningKeyStore {
       const [active, next] = await make();
       await trx('signing_keys').insert([keyToRow(active), keyToRow(next)].map(serialiseJwk));
       return true;
+    });
+  }
+
+  async transition(
+    plan: (keys: readonly SigningKeyRecord[]) => Promise<KeyTransition | null>,
+  ): Promise<SigningKeyRecord[] | null> {
+    return this.db.transaction(async (trx) => {
+      await lockKeyTable(trx);
+      const keys = (await trx<KeyRow>('signing_keys').orderBy('created_at', 'desc')).map(keyFromRow);
+      const change = await plan(keys);
+      if (!change) return null;
+      const { at } = change;
+      // Order matters for the one-active / one-next partial unique indexes: vacate, then fill.
+      if (change.revokeKid) {
+        await trx('signing_keys')
+          .where({ kid: change.revokeKid })
+          .whereNot({ state: 'revoked' })
+          .update({ state: 'revoked', revoked_at: at });
+      }
+      if (change.promote) {
+        await trx('signing_keys')
+          .where({ state: 'active' })
+          .update({ state: 'retired', retired_at: at, expires_at: change.retiredExpiresAt });
+        const promoted = await trx('signing_keys')
+          .where({ state: 'next' })
+          .update({ state: 'active', activated_at: at });
+        if (promoted !== 1) throw new Error('no next key to promote');
+      }
+      if (change.newNext) await trx('signing_keys').insert(serialiseJwk(keyToRow(change.newNext)));
+      // "Removed" (SPEC §6): once every token a retired key signed has expired, nothing can need
+      // it again, so the row and its encrypted private part are deleted. Revoked rows stay as a record.
+      await trx('signing_keys').where({ state: 'retired' }).where('expires_at', '<=', at).delete();
+      const after = await trx<KeyRow>('signing_keys').orderBy('created_at', 'desc');
+      return after.map(keyFromRow);
+    });
+  }
+
+  async rewrap(reseal: (key: SigningKeyRecord) => Promise<string | null>): Promise<number> {
+    return this.db.transaction(async (trx) => {
+      await lockKeyTable(trx);
+      const keys = (await trx<KeyRow>('signing_keys').orderBy('created_at', 'desc')).map(keyFromRow);
+      let changed = 0;
+      for (const key of keys) {
+        const sealed = await reseal(key);
+        if (sealed === null) continue;
+        await trx('signing_keys').where({ kid: key.kid }).update({ private_jwe: sealed });
+        changed++;
+      }
+      return changed;
     });
   }
 }

@@ -1,0 +1,96 @@
+import Router from '@koa/router';
+import type { Context, Middleware, Next } from 'koa';
+import bodyParser from 'koa-bodyparser';
+import { invalidRequest, OAuthError } from '../errors.js';
+import { ADMIN_SCOPE } from '../grants/scope.js';
+import { requireScope } from '../http/bearer.js';
+import { noCache } from '../http/no_cache.js';
+import { BODY_LIMIT } from '../http/params.js';
+import { type KeyLifecycle, KeyLifecycleError } from '../keys/lifecycle.js';
+
+export interface AdminKeysDeps {
+  bearer: Middleware;
+  keyLifecycle: Pick<KeyLifecycle, 'list' | 'rotate' | 'revoke'>;
+}
+
+declare module 'koa' {
+  interface DefaultState {
+    rotateForce?: boolean;
+  }
+}
+
+const parser = bodyParser({
+  enableTypes: ['form', 'json'],
+  formLimit: BODY_LIMIT,
+  jsonLimit: BODY_LIMIT,
+  strict: true,
+  onerror(err) {
+    throw err;
+  },
+});
+
+function readForce(value: unknown): boolean {
+  if (value === undefined || value === false || value === 'false') return false;
+  if (value === true || value === 'true') return true;
+  throw invalidRequest('"force" must be a boolean');
+}
+
+/**
+ * The rotate body is `{"force": true}`: a JSON boolean, which the OAuth parameter parser rightly
+ * refuses, so it is read here under the same size and content-type rules (form `force=true` too).
+ * An empty body means `{"force": false}`.
+ */
+async function parseRotateBody(ctx: Context, next: Next): Promise<void> {
+  const hasBody = ctx.request.length > 0 || ctx.get('transfer-encoding') !== '';
+  if (!hasBody) {
+    ctx.state.rotateForce = false;
+    return next();
+  }
+  const kind = ctx.request.is('application/json', 'application/x-www-form-urlencoded');
+  if (!kind) {
+    throw new OAuthError('invalid_request', 'use application/json', { status: 415 });
+  }
+  await parser(ctx, async () => {});
+  const body = ctx.request.body as unknown;
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw invalidRequest('the JSON body must be an object');
+  }
+  const unknown = Object.keys(body).find((k) => k !== 'force');
+  if (unknown) throw invalidRequest(`unknown parameter "${unknown}"`);
+  ctx.state.rotateForce = readForce((body as { force?: unknown }).force);
+  return next();
+}
+
+/** Maps lifecycle refusals to the admin API's errors (openapi.yaml AdminError). */
+function lifecycleError(err: unknown): unknown {
+  if (!(err instanceof KeyLifecycleError)) return err;
+  if (err.code === 'unknown_key') return new OAuthError('not_found', 'no key with this kid');
+  return new OAuthError('rotation_refused', err.message);
+}
+
+/** GET /admin/keys, POST /admin/keys/rotate, POST /admin/keys/{kid}/revoke (SPEC §4, §6). */
+export function adminKeysRoutes(deps: AdminKeysDeps): Router {
+  const router = new Router();
+  const admin = [noCache, deps.bearer, requireScope(ADMIN_SCOPE)];
+
+  router.get('/admin/keys', ...admin, async function listKeys(ctx) {
+    ctx.body = { keys: await deps.keyLifecycle.list() };
+  });
+
+  router.post('/admin/keys/rotate', ...admin, parseRotateBody, async function rotateKeys(ctx) {
+    try {
+      ctx.body = { keys: await deps.keyLifecycle.rotate({ force: ctx.state.rotateForce === true }) };
+    } catch (err) {
+      throw lifecycleError(err);
+    }
+  });
+
+  router.post('/admin/keys/:kid/revoke', ...admin, async function revokeKey(ctx) {
+    try {
+      ctx.body = { keys: await deps.keyLifecycle.revoke(String(ctx.params.kid)) };
+    } catch (err) {
+      throw lifecycleError(err);
+    }
+  });
+  return router;
+}

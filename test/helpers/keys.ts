@@ -1,0 +1,129 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import type { ExecutionContext } from 'ava';
+import { decodeProtectedHeader } from 'jose';
+import { runCli } from '../../src/cli/main.js';
+import type { KeyChangeSignal } from '../../src/keys/signal.js';
+import { TEST_KEK, type TestServer, type TestServerOptions, useServer } from './app.js';
+import { createTestDatabase, type TestDatabase } from './database.js';
+import { basic, createClient, getJson, postForm, type TestClient } from './oauth.js';
+
+/**
+ * Key tests change the key table, so each test gets its own database (ava runs a file's tests
+ * concurrently). The database is dropped after the servers on it are closed.
+ */
+export async function isolatedDatabase(t: ExecutionContext): Promise<TestDatabase> {
+  const database = await createTestDatabase();
+  t.teardown(() => database.drop());
+  return database;
+}
+
+export async function keyServer(t: ExecutionContext, options: TestServerOptions = {}) {
+  const database = options.database ?? (await isolatedDatabase(t));
+  return useServer(t, { ...options, database });
+}
+
+/** An admin client and a token with scope admin (client_credentials, SPEC §8 --admin). */
+export async function adminToken(s: TestServer): Promise<string> {
+  const admin = await createClient(s, { name: 'ops', grantTypes: ['client_credentials'], isAdmin: true });
+  return clientToken(s, admin, 'admin');
+}
+
+export async function clientToken(s: TestServer, client: TestClient, scope?: string): Promise<string> {
+  const res = await postForm(
+    `${s.url}/token`,
+    { grant_type: 'client_credentials', ...(scope ? { scope } : {}) },
+    { authorization: basic(client.client_id, client.client_secret ?? '') },
+  );
+  if (res.status !== 200) throw new Error(`token request failed: ${JSON.stringify(res.body)}`);
+  return res.body.access_token as string;
+}
+
+/** A plain client able to get tokens, for checking which kid signs. */
+export async function serviceClient(s: TestServer): Promise<TestClient> {
+  return createClient(s, { name: 'svc', grantTypes: ['client_credentials'], scopes: ['read'] });
+}
+
+export const kidOf = (token: string) => decodeProtectedHeader(token).kid as string;
+export const algOf = (token: string) => decodeProtectedHeader(token).alg as string;
+
+export async function jwksKids(s: TestServer): Promise<string[]> {
+  const res = await getJson(`${s.url}/.well-known/jwks.json`);
+  return (res.body.keys as { kid: string }[]).map((k) => k.kid);
+}
+
+export async function adminPost(s: TestServer, pathname: string, token: string, body?: unknown) {
+  const res = await fetch(`${s.url}${pathname}`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  return {
+    status: res.status,
+    headers: res.headers,
+    body: JSON.parse(text) as Record<string, unknown>,
+    text,
+  };
+}
+
+/** Polls `probe` until it returns true or `ms` pass; returns the elapsed milliseconds or -1. */
+export async function within(ms: number, probe: () => Promise<boolean>, step = 25): Promise<number> {
+  const start = Date.now();
+  while (Date.now() - start <= ms) {
+    if (await probe()) return Date.now() - start;
+    await new Promise((r) => setTimeout(r, step));
+  }
+  return -1;
+}
+
+/** A signal that publishes nothing and hears nothing: an instance that misses every message. */
+export const deafSignal = (): KeyChangeSignal => ({
+  publish: async () => {},
+  subscribe: () => () => {},
+  close: async () => {},
+});
+
+/** Environment for an in-process CLI run against `database` (embedded: a temporary DATA_DIR). */
+export function cliEnv(
+  t: ExecutionContext,
+  database: TestDatabase | undefined,
+  extra: Record<string, string> = {},
+) {
+  const env: Record<string, string> = { KEY_ENCRYPTION_KEY: TEST_KEK, LOG_LEVEL: 'silent', ...extra };
+  if (database?.url) env.DATABASE_URL = database.url;
+  else {
+    const dir = mkdtempSync(path.join(tmpdir(), 'tessera-cli-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    env.DATA_DIR = path.join(dir, 'data');
+    env.KEYS_DIR = path.join(dir, 'keys');
+  }
+  if (process.env.REDIS_URL) env.REDIS_URL = process.env.REDIS_URL;
+  return env;
+}
+
+/** Runs the CLI in-process, capturing stdout and stderr. */
+export async function cli(argv: string[], env: Record<string, string>, stdin = '') {
+  const out = new PassThrough();
+  const err = new PassThrough();
+  let stdout = '';
+  let stderr = '';
+  out.on('data', (c) => {
+    stdout += c;
+  });
+  err.on('data', (c) => {
+    stderr += c;
+  });
+  const input = new PassThrough();
+  input.end(stdin);
+  const code = await runCli(argv, { stdin: input, stdout: out, stderr: err }, env);
+  return { code, stdout, stderr };
+}
+
+/** JSON members that only private JWKs have (RFC 7518 §6.2.2, §6.3.2; RFC 8037 §2), and the sealed column. */
+export const PRIVATE_MARKERS = /"(d|p|q|dp|dq|qi|oth|private_jwe|privateJwe)"\s*:/;
