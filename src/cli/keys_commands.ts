@@ -26,7 +26,8 @@ export const keyCommands: Record<string, Command> = {
     summary: 'pull a compromised key from JWKS at once (rotating first if it is the active key)',
     needsKeys: true,
     async run({ args, services }) {
-      const { positionals } = parse(args, {});
+      // Kids are RFC 7638 thumbprints in base64url and may start with "-": a lone argument is the KID.
+      const positionals = args.length === 1 ? args : parse(args, {}).positionals;
       const [kid, ...rest] = positionals;
       if (!kid || rest.length > 0) throw new UsageError('exactly one KID is required');
       return { revoked: kid, keys: await (await services()).keyLifecycle.revoke(kid) };

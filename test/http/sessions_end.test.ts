@@ -42,6 +42,10 @@ async function cli(s: Server & { database: { url: string | undefined } }, argv: 
       KEY_ENCRYPTION_KEY: TEST_KEK,
       ISSUER: 'http://tessera.test',
       LOG_LEVEL: 'silent',
+      // The CLI shares the server's Redis (and key prefix), as an operator's would.
+      ...(s.services.config.redisUrl
+        ? { REDIS_URL: s.services.config.redisUrl, REDIS_KEY_PREFIX: s.services.config.redisKeyPrefix }
+        : {}),
     });
     t_assert(code === 0, `exit ${code}: ${err.join('')}`);
     // Another process wrote the revocations: this server learns them from its denylist store.
