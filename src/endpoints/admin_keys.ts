@@ -1,11 +1,10 @@
 import Router from '@koa/router';
 import type { Context, Middleware, Next } from 'koa';
-import bodyParser from 'koa-bodyparser';
 import { invalidRequest, OAuthError } from '../errors.js';
 import { ADMIN_SCOPE } from '../grants/scope.js';
 import { requireScope } from '../http/bearer.js';
 import { noCache } from '../http/no_cache.js';
-import { BODY_LIMIT } from '../http/params.js';
+import { readBody } from '../http/params.js';
 import { type KeyLifecycle, KeyLifecycleError } from '../keys/lifecycle.js';
 
 export interface AdminKeysDeps {
@@ -18,16 +17,6 @@ declare module 'koa' {
     rotateForce?: boolean;
   }
 }
-
-const parser = bodyParser({
-  enableTypes: ['form', 'json'],
-  formLimit: BODY_LIMIT,
-  jsonLimit: BODY_LIMIT,
-  strict: true,
-  onerror(err) {
-    throw err;
-  },
-});
 
 function readForce(value: unknown): boolean {
   if (value === undefined || value === false || value === 'false') return false;
@@ -50,7 +39,7 @@ async function parseRotateBody(ctx: Context, next: Next): Promise<void> {
   if (!kind) {
     throw new OAuthError('invalid_request', 'use application/json', { status: 415 });
   }
-  await parser(ctx, async () => {});
+  await readBody(ctx, async () => {});
   const body = ctx.request.body as unknown;
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw invalidRequest('the JSON body must be an object');

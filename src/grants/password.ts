@@ -5,7 +5,7 @@ import type { UserStore } from '../stores/types.js';
 import type { AccessTokenMinter } from '../tokens/access_token.js';
 import type { PasswordHasher } from '../tokens/passwords.js';
 import { resolveAudience, resolveScope, userScopes } from './scope.js';
-import { accessTokenTtl, type GrantHandler } from './types.js';
+import { type GrantHandler, issueUserToken } from './types.js';
 
 /**
  * Brute-force protection of the password grant (SPEC §7), implemented by http/rate_limits.ts.
@@ -76,28 +76,16 @@ export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
         audience: typeof audience === 'string' ? [audience] : audience,
       });
       await deps.throttle?.recordSuccess(username, ip);
-      const ttl = accessTokenTtl(client, deps.accessTokenTtl);
-      const { token, kid } = await deps.minter.mint({
-        subject: user.id,
-        clientId: client.id,
+      // RFC 6749 §4.3.3: a refresh token only for clients allowed the refresh_token grant.
+      return issueUserToken(deps, {
+        grantType: 'password',
+        client,
+        user,
         audience,
         scope,
-        ttl,
-        user: { username: user.username, roles: user.roles },
         sid: session.sid,
+        refreshToken: client.grantTypes.includes('refresh_token') ? session.refreshToken : undefined,
       });
-      deps.events.emit('token.issued', {
-        grantType: 'password',
-        clientId: client.id,
-        sub: user.id,
-        kid,
-        sid: session.sid,
-      });
-      // RFC 6749 §4.3.3: a refresh token only for clients allowed the refresh_token grant.
-      const refresh = client.grantTypes.includes('refresh_token')
-        ? { refresh_token: session.refreshToken }
-        : {};
-      return { access_token: token, token_type: 'Bearer', expires_in: ttl, scope, ...refresh };
     },
   };
 }

@@ -4,7 +4,7 @@ import type { RefreshResult, Sessions } from '../sessions/sessions.js';
 import type { RefreshFamily, UserStore } from '../stores/types.js';
 import type { AccessTokenMinter } from '../tokens/access_token.js';
 import { resolveScope } from './scope.js';
-import { accessTokenTtl, type GrantHandler } from './types.js';
+import { type GrantHandler, issueUserToken } from './types.js';
 
 export interface RefreshGrantDeps {
   sessions: Sessions;
@@ -62,30 +62,15 @@ export function refreshTokenGrant(deps: RefreshGrantDeps): GrantHandler {
         await deps.sessions.end(result.family.id, 'user_disabled');
         throw invalidGrant('user disabled or gone');
       }
-      const ttl = accessTokenTtl(client, deps.accessTokenTtl);
-      const { token, kid } = await deps.minter.mint({
-        subject: user.id,
-        clientId: client.id,
+      return issueUserToken(deps, {
+        grantType: 'refresh_token',
+        client,
+        user,
         audience,
         scope,
-        ttl,
-        user: { username: user.username, roles: user.roles },
         sid: result.family.id,
+        refreshToken: result.refreshToken,
       });
-      deps.events.emit('token.issued', {
-        grantType: 'refresh_token',
-        clientId: client.id,
-        sub: user.id,
-        kid,
-        sid: result.family.id,
-      });
-      return {
-        access_token: token,
-        token_type: 'Bearer',
-        expires_in: ttl,
-        scope,
-        refresh_token: result.refreshToken,
-      };
     },
   };
 }

@@ -14,7 +14,8 @@ declare module 'koa' {
   }
 }
 
-const parser = bodyParser({
+/** The one body reader: form and JSON only, BODY_LIMIT each, errors thrown to error_handler.ts. */
+export const readBody = bodyParser({
   enableTypes: ['form', 'json'],
   formLimit: BODY_LIMIT,
   jsonLimit: BODY_LIMIT,
@@ -64,7 +65,7 @@ export async function parseParams(ctx: Context, next: Next): Promise<void> {
       status: 415,
     });
   }
-  await parser(ctx, async () => {});
+  await readBody(ctx, async () => {});
   const raw = (ctx.request as { rawBody?: string }).rawBody ?? '';
   ctx.state.params = kind === 'application/json' ? fromJson(ctx.request.body) : fromForm(raw);
   return next();

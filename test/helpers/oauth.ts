@@ -91,3 +91,16 @@ export function assertOAuthError(
   t.regex(res.headers.get('content-type') ?? '', /application\/json/);
   t.is(res.headers.get('cache-control'), 'no-store');
 }
+
+/** POST /introspect as `caller` (client_secret_basic). */
+export const introspect = (
+  s: TestServer,
+  caller: TestClient,
+  token: string,
+  extra: Record<string, string> = {},
+) =>
+  postForm(
+    `${s.url}/introspect`,
+    { token, ...extra },
+    { authorization: basic(caller.client_id, caller.client_secret ?? '') },
+  );

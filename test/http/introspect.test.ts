@@ -8,6 +8,7 @@ import {
   basic,
   createClient,
   createUser,
+  introspect,
   passwordLogin,
   postForm,
   type TestClient,
@@ -33,13 +34,6 @@ async function setup(t: ExecutionContext, now?: () => number) {
   const user = await createUser(s);
   return { s, app, rs, user };
 }
-
-const introspect = (s: TestServer, caller: TestClient, token: string, extra: Record<string, string> = {}) =>
-  postForm(
-    `${s.url}/introspect`,
-    { token, ...extra },
-    { authorization: basic(caller.client_id, caller.client_secret ?? '') },
-  );
 
 async function login(
   s: TestServer,

@@ -2,16 +2,8 @@ import test from 'ava';
 import { Cluster } from 'ioredis';
 import { decodeJwt } from 'jose';
 import type { RedisDenylist } from '../../src/stores/redis/denylist.js';
-import { type TestServer, useServer } from '../helpers/app.js';
-import {
-  assertOAuthError,
-  basic,
-  createClient,
-  createUser,
-  passwordLogin,
-  postForm,
-  type TestClient,
-} from '../helpers/oauth.js';
+import { useServer } from '../helpers/app.js';
+import { assertOAuthError, createClient, createUser, introspect, passwordLogin } from '../helpers/oauth.js';
 import { hasRedisServer, type LocalCluster, startCluster } from '../helpers/redis.js';
 
 // A local 3-master Redis Cluster started by this file (SPEC §4 topology: REDIS_CLUSTER_NODES).
@@ -22,13 +14,6 @@ let cluster: LocalCluster | undefined;
 test.after.always('stop the cluster', async () => {
   await cluster?.stop();
 });
-
-const introspect = (s: TestServer, caller: TestClient, token: string) =>
-  postForm(
-    `${s.url}/introspect`,
-    { token },
-    { authorization: basic(caller.client_id, caller.client_secret ?? '') },
-  );
 
 needsRedisServer(
   'denylist and rate limits on a 3-master Redis Cluster, shared by two instances [needs redis-server]',

@@ -5,14 +5,7 @@ import { Redis } from 'ioredis';
 import { decodeJwt } from 'jose';
 import type { RedisDenylist } from '../../src/stores/redis/denylist.js';
 import { TEST_REDIS_PREFIX, type TestServer, useServer } from '../helpers/app.js';
-import {
-  basic,
-  createClient,
-  createUser,
-  passwordLogin,
-  postForm,
-  type TestClient,
-} from '../helpers/oauth.js';
+import { createClient, createUser, introspect, passwordLogin, type TestClient } from '../helpers/oauth.js';
 import { deletePrefix } from '../helpers/redis.js';
 
 const needsRedis = process.env.REDIS_URL ? test : test.skip;
@@ -35,13 +28,6 @@ async function twoInstances(t: ExecutionContext) {
   t.teardown(() => redis.disconnect());
   return { a, b, app, rs, user, prefix, redis };
 }
-
-const introspect = (s: TestServer, caller: TestClient, token: string) =>
-  postForm(
-    `${s.url}/introspect`,
-    { token },
-    { authorization: basic(caller.client_id, caller.client_secret ?? '') },
-  );
 
 async function login(s: TestServer, app: TestClient, user: { username: string; password: string }) {
   const res = await passwordLogin(s, app, user.username, user.password);

@@ -5,26 +5,12 @@ import { Redis } from 'ioredis';
 import { decodeJwt } from 'jose';
 import type { RedisDenylist } from '../../src/stores/redis/denylist.js';
 import { type TestServer, useServer } from '../helpers/app.js';
-import {
-  basic,
-  createClient,
-  createUser,
-  passwordLogin,
-  postForm,
-  type TestClient,
-} from '../helpers/oauth.js';
+import { createClient, createUser, introspect, passwordLogin } from '../helpers/oauth.js';
 import { hasRedisServer, startRedis } from '../helpers/redis.js';
 
 // This file starts (and kills) its own redis-server, so it never disturbs the shared one.
 const needsRedisServer = hasRedisServer ? test : test.skip;
 const API = 'https://api.example.com';
-
-const introspect = (s: TestServer, caller: TestClient, token: string) =>
-  postForm(
-    `${s.url}/introspect`,
-    { token },
-    { authorization: basic(caller.client_id, caller.client_secret ?? '') },
-  );
 
 async function readyz(s: TestServer) {
   const res = await fetch(`${s.url}/readyz`);
