@@ -22,9 +22,9 @@ import { type KeyChangeSignal, LocalKeyChangeSignal, RedisKeyChangeSignal } from
 import { createLogger, createMetrics, type Metrics, observeEvents } from './observability.js';
 import { closeRedis } from './redis/close.js';
 import { connectRedis, type RedisClient } from './redis/connect.js';
-import { ClientStatusCache } from './sessions/client_status.js';
 import { schedulePurge } from './sessions/purge.js';
 import { Sessions } from './sessions/sessions.js';
+import { CachedClientStore } from './stores/cached_clients.js';
 import { MemoryDenylist } from './stores/memory/denylist.js';
 import { PostgresClientStore } from './stores/postgres/clients.js';
 import { PostgresRefreshTokenInspector } from './stores/postgres/refresh_token_inspector.js';
@@ -116,7 +116,7 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
     const { kek } = resolveKek(config);
 
     const users = new PostgresUserStore(db);
-    const clients = new PostgresClientStore(db);
+    const clients = new CachedClientStore(new PostgresClientStore(db), now);
     const signingKeys = new PostgresSigningKeyStore(db);
     const revocations = new PostgresRevocationStore(db);
     const redis = connectRedis(config);
@@ -142,9 +142,8 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
     const keys = new KeyRing({ store: signingKeys, kek, signingAlg: config.signingAlg, now });
     if (!options.withoutKeys) await keys.initialise();
     const minter = new AccessTokenMinter(keys, config.issuer, now);
-    const clientStatus = new ClientStatusCache(clients, now);
     const verifier = new AccessTokenVerifier(keys, config.issuer, denylist, now, (id) =>
-      clientStatus.isActive(id),
+      clients.isActive(id),
     );
 
     const refreshTokens = new PostgresRefreshTokenStore(db);
@@ -217,7 +216,6 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       issuer: config.issuer,
       now,
       endSessions: async (clientId, reason) => {
-        clientStatus.forget(clientId);
         await sessions.endClientSessions(clientId, reason);
       },
     });

@@ -7,15 +7,31 @@ export interface DiscoveryDeps {
   keys: KeyRing;
   jwksMaxAge: number;
   grantTypes: () => string[];
+  /** Every scope a client may ask for; read from the client table at most every SCOPES_TTL_MS. */
   scopes: () => Promise<string[]>;
   /** Algorithms of published keys (a function, since rotation changes them), or a fixed list. */
   signingAlgs: readonly string[] | (() => readonly string[]);
 }
 
+/** The metadata is public and unauthenticated: it must not cost a table scan per request. */
+const SCOPES_TTL_MS = 30_000;
+
 /** RFC 8414 metadata and the RFC 7517 JWKS document. */
 export function discoveryRoutes(deps: DiscoveryDeps): Router {
   const router = new Router();
   const base = deps.issuer.replace(/\/$/, '');
+  let cachedScopes: { value: Promise<string[]>; until: number } | undefined;
+  const scopes = () => {
+    if (!cachedScopes || cachedScopes.until <= Date.now()) {
+      const value = deps.scopes();
+      // A failed read is not cached: the next request tries again.
+      value.catch(() => {
+        cachedScopes = undefined;
+      });
+      cachedScopes = { value, until: Date.now() + SCOPES_TTL_MS };
+    }
+    return cachedScopes.value;
+  };
 
   router.get('/.well-known/jwks.json', (ctx) => {
     const { body, etag } = deps.keys.current().jwks;
@@ -46,7 +62,7 @@ export function discoveryRoutes(deps: DiscoveryDeps): Router {
       revocation_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
       // Only confidential clients may carry the introspection flag, so `none` never succeeds there.
       introspection_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS.filter((m) => m !== 'none'),
-      scopes_supported: await deps.scopes(),
+      scopes_supported: await scopes(),
       // RFC 9068 tokens are signed with the server keys; advertise the algorithms of published keys.
       access_token_signing_alg_values_supported:
         typeof deps.signingAlgs === 'function' ? deps.signingAlgs() : deps.signingAlgs,

@@ -3,7 +3,7 @@ import { connectDatabase } from '../../src/db/connect.js';
 import { migrateLatest } from '../../src/db/migrate.js';
 import { startServer } from '../helpers/app.js';
 import { createTestDatabase } from '../helpers/database.js';
-import { basic, createClient, getJson, postForm } from '../helpers/oauth.js';
+import { createClient, createUser, getJson, passwordLogin } from '../helpers/oauth.js';
 import { postgresBinDir, ThrowawayPostgres } from '../helpers/throwaway_postgres.js';
 
 const bin = postgresBinDir();
@@ -19,9 +19,10 @@ const bin = postgresBinDir();
     await migrateLatest(db);
     const s = await startServer({ database: { db, url: pg.url, drop: () => db.destroy() } });
     t.teardown(() => s.close());
-    const client = await createClient(s, { name: 'cc', grantTypes: ['client_credentials'] });
-    const auth = { authorization: basic(client.client_id, client.client_secret as string) };
-    const token = () => postForm(`${s.url}/token`, { grant_type: 'client_credentials' }, auth);
+    const client = await createClient(s, { name: 'app', grantTypes: ['password'] });
+    const user = await createUser(s);
+    // A login needs the database (user lookup, new session), unlike a cached client's client_credentials.
+    const token = () => passwordLogin(s, client, user.username, user.password);
     t.is((await token()).status, 200);
 
     await pg.stop();

@@ -1,5 +1,6 @@
 import test from 'ava';
 import { decodeJwt } from 'jose';
+import { CLIENT_CACHE_TTL_MS } from '../../src/stores/cached_clients.js';
 import { testClock, useServer } from '../helpers/app.js';
 import { assertOAuthError, createClient, createUser, passwordLogin } from '../helpers/oauth.js';
 import { me, refresh } from '../helpers/sessions.js';
@@ -158,6 +159,8 @@ test('leeway on: outside the window it is reuse; per-client override of 0 disabl
 
   const strict = await login(s);
   await s.services.db('clients').where({ id: strict.client.client_id }).update({ refresh_reuse_leeway: 0 });
+  // A changed client record is seen once the cached copy expires (stores/cached_clients.ts).
+  clock.advance(CLIENT_CACHE_TTL_MS / 1000 + 1);
   const s1 = await refresh(s, strict.client, strict.refreshToken);
   t.is(s1.status, 200);
   assertOAuthError(t, await refresh(s, strict.client, strict.refreshToken), 400, 'invalid_grant');

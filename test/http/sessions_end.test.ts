@@ -3,7 +3,7 @@ import test, { type ExecutionContext } from 'ava';
 import { coreCommands } from '../../src/cli/commands.js';
 import { runCli } from '../../src/cli/main.js';
 import { sessionCommands } from '../../src/cli/sessions.js';
-import { CLIENT_STATUS_TTL_MS } from '../../src/sessions/client_status.js';
+import { CLIENT_CACHE_TTL_MS } from '../../src/stores/cached_clients.js';
 import { TEST_KEK, testClock, useServer } from '../helpers/app.js';
 import {
   assertOAuthError,
@@ -135,7 +135,7 @@ test("a disabled client's refresh tokens and live access tokens stop working", a
   t.is((await me(s, login.body.access_token as string)).status, 401);
   // ...sessionless ones at once on the instance that disabled the client, elsewhere within the
   // client-status cache bound (the CLI is "elsewhere" on real Postgres).
-  clock.advance(CLIENT_STATUS_TTL_MS / 1000 + 1);
+  clock.advance(CLIENT_CACHE_TTL_MS / 1000 + 1);
   t.is((await me(s, cc.body.access_token as string)).status, 401);
   // The disabled client cannot even authenticate to refresh.
   assertOAuthError(t, await refresh(s, client, login.body.refresh_token as string), 401, 'invalid_client');

@@ -1,0 +1,46 @@
+import test from 'ava';
+import { CachedClientStore, CLIENT_CACHE_TTL_MS } from '../../src/stores/cached_clients.js';
+import { PostgresClientStore } from '../../src/stores/postgres/clients.js';
+import { testClock } from '../helpers/app.js';
+import { fileDatabase } from '../helpers/database.js';
+
+const record = (id: string) => ({
+  id,
+  name: id,
+  secretHash: null,
+  grantTypes: ['password' as const],
+  scopes: ['read'],
+  audiences: ['http://tessera.test'],
+  canIntrospect: false,
+  isAdmin: false,
+  accessTokenTtl: null,
+  refreshTokenIdleTtl: null,
+  refreshTokenMaxAge: null,
+  refreshReuseLeeway: null,
+});
+
+test('disabling through the cache is seen at once; through another instance within the TTL', async (t) => {
+  const { db } = await fileDatabase();
+  const clock = testClock();
+  const a = new CachedClientStore(new PostgresClientStore(db), clock.now);
+  const b = new CachedClientStore(new PostgresClientStore(db), clock.now);
+  await a.create(record('c_cache_1'));
+  t.true(await a.isActive('c_cache_1'));
+  t.true(await b.isActive('c_cache_1'));
+
+  await a.disable('c_cache_1', new Date(clock.now()));
+  t.false(await a.isActive('c_cache_1'), 'the disabling instance forgets its copy');
+  t.true(await b.isActive('c_cache_1'), 'another instance may serve its copy until the TTL');
+  clock.advance(CLIENT_CACHE_TTL_MS / 1000 + 0.001);
+  t.false(await b.isActive('c_cache_1'), 'and no longer after it');
+});
+
+test('unknown clients are inactive and cached as unknown for the TTL only', async (t) => {
+  const { db } = await fileDatabase();
+  const clock = testClock();
+  const cache = new CachedClientStore(new PostgresClientStore(db), clock.now);
+  t.false(await cache.isActive('c_cache_late'));
+  await new PostgresClientStore(db).create(record('c_cache_late'));
+  clock.advance(CLIENT_CACHE_TTL_MS / 1000 + 0.001);
+  t.true(await cache.isActive('c_cache_late'));
+});
