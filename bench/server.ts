@@ -28,7 +28,7 @@ if (kind === 'baseline') {
   const services = await buildServices(config, {
     log: createLogger('silent'),
     db: connectDatabase({ url: undefined, dataDir: null }),
-    migrate: true,
+    migrations: 'apply',
   });
   const client = await services.clientAccounts.create({
     name: 'bench',

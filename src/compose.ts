@@ -5,7 +5,7 @@ import { UserAccounts } from './accounts/users.js';
 import { type Config, isEmbedded, SIGNING_ALGS } from './config.js';
 import { connectDatabase } from './db/connect.js';
 import { lockEmbeddedDatabase } from './db/embedded_lock.js';
-import { migrateLatest } from './db/migrate.js';
+import { migrateLatest, pendingMigrations } from './db/migrate.js';
 import type { ReadinessCheck } from './endpoints/health.js';
 import type { RefreshTokenInspector } from './endpoints/introspect.js';
 import { EventBus } from './events.js';
@@ -76,6 +76,8 @@ export interface Services {
   userAccounts: UserAccounts;
   clientAccounts: ClientAccounts;
   readiness: ReadinessCheck[];
+  /** Migrations this start applied (reported by `tessera migrate`). */
+  appliedMigrations: string[];
   /** Stops timers and closes connections; idempotent. */
   close(): Promise<void>;
 }
@@ -89,8 +91,11 @@ export interface BuildOptions {
   hashing?: PasswordHashingOptions;
   /** Skip key initialisation (CLI commands that only touch users/clients). */
   withoutKeys?: boolean;
-  /** Run migrations (the embedded default always does; production uses `tessera migrate`). */
-  migrate?: boolean;
+  /**
+   * `apply` pending migrations (default in embedded mode, and `tessera migrate`), or `require` none
+   * to be pending (default in production, which migrates only through `tessera migrate`).
+   */
+  migrations?: 'apply' | 'require';
   /** Replaces the key-change signal (tests: a shared in-process one, or one that drops messages). */
   keySignal?: KeyChangeSignal;
 }
@@ -112,7 +117,17 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
     cleanups.push(() => owned.destroy());
   }
   try {
-    if (options.migrate ?? isEmbedded(config)) await migrateLatest(db);
+    const migrations = options.migrations ?? (isEmbedded(config) ? 'apply' : 'require');
+    const appliedMigrations = migrations === 'apply' ? await migrateLatest(db) : [];
+    if (migrations === 'require') {
+      // Production never migrates implicitly (SPEC §2): say so plainly instead of failing on a table.
+      const pending = await pendingMigrations(db);
+      if (pending.length > 0) {
+        throw new Error(
+          `the database has ${pending.length} pending migration(s): run \`tessera migrate\` first`,
+        );
+      }
+    }
     const { kek } = resolveKek(config);
 
     const users = new PostgresUserStore(db);
@@ -276,6 +291,7 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       userAccounts,
       clientAccounts,
       readiness,
+      appliedMigrations,
       async close() {
         if (closed) return;
         closed = true;

@@ -1,6 +1,5 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import type { Services } from '../compose.js';
-import { migrateLatest } from '../db/migrate.js';
 import { GRANT_TYPES, type GrantType } from '../stores/types.js';
 import { type CliIo, readSecret } from './io.js';
 
@@ -48,9 +47,8 @@ export const coreCommands: Record<string, Command> = {
     summary: 'apply pending database migrations',
     async run({ args, services }) {
       parse(args, {});
-      const s = await services();
-      const applied = await migrateLatest(s.db);
-      return { applied };
+      // Opening the services applied them (they must exist before anything reads a table).
+      return { applied: (await services()).appliedMigrations };
     },
   },
   'users create': {

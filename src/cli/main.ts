@@ -60,7 +60,7 @@ export async function runCli(
         // Logs go to stderr so stdout stays one JSON object.
         log: createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, process.stderr),
         withoutKeys: !command.needsKeys,
-        migrate: key === 'migrate' ? true : undefined,
+        migrations: key === 'migrate' ? 'apply' : undefined,
       });
       return services;
     };

@@ -35,3 +35,12 @@ export async function migrateLatest(db: Knex): Promise<string[]> {
   ];
   return applied;
 }
+
+/** Names of migrations not yet applied (production start refuses to run with any). */
+export async function pendingMigrations(db: Knex): Promise<string[]> {
+  const [, pending] = (await db.migrate.list({ migrationSource: new DirectoryMigrationSource() })) as [
+    unknown[],
+    { file: string }[] | string[],
+  ];
+  return pending.map((p) => (typeof p === 'string' ? p : p.file));
+}

@@ -5,7 +5,7 @@ import { PassThrough, Readable } from 'node:stream';
 import test, { type ExecutionContext } from 'ava';
 import { runCli } from '../../src/cli/main.js';
 import { TEST_KEK } from '../helpers/app.js';
-import { fileDatabase } from '../helpers/database.js';
+import { createTestDatabase, fileDatabase } from '../helpers/database.js';
 
 /** The CLI against the file's Postgres database, or its own embedded data dir without one. */
 async function cliEnv(t: ExecutionContext): Promise<NodeJS.ProcessEnv> {
@@ -147,3 +147,31 @@ test.serial('embedded: the CLI refuses a data dir held by a running server', asy
   const release = lockEmbeddedDatabase(env.DATA_DIR as string);
   release();
 });
+
+test.serial(
+  'production refuses to run on an unmigrated database; migrate reports what it applied',
+  async (t) => {
+    let env: NodeJS.ProcessEnv;
+    if (process.env.DATABASE_URL) {
+      const empty = await createTestDatabase({ migrate: false });
+      t.teardown(() => empty.drop());
+      env = {
+        KEY_ENCRYPTION_KEY: TEST_KEK,
+        ISSUER: 'http://tessera.test',
+        LOG_LEVEL: 'silent',
+        DATABASE_URL: empty.url,
+      };
+      const refused = await run(env, ['clients', 'list']);
+      t.is(refused.code, 1);
+      t.regex(refused.err, /pending migration\(s\): run `tessera migrate` first/);
+    } else {
+      env = await cliEnv(t);
+    }
+    const migrated = await run(env, ['migrate', '--json']);
+    t.is(migrated.code, 0, migrated.err);
+    const { applied } = JSON.parse(migrated.out) as { applied: string[] };
+    t.true(applied.length >= 5, `applied: ${applied}`);
+    t.deepEqual(JSON.parse((await run(env, ['migrate', '--json'])).out), { applied: [] });
+    t.is((await run(env, ['clients', 'list'])).code, 0);
+  },
+);

@@ -21,11 +21,11 @@ export const mode = {
  * A fresh, migrated database for one test file: on real Postgres a `CREATE DATABASE` with a
  * random name (dropped afterwards), otherwise an in-memory PGlite. Files run in parallel safely.
  */
-export async function createTestDatabase(): Promise<TestDatabase> {
+export async function createTestDatabase(options: { migrate?: boolean } = {}): Promise<TestDatabase> {
   const base = process.env.DATABASE_URL;
   if (!base) {
     const db = connectDatabase({ url: undefined, dataDir: null });
-    await migrateLatest(db);
+    if (options.migrate !== false) await migrateLatest(db);
     return { db, url: undefined, drop: () => db.destroy() };
   }
   const name = `tessera_t_${randomBytes(6).toString('hex')}`;
@@ -34,7 +34,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const url = new URL(base);
   url.pathname = `/${name}`;
   const db = connectDatabase({ url: url.toString(), dataDir: null });
-  await migrateLatest(db);
+  if (options.migrate !== false) await migrateLatest(db);
   return {
     db,
     url: url.toString(),
