@@ -1,41 +1,21 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
 import test, { type ExecutionContext } from 'ava';
-import { runCli } from '../../src/cli/main.js';
-import { TEST_KEK } from '../helpers/app.js';
+import { cli, cliEnv } from '../helpers/cli.js';
 import { createTestDatabase, fileDatabase } from '../helpers/database.js';
 
 /** The CLI against the file's Postgres database, or its own embedded data dir without one. */
-async function cliEnv(t: ExecutionContext): Promise<NodeJS.ProcessEnv> {
-  const base = { KEY_ENCRYPTION_KEY: TEST_KEK, ISSUER: 'http://tessera.test', LOG_LEVEL: 'silent' };
-  if (process.env.DATABASE_URL) {
-    const db = await fileDatabase();
-    return { ...base, DATABASE_URL: db.url };
-  }
-  const dir = mkdtempSync(path.join(tmpdir(), 'tessera-cli-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return { ...base, DATA_DIR: path.join(dir, 'data'), KEYS_DIR: path.join(dir, 'keys') };
+async function envFor(t: ExecutionContext): Promise<Record<string, string>> {
+  const database = process.env.DATABASE_URL ? await fileDatabase() : undefined;
+  return cliEnv(t, database, { ISSUER: 'http://tessera.test' });
 }
 
-async function run(env: NodeJS.ProcessEnv, argv: string[], stdin = '') {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d) => {
-    out += d;
-  });
-  stderr.on('data', (d) => {
-    err += d;
-  });
-  const code = await runCli(argv, { stdin: Readable.from([stdin]), stdout, stderr }, env);
-  return { code, out, err };
+async function run(e: Record<string, string>, argv: string[], stdin = '') {
+  const r = await cli(argv, e, stdin);
+  return { code: r.code, out: r.stdout, err: r.stderr };
 }
 
 test.serial('users create reads the password from stdin and prints {id, username}', async (t) => {
-  const env = await cliEnv(t);
+  const env = await envFor(t);
   t.is((await run(env, ['migrate', '--json'])).code, 0);
   const r = await run(
     env,
@@ -59,7 +39,7 @@ test.serial('users create reads the password from stdin and prints {id, username
 });
 
 test.serial('clients create, list and disable', async (t) => {
-  const env = await cliEnv(t);
+  const env = await envFor(t);
   await run(env, ['migrate']);
   const created = await run(env, [
     'clients',
@@ -109,7 +89,7 @@ test.serial('clients create, list and disable', async (t) => {
 });
 
 test.serial('usage errors exit non-zero with the reason on stderr', async (t) => {
-  const env = await cliEnv(t);
+  const env = await envFor(t);
   const unknown = await run(env, ['frobnicate']);
   t.is(unknown.code, 2);
   t.regex(unknown.err, /unknown command/);
@@ -133,7 +113,7 @@ test.serial('embedded: the CLI refuses a data dir held by a running server', asy
     t.pass('real Postgres: no single-process lock applies');
     return;
   }
-  const env = await cliEnv(t);
+  const env = await envFor(t);
   const { lockEmbeddedDatabase } = await import('../../src/db/embedded_lock.js');
   // Pretend another live process (our parent) holds it.
   const { writeFileSync, mkdirSync } = await import('node:fs');
@@ -151,21 +131,16 @@ test.serial('embedded: the CLI refuses a data dir held by a running server', asy
 test.serial(
   'production refuses to run on an unmigrated database; migrate reports what it applied',
   async (t) => {
-    let env: NodeJS.ProcessEnv;
+    let env: Record<string, string>;
     if (process.env.DATABASE_URL) {
       const empty = await createTestDatabase({ migrate: false });
       t.teardown(() => empty.drop());
-      env = {
-        KEY_ENCRYPTION_KEY: TEST_KEK,
-        ISSUER: 'http://tessera.test',
-        LOG_LEVEL: 'silent',
-        DATABASE_URL: empty.url,
-      };
+      env = cliEnv(t, empty, { ISSUER: 'http://tessera.test' });
       const refused = await run(env, ['clients', 'list']);
       t.is(refused.code, 1);
       t.regex(refused.err, /pending migration\(s\): run `tessera migrate` first/);
     } else {
-      env = await cliEnv(t);
+      env = await envFor(t);
     }
     const migrated = await run(env, ['migrate', '--json']);
     t.is(migrated.code, 0, migrated.err);

@@ -1,12 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import type { ExecutionContext } from 'ava';
 import { decodeProtectedHeader } from 'jose';
-import { runCli } from '../../src/cli/main.js';
 import type { KeyChangeSignal } from '../../src/keys/signal.js';
-import { TEST_KEK, type TestServer, type TestServerOptions, useServer } from './app.js';
+import { type TestServer, type TestServerOptions, useServer } from './app.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 import { basic, createClient, getJson, postForm, type TestClient } from './oauth.js';
 
@@ -89,41 +84,7 @@ export const deafSignal = (): KeyChangeSignal => ({
   close: async () => {},
 });
 
-/** Environment for an in-process CLI run against `database` (embedded: a temporary DATA_DIR). */
-export function cliEnv(
-  t: ExecutionContext,
-  database: TestDatabase | undefined,
-  extra: Record<string, string> = {},
-) {
-  const env: Record<string, string> = { KEY_ENCRYPTION_KEY: TEST_KEK, LOG_LEVEL: 'silent', ...extra };
-  if (database?.url) env.DATABASE_URL = database.url;
-  else {
-    const dir = mkdtempSync(path.join(tmpdir(), 'tessera-cli-'));
-    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-    env.DATA_DIR = path.join(dir, 'data');
-    env.KEYS_DIR = path.join(dir, 'keys');
-  }
-  if (process.env.REDIS_URL) env.REDIS_URL = process.env.REDIS_URL;
-  return env;
-}
-
-/** Runs the CLI in-process, capturing stdout and stderr. */
-export async function cli(argv: string[], env: Record<string, string>, stdin = '') {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let stdout = '';
-  let stderr = '';
-  out.on('data', (c) => {
-    stdout += c;
-  });
-  err.on('data', (c) => {
-    stderr += c;
-  });
-  const input = new PassThrough();
-  input.end(stdin);
-  const code = await runCli(argv, { stdin: input, stdout: out, stderr: err }, env);
-  return { code, stdout, stderr };
-}
+export { cli, cliEnv } from './cli.js';
 
 /** JSON members that only private JWKs have (RFC 7518 §6.2.2, §6.3.2; RFC 8037 §2), and the sealed column. */
 export const PRIVATE_MARKERS = /"(d|p|q|dp|dq|qi|oth|private_jwe|privateJwe)"\s*:/;

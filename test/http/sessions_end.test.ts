@@ -1,10 +1,10 @@
-import { PassThrough } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import test, { type ExecutionContext } from 'ava';
 import { coreCommands } from '../../src/cli/commands.js';
-import { runCli } from '../../src/cli/main.js';
 import { sessionCommands } from '../../src/cli/sessions.js';
 import { CLIENT_CACHE_TTL_MS } from '../../src/stores/cached_clients.js';
 import { TEST_KEK, testClock, useServer } from '../helpers/app.js';
+import { cli as runCliCaptured } from '../helpers/cli.js';
 import {
   assertOAuthError,
   basic,
@@ -17,45 +17,36 @@ import { me, refresh } from '../helpers/sessions.js';
 
 type Server = Awaited<ReturnType<typeof useServer>>;
 
-function fakeIo(stdinText = '') {
-  const stdin = new PassThrough();
-  stdin.end(stdinText);
-  const out: string[] = [];
-  const err: string[] = [];
-  const sink = (into: string[]) => {
-    const p = new PassThrough();
-    p.on('data', (c) => into.push(String(c)));
-    return p;
-  };
-  return { io: { stdin, stdout: sink(out), stderr: sink(err) }, out, err };
-}
-
 /**
  * Runs a CLI command: through runCli against the test database on real Postgres; on PGlite the
  * in-memory database belongs to the server's process, so the command runs on its services.
  */
 async function cli(s: Server & { database: { url: string | undefined } }, argv: string[], stdin = '') {
-  const { io, out, err } = fakeIo(stdin);
   if (s.database.url) {
-    const code = await runCli([...argv, '--json'], io, {
-      DATABASE_URL: s.database.url,
-      KEY_ENCRYPTION_KEY: TEST_KEK,
-      ISSUER: 'http://tessera.test',
-      LOG_LEVEL: 'silent',
-      // The CLI shares the server's Redis (and key prefix), as an operator's would.
-      ...(s.services.config.redisUrl
-        ? { REDIS_URL: s.services.config.redisUrl, REDIS_KEY_PREFIX: s.services.config.redisKeyPrefix }
-        : {}),
-    });
-    t_assert(code === 0, `exit ${code}: ${err.join('')}`);
+    const { code, stdout, stderr } = await runCliCaptured(
+      [...argv, '--json'],
+      {
+        DATABASE_URL: s.database.url,
+        KEY_ENCRYPTION_KEY: TEST_KEK,
+        ISSUER: 'http://tessera.test',
+        LOG_LEVEL: 'silent',
+        // The CLI shares the server's Redis (and key prefix), as an operator's would.
+        ...(s.services.config.redisUrl
+          ? { REDIS_URL: s.services.config.redisUrl, REDIS_KEY_PREFIX: s.services.config.redisKeyPrefix }
+          : {}),
+      },
+      stdin,
+    );
+    t_assert(code === 0, `exit ${code}: ${stderr}`);
     // Another process wrote the revocations: this server learns them from its denylist store.
     const { MemoryDenylist } = await import('../../src/stores/memory/denylist.js');
     if (s.services.denylist instanceof MemoryDenylist) await s.services.denylist.load();
-    return JSON.parse(out.join('')) as Record<string, unknown>;
+    return JSON.parse(stdout) as Record<string, unknown>;
   }
   const key = [argv.slice(0, 2).join(' ')].find((k) => k in sessionCommands || k in coreCommands) as string;
   const command = sessionCommands[key] ?? coreCommands[key];
   if (!command) throw new Error(`no command ${key}`);
+  const io = { stdin: Readable.from([stdin]), stdout: new PassThrough(), stderr: new PassThrough() };
   return command.run({ args: argv.slice(2), io, services: async () => s.services });
 }
 
