@@ -24,7 +24,12 @@ function fromHttpError(err: unknown): OAuthError | undefined {
   if (typeof status !== 'number' || status < 400 || status >= 500) return undefined;
   if (status === 413) return new OAuthError('invalid_request', 'request body too large', { status: 413 });
   if (status === 415) return new OAuthError('invalid_request', 'unsupported content type', { status: 415 });
-  return new OAuthError('invalid_request', 'malformed request', { status: 400, detail: err.message });
+  // Never the parser's message: Node's JSON.parse quotes the body, which may hold a password.
+  const type = (err as { type?: unknown }).type;
+  return new OAuthError('invalid_request', 'malformed request', {
+    status: 400,
+    detail: typeof type === 'string' ? type : 'unparseable request',
+  });
 }
 
 function render(ctx: Context, err: OAuthError): void {
