@@ -78,9 +78,10 @@ async function revoke(ctx: Context, deps: RevokeEndpointDeps): Promise<void> {
   if (outcome === 'wrong_client' && method !== 'none') {
     throw invalidRequest('the token was not issued to this client', 'revoke: foreign token refused');
   }
-  // RFC 7009 §2.2: 200 for revoked, unknown and invalid tokens alike; the body is ignored.
+  // RFC 7009 §2.2: 200 for revoked, unknown and invalid tokens alike; the body is ignored. An empty
+  // JSON object rather than no body: strict client libraries (simple-oauth2) parse every answer.
   ctx.status = 200;
-  ctx.body = '';
+  ctx.body = {};
 }
 
 /** RFC 7009: no-cache → parse body → authenticate client → revoke. */

@@ -8,8 +8,9 @@ test('openid-client: RFC 8414 discovery (algorithm oauth2), password grant, prot
   const s = await useServer(t, { issuerFromUrl: true });
   const registered = await createClient(s, {
     name: 'interop',
-    grantTypes: ['password', 'client_credentials'],
+    grantTypes: ['password', 'refresh_token', 'client_credentials'],
     scopes: ['read', 'write'],
+    canIntrospect: true,
   });
   const user = await createUser(s);
 
@@ -40,6 +41,16 @@ test('openid-client: RFC 8414 discovery (algorithm oauth2), password grant, prot
   t.is(res.status, 200);
   const me = (await res.json()) as Record<string, unknown>;
   t.is(me.username, user.username);
+
+  // Refresh rotation, then RFC 7009 revocation and RFC 7662 introspection through the library.
+  t.truthy(tokens.refresh_token);
+  const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token as string);
+  t.not(refreshed.refresh_token, tokens.refresh_token);
+  await oidc.tokenRevocation(config, refreshed.refresh_token as string, { token_type_hint: 'refresh_token' });
+  const replay = await t.throwsAsync(oidc.refreshTokenGrant(config, refreshed.refresh_token as string));
+  t.is((replay as oidc.ResponseBodyError).error, 'invalid_grant');
+  const introspection = await oidc.tokenIntrospection(config, refreshed.access_token);
+  t.false(introspection.active, 'revoking the session ended its access tokens');
 
   const cc = await oidc.clientCredentialsGrant(config, { scope: 'write' });
   t.is(cc.scope, 'write');
