@@ -22,6 +22,7 @@ import { type KeyChangeSignal, LocalKeyChangeSignal, RedisKeyChangeSignal } from
 import { createLogger, createMetrics, type Metrics, observeEvents } from './observability.js';
 import { closeRedis } from './redis/close.js';
 import { connectRedis, type RedisClient } from './redis/connect.js';
+import { warnIfRedisMayEvict } from './redis/eviction_check.js';
 import { schedulePurge } from './sessions/purge.js';
 import { Sessions } from './sessions/sessions.js';
 import { CachedClientStore } from './stores/cached_clients.js';
@@ -144,6 +145,7 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       ? new RedisDenylist({ redis, durable: revocations, prefix: config.redisKeyPrefix, events, now })
       : new MemoryDenylist(revocations, now);
     await denylist.load();
+    if (redis) void warnIfRedisMayEvict(redis, log);
     cleanups.push(() => denylist.close?.());
     const rateLimits = new RateLimits({
       redis,

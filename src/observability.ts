@@ -118,7 +118,7 @@ export function observeEvents(events: EventBus, log: Logger, metrics: Metrics): 
   });
   events.on('token.revoked', (e) => count('token.revoked', e.kind));
   events.on('key.rotated', (e) => {
-    count('key.rotated', e.forced ? 'forced' : 'scheduled');
+    count('key.rotated', e.forced ? 'forced' : 'normal');
     log.info({ activeKid: e.activeKid, nextKid: e.nextKid, forced: e.forced }, 'signing key rotated');
   });
   events.on('key.revoked', (e) => {
