@@ -19,6 +19,13 @@ export const TEST_KEK = Buffer.alloc(32, 7).toString('base64url');
 export const TEST_REDIS_PREFIX = `t_${randomBytes(6).toString('hex')}:`;
 let usedSharedRedis = false;
 
+/** For helpers that hand REDIS_URL to another component (the CLI): its keys are cleaned up too. */
+export function sharedRedisEnv(): Record<string, string> {
+  if (!process.env.REDIS_URL) return {};
+  usedSharedRedis = true;
+  return { REDIS_URL: process.env.REDIS_URL, REDIS_KEY_PREFIX: TEST_REDIS_PREFIX };
+}
+
 test.after.always("delete this file's keys from the shared Redis", async () => {
   if (usedSharedRedis && process.env.REDIS_URL) await deletePrefix(process.env.REDIS_URL, TEST_REDIS_PREFIX);
 });

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { ExecutionContext } from 'ava';
 import { runCli } from '../../src/cli/main.js';
-import { TEST_KEK } from './app.js';
+import { sharedRedisEnv, TEST_KEK } from './app.js';
 import type { TestDatabase } from './database.js';
 
 /** Environment for an in-process CLI run against `database` (embedded: a temporary DATA_DIR). */
@@ -13,7 +13,12 @@ export function cliEnv(
   database: TestDatabase | undefined,
   extra: Record<string, string> = {},
 ) {
-  const env: Record<string, string> = { KEY_ENCRYPTION_KEY: TEST_KEK, LOG_LEVEL: 'silent', ...extra };
+  const env: Record<string, string> = {
+    KEY_ENCRYPTION_KEY: TEST_KEK,
+    LOG_LEVEL: 'silent',
+    ...sharedRedisEnv(),
+    ...extra,
+  };
   if (database?.url) env.DATABASE_URL = database.url;
   else {
     const dir = mkdtempSync(path.join(tmpdir(), 'tessera-cli-'));
@@ -21,7 +26,6 @@ export function cliEnv(
     env.DATA_DIR = path.join(dir, 'data');
     env.KEYS_DIR = path.join(dir, 'keys');
   }
-  if (process.env.REDIS_URL) env.REDIS_URL = process.env.REDIS_URL;
   return env;
 }
 
