@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import test from 'ava';
 import { KeyDecryptionError } from '../../src/keys/key_material.js';
 import { rewrapKeys } from '../../src/keys/lifecycle.js';
-import { startServer, TEST_KEK } from '../helpers/app.js';
+import { startServer, TEST_KEK, TEST_REDIS_PREFIX } from '../helpers/app.js';
 import {
   cli,
   cliEnv,
@@ -27,7 +27,7 @@ test.serial(
   'keys list / rotate [--force] / revoke: exit codes, reasons on stderr, JSON on stdout',
   async (t) => {
     const env = cliEnv(t, await cliDatabase(t), {
-      REDIS_KEY_PREFIX: `cli-${randomBytes(4).toString('hex')}:`,
+      REDIS_KEY_PREFIX: `${TEST_REDIS_PREFIX}cli:`,
     });
     const outputs: string[] = [];
     const run = async (...argv: string[]) => {

@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import test from 'ava';
 import { LocalKeyChangeSignal } from '../../src/keys/signal.js';
+import { TEST_REDIS_PREFIX } from '../helpers/app.js';
 import {
   adminPost,
   adminToken,
@@ -17,7 +17,8 @@ import {
 } from '../helpers/keys.js';
 
 // A channel of our own: parallel test files (and runs) sharing one Redis must not hear each other.
-const env = { REDIS_KEY_PREFIX: `tessera-test-${randomBytes(6).toString('hex')}:` };
+// Under the file's prefix, so the shared Redis is cleaned up after the file (test/helpers/app.ts).
+const env = { REDIS_KEY_PREFIX: `${TEST_REDIS_PREFIX}propagation:` };
 const needsRedis = process.env.REDIS_URL ? test.serial : test.serial.skip;
 
 /** Rotates through A's admin API (forced: both instances just created their keys). */
