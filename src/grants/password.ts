@@ -1,7 +1,7 @@
 import { invalidGrant, invalidRequest } from '../errors.js';
 import type { EventBus } from '../events.js';
 import type { Sessions } from '../sessions/sessions.js';
-import type { UserStore } from '../stores/types.js';
+import type { ClientRecord, UserRecord, UserStore } from '../stores/types.js';
 import type { AccessTokenMinter } from '../tokens/access_token.js';
 import type { PasswordHasher } from '../tokens/passwords.js';
 import { resolveAudience, resolveScope, userScopes } from './scope.js';
@@ -9,10 +9,12 @@ import { type GrantHandler, issueUserToken } from './types.js';
 
 /**
  * Brute-force protection of the password grant (SPEC §7), implemented by http/rate_limits.ts.
- * `check` runs before any hashing and throws a 429 OAuthError when the pair or IP is locked.
+ * `check` runs before any hashing and throws a 429 OAuthError when the pair or IP is locked, or
+ * when another attempt for the pair is still in flight (so a parallel burst cannot outrun the
+ * failure count). It returns the release of that in-flight slot.
  */
 export interface LoginThrottle {
-  check(username: string, ip: string): Promise<void>;
+  check(username: string, ip: string): Promise<() => Promise<void>>;
   recordFailure(username: string, ip: string): Promise<void>;
   recordSuccess(username: string, ip: string): Promise<void>;
 }
@@ -31,6 +33,31 @@ export interface PasswordGrantDeps {
 
 /** Usernames and passwords are bounded so a request cannot turn argon2 into a DoS. */
 const MAX_CREDENTIAL_LENGTH = 1024;
+
+/** The user behind a username and password, counting failures and successes for the throttle. */
+async function verifyCredentials(
+  deps: PasswordGrantDeps,
+  client: ClientRecord,
+  username: string,
+  password: string,
+  ip: string,
+): Promise<UserRecord> {
+  const user = await deps.users.findByUsername(username);
+  const ok = user
+    ? await deps.hasher.verify(user.passwordHash, password)
+    : await deps.hasher.verifyUnknownUser(password);
+  if (!user || !ok) {
+    await deps.throttle?.recordFailure(username, ip);
+    deps.events.emit('login.failed', { clientId: client.id, reason: user ? 'bad_password' : 'unknown_user' });
+    throw invalidGrant(user ? 'bad password' : 'unknown user');
+  }
+  await deps.throttle?.recordSuccess(username, ip);
+  if (user.disabledAt) {
+    deps.events.emit('login.failed', { clientId: client.id, reason: 'disabled' });
+    throw invalidGrant('user disabled');
+  }
+  return user;
+}
 
 /** RFC 6749 §4.3 resource owner password credentials. */
 export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
@@ -52,22 +79,12 @@ export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
       const audience = resolveAudience(params.get('resource'), client);
 
       // A locked username+IP pair gets 429 without costing argon2 work.
-      await deps.throttle?.check(username, ip);
-      const user = await deps.users.findByUsername(username);
-      const ok = user
-        ? await deps.hasher.verify(user.passwordHash, password)
-        : await deps.hasher.verifyUnknownUser(password);
-      if (!user || !ok) {
-        await deps.throttle?.recordFailure(username, ip);
-        deps.events.emit('login.failed', {
-          clientId: client.id,
-          reason: user ? 'bad_password' : 'unknown_user',
-        });
-        throw invalidGrant(user ? 'bad password' : 'unknown user');
-      }
-      if (user.disabledAt) {
-        deps.events.emit('login.failed', { clientId: client.id, reason: 'disabled' });
-        throw invalidGrant('user disabled');
+      const release = await deps.throttle?.check(username, ip);
+      let user: UserRecord;
+      try {
+        user = await verifyCredentials(deps, client, username, password, ip);
+      } finally {
+        await release?.();
       }
       const session = await deps.sessions.start({
         userId: user.id,
@@ -75,7 +92,6 @@ export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
         scope,
         audience: typeof audience === 'string' ? [audience] : audience,
       });
-      await deps.throttle?.recordSuccess(username, ip);
       // RFC 6749 §4.3.3: a refresh token only for clients allowed the refresh_token grant.
       return issueUserToken(deps, {
         grantType: 'password',

@@ -21,6 +21,9 @@ import { authenticatedClient } from './client_auth.js';
  */
 export const LOGIN_FAILURE_MEMORY_S = 86_400;
 
+/** Longest a login attempt may hold its pair's in-flight slot if its release never runs. */
+export const LOGIN_IN_FLIGHT_MAX_S = 30;
+
 export type LimiterName = 'login_user_ip' | 'login_ip' | 'client_token' | 'client_introspect';
 
 interface LimiterSpec {
@@ -99,6 +102,7 @@ function tooManyRequests(limit: number, msBeforeNext: number): OAuthError {
 export class RateLimits implements LoginThrottle {
   private readonly pairFailures: RateLimiterAbstract;
   private readonly pairLock: RateLimiterAbstract;
+  private readonly pairBusy: RateLimiterAbstract;
   private readonly ipFailures: RateLimiterAbstract;
   private readonly clientLimiters: Record<'token' | 'introspect', RateLimiterAbstract>;
   private readonly limits: RateLimitConfig;
@@ -118,6 +122,9 @@ export class RateLimits implements LoginThrottle {
       points: 1,
       duration: deps.limits.loginLockoutMax,
     });
+    // One attempt in flight per pair: its point is returned when the attempt ends (or after this
+    // long, should the process die mid-attempt).
+    this.pairBusy = makeLimiter(deps, { name: 'login_busy', points: 1, duration: LOGIN_IN_FLIGHT_MAX_S });
     this.ipFailures = makeLimiter(deps, {
       name: 'login_ip',
       points: deps.limits.loginFailuresPerIpHour,
@@ -130,18 +137,27 @@ export class RateLimits implements LoginThrottle {
     };
   }
 
-  /** Before any password hashing: a locked pair or a noisy IP gets 429 without costing argon2. */
-  async check(username: string, ip: string): Promise<void> {
-    const [lock, perIp] = await Promise.all([
-      this.pairLock.get(pairKey(username, ip)),
-      this.ipFailures.get(ip),
-    ]);
+  /**
+   * Before any password hashing: a locked pair or a noisy IP gets 429 without costing argon2. A
+   * pair with an attempt still in flight gets 429 too: otherwise a burst of parallel guesses would
+   * all pass this check before the first failure is counted. Returns the release of the slot.
+   */
+  async check(username: string, ip: string): Promise<() => Promise<void>> {
+    const key = pairKey(username, ip);
+    const [lock, perIp] = await Promise.all([this.pairLock.get(key), this.ipFailures.get(ip)]);
     if (lock && lock.consumedPoints > 0 && lock.msBeforeNext > 0) {
       throw this.exceeded('login_user_ip', this.limits.loginFailuresPerUserIp, lock.msBeforeNext);
     }
     if (perIp && perIp.consumedPoints >= this.limits.loginFailuresPerIpHour) {
       throw this.exceeded('login_ip', this.limits.loginFailuresPerIpHour, perIp.msBeforeNext);
     }
+    const slot = await this.consume(this.pairBusy, key);
+    if (slot && slot.consumedPoints > 1) {
+      throw this.exceeded('login_user_ip', this.limits.loginFailuresPerUserIp, 1000);
+    }
+    return async () => {
+      await this.pairBusy.delete(key).catch(() => undefined);
+    };
   }
 
   /**

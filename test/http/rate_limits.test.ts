@@ -151,3 +151,23 @@ needsRedis('limits are shared by two instances on one Redis [needs REDIS_URL]', 
   // The client has used 5 requests in total across both instances: its per-client budget is spent.
   assertRateLimited(t, await passwordLogin(b, a.app, other.username, other.password), 5);
 });
+
+test('a parallel burst of guesses cannot outrun the failure count', async (t) => {
+  const { s, app } = await setup(t, { RATE_LIMIT_LOGIN_FAILURES: '5' });
+  const victim = await createUser(s, 'burst');
+  const hashing = countHashing(s);
+  const answers = await Promise.all(
+    Array.from({ length: 40 }, (_, i) => passwordLogin(s, app, victim.username, `guess-${i}`)),
+  );
+  const guessed = answers.filter((r) => r.status === 400).length;
+  const limited = answers.filter((r) => r.status === 429);
+  t.is(guessed + limited.length, 40, 'every answer is invalid_grant or 429');
+  // One attempt per pair is in flight at a time, so no more than the limit get a hash.
+  t.true(guessed >= 1 && guessed <= 5, `${guessed} guesses were verified`);
+  t.true(hashing.calls <= 5, `${hashing.calls} argon2 verifications`);
+  for (const r of limited) assertRateLimited(t, r, 5);
+  // Sequential attempts are not held up by the in-flight slot: the right password still works
+  // until the lockout, and another user is unaffected throughout.
+  const other = await createUser(s, 'calm');
+  t.is((await passwordLogin(s, app, other.username, other.password)).status, 200);
+});
