@@ -104,3 +104,12 @@ export const introspect = (
     { token, ...extra },
     { authorization: basic(caller.client_id, caller.client_secret ?? '') },
   );
+
+/** A resource server: a client_credentials client that may introspect tokens for `audiences`. */
+export const createResourceServer = (s: TestServer, audiences: string[]) =>
+  createClient(s, {
+    name: 'resource server',
+    grantTypes: ['client_credentials'],
+    audiences,
+    canIntrospect: true,
+  });

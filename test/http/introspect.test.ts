@@ -7,6 +7,7 @@ import {
   assertOAuthError,
   basic,
   createClient,
+  createResourceServer,
   createUser,
   introspect,
   passwordLogin,
@@ -25,12 +26,7 @@ async function setup(t: ExecutionContext, now?: () => number) {
     scopes: ['read', 'write'],
     audiences: [API, OTHER],
   });
-  const rs = await createClient(s, {
-    name: 'resource server',
-    grantTypes: ['client_credentials'],
-    audiences: [API],
-    canIntrospect: true,
-  });
+  const rs = await createResourceServer(s, [API]);
   const user = await createUser(s);
   return { s, app, rs, user };
 }

@@ -3,7 +3,14 @@ import { Cluster } from 'ioredis';
 import { decodeJwt } from 'jose';
 import type { RedisDenylist } from '../../src/stores/redis/denylist.js';
 import { useServer } from '../helpers/app.js';
-import { assertOAuthError, createClient, createUser, introspect, passwordLogin } from '../helpers/oauth.js';
+import {
+  assertOAuthError,
+  createClient,
+  createResourceServer,
+  createUser,
+  introspect,
+  passwordLogin,
+} from '../helpers/oauth.js';
 import { hasRedisServer, type LocalCluster, startCluster } from '../helpers/redis.js';
 
 // A local 3-master Redis Cluster started by this file (SPEC §4 topology: REDIS_CLUSTER_NODES).
@@ -32,12 +39,7 @@ needsRedisServer(
       checks: { database: 'ok', redis: 'ok' },
     });
     const app = await createClient(a, { name: 'app', audiences: [API] });
-    const rs = await createClient(a, {
-      name: 'rs',
-      grantTypes: ['client_credentials'],
-      audiences: [API],
-      canIntrospect: true,
-    });
+    const rs = await createResourceServer(a, [API]);
     const user = await createUser(a);
     const victim = await createUser(a, 'victim');
 

@@ -5,7 +5,14 @@ import { Redis } from 'ioredis';
 import { decodeJwt } from 'jose';
 import type { RedisDenylist } from '../../src/stores/redis/denylist.js';
 import { TEST_REDIS_PREFIX, type TestServer, useServer } from '../helpers/app.js';
-import { createClient, createUser, introspect, passwordLogin, type TestClient } from '../helpers/oauth.js';
+import {
+  createClient,
+  createResourceServer,
+  createUser,
+  introspect,
+  passwordLogin,
+  type TestClient,
+} from '../helpers/oauth.js';
 import { deletePrefix } from '../helpers/redis.js';
 
 const needsRedis = process.env.REDIS_URL ? test : test.skip;
@@ -17,12 +24,7 @@ async function twoInstances(t: ExecutionContext) {
   const a = await useServer(t, { env: { REDIS_KEY_PREFIX: prefix } });
   const b = await useServer(t, { database: a.database, env: { REDIS_KEY_PREFIX: prefix } });
   const app = await createClient(a, { name: 'app', audiences: [API] });
-  const rs = await createClient(a, {
-    name: 'rs',
-    grantTypes: ['client_credentials'],
-    audiences: [API],
-    canIntrospect: true,
-  });
+  const rs = await createResourceServer(a, [API]);
   const user = await createUser(a);
   const redis = new Redis(process.env.REDIS_URL as string);
   t.teardown(() => redis.disconnect());

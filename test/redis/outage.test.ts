@@ -5,7 +5,13 @@ import { Redis } from 'ioredis';
 import { decodeJwt } from 'jose';
 import type { RedisDenylist } from '../../src/stores/redis/denylist.js';
 import { type TestServer, useServer } from '../helpers/app.js';
-import { createClient, createUser, introspect, passwordLogin } from '../helpers/oauth.js';
+import {
+  createClient,
+  createResourceServer,
+  createUser,
+  introspect,
+  passwordLogin,
+} from '../helpers/oauth.js';
 import { hasRedisServer, startRedis } from '../helpers/redis.js';
 
 // This file starts (and kills) its own redis-server, so it never disturbs the shared one.
@@ -36,12 +42,7 @@ needsRedisServer(
     s.services.events.on('dependency.degraded', (e) => events.push(`degraded:${e.dependency}`));
     s.services.events.on('dependency.recovered', (e) => events.push(`recovered:${e.dependency}`));
     const app = await createClient(s, { name: 'app', audiences: [API] });
-    const rs = await createClient(s, {
-      name: 'rs',
-      grantTypes: ['client_credentials'],
-      audiences: [API],
-      canIntrospect: true,
-    });
+    const rs = await createResourceServer(s, [API]);
     const user = await createUser(s);
     const login = async () =>
       (await passwordLogin(s, app, user.username, user.password)).body.access_token as string;
@@ -114,12 +115,7 @@ needsRedisServer(
     t.teardown(() => redis.stop());
     const s = await useServer(t, { env: { REDIS_URL: redis.url, REDIS_KEY_PREFIX: 'hung:' } });
     const app = await createClient(s, { name: 'app', audiences: [API] });
-    const rs = await createClient(s, {
-      name: 'rs',
-      grantTypes: ['client_credentials'],
-      audiences: [API],
-      canIntrospect: true,
-    });
+    const rs = await createResourceServer(s, [API]);
     const user = await createUser(s);
     const login = () => passwordLogin(s, app, user.username, user.password);
     const revoked = (await login()).body.access_token as string;
