@@ -192,12 +192,18 @@ export class RateLimits implements LoginThrottle {
     const name: LimiterName = endpoint === 'token' ? 'client_token' : 'client_introspect';
     return async (ctx: Context, next: Next) => {
       const { client } = authenticatedClient(ctx);
+      const limit = this.limits.clientRequestsPerMinute;
+      let res: RateLimiterRes;
       try {
-        await limiter.consume(client.id);
-      } catch (res) {
-        if (!(res instanceof RateLimiterRes)) throw res;
-        throw this.exceeded(name, this.limits.clientRequestsPerMinute, res.msBeforeNext);
+        res = await limiter.consume(client.id);
+      } catch (err) {
+        if (!(err instanceof RateLimiterRes)) throw err;
+        throw this.exceeded(name, limit, err.msBeforeNext);
       }
+      // The client's budget on every answer (draft-ietf-httpapi-ratelimit-headers), not only on 429.
+      ctx.set('RateLimit-Limit', String(limit));
+      ctx.set('RateLimit-Remaining', String(Math.max(0, res.remainingPoints)));
+      ctx.set('RateLimit-Reset', String(Math.max(1, Math.ceil(res.msBeforeNext / 1000))));
       return next();
     };
   }

@@ -115,7 +115,14 @@ test('per-client limits on /token and /introspect; other clients unaffected', as
       { grant_type: 'client_credentials' },
       { authorization: basic(c.client_id, c.client_secret ?? '') },
     );
-  for (let i = 0; i < 3; i++) t.is((await cc(app)).status, 200);
+  for (let i = 0; i < 3; i++) {
+    const ok = await cc(app);
+    t.is(ok.status, 200);
+    // Every answer carries the client's remaining budget, not only the 429.
+    t.is(ok.headers.get('ratelimit-limit'), '3');
+    t.is(ok.headers.get('ratelimit-remaining'), String(2 - i));
+    t.true(Number(ok.headers.get('ratelimit-reset')) >= 1);
+  }
   assertRateLimited(t, await cc(app), 3);
   t.is((await cc(other)).status, 200);
   const introspect = () =>
