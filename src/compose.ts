@@ -168,15 +168,12 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
     cleanups.push(schedulePurge({ refreshTokens, revocations, now, log }));
 
     // --- Signing-key lifecycle and propagation (issue 5) -------------------------------------
-    // Its own Redis connection (plus the subscriber duplicate inside the signal), opened only when
-    // keys are in use: key-change messages must not depend on the denylist connection's state.
+    // Publishes on the shared Redis connection; the signal adds the one dedicated subscriber
+    // connection pub/sub needs. Commands that load no keys (most of the CLI) subscribe to nothing.
     let keySignal = options.keySignal;
     if (!keySignal) {
-      const keyRedis = options.withoutKeys ? undefined : connectRedis(config);
-      if (keyRedis) {
-        keyRedis.on('error', () => {});
-        cleanups.push(() => void keyRedis.disconnect());
-        keySignal = new RedisKeyChangeSignal(keyRedis, `${config.redisKeyPrefix}keys`, (err) =>
+      if (redis && !options.withoutKeys) {
+        keySignal = new RedisKeyChangeSignal(redis, `${config.redisKeyPrefix}keys`, (err) =>
           events.emit('dependency.degraded', { dependency: 'redis', err }),
         );
       } else keySignal = new LocalKeyChangeSignal();

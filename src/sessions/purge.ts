@@ -34,7 +34,6 @@ export async function purgeSessions(deps: PurgeDeps): Promise<{ families: number
   let revocations = 0;
   // Revocation records are useless once the blocked token expired (no retention needed).
   for (let i = 0; i < MAX_BATCHES; i++) {
-    // Normalised: on PGlite the revocation store's DELETE resolves to a result object, not a count.
     const n = await deps.revocations.purgeExpired(new Date(deps.now()), PURGE_BATCH);
     revocations += n;
     if (n < PURGE_BATCH) break;
