@@ -106,7 +106,7 @@ export class AccessTokenVerifier {
     private readonly issuer: string,
     private readonly denylist: Denylist,
     private readonly now: () => number,
-    /** A disabled client's tokens stop working (SPEC §5); see sessions/client_status.ts. */
+    /** A disabled client's tokens stop working (SPEC §5); see stores/cached_clients.ts. */
     private readonly clientActive?: (clientId: string) => Promise<boolean>,
   ) {}
 

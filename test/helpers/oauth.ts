@@ -113,3 +113,13 @@ export const createResourceServer = (s: TestServer, audiences: string[]) =>
     audiences,
     canIntrospect: true,
   });
+
+/** POST /token grant_type=client_credentials with client_secret_basic. */
+export const clientCredentials = (s: TestServer, client: TestClient, extra: Record<string, string> = {}) =>
+  postForm(
+    `${s.url}/token`,
+    { grant_type: 'client_credentials', ...extra },
+    {
+      authorization: basic(client.client_id, client.client_secret ?? ''),
+    },
+  );

@@ -5,6 +5,7 @@ import { TEST_REDIS_PREFIX, type TestServer, useServer } from '../helpers/app.js
 import {
   assertOAuthError,
   basic,
+  clientCredentials,
   createClient,
   createUser,
   passwordLogin,
@@ -65,11 +66,7 @@ test('brute force on one username+IP: locked after N failures, without hashing; 
   t.is(hashing.calls, 0);
   t.is((await passwordLogin(s, app, other.username, other.password)).status, 200);
   // client_credentials of the same client is not a login and is not throttled.
-  const cc = await postForm(
-    `${s.url}/token`,
-    { grant_type: 'client_credentials' },
-    { authorization: basic(app.client_id, app.client_secret ?? '') },
-  );
+  const cc = await clientCredentials(s, app);
   t.is(cc.status, 200);
 });
 
@@ -109,12 +106,7 @@ test('per-client limits on /token and /introspect; other clients unaffected', as
   const { s, app } = await setup(t, { RATE_LIMIT_CLIENT_PER_MINUTE: '3' });
   const other = await createClient(s, { name: 'other', grantTypes: ['client_credentials'] });
   const rs = await createClient(s, { name: 'rs', grantTypes: ['client_credentials'], canIntrospect: true });
-  const cc = (c: TestClient) =>
-    postForm(
-      `${s.url}/token`,
-      { grant_type: 'client_credentials' },
-      { authorization: basic(c.client_id, c.client_secret ?? '') },
-    );
+  const cc = (c: TestClient) => clientCredentials(s, c);
   for (let i = 0; i < 3; i++) {
     const ok = await cc(app);
     t.is(ok.status, 200);

@@ -4,6 +4,7 @@ import { useServer } from '../helpers/app.js';
 import {
   assertOAuthError,
   basic,
+  clientCredentials,
   createClient,
   createUser,
   passwordLogin,
@@ -70,11 +71,7 @@ test('revoking an access token denylists its jti until exp, not the session', as
 test('client_credentials access tokens can be revoked too', async (t) => {
   const s = await useServer(t);
   const client = await createClient(s, { name: 'svc', grantTypes: ['client_credentials'] });
-  const tok = await postForm(
-    `${s.url}/token`,
-    { grant_type: 'client_credentials' },
-    { authorization: basic(client.client_id, client.client_secret as string) },
-  );
+  const tok = await clientCredentials(s, client);
   const access = tok.body.access_token as string;
   t.is((await me(s, access)).status, 200);
   t.is((await revoke(s, client, access)).status, 200);
@@ -176,11 +173,7 @@ test('logout ends the session: 204, access and refresh tokens dead, other sessio
 test('logout with a token without sid denylists that token; without a token it is 401', async (t) => {
   const s = await useServer(t);
   const client = await createClient(s, { name: 'svc', grantTypes: ['client_credentials'] });
-  const tok = await postForm(
-    `${s.url}/token`,
-    { grant_type: 'client_credentials' },
-    { authorization: basic(client.client_id, client.client_secret as string) },
-  );
+  const tok = await clientCredentials(s, client);
   t.is(await logout(s, tok.body.access_token as string), 204);
   t.is((await me(s, tok.body.access_token as string)).status, 401);
   const res = await fetch(`${s.url}/logout`, { method: 'POST' });

@@ -7,11 +7,10 @@ import { TEST_KEK, testClock, useServer } from '../helpers/app.js';
 import { cli as runCliCaptured } from '../helpers/cli.js';
 import {
   assertOAuthError,
-  basic,
+  clientCredentials,
   createClient,
   createUser,
   passwordLogin,
-  postForm,
 } from '../helpers/oauth.js';
 import { me, refresh } from '../helpers/sessions.js';
 
@@ -115,11 +114,7 @@ test("a disabled client's refresh tokens and live access tokens stop working", a
   });
   const user = await createUser(s);
   const login = await passwordLogin(s, client, user.username, user.password);
-  const cc = await postForm(
-    `${s.url}/token`,
-    { grant_type: 'client_credentials' },
-    { authorization: basic(client.client_id, client.client_secret as string) },
-  );
+  const cc = await clientCredentials(s, client);
   t.is((await me(s, cc.body.access_token as string)).status, 200);
   await cli(s, ['clients', 'disable', '--client-id', client.client_id]);
   // Session tokens stop at once everywhere (sid denylist)...
