@@ -20,7 +20,7 @@ if (kind === 'baseline') {
 } else {
   const config = loadConfig({
     ISSUER: 'http://bench.test',
-    KEY_ENCRYPTION_KEY: Buffer.alloc(32, 3).toString('base64url'),
+    KEY_ENCRYPTION_KEY: 'Hn5tW2ae8Rk0Ypz3GvLq6XmC1sJdU9fBoEi4NcTyKwQ',
     LOG_LEVEL: 'silent',
     // The per-client budget (default 1200/min) would turn most of a benchmark into 429s.
     RATE_LIMIT_CLIENT_PER_MINUTE: '100000000',

@@ -11,6 +11,7 @@ import { tokenRoutes } from './endpoints/token.js';
 import { supportedGrantTypes } from './grants/registry.js';
 import { requireBearer } from './http/bearer.js';
 import { authenticateClient } from './http/client_auth.js';
+import { clientIp } from './http/client_ip.js';
 import { errorHandler } from './http/error_handler.js';
 import { requestMetrics } from './observability.js';
 
@@ -25,7 +26,9 @@ async function securityHeaders(ctx: Koa.Context, next: Koa.Next): Promise<void> 
 /** Builds the Koa app from ready services: middleware order and routes only, no logic. */
 export function createApp(services: Services): Koa {
   const { config, events } = services;
-  const app = new Koa({ proxy: config.trustProxy });
+  // `proxy` lets X-Forwarded-Proto/Host through from trusted proxies; the client IP is resolved by
+  // clientIp() instead, because Koa's would take the leftmost, client-written X-Forwarded-For entry.
+  const app = new Koa({ proxy: config.trustProxy !== false });
   // Koa's own error printing would write stack traces to stderr; errors are rendered and logged above.
   app.silent = true;
   app.on('error', (err) =>
@@ -71,6 +74,7 @@ export function createApp(services: Services): Koa {
     healthRoutes({ checks: services.readiness, metrics: services.metrics.registry }),
   ];
 
+  app.use(clientIp(config.trustProxy));
   app.use(requestMetrics(services.metrics, services.log));
   app.use(errorHandler(events));
   app.use(securityHeaders);

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import proxyaddr from 'proxy-addr';
 
 /** Signing algorithms Tessera can create keys for (RFC 7518 / RFC 8037). */
 export const SIGNING_ALGS = ['ES256', 'EdDSA', 'RS256', 'PS256'] as const;
@@ -49,10 +50,20 @@ export interface Config {
   jwksMaxAge: number;
   /** How often every instance re-reads the key table even without a signal. */
   keyReloadInterval: number;
-  trustProxy: boolean;
+  /** Which X-Forwarded-For hops to believe; src/http/client_ip.ts explains the resolution. */
+  trustProxy: TrustProxy;
+  /** When set, /metrics, /healthz and /readyz are served on this port and /metrics leaves PORT. */
+  opsPort: number | undefined;
   logLevel: LogLevel;
   rateLimits: RateLimitConfig;
 }
+
+/**
+ * TRUST_PROXY: `false` (the socket peer is the client), a number of proxy hops in front of
+ * Tessera, or the proxies' addresses/CIDRs (and proxy-addr's `loopback`, `linklocal`,
+ * `uniquelocal` names). docs/security.md says which to set for common deployments.
+ */
+export type TrustProxy = false | { hops: number } | { proxies: string[] };
 
 export class ConfigError extends Error {
   constructor(
@@ -75,12 +86,16 @@ export function parseDuration(value: string): number | undefined {
   return Number(m[1]) * (UNIT_SECONDS[m[2] || 's'] ?? 1);
 }
 
-function readDuration(env: Env, key: string, fallback: number, min = 0): number {
+const DAY = 86_400;
+
+function readDuration(env: Env, key: string, fallback: number, min: number, max: number): number {
   const raw = env[key];
   if (raw === undefined || raw === '') return fallback;
   const v = parseDuration(raw);
   if (v === undefined) throw new ConfigError(key, `"${raw}" is not a duration (use 900, 15m, 12h or 7d)`);
   if (v < min) throw new ConfigError(key, `must be at least ${min}s`);
+  // An unbounded lifetime is a typo or a token that never dies; either way not something to run with.
+  if (v > max) throw new ConfigError(key, `must be at most ${max}s`);
   return v;
 }
 
@@ -91,14 +106,6 @@ function readInt(env: Env, key: string, fallback: number, min: number, max: numb
   const v = Number(raw);
   if (v < min || v > max) throw new ConfigError(key, `must be between ${min} and ${max}`);
   return v;
-}
-
-function readBool(env: Env, key: string, fallback: boolean): boolean {
-  const raw = env[key]?.trim().toLowerCase();
-  if (raw === undefined || raw === '') return fallback;
-  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
-  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
-  throw new ConfigError(key, `"${env[key]}" is not a boolean (true/false)`);
 }
 
 function readKek(env: Env, key: string): Uint8Array | undefined {
@@ -115,7 +122,66 @@ function readKek(env: Env, key: string): Uint8Array | undefined {
   const bytes = Buffer.from(raw.trim(), 'base64url');
   // A 256-bit key is exactly 43 base64url characters; anything else is a typo, not a key.
   if (bytes.length !== 32) throw new ConfigError(key, 'must be 32 bytes (256 bits) encoded as base64url');
+  if (looksNonRandom(bytes))
+    throw new ConfigError(
+      key,
+      'is a pattern or text, not 32 random bytes (generate one: openssl rand 32 | basenc --base64url)',
+    );
   return new Uint8Array(bytes);
+}
+
+/**
+ * Catches the KEKs people type instead of generate: all zeros or another repeated pattern (few
+ * distinct bytes), or a passphrase encoded as base64url (only printable ASCII). 32 random bytes
+ * have about 30 distinct values and are all printable with probability (95/256)^32 ≈ 2e-14, so a
+ * real key is never refused.
+ */
+export function looksNonRandom(bytes: Uint8Array): boolean {
+  const distinct = new Set(bytes).size;
+  const printable = bytes.every((b) => b >= 0x20 && b <= 0x7e);
+  return distinct < 16 || printable;
+}
+
+const TRUST_PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+function readTrustProxy(env: Env): TrustProxy {
+  const raw = env.TRUST_PROXY?.trim() ?? '';
+  const lower = raw.toLowerCase();
+  if (['', 'false', '0', 'no', 'off'].includes(lower)) return false;
+  if (['true', 'yes', 'on'].includes(lower)) {
+    // "Trust every hop" takes the address the client wrote first: the spoofable setting this replaces.
+    throw new ConfigError(
+      'TRUST_PROXY',
+      '"true" would believe addresses the client writes; set the number of proxy hops (e.g. 1) or the proxies\' addresses/CIDRs',
+    );
+  }
+  if (/^\d+$/.test(raw)) {
+    const hops = Number(raw);
+    if (hops > 10) throw new ConfigError('TRUST_PROXY', 'must be at most 10 proxy hops');
+    return { hops };
+  }
+  const proxies = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  try {
+    // The same parser the resolution uses: an entry it cannot read is refused here, not at the first request.
+    proxyaddr.compile(proxies);
+  } catch {
+    const bad = proxies.find((p) => {
+      try {
+        proxyaddr.compile([p]);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    throw new ConfigError(
+      'TRUST_PROXY',
+      `"${bad}" is not false, a hop count, an IP address, a CIDR or one of ${TRUST_PROXY_NAMES.join(', ')}`,
+    );
+  }
+  return { proxies };
 }
 
 function readUrl(env: Env, key: string, protocols: string[]): string | undefined {
@@ -166,15 +232,40 @@ export function loadConfig(env: Env = process.env): Config {
   const signingAlg = (env.SIGNING_ALG || 'ES256') as SigningAlg;
   if (!SIGNING_ALGS.includes(signingAlg))
     throw new ConfigError('SIGNING_ALG', `must be one of ${SIGNING_ALGS.join(', ')}`);
-  const logLevel = (env.LOG_LEVEL || 'info') as LogLevel;
+  const logLevel = (env.LOG_LEVEL || 'info').trim().toLowerCase() as LogLevel;
   if (!LOG_LEVELS.includes(logLevel))
     throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
 
-  const accessTokenTtl = readDuration(env, 'ACCESS_TOKEN_TTL', 900, 1);
-  const refreshTokenIdleTtl = readDuration(env, 'REFRESH_TOKEN_IDLE_TTL', 7 * 86400, 1);
-  const refreshTokenMaxAge = readDuration(env, 'REFRESH_TOKEN_MAX_AGE', 30 * 86400, 1);
+  // Upper bounds: an access token is a bearer credential nobody can recall before its exp
+  // (RFC 9700 §2.2 recommends short lifetimes); a session is not forever.
+  const accessTokenTtl = readDuration(env, 'ACCESS_TOKEN_TTL', 900, 1, DAY);
+  const refreshTokenIdleTtl = readDuration(env, 'REFRESH_TOKEN_IDLE_TTL', 7 * DAY, 1, 365 * DAY);
+  const refreshTokenMaxAge = readDuration(env, 'REFRESH_TOKEN_MAX_AGE', 30 * DAY, 1, 365 * DAY);
   if (refreshTokenIdleTtl > refreshTokenMaxAge)
     throw new ConfigError('REFRESH_TOKEN_IDLE_TTL', 'must not exceed REFRESH_TOKEN_MAX_AGE');
+  // The leeway re-accepts a spent token: minutes at most, or reuse detection means nothing.
+  const refreshReuseLeeway = readDuration(env, 'REFRESH_REUSE_LEEWAY', 0, 0, 300);
+  if (refreshReuseLeeway >= refreshTokenIdleTtl)
+    throw new ConfigError('REFRESH_REUSE_LEEWAY', 'must be shorter than REFRESH_TOKEN_IDLE_TTL');
+  const jwksMaxAge = readDuration(env, 'JWKS_MAX_AGE', 300, 0, DAY);
+  const keyRotationInterval = readDuration(env, 'KEY_ROTATION_INTERVAL', 0, 0, 365 * DAY);
+  // docs/keys.md: a next key may sign only after JWKS_MAX_AGE; rotating faster could never promote it.
+  if (keyRotationInterval > 0 && keyRotationInterval <= jwksMaxAge)
+    throw new ConfigError('KEY_ROTATION_INTERVAL', 'must be longer than JWKS_MAX_AGE (or 0 for off)');
+  const rateLimits: RateLimitConfig = {
+    loginFailuresPerUserIp: readInt(env, 'RATE_LIMIT_LOGIN_FAILURES', 10, 1, 1_000_000),
+    loginLockoutBase: readDuration(env, 'RATE_LIMIT_LOGIN_LOCKOUT', 60, 1, DAY),
+    loginLockoutMax: readDuration(env, 'RATE_LIMIT_LOGIN_LOCKOUT_MAX', 3600, 1, 30 * DAY),
+    loginFailuresPerIpHour: readInt(env, 'RATE_LIMIT_IP_FAILURES_PER_HOUR', 100, 1, 10_000_000),
+    clientRequestsPerMinute: readInt(env, 'RATE_LIMIT_CLIENT_PER_MINUTE', 1200, 1, 100_000_000),
+  };
+  if (rateLimits.loginLockoutBase > rateLimits.loginLockoutMax)
+    throw new ConfigError('RATE_LIMIT_LOGIN_LOCKOUT', 'must not exceed RATE_LIMIT_LOGIN_LOCKOUT_MAX');
+  let opsPort: number | undefined;
+  if (env.OPS_PORT !== undefined && env.OPS_PORT !== '') {
+    opsPort = readInt(env, 'OPS_PORT', 0, 1, 65535);
+    if (opsPort === port) throw new ConfigError('OPS_PORT', 'must differ from PORT');
+  }
 
   return {
     port,
@@ -192,20 +283,15 @@ export function loadConfig(env: Env = process.env): Config {
     accessTokenTtl,
     refreshTokenIdleTtl,
     refreshTokenMaxAge,
-    refreshReuseLeeway: readDuration(env, 'REFRESH_REUSE_LEEWAY', 0),
+    refreshReuseLeeway,
     maxSessionsPerUser: readInt(env, 'MAX_SESSIONS_PER_USER', 5, 1, 1000),
-    keyRotationInterval: readDuration(env, 'KEY_ROTATION_INTERVAL', 0),
-    jwksMaxAge: readDuration(env, 'JWKS_MAX_AGE', 300),
-    keyReloadInterval: readDuration(env, 'KEY_RELOAD_INTERVAL', 30, 1),
-    trustProxy: readBool(env, 'TRUST_PROXY', false),
+    keyRotationInterval,
+    jwksMaxAge,
+    keyReloadInterval: readDuration(env, 'KEY_RELOAD_INTERVAL', 30, 1, DAY),
+    trustProxy: readTrustProxy(env),
+    opsPort,
     logLevel,
-    rateLimits: {
-      loginFailuresPerUserIp: readInt(env, 'RATE_LIMIT_LOGIN_FAILURES', 10, 1, 1_000_000),
-      loginLockoutBase: readDuration(env, 'RATE_LIMIT_LOGIN_LOCKOUT', 60, 1),
-      loginLockoutMax: readDuration(env, 'RATE_LIMIT_LOGIN_LOCKOUT_MAX', 3600, 1),
-      loginFailuresPerIpHour: readInt(env, 'RATE_LIMIT_IP_FAILURES_PER_HOUR', 100, 1, 10_000_000),
-      clientRequestsPerMinute: readInt(env, 'RATE_LIMIT_CLIENT_PER_MINUTE', 1200, 1, 100_000_000),
-    },
+    rateLimits,
   };
 }
 

@@ -10,7 +10,7 @@ import { fileDatabase, type TestDatabase } from './database.js';
 import { deletePrefix } from './redis.js';
 
 /** A fixed test KEK (base64url of 32 bytes); never used outside tests. */
-export const TEST_KEK = Buffer.alloc(32, 7).toString('base64url');
+export const TEST_KEK = 'Qm3v8ZkT1xR6pWc0sJ4nH9yLbD2eGfA7uVqiEt5oNMw';
 
 /**
  * This test file's Redis key prefix: files run in parallel on one Redis, each in its own

@@ -58,11 +58,12 @@ export async function passwordLogin(
   username: string,
   password: string,
   extra = {},
+  headers: Record<string, string> = {},
 ) {
   return postForm(
     `${s.url}/token`,
     { grant_type: 'password', username, password, ...extra },
-    { authorization: basic(client.client_id, client.client_secret ?? '') },
+    { authorization: basic(client.client_id, client.client_secret ?? ''), ...headers },
   );
 }
 

@@ -28,7 +28,7 @@ test('a wrong KEK refuses to start instead of minting new keys', async (t) => {
   const first = await startServer({ database });
   await first.close();
   await t.throwsAsync(
-    startServer({ database, env: { KEY_ENCRYPTION_KEY: Buffer.alloc(32, 9).toString('base64url') } }),
+    startServer({ database, env: { KEY_ENCRYPTION_KEY: 'Zp4rK8wq1Ls6Hd0XfNj3TcVy9aGuE2bmYiO7QxRteBk' } }),
     { message: /cannot decrypt signing key/ },
   );
 });

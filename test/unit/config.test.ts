@@ -1,7 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import test from 'ava';
 import { ConfigError, loadConfig, parseDuration } from '../../src/config.js';
 
-const KEK = Buffer.alloc(32, 1).toString('base64url');
+// A fixed random-looking key: the config refuses patterned ones.
+const KEK = 'sHwq0bKc3n8yJ6fZ1TdR2aXvU9pLgE4iNoQ7mVtCk5A';
 
 test('durations accept seconds and units', (t) => {
   t.is(parseDuration('900'), 900);
@@ -30,6 +32,7 @@ test('defaults match SPEC §3', (t) => {
   t.is(c.keyRotationInterval, 0);
   t.is(c.jwksMaxAge, 300);
   t.false(c.trustProxy);
+  t.is(c.opsPort, undefined);
   t.is(c.logLevel, 'info');
 });
 
@@ -54,6 +57,33 @@ const bad: [Record<string, string>, string][] = [
   [{ REDIS_URL: 'http://x' }, 'REDIS_URL'],
   [{ REDIS_CLUSTER_NODES: 'a:1,b' }, 'REDIS_CLUSTER_NODES'],
   [{ TRUST_PROXY: 'maybe' }, 'TRUST_PROXY'],
+  // "true" trusted the client's own leftmost X-Forwarded-For entry.
+  [{ TRUST_PROXY: 'true' }, 'TRUST_PROXY'],
+  [{ TRUST_PROXY: '10.0.0.0/33' }, 'TRUST_PROXY'],
+  [{ TRUST_PROXY: '10.0.0.1, lb.internal' }, 'TRUST_PROXY'],
+  [{ TRUST_PROXY: '99' }, 'TRUST_PROXY'],
+  // Contradictions and unbounded values.
+  [{ RATE_LIMIT_LOGIN_LOCKOUT: '2h', RATE_LIMIT_LOGIN_LOCKOUT_MAX: '1h' }, 'RATE_LIMIT_LOGIN_LOCKOUT'],
+  [{ KEY_ROTATION_INTERVAL: '60', JWKS_MAX_AGE: '300' }, 'KEY_ROTATION_INTERVAL'],
+  [{ KEY_ROTATION_INTERVAL: '300', JWKS_MAX_AGE: '300' }, 'KEY_ROTATION_INTERVAL'],
+  [{ REFRESH_REUSE_LEEWAY: '1d' }, 'REFRESH_REUSE_LEEWAY'],
+  [
+    { REFRESH_REUSE_LEEWAY: '60', REFRESH_TOKEN_IDLE_TTL: '60', REFRESH_TOKEN_MAX_AGE: '60' },
+    'REFRESH_REUSE_LEEWAY',
+  ],
+  [{ ACCESS_TOKEN_TTL: '99999999999999999999' }, 'ACCESS_TOKEN_TTL'],
+  [{ ACCESS_TOKEN_TTL: '2d' }, 'ACCESS_TOKEN_TTL'],
+  [{ REFRESH_TOKEN_MAX_AGE: '400d' }, 'REFRESH_TOKEN_MAX_AGE'],
+  [{ JWKS_MAX_AGE: '30d' }, 'JWKS_MAX_AGE'],
+  [{ OPS_PORT: '8080' }, 'OPS_PORT'],
+  [{ OPS_PORT: 'ops' }, 'OPS_PORT'],
+  // Typed, not generated: all zeros, a repeated byte, a passphrase in base64url.
+  [{ KEY_ENCRYPTION_KEY: Buffer.alloc(32).toString('base64url') }, 'KEY_ENCRYPTION_KEY'],
+  [{ KEY_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64url') }, 'KEY_ENCRYPTION_KEY'],
+  [
+    { KEY_ENCRYPTION_KEY: Buffer.from('correct horse battery staple 123').toString('base64url') },
+    'KEY_ENCRYPTION_KEY',
+  ],
   [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
   [{ MAX_SESSIONS_PER_USER: '0' }, 'MAX_SESSIONS_PER_USER'],
   [{ REFRESH_TOKEN_IDLE_TTL: '60d' }, 'REFRESH_TOKEN_IDLE_TTL'],
@@ -74,12 +104,32 @@ test('production settings are accepted', (t) => {
     KEY_ENCRYPTION_KEY: KEK,
     SIGNING_ALG: 'EdDSA',
     REFRESH_REUSE_LEEWAY: '10s',
-    TRUST_PROXY: 'true',
+    TRUST_PROXY: '1',
+    OPS_PORT: '9090',
+    KEY_ROTATION_INTERVAL: '30d',
   });
   t.is(c.keyEncryptionKey?.length, 32);
   t.is(c.signingAlg, 'EdDSA');
   t.is(c.refreshReuseLeeway, 10);
-  t.true(c.trustProxy);
+  t.deepEqual(c.trustProxy, { hops: 1 });
+  t.is(c.opsPort, 9090);
+  t.is(c.keyRotationInterval, 30 * 86400);
+  t.deepEqual(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 192.0.2.1,loopback' }).trustProxy, {
+    proxies: ['10.0.0.0/8', '192.0.2.1', 'loopback'],
+  });
+  t.false(loadConfig({ TRUST_PROXY: '0' }).trustProxy);
+});
+
+test('LOG_LEVEL is case-insensitive', (t) => {
+  t.is(loadConfig({ LOG_LEVEL: 'DEBUG' }).logLevel, 'debug');
+  t.is(loadConfig({ LOG_LEVEL: ' Warn ' }).logLevel, 'warn');
+});
+
+test('a random KEK is never mistaken for a typed one', (t) => {
+  for (let i = 0; i < 2000; i++) {
+    const key = randomBytes(32).toString('base64url');
+    t.is(loadConfig({ KEY_ENCRYPTION_KEY: key }).keyEncryptionKey?.length, 32);
+  }
 });
 
 test('the server exits at start with one line naming a bad setting', async (t) => {
