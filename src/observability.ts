@@ -87,8 +87,11 @@ export function observeEvents(events: EventBus, log: Logger, metrics: Metrics): 
     log.debug({ clientId: e.clientId, sub: e.sub, kid: e.kid, grant: e.grantType }, 'token issued');
   });
   events.on('login.failed', (e) => {
-    count('login.failed', e.reason);
-    log.info({ clientId: e.clientId, reason: e.reason }, 'login failed');
+    // /metrics is readable by anyone who reaches it: a reason label would tell which usernames
+    // exist. The reason goes to the debug log (and the audit trail) only.
+    count('login.failed');
+    log.info({ clientId: e.clientId }, 'login failed');
+    log.debug({ clientId: e.clientId, reason: e.reason }, 'login failure reason');
   });
   events.on('client.auth_failed', (e) => {
     count('client.auth_failed');

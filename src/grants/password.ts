@@ -4,20 +4,9 @@ import type { Sessions } from '../sessions/sessions.js';
 import type { ClientRecord, UserRecord, UserStore } from '../stores/types.js';
 import type { AccessTokenMinter } from '../tokens/access_token.js';
 import type { PasswordHasher } from '../tokens/passwords.js';
+import type { LoginThrottle } from './login_throttle.js';
 import { resolveAudience, resolveScope, userScopes } from './scope.js';
 import { type GrantHandler, issueUserToken } from './types.js';
-
-/**
- * Brute-force protection of the password grant (SPEC §7), implemented by http/rate_limits.ts.
- * `check` runs before any hashing and throws a 429 OAuthError when the pair or IP is locked, or
- * when another attempt for the pair is still in flight (so a parallel burst cannot outrun the
- * failure count). It returns the release of that in-flight slot.
- */
-export interface LoginThrottle {
-  check(username: string, ip: string): Promise<() => Promise<void>>;
-  recordFailure(username: string, ip: string): Promise<void>;
-  recordSuccess(username: string, ip: string): Promise<void>;
-}
 
 export interface PasswordGrantDeps {
   users: UserStore;
@@ -34,7 +23,15 @@ export interface PasswordGrantDeps {
 /** Usernames and passwords are bounded so a request cannot turn argon2 into a DoS. */
 const MAX_CREDENTIAL_LENGTH = 1024;
 
-/** The user behind a username and password, counting failures and successes for the throttle. */
+/** Checks the password (or burns the same work for an unknown user); true when it is right. */
+async function passwordMatches(deps: PasswordGrantDeps, user: UserRecord | undefined, password: string) {
+  return user ? deps.hasher.verify(user.passwordHash, password) : deps.hasher.verifyUnknownUser(password);
+}
+
+/**
+ * The user behind a username and password. The attempt is counted by the throttle before any
+ * hashing (a locked or spent pair/IP gets 429 without argon2 work) and refunded if it succeeds.
+ */
 async function verifyCredentials(
   deps: PasswordGrantDeps,
   client: ClientRecord,
@@ -42,16 +39,22 @@ async function verifyCredentials(
   password: string,
   ip: string,
 ): Promise<UserRecord> {
-  const user = await deps.users.findByUsername(username);
-  const ok = user
-    ? await deps.hasher.verify(user.passwordHash, password)
-    : await deps.hasher.verifyUnknownUser(password);
+  const attempt = await deps.throttle?.begin(username, ip);
+  let user: UserRecord | undefined;
+  let ok: boolean;
+  try {
+    user = await deps.users.findByUsername(username);
+    ok = await passwordMatches(deps, user, password);
+  } catch (err) {
+    // Not an answer about the password (hashing queue full, database down): it costs nothing.
+    await attempt?.abandoned();
+    throw err;
+  }
   if (!user || !ok) {
-    await deps.throttle?.recordFailure(username, ip);
     deps.events.emit('login.failed', { clientId: client.id, reason: user ? 'bad_password' : 'unknown_user' });
     throw invalidGrant(user ? 'bad password' : 'unknown user');
   }
-  await deps.throttle?.recordSuccess(username, ip);
+  await attempt?.succeeded();
   if (user.disabledAt) {
     deps.events.emit('login.failed', { clientId: client.id, reason: 'disabled' });
     throw invalidGrant('user disabled');
@@ -78,14 +81,7 @@ export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
       const scope = resolveScope(params.get('scope'), allowed, allowed);
       const audience = resolveAudience(params.get('resource'), client);
 
-      // A locked username+IP pair gets 429 without costing argon2 work.
-      const release = await deps.throttle?.check(username, ip);
-      let user: UserRecord;
-      try {
-        user = await verifyCredentials(deps, client, username, password, ip);
-      } finally {
-        await release?.();
-      }
+      const user = await verifyCredentials(deps, client, username, password, ip);
       const session = await deps.sessions.start({
         userId: user.id,
         client,

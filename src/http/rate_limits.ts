@@ -10,7 +10,7 @@ import {
 import type { RateLimitConfig } from '../config.js';
 import { OAuthError } from '../errors.js';
 import type { EventBus } from '../events.js';
-import type { LoginThrottle } from '../grants/password.js';
+import type { LoginAttempt, LoginThrottle } from '../grants/login_throttle.js';
 import type { RedisClient } from '../redis/connect.js';
 import { authenticatedClient } from './client_auth.js';
 
@@ -20,9 +20,6 @@ import { authenticatedClient } from './client_auth.js';
  * attack, short enough that a forgotten typo streak does not haunt a user forever.
  */
 export const LOGIN_FAILURE_MEMORY_S = 86_400;
-
-/** Longest a login attempt may hold its pair's in-flight slot if its release never runs. */
-export const LOGIN_IN_FLIGHT_MAX_S = 30;
 
 export type LimiterName = 'login_user_ip' | 'login_ip' | 'client_token' | 'client_introspect';
 
@@ -102,7 +99,6 @@ function tooManyRequests(limit: number, msBeforeNext: number): OAuthError {
 export class RateLimits implements LoginThrottle {
   private readonly pairFailures: RateLimiterAbstract;
   private readonly pairLock: RateLimiterAbstract;
-  private readonly pairBusy: RateLimiterAbstract;
   private readonly ipFailures: RateLimiterAbstract;
   private readonly clientLimiters: Record<'token' | 'introspect', RateLimiterAbstract>;
   private readonly limits: RateLimitConfig;
@@ -116,15 +112,13 @@ export class RateLimits implements LoginThrottle {
       points: deps.limits.loginFailuresPerUserIp,
       duration: LOGIN_FAILURE_MEMORY_S,
     });
-    // Only ever `block`ed: present means locked, for the lockout just computed.
+    // Present means locked: taken (one point, for the lockout of that attempt) by the attempt
+    // that may end the streak, so only one such attempt runs and a failure leaves the lock behind.
     this.pairLock = makeLimiter(deps, {
       name: 'login_lock',
       points: 1,
       duration: deps.limits.loginLockoutMax,
     });
-    // One attempt in flight per pair: its point is returned when the attempt ends (or after this
-    // long, should the process die mid-attempt).
-    this.pairBusy = makeLimiter(deps, { name: 'login_busy', points: 1, duration: LOGIN_IN_FLIGHT_MAX_S });
     this.ipFailures = makeLimiter(deps, {
       name: 'login_ip',
       points: deps.limits.loginFailuresPerIpHour,
@@ -138,64 +132,71 @@ export class RateLimits implements LoginThrottle {
   }
 
   /**
-   * Before any password hashing: a locked pair or a noisy IP gets 429 without costing argon2. A
-   * pair with an attempt still in flight gets 429 too: otherwise a burst of parallel guesses would
-   * all pass this check before the first failure is counted. Returns the release of the slot.
+   * Counts a login attempt before any hashing. Attempt k of a streak (k = the pair's count) runs
+   * freely while k < RATE_LIMIT_LOGIN_FAILURES; from the limit on, an attempt runs only if it takes
+   * the pair's lock first, for the lockout its failure would earn (the base, doubling with every
+   * further failure up to the maximum). So a parallel burst gets at most the limit's worth of
+   * hashes, and each lockout lets exactly one more guess through.
    */
-  async check(username: string, ip: string): Promise<() => Promise<void>> {
+  async begin(username: string, ip: string): Promise<LoginAttempt> {
     const key = pairKey(username, ip);
-    const [lock, perIp] = await Promise.all([this.pairLock.get(key), this.ipFailures.get(ip)]);
+    const { loginFailuresPerUserIp: perPair, loginFailuresPerIpHour: perIp } = this.limits;
+    const lock = await this.pairLock.get(key);
     if (lock && lock.consumedPoints > 0 && lock.msBeforeNext > 0) {
-      throw this.exceeded('login_user_ip', this.limits.loginFailuresPerUserIp, lock.msBeforeNext);
+      throw this.exceeded('login_user_ip', perPair, lock.msBeforeNext);
     }
-    if (perIp && perIp.consumedPoints >= this.limits.loginFailuresPerIpHour) {
-      throw this.exceeded('login_ip', this.limits.loginFailuresPerIpHour, perIp.msBeforeNext);
+    const ipCount = await this.consume(this.ipFailures, ip);
+    if (ipCount && ipCount.consumedPoints > perIp) {
+      throw this.exceeded('login_ip', perIp, ipCount.msBeforeNext);
     }
-    const slot = await this.consume(this.pairBusy, key);
-    if (slot && slot.consumedPoints > 1) {
-      throw this.exceeded('login_user_ip', this.limits.loginFailuresPerUserIp, 1000);
+    const streak = (await this.consume(this.pairFailures, key))?.consumedPoints ?? 1;
+    const locking = streak >= perPair;
+    if (locking) {
+      const lockout = Math.min(
+        this.limits.loginLockoutBase * 2 ** Math.min(streak - perPair, 30),
+        this.limits.loginLockoutMax,
+      );
+      const gate = await this.consume(this.pairLock, key, { customDuration: lockout });
+      if (gate && gate.consumedPoints > 1) {
+        // Another attempt holds the lock: this one never ran, so it costs nothing.
+        await Promise.all([this.refund(this.pairFailures, key), this.refund(this.ipFailures, ip)]);
+        throw this.exceeded('login_user_ip', perPair, gate.msBeforeNext);
+      }
     }
-    return async () => {
-      await this.pairBusy.delete(key).catch(() => undefined);
+    return {
+      succeeded: async () => {
+        await Promise.all([
+          this.pairFailures.delete(key),
+          this.pairLock.delete(key),
+          this.refund(this.ipFailures, ip),
+        ]);
+      },
+      abandoned: async () => {
+        await Promise.all([
+          this.refund(this.pairFailures, key),
+          this.refund(this.ipFailures, ip),
+          locking ? this.pairLock.delete(key) : undefined,
+        ]);
+      },
     };
   }
 
   /**
-   * Counts a failed login. The Nth consecutive failure (N = RATE_LIMIT_LOGIN_FAILURES) locks the
-   * pair for the base lockout; every further failure doubles it, up to the maximum.
+   * Per-client request limit (per client and IP for public clients); runs after client
+   * authentication so nobody spends another confidential client's budget.
    */
-  async recordFailure(username: string, ip: string): Promise<void> {
-    const key = pairKey(username, ip);
-    const [pair] = await Promise.all([
-      this.consume(this.pairFailures, key),
-      this.consume(this.ipFailures, ip),
-    ]);
-    if (!pair) return;
-    const beyond = pair.consumedPoints - this.limits.loginFailuresPerUserIp;
-    if (beyond < 0) return;
-    const lockout = Math.min(
-      this.limits.loginLockoutBase * 2 ** Math.min(beyond, 30),
-      this.limits.loginLockoutMax,
-    );
-    await this.pairLock.block(key, lockout);
-  }
-
-  /** A success ends the streak of that pair (the per-IP hour window is kept). */
-  async recordSuccess(username: string, ip: string): Promise<void> {
-    const key = pairKey(username, ip);
-    await Promise.all([this.pairFailures.delete(key), this.pairLock.delete(key)]);
-  }
-
-  /** Per-client request limit; runs after client authentication so nobody spends another's budget. */
   perClient(endpoint: 'token' | 'introspect'): Middleware {
     const limiter = this.clientLimiters[endpoint];
     const name: LimiterName = endpoint === 'token' ? 'client_token' : 'client_introspect';
     return async (ctx: Context, next: Next) => {
-      const { client } = authenticatedClient(ctx);
+      const { client, method } = authenticatedClient(ctx);
       const limit = this.limits.clientRequestsPerMinute;
+      // A public client proves nothing but its id, which anyone can send: counted per client and
+      // IP, so strangers cannot spend the budget of that app's real users.
+      const key = method === 'none' ? `${client.id}|${ctx.ip}` : client.id;
       let res: RateLimiterRes;
       try {
-        res = await limiter.consume(client.id);
+        res = await limiter.consume(key);
       } catch (err) {
         if (!(err instanceof RateLimiterRes)) throw err;
         throw this.exceeded(name, limit, err.msBeforeNext);
@@ -214,12 +215,22 @@ export class RateLimits implements LoginThrottle {
   }
 
   /** Consumes one point; being over the limit is an answer here, not an error. */
-  private async consume(limiter: RateLimiterAbstract, key: string): Promise<RateLimiterRes | undefined> {
+  private async consume(
+    limiter: RateLimiterAbstract,
+    key: string,
+    options?: { customDuration: number },
+  ): Promise<RateLimiterRes | undefined> {
     try {
-      return await limiter.consume(key);
+      return await limiter.consume(key, 1, options);
     } catch (res) {
       if (res instanceof RateLimiterRes) return res;
       throw res;
     }
+  }
+
+  /** Gives one point back (never below zero: a window that expired meanwhile stays empty). */
+  private async refund(limiter: RateLimiterAbstract, key: string): Promise<void> {
+    const current = await limiter.get(key);
+    if (current && current.consumedPoints > 0) await limiter.reward(key, 1);
   }
 }

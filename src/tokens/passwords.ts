@@ -1,4 +1,5 @@
 import argon2 from 'argon2';
+import { HashingQueue } from './hashing_queue.js';
 
 export interface PasswordHashingOptions {
   /** KiB. Default 19 MiB, t=2, p=1: OWASP's argon2id baseline (Password Storage Cheat Sheet). */
@@ -13,23 +14,25 @@ export const DEFAULT_PASSWORD_HASHING: PasswordHashingOptions = {
   parallelism: 1,
 };
 
-/** argon2id hashing; `verifyUnknownUser` burns the same work so unknown usernames are not faster. */
+/**
+ * argon2id hashing; `verifyUnknownUser` burns the same work so unknown usernames are not faster.
+ * Every hash goes through one server-wide HashingQueue, which answers 503 when it is full.
+ */
 export class PasswordHasher {
   private dummy: Promise<string> | undefined;
 
-  constructor(private readonly options: PasswordHashingOptions = DEFAULT_PASSWORD_HASHING) {}
+  constructor(
+    private readonly options: PasswordHashingOptions = DEFAULT_PASSWORD_HASHING,
+    private readonly queue: HashingQueue = new HashingQueue(),
+  ) {}
 
   hash(password: string): Promise<string> {
-    return argon2.hash(password, { type: argon2.argon2id, ...this.options });
+    return this.queue.run(() => argon2.hash(password, { type: argon2.argon2id, ...this.options }));
   }
 
-  async verify(hash: string, password: string): Promise<boolean> {
-    try {
-      return await argon2.verify(hash, password);
-    } catch {
-      // A corrupt stored hash is a failed login, not a 500.
-      return false;
-    }
+  verify(hash: string, password: string): Promise<boolean> {
+    // A corrupt stored hash is a failed login, not a 500 (a full queue still is a 503).
+    return this.queue.run(() => argon2.verify(hash, password).catch(() => false));
   }
 
   async verifyUnknownUser(password: string): Promise<false> {

@@ -161,12 +161,58 @@ test('a parallel burst of guesses cannot outrun the failure count', async (t) =>
   const guessed = answers.filter((r) => r.status === 400).length;
   const limited = answers.filter((r) => r.status === 429);
   t.is(guessed + limited.length, 40, 'every answer is invalid_grant or 429');
-  // One attempt per pair is in flight at a time, so no more than the limit get a hash.
+  // Attempts are counted before hashing, so no more than the limit get a hash.
   t.true(guessed >= 1 && guessed <= 5, `${guessed} guesses were verified`);
   t.true(hashing.calls <= 5, `${hashing.calls} argon2 verifications`);
   for (const r of limited) assertRateLimited(t, r, 5);
-  // Sequential attempts are not held up by the in-flight slot: the right password still works
-  // until the lockout, and another user is unaffected throughout.
+  // Another user is unaffected throughout.
   const other = await createUser(s, 'calm');
   t.is((await passwordLogin(s, app, other.username, other.password)).status, 200);
+});
+
+test('many usernames from one IP in parallel: the per-IP limit is counted before hashing', async (t) => {
+  const { s, app } = await setup(t, { RATE_LIMIT_IP_FAILURES_PER_HOUR: '5' });
+  const hashing = countHashing(s);
+  const answers = await Promise.all(
+    Array.from({ length: 30 }, (_, i) => passwordLogin(s, app, `spray${i}`, 'wrong password')),
+  );
+  t.is(answers.filter((r) => r.status === 400).length, 5);
+  for (const r of answers.filter((r) => r.status !== 400)) assertRateLimited(t, r, 5);
+  t.is(hashing.calls, 5, 'only the attempts within the limit were hashed');
+});
+
+test('correct logins of one user run in parallel; a success gives its points back', async (t) => {
+  const { s, app } = await setup(t, { RATE_LIMIT_IP_FAILURES_PER_HOUR: '3' });
+  const u = await createUser(s, 'parallel');
+  const answers = await Promise.all(
+    Array.from({ length: 8 }, () => passwordLogin(s, app, u.username, u.password)),
+  );
+  t.deepEqual(
+    answers.map((r) => r.status),
+    Array(8).fill(200),
+  );
+  // Eight successes spent none of the IP's three failures.
+  for (let i = 0; i < 3; i++) t.is((await passwordLogin(s, app, `nobody${i}`, 'wrong password')).status, 400);
+  assertRateLimited(t, await passwordLogin(s, app, u.username, u.password), 3);
+});
+
+test("anonymous requests naming a public client do not spend its users' budget", async (t) => {
+  const { s } = await setup(t, { RATE_LIMIT_CLIENT_PER_MINUTE: '5', TRUST_PROXY: '1' });
+  const spa = await createClient(s, { name: 'spa', grantTypes: ['password'], isPublic: true });
+  const u = await createUser(s, 'spa');
+  const from = (ip: string) => ({ 'x-forwarded-for': ip });
+  for (let i = 0; i < 10; i++) {
+    await postForm(`${s.url}/token`, { client_id: spa.client_id, grant_type: 'bogus' }, from('203.0.113.7'));
+  }
+  assertRateLimited(
+    t,
+    await postForm(`${s.url}/token`, { client_id: spa.client_id, grant_type: 'bogus' }, from('203.0.113.7')),
+    5,
+  );
+  const login = await postForm(
+    `${s.url}/token`,
+    { client_id: spa.client_id, grant_type: 'password', username: u.username, password: u.password },
+    from('198.51.100.9'),
+  );
+  t.is(login.status, 200);
 });

@@ -1,0 +1,93 @@
+import { availableParallelism } from 'node:os';
+import { OAuthError } from '../errors.js';
+
+/**
+ * libuv's thread pool size: argon2 runs there, and so do WebCrypto's signature checks (jose),
+ * so a login flood that filled it would stall JWT verification, introspection and refresh.
+ */
+export const THREAD_POOL_SIZE = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+
+export interface HashingQueueOptions {
+  /**
+   * Hashes running at once. Default: two pool threads and one CPU core stay free, so token
+   * checks find a thread and the event loop a core (argon2 is memory-hard and keeps its core busy).
+   */
+  concurrency: number;
+  /** Longest a hash waits for its turn before the login is answered 503. */
+  maxWaitMs: number;
+  /** Waiting hashes beyond this are refused at once (bounded memory under a flood). */
+  maxQueued: number;
+}
+
+export const DEFAULT_HASHING_QUEUE: HashingQueueOptions = {
+  concurrency: Math.max(1, Math.min(THREAD_POOL_SIZE - 2, availableParallelism() - 1)),
+  // Long enough to absorb a burst of honest logins, short enough that a flood is told to come back.
+  maxWaitMs: 2000,
+  maxQueued: 256,
+};
+
+/** RFC 9110 §15.6.4: 503 with Retry-After; the login throttle has already returned the points. */
+function busy(retryAfterMs: number): OAuthError {
+  return new OAuthError('temporarily_unavailable', 'too many logins in progress; retry later', {
+    detail: 'password hashing queue full',
+    headers: { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterMs / 1000))) },
+  });
+}
+
+interface Waiter {
+  start(): void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * Server-wide bound on password hashing: at most `concurrency` hashes run, the rest wait in
+ * arrival order for at most `maxWaitMs`, then get 503. Requests that hash nothing never wait here.
+ */
+export class HashingQueue {
+  private running = 0;
+  private readonly waiting: Waiter[] = [];
+
+  constructor(private readonly options: HashingQueueOptions = DEFAULT_HASHING_QUEUE) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    await this.acquire();
+    try {
+      return await task();
+    } finally {
+      this.release();
+    }
+  }
+
+  /** Hashes running and waiting, for tests and diagnostics. */
+  get load(): { running: number; waiting: number } {
+    return { running: this.running, waiting: this.waiting.length };
+  }
+
+  private acquire(): Promise<void> {
+    if (this.running < this.options.concurrency) {
+      this.running++;
+      return Promise.resolve();
+    }
+    if (this.waiting.length >= this.options.maxQueued) return Promise.reject(busy(this.options.maxWaitMs));
+    return new Promise<void>((resolve, reject) => {
+      const waiter: Waiter = {
+        start: () => {
+          clearTimeout(waiter.timer);
+          resolve();
+        },
+        timer: setTimeout(() => {
+          this.waiting.splice(this.waiting.indexOf(waiter), 1);
+          reject(busy(this.options.maxWaitMs));
+        }, this.options.maxWaitMs),
+      };
+      this.waiting.push(waiter);
+    });
+  }
+
+  private release(): void {
+    const next = this.waiting.shift();
+    // The slot passes straight to the next waiter, so `running` only drops when nobody waits.
+    if (next) next.start();
+    else this.running--;
+  }
+}
