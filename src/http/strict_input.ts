@@ -129,7 +129,9 @@ export function rejectContentEncoding(ctx: Context): void {
  * any route reads it (path parameters and query values reach database lookups).
  */
 export async function rejectMalformedUrl(ctx: Context, next: Next): Promise<void> {
-  const pathOk = ctx.path.split('/').every((segment) => decodeFormComponent(segment.replace(/\+/g, '%2B')) !== undefined);
+  const pathOk = ctx.path
+    .split('/')
+    .every((segment) => decodeFormComponent(segment.replace(/\+/g, '%2B')) !== undefined);
   if (!pathOk) throw invalidRequest('the request path is malformed');
   if (ctx.querystring !== '') {
     for (const pair of ctx.querystring.split('&')) {
