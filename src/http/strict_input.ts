@@ -13,8 +13,11 @@ import { invalidRequest, OAuthError } from '../errors.js';
  * decoder substitutes for invalid UTF-8; no OAuth parameter legitimately contains it).
  */
 export function isCleanText(value: string): boolean {
-  return value.isWellFormed() && !value.includes('\u0000') && !value.includes('\uFFFD');
+  return !LONE_SURROGATE.test(value) && !value.includes('\u0000') && !value.includes('\uFFFD');
 }
+
+// A high surrogate not followed by a low one, or a low one not preceded by a high one.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
  * One application/x-www-form-urlencoded component (RFC 6749 appendix B): `+` is a space, every
