@@ -1,6 +1,7 @@
 import { AccountError } from '../accounts/users.js';
 import { buildServices, type Services } from '../compose.js';
 import { ConfigError, loadConfig } from '../config.js';
+import { DataDirAccessible } from '../db/data_dir.js';
 import { EmbeddedDatabaseBusy } from '../db/embedded_lock.js';
 import { KeyDecryptionError } from '../keys/key_material.js';
 import { KeyLifecycleError } from '../keys/lifecycle.js';
@@ -76,6 +77,7 @@ export async function runCli(
       err instanceof ConfigError ||
       err instanceof AccountError ||
       err instanceof EmbeddedDatabaseBusy ||
+      err instanceof DataDirAccessible ||
       err instanceof KeyLifecycleError ||
       err instanceof KeyDecryptionError;
     const message = err instanceof Error ? err.message : String(err);

@@ -1,8 +1,8 @@
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
 import type { Logger } from 'pino';
+import { preparePrivateDataDir } from './data_dir.js';
 
 export interface DatabaseTarget {
   /** Postgres connection string; undefined → embedded PGlite. */
@@ -35,8 +35,7 @@ export function connectDatabase(target: DatabaseTarget): Knex {
   // knex-pglite: `{}` is an in-memory database, `{ filename }` a folder on disk.
   let connection = {} as Knex.StaticConnectionConfig;
   if (target.dataDir !== null) {
-    const dir = path.resolve(target.dataDir);
-    mkdirSync(dir, { recursive: true });
+    const dir = preparePrivateDataDir(target.dataDir);
     connection = { filename: path.join(dir, 'pgdata') } as Knex.StaticConnectionConfig;
   }
   return knexFactory({

@@ -1,5 +1,6 @@
-import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { narrowFileModes, preparePrivateDataDir } from './data_dir.js';
 
 export class EmbeddedDatabaseBusy extends Error {
   constructor(dataDir: string, pid: number) {
@@ -26,14 +27,16 @@ function alive(pid: number): boolean {
  * Returns the release function.
  */
 export function lockEmbeddedDatabase(dataDir: string): () => void {
-  mkdirSync(dataDir, { recursive: true });
-  const file = path.join(dataDir, 'tessera.lock');
+  const dir = preparePrivateDataDir(dataDir);
+  const file = path.join(dir, 'tessera.lock');
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const fd = openSync(file, 'wx', 0o600);
       writeSync(fd, String(process.pid));
       closeSync(fd);
       return () => {
+        // Released after the database closed: tidy the modes PGlite gave its files.
+        narrowFileModes(dir);
         try {
           unlinkSync(file);
         } catch {

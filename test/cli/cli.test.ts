@@ -117,7 +117,7 @@ test.serial('embedded: the CLI refuses a data dir held by a running server', asy
   const { lockEmbeddedDatabase } = await import('../../src/db/embedded_lock.js');
   // Pretend another live process (our parent) holds it.
   const { writeFileSync, mkdirSync } = await import('node:fs');
-  mkdirSync(env.DATA_DIR as string, { recursive: true });
+  mkdirSync(env.DATA_DIR as string, { recursive: true, mode: 0o700 });
   writeFileSync(path.join(env.DATA_DIR as string, 'tessera.lock'), String(process.ppid));
   const r = await run(env, ['clients', 'list']);
   t.is(r.code, 1);
