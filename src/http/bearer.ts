@@ -11,7 +11,10 @@ declare module 'koa' {
 
 const REALM = 'realm="tessera"';
 
-/** Accepts RFC 6750 §2.1 Authorization: Bearer only (no query or body tokens: RFC 9700 §4.3.2). */
+/**
+ * Tessera's own protected endpoints: RFC 6750 §2.1 Authorization: Bearer only (no query or body
+ * tokens: RFC 9700 §4.3.2), and only tokens whose aud includes the ISSUER (RFC 9068 §4).
+ */
 export function requireBearer(deps: { verifier: AccessTokenVerifier; events: EventBus }) {
   return async function bearerAuthentication(ctx: Context, next: Next): Promise<void> {
     const header = ctx.get('authorization');
@@ -31,7 +34,7 @@ export function requireBearer(deps: { verifier: AccessTokenVerifier; events: Eve
       });
     if (!m?.[1]) throw invalid('malformed Authorization header');
     try {
-      ctx.state.token = { raw: m[1], claims: await deps.verifier.verify(m[1]) };
+      ctx.state.token = { raw: m[1], claims: await deps.verifier.verifyForIssuer(m[1]) };
     } catch (err) {
       if (err instanceof TokenRejected) {
         deps.events.emit('token.rejected', { reason: err.reason });

@@ -110,6 +110,15 @@ export class AccessTokenVerifier {
     private readonly clientActive?: (clientId: string) => Promise<boolean>,
   ) {}
 
+  /**
+   * A token for Tessera's own endpoints (/me, /logout, /admin/*): its `aud` must include the
+   * ISSUER (RFC 9068 §4), so a resource server holding a user's token for its API cannot use it
+   * to act on Tessera (end the session, call the admin API).
+   */
+  verifyForIssuer(token: string): Promise<AccessTokenClaims> {
+    return this.verify(token, { audiences: [this.issuer] });
+  }
+
   async verify(token: string, options: VerifyOptions = {}): Promise<AccessTokenClaims> {
     const claims = await this.verifySignature(token, options);
     if (await this.denylist.isRevoked(claims.jti, claims.sid)) throw new TokenRejected('revoked');
@@ -143,6 +152,10 @@ export class AccessTokenVerifier {
       });
       if (typeof payload.jti !== 'string' || typeof payload.client_id !== 'string')
         throw new TokenRejected('claims');
+      // jose checks nbf but not a future iat (only with maxTokenAge): a token "issued" later than
+      // now is refused like one not yet valid, with the same tolerance.
+      if ((payload.iat as number) > Math.floor(this.now() / 1000) + CLOCK_TOLERANCE_S)
+        throw new TokenRejected('not_yet_valid');
       if (payload.sid !== undefined && typeof payload.sid !== 'string') throw new TokenRejected('claims');
       return payload as AccessTokenClaims;
     } catch (err) {
