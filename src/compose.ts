@@ -132,7 +132,7 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
     const { kek } = resolveKek(config);
 
     const users = new PostgresUserStore(db);
-    const clients = new CachedClientStore(new PostgresClientStore(db), now);
+    const clients = new CachedClientStore(new PostgresClientStore(db, config.issuer), now);
     const signingKeys = new PostgresSigningKeyStore(db);
     const revocations = new PostgresRevocationStore(db);
     const redis = connectRedis(config);

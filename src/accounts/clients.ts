@@ -29,6 +29,7 @@ export function describeClient(c: ClientRecord) {
     grant_types: c.grantTypes,
     scopes: c.scopes,
     audiences: c.audiences,
+    default_audience: c.audienceIsDefault,
     introspect: c.canIntrospect,
     admin: c.isAdmin,
     disabled: c.disabledAt !== null,
@@ -67,8 +68,10 @@ export class ClientAccounts {
       throw err;
     }
     if (scopes.includes('admin')) throw new AccountError('invalid', 'use --admin instead of the admin scope');
-    const audiences =
-      input.audiences && input.audiences.length > 0 ? [...new Set(input.audiences)] : [this.deps.issuer];
+    // No audience: the ISSUER, as configured wherever the token is minted (stored here only for
+    // the previous release, which reads the column as it is).
+    const audienceIsDefault = !input.audiences || input.audiences.length === 0;
+    const audiences = audienceIsDefault ? [this.deps.issuer] : [...new Set(input.audiences)];
     for (const a of audiences) {
       if (!URL.canParse(a) || a.includes('#'))
         throw new AccountError('invalid', `audience "${a}" is not an absolute URI`);
@@ -82,6 +85,7 @@ export class ClientAccounts {
       grantTypes,
       scopes,
       audiences,
+      audienceIsDefault,
       canIntrospect: input.canIntrospect ?? false,
       isAdmin: input.isAdmin ?? false,
       accessTokenTtl: null,

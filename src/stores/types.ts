@@ -23,7 +23,13 @@ export interface ClientRecord {
   secretHash: string | null;
   grantTypes: GrantType[];
   scopes: string[];
+  /**
+   * The audiences of its tokens. For a client registered without any this is [ISSUER as
+   * configured now] (`audienceIsDefault`), never the ISSUER of the day it was created.
+   */
   audiences: string[];
+  /** Registered without --audience: its audience follows the ISSUER (docs/security.md). */
+  audienceIsDefault: boolean;
   canIntrospect: boolean;
   isAdmin: boolean;
   accessTokenTtl: number | null;

@@ -11,6 +11,7 @@ const record = (id: string) => ({
   grantTypes: ['password' as const],
   scopes: ['read'],
   audiences: ['http://tessera.test'],
+  audienceIsDefault: false,
   canIntrospect: false,
   isAdmin: false,
   accessTokenTtl: null,
@@ -22,8 +23,8 @@ const record = (id: string) => ({
 test('disabling through the cache is seen at once; through another instance within the TTL', async (t) => {
   const { db } = await fileDatabase();
   const clock = testClock();
-  const a = new CachedClientStore(new PostgresClientStore(db), clock.now);
-  const b = new CachedClientStore(new PostgresClientStore(db), clock.now);
+  const a = new CachedClientStore(new PostgresClientStore(db, 'http://tessera.test'), clock.now);
+  const b = new CachedClientStore(new PostgresClientStore(db, 'http://tessera.test'), clock.now);
   await a.create(record('c_cache_1'));
   t.true(await a.isActive('c_cache_1'));
   t.true(await b.isActive('c_cache_1'));
@@ -38,9 +39,9 @@ test('disabling through the cache is seen at once; through another instance with
 test('unknown clients are inactive and cached as unknown for the TTL only', async (t) => {
   const { db } = await fileDatabase();
   const clock = testClock();
-  const cache = new CachedClientStore(new PostgresClientStore(db), clock.now);
+  const cache = new CachedClientStore(new PostgresClientStore(db, 'http://tessera.test'), clock.now);
   t.false(await cache.isActive('c_cache_late'));
-  await new PostgresClientStore(db).create(record('c_cache_late'));
+  await new PostgresClientStore(db, 'http://tessera.test').create(record('c_cache_late'));
   clock.advance(CLIENT_CACHE_TTL_MS / 1000 + 0.001);
   t.true(await cache.isActive('c_cache_late'));
 });

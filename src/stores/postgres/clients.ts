@@ -9,6 +9,7 @@ interface ClientRow {
   grant_types: string[];
   scopes: string[];
   audiences: string[];
+  audience_is_default: boolean;
   can_introspect: boolean;
   is_admin: boolean;
   access_token_ttl: number | null;
@@ -19,13 +20,15 @@ interface ClientRow {
   created_at: Date;
 }
 
-const fromRow = (r: ClientRow): ClientRecord => ({
+const fromRow = (r: ClientRow, issuer: string): ClientRecord => ({
   id: r.id,
   name: r.name,
   secretHash: r.secret_hash,
   grantTypes: r.grant_types as GrantType[],
   scopes: r.scopes,
-  audiences: r.audiences,
+  // The stored value of a default audience is only for the previous release (see the migration).
+  audiences: r.audience_is_default ? [issuer] : r.audiences,
+  audienceIsDefault: r.audience_is_default,
   canIntrospect: r.can_introspect,
   isAdmin: r.is_admin,
   accessTokenTtl: r.access_token_ttl,
@@ -37,7 +40,11 @@ const fromRow = (r: ClientRow): ClientRecord => ({
 });
 
 export class PostgresClientStore implements ClientStore {
-  constructor(private readonly db: Knex) {}
+  /** `issuer`: the ISSUER this process runs with, the audience of clients registered without one. */
+  constructor(
+    private readonly db: Knex,
+    private readonly issuer: string,
+  ) {}
 
   async create(c: NewClient): Promise<ClientRecord> {
     const [row] = await this.db<ClientRow>('clients')
@@ -48,6 +55,7 @@ export class PostgresClientStore implements ClientStore {
         grant_types: c.grantTypes,
         scopes: c.scopes,
         audiences: c.audiences,
+        audience_is_default: c.audienceIsDefault,
         can_introspect: c.canIntrospect,
         is_admin: c.isAdmin,
         access_token_ttl: c.accessTokenTtl,
@@ -56,17 +64,17 @@ export class PostgresClientStore implements ClientStore {
         refresh_reuse_leeway: c.refreshReuseLeeway,
       })
       .returning('*');
-    return fromRow(row as ClientRow);
+    return fromRow(row as ClientRow, this.issuer);
   }
 
   async findById(id: string): Promise<ClientRecord | undefined> {
     const row = await this.db<ClientRow>('clients').where({ id }).first();
-    return row ? fromRow(row) : undefined;
+    return row ? fromRow(row, this.issuer) : undefined;
   }
 
   async list(): Promise<ClientRecord[]> {
     const rows = await this.db<ClientRow>('clients').orderBy('created_at').orderBy('id');
-    return rows.map(fromRow);
+    return rows.map((r) => fromRow(r, this.issuer));
   }
 
   async disable(id: string, at: Date): Promise<boolean> {
