@@ -4,6 +4,7 @@ import type { EventBus } from '../events.js';
 import type { ClientRecord, ClientStore } from '../stores/types.js';
 import { secretMatches, sha256 } from '../tokens/secrets.js';
 import { params } from './params.js';
+import { decodeFormComponent } from './strict_input.js';
 
 export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none';
 
@@ -27,19 +28,27 @@ declare module 'koa' {
 // Compared against when the client is unknown, so unknown ids cost the same as wrong secrets.
 const DUMMY_DIGEST = sha256('tessera-no-such-client');
 
-/** RFC 6749 §2.3.1: id and secret are form-urlencoded before being joined and base64-encoded. */
-function decodeBasic(header: string): { id: string; secret: string } | undefined {
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * RFC 6749 §2.3.1: id and secret are form-urlencoded before being joined and base64-encoded
+ * (RFC 7617). Undefined unless the bytes are UTF-8 and both parts decode to clean text: a NUL or
+ * an invalid byte in a client id must never reach a database lookup.
+ */
+export function decodeBasic(header: string): { id: string; secret: string } | undefined {
   const m = /^Basic[ \t]+([A-Za-z0-9+/=._~-]+)[ \t]*$/i.exec(header);
   if (!m?.[1]) return undefined;
-  const decoded = Buffer.from(m[1], 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  if (colon < 0) return undefined;
+  let decoded: string;
   try {
-    const unform = (s: string) => decodeURIComponent(s.replace(/\+/g, ' '));
-    return { id: unform(decoded.slice(0, colon)), secret: unform(decoded.slice(colon + 1)) };
+    decoded = UTF8.decode(Buffer.from(m[1], 'base64'));
   } catch {
     return undefined;
   }
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return undefined;
+  const id = decodeFormComponent(decoded.slice(0, colon));
+  const secret = decodeFormComponent(decoded.slice(colon + 1));
+  return id === undefined || secret === undefined ? undefined : { id, secret };
 }
 
 /**
