@@ -104,7 +104,7 @@ export function observeEvents(events: EventBus, log: Logger, metrics: Metrics): 
   });
   events.on('server.error', (e) => {
     count('server.error');
-    log.error({ err: e.err, route: e.route }, 'unexpected error');
+    log.error({ err: describeUnexpected(e.err), route: e.route }, 'unexpected error');
   });
   events.on('refresh.rotated', () => count('refresh.rotated'));
   events.on('refresh.reuse_detected', (e) => {
@@ -141,4 +141,27 @@ export function observeEvents(events: EventBus, log: Logger, metrics: Metrics): 
     count('dependency.recovered', e.dependency);
     log.info({ dependency: e.dependency }, 'dependency recovered');
   });
+}
+
+/**
+ * What an unexpected error may put in a log line. A database error (pg, PGlite, wrapped by knex)
+ * carries the SQL in its message and the bound values in its fields, which can be passwords or
+ * tokens: only its SQLSTATE code and the server routine are kept. Anything else keeps its type and
+ * the start of its message, never a stack.
+ */
+export function describeUnexpected(err: unknown): Record<string, string> {
+  if (!(err instanceof Error)) return { type: typeof err };
+  const { code, routine, severity } = err as { code?: unknown; routine?: unknown; severity?: unknown };
+  if (typeof routine === 'string' || typeof severity === 'string') {
+    return {
+      type: 'database',
+      ...(typeof code === 'string' ? { code } : {}),
+      ...(typeof routine === 'string' ? { routine } : {}),
+    };
+  }
+  return {
+    type: err.name,
+    ...(typeof code === 'string' ? { code } : {}),
+    message: err.message.split('\n')[0]?.slice(0, 200) ?? '',
+  };
 }
