@@ -15,8 +15,10 @@ export interface LoginThrottle {
   begin(username: string, ip: string): Promise<LoginAttempt>;
 }
 
-/** How a counted attempt ended. A wrong password needs no call: its points stay spent. */
+/** How a counted attempt ended. */
 export interface LoginAttempt {
+  /** The password was wrong: the points stay spent, and a lockout this attempt earned starts now. */
+  failed(): Promise<void>;
   /** The password was right: the pair's failure streak ends and the IP's point is returned. */
   succeeded(): Promise<void>;
   /** The check itself could not run (hashing queue full, database down): every point is returned. */

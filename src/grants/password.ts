@@ -51,6 +51,7 @@ async function verifyCredentials(
     throw err;
   }
   if (!user || !ok) {
+    await attempt?.failed();
     deps.events.emit('login.failed', { clientId: client.id, reason: user ? 'bad_password' : 'unknown_user' });
     throw invalidGrant(user ? 'bad password' : 'unknown user');
   }

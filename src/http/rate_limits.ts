@@ -151,11 +151,11 @@ export class RateLimits implements LoginThrottle {
     }
     const streak = (await this.consume(this.pairFailures, key))?.consumedPoints ?? 1;
     const locking = streak >= perPair;
+    const lockout = Math.min(
+      this.limits.loginLockoutBase * 2 ** Math.min(Math.max(streak - perPair, 0), 30),
+      this.limits.loginLockoutMax,
+    );
     if (locking) {
-      const lockout = Math.min(
-        this.limits.loginLockoutBase * 2 ** Math.min(streak - perPair, 30),
-        this.limits.loginLockoutMax,
-      );
       const gate = await this.consume(this.pairLock, key, { customDuration: lockout });
       if (gate && gate.consumedPoints > 1) {
         // Another attempt holds the lock: this one never ran, so it costs nothing.
@@ -164,6 +164,10 @@ export class RateLimits implements LoginThrottle {
       }
     }
     return {
+      failed: async () => {
+        // The lock was taken when the attempt began; the lockout runs from the failure.
+        if (locking) await this.pairLock.block(key, lockout);
+      },
       succeeded: async () => {
         await Promise.all([
           this.pairFailures.delete(key),
