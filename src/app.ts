@@ -13,6 +13,7 @@ import { requireBearer } from './http/bearer.js';
 import { authenticateClient } from './http/client_auth.js';
 import { clientIp } from './http/client_ip.js';
 import { errorHandler } from './http/error_handler.js';
+import { rejectMalformedUrl } from './http/strict_input.js';
 import { requestMetrics } from './observability.js';
 
 /** Security headers for a JSON API that is never framed or sniffed. */
@@ -78,6 +79,7 @@ export function createApp(services: Services): Koa {
   app.use(requestMetrics(services.metrics, services.log));
   app.use(errorHandler(events));
   app.use(securityHeaders);
+  app.use(rejectMalformedUrl);
   for (const r of routers) {
     app.use(r.routes());
     app.use(r.allowedMethods());

@@ -1,6 +1,7 @@
 import type { Context, Next } from 'koa';
 import bodyParser from 'koa-bodyparser';
-import { invalidRequest, OAuthError } from '../errors.js';
+import { OAuthError } from '../errors.js';
+import { parseFormStrict, parseJsonStrict, rejectContentEncoding } from './strict_input.js';
 
 /** Request bodies of an OAuth endpoint are a handful of short strings; 16 KiB is generous. */
 export const BODY_LIMIT = '16kb';
@@ -25,35 +26,26 @@ export const readBody = bodyParser({
   },
 });
 
-function fromForm(raw: string): Map<string, string> {
-  const params = new Map<string, string>();
-  const seen = new Set<string>();
-  for (const [name, value] of new URLSearchParams(raw)) {
-    // RFC 6749 §3.1: "Request and response parameters MUST NOT be included more than once."
-    if (seen.has(name)) throw invalidRequest(`parameter "${name}" is repeated`);
-    seen.add(name);
-    if (value !== '') params.set(name, value);
-  }
-  return params;
-}
+/**
+ * RFC 7009 §2.1 and RFC 7662 §2.1: a malformed `token` is answered like an unknown one (200,
+ * `{"active": false}` or a no-op revocation), so it is the one parameter whose bad bytes are not
+ * invalid_request. No other endpoint reads a parameter of that name.
+ */
+const LENIENT = { lenient: ['token'] };
 
-function fromJson(body: unknown): Map<string, string> {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw invalidRequest('the JSON body must be an object');
-  }
-  const params = new Map<string, string>();
-  for (const [name, value] of Object.entries(body)) {
-    if (typeof value !== 'string') throw invalidRequest(`parameter "${name}" must be a string`);
-    if (value !== '') params.set(name, value);
-  }
+/** RFC 6749 §3.1: parameters sent without a value are treated as omitted. */
+function withoutEmpty(params: Map<string, string>): Map<string, string> {
+  for (const [name, value] of params) if (value === '') params.delete(name);
   return params;
 }
 
 /**
  * Reads a form-encoded (RFC 6749 appendix B) or JSON body into `ctx.state.params`. Other content
- * types get 415; bodies over BODY_LIMIT get 413 (from the parser, mapped in error_handler.ts).
+ * types and any Content-Encoding but identity get 415; bodies over BODY_LIMIT get 413 (from the
+ * parser, mapped in error_handler.ts).
  */
 export async function parseParams(ctx: Context, next: Next): Promise<void> {
+  rejectContentEncoding(ctx);
   const hasBody = ctx.request.length > 0 || ctx.get('transfer-encoding') !== '';
   if (!hasBody && !ctx.get('content-type')) {
     ctx.state.params = new Map();
@@ -67,7 +59,11 @@ export async function parseParams(ctx: Context, next: Next): Promise<void> {
   }
   await readBody(ctx, async () => {});
   const raw = (ctx.request as { rawBody?: string }).rawBody ?? '';
-  ctx.state.params = kind === 'application/json' ? fromJson(ctx.request.body) : fromForm(raw);
+  // Decoded again from the raw text, strictly: bad escapes, invalid UTF-8, NUL and repeated names
+  // (form or JSON) are invalid_request before any value reaches a store.
+  ctx.state.params = withoutEmpty(
+    kind === 'application/json' ? parseJsonStrict(raw, LENIENT) : parseFormStrict(raw, LENIENT),
+  );
   return next();
 }
 
