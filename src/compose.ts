@@ -48,7 +48,8 @@ import { DEFAULT_PASSWORD_HASHING, PasswordHasher, type PasswordHashingOptions }
 /**
  * The composition root, in four stages: backends → stores → domain → jobs. Each stage takes what
  * it needs from the earlier ones and returns what the next needs plus its own `close()`. The
- * server and the tests build all four (`buildServices`); the CLI stops before the jobs.
+ * server and the tests build all four (`buildServices`); the CLI stops before the jobs
+ * (`buildCommandServices`).
  */
 
 type Cleanup = () => Promise<void> | void;
@@ -378,11 +379,7 @@ function logBackends(b: Backends): void {
   );
 }
 
-/**
- * Builds the stages in order; `withoutKeys` (CLI commands that touch only users and clients)
- * stops before the jobs. A failing stage closes the ones already open.
- */
-export async function buildServices(config: Config, options: BuildOptions = {}): Promise<Services> {
+async function assemble(config: Config, options: BuildOptions, withJobs: boolean): Promise<Services> {
   const backends = await openBackends(config, options);
   const cleanups: Cleanup[] = [backends.close];
   const close = closer(cleanups);
@@ -391,11 +388,21 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
     cleanups.push(stores.close);
     const domain = await buildDomain(backends, stores, options);
     cleanups.push(domain.close);
-    if (!options.withoutKeys) cleanups.push(startJobs(backends, stores, domain).close);
+    if (withJobs) cleanups.push(startJobs(backends, stores, domain).close);
     logBackends(backends);
     return { ...backends, ...stores, ...domain, close };
   } catch (err) {
     await close();
     throw err;
   }
+}
+
+/** The server (and the tests): all four stages. A failing stage closes the ones already open. */
+export async function buildServices(config: Config, options: BuildOptions = {}): Promise<Services> {
+  return assemble(config, options, !options.withoutKeys);
+}
+
+/** One CLI command: backends, stores and domain; a short-lived process runs no background jobs. */
+export async function buildCommandServices(config: Config, options: BuildOptions = {}): Promise<Services> {
+  return assemble(config, options, false);
 }
