@@ -197,6 +197,72 @@ function readUrl(env: Env, key: string, protocols: string[]): string | undefined
   return raw;
 }
 
+/** One of `allowed`, compared case-insensitively (LOG_LEVEL=DEBUG is debug). */
+function readChoice<T extends string>(env: Env, key: string, allowed: readonly T[], fallback: T): T {
+  const raw = (env[key] || fallback).trim();
+  const value = (allowed.find((a) => a.toLowerCase() === raw.toLowerCase()) ?? raw) as T;
+  if (!allowed.includes(value)) throw new ConfigError(key, `must be one of ${allowed.join(', ')}`);
+  return value;
+}
+
+function readClusterNodes(env: Env): string[] | undefined {
+  if (!env.REDIS_CLUSTER_NODES) return undefined;
+  const nodes = env.REDIS_CLUSTER_NODES.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const node of nodes) {
+    if (!/^[^:\s]+:\d+$/.test(node.replace(/^rediss?:\/\//, '')))
+      throw new ConfigError('REDIS_CLUSTER_NODES', `"${node}" is not host:port`);
+  }
+  return nodes;
+}
+
+/**
+ * Token and session lifetimes, bounded: an access token is a bearer credential nobody can recall
+ * before its exp (RFC 9700 §2.2 recommends short lifetimes), and a session is not forever.
+ */
+function readLifetimes(env: Env) {
+  const accessTokenTtl = readDuration(env, 'ACCESS_TOKEN_TTL', 900, 1, DAY);
+  const refreshTokenIdleTtl = readDuration(env, 'REFRESH_TOKEN_IDLE_TTL', 7 * DAY, 1, 365 * DAY);
+  const refreshTokenMaxAge = readDuration(env, 'REFRESH_TOKEN_MAX_AGE', 30 * DAY, 1, 365 * DAY);
+  if (refreshTokenIdleTtl > refreshTokenMaxAge)
+    throw new ConfigError('REFRESH_TOKEN_IDLE_TTL', 'must not exceed REFRESH_TOKEN_MAX_AGE');
+  // The leeway re-accepts a spent token: minutes at most, or reuse detection means nothing.
+  const refreshReuseLeeway = readDuration(env, 'REFRESH_REUSE_LEEWAY', 0, 0, 300);
+  if (refreshReuseLeeway >= refreshTokenIdleTtl)
+    throw new ConfigError('REFRESH_REUSE_LEEWAY', 'must be shorter than REFRESH_TOKEN_IDLE_TTL');
+  return { accessTokenTtl, refreshTokenIdleTtl, refreshTokenMaxAge, refreshReuseLeeway };
+}
+
+/** docs/keys.md: a next key may sign only after JWKS_MAX_AGE, so rotating faster could never promote it. */
+function readKeySchedule(env: Env) {
+  const jwksMaxAge = readDuration(env, 'JWKS_MAX_AGE', 300, 0, DAY);
+  const keyRotationInterval = readDuration(env, 'KEY_ROTATION_INTERVAL', 0, 0, 365 * DAY);
+  if (keyRotationInterval > 0 && keyRotationInterval <= jwksMaxAge)
+    throw new ConfigError('KEY_ROTATION_INTERVAL', 'must be longer than JWKS_MAX_AGE (or 0 for off)');
+  return { jwksMaxAge, keyRotationInterval };
+}
+
+function readRateLimits(env: Env): RateLimitConfig {
+  const limits: RateLimitConfig = {
+    loginFailuresPerUserIp: readInt(env, 'RATE_LIMIT_LOGIN_FAILURES', 10, 1, 1_000_000),
+    loginLockoutBase: readDuration(env, 'RATE_LIMIT_LOGIN_LOCKOUT', 60, 1, DAY),
+    loginLockoutMax: readDuration(env, 'RATE_LIMIT_LOGIN_LOCKOUT_MAX', 3600, 1, 30 * DAY),
+    loginFailuresPerIpHour: readInt(env, 'RATE_LIMIT_IP_FAILURES_PER_HOUR', 100, 1, 10_000_000),
+    clientRequestsPerMinute: readInt(env, 'RATE_LIMIT_CLIENT_PER_MINUTE', 1200, 1, 100_000_000),
+  };
+  if (limits.loginLockoutBase > limits.loginLockoutMax)
+    throw new ConfigError('RATE_LIMIT_LOGIN_LOCKOUT', 'must not exceed RATE_LIMIT_LOGIN_LOCKOUT_MAX');
+  return limits;
+}
+
+function readOpsPort(env: Env, port: number): number | undefined {
+  if (env.OPS_PORT === undefined || env.OPS_PORT === '') return undefined;
+  const opsPort = readInt(env, 'OPS_PORT', 0, 1, 65535);
+  if (opsPort === port) throw new ConfigError('OPS_PORT', 'must differ from PORT');
+  return opsPort;
+}
+
 /**
  * Reads and validates the configuration. Throws ConfigError naming the first bad key; main.ts
  * prints it as one line and exits.
@@ -210,16 +276,7 @@ export function loadConfig(env: Env = process.env): Config {
 
   const databaseUrl = readUrl(env, 'DATABASE_URL', ['postgres:', 'postgresql:']);
   const redisUrl = readUrl(env, 'REDIS_URL', ['redis:', 'rediss:']);
-  let redisClusterNodes: string[] | undefined;
-  if (env.REDIS_CLUSTER_NODES) {
-    redisClusterNodes = env.REDIS_CLUSTER_NODES.split(',')
-      .map((s) => s.trim())
-      .filter(Boolean);
-    for (const node of redisClusterNodes) {
-      if (!/^[^:\s]+:\d+$/.test(node.replace(/^rediss?:\/\//, '')))
-        throw new ConfigError('REDIS_CLUSTER_NODES', `"${node}" is not host:port`);
-    }
-  }
+  const redisClusterNodes = readClusterNodes(env);
   const keyEncryptionKey = readKek(env, 'KEY_ENCRYPTION_KEY');
   // Production (a real database) must be told its KEK: generating one would make every other
   // replica unable to read the keys this one writes.
@@ -229,43 +286,8 @@ export function loadConfig(env: Env = process.env): Config {
       'is required when DATABASE_URL is set (or KEY_ENCRYPTION_KEY_FILE)',
     );
 
-  const signingAlg = (env.SIGNING_ALG || 'ES256') as SigningAlg;
-  if (!SIGNING_ALGS.includes(signingAlg))
-    throw new ConfigError('SIGNING_ALG', `must be one of ${SIGNING_ALGS.join(', ')}`);
-  const logLevel = (env.LOG_LEVEL || 'info').trim().toLowerCase() as LogLevel;
-  if (!LOG_LEVELS.includes(logLevel))
-    throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
-
-  // Upper bounds: an access token is a bearer credential nobody can recall before its exp
-  // (RFC 9700 §2.2 recommends short lifetimes); a session is not forever.
-  const accessTokenTtl = readDuration(env, 'ACCESS_TOKEN_TTL', 900, 1, DAY);
-  const refreshTokenIdleTtl = readDuration(env, 'REFRESH_TOKEN_IDLE_TTL', 7 * DAY, 1, 365 * DAY);
-  const refreshTokenMaxAge = readDuration(env, 'REFRESH_TOKEN_MAX_AGE', 30 * DAY, 1, 365 * DAY);
-  if (refreshTokenIdleTtl > refreshTokenMaxAge)
-    throw new ConfigError('REFRESH_TOKEN_IDLE_TTL', 'must not exceed REFRESH_TOKEN_MAX_AGE');
-  // The leeway re-accepts a spent token: minutes at most, or reuse detection means nothing.
-  const refreshReuseLeeway = readDuration(env, 'REFRESH_REUSE_LEEWAY', 0, 0, 300);
-  if (refreshReuseLeeway >= refreshTokenIdleTtl)
-    throw new ConfigError('REFRESH_REUSE_LEEWAY', 'must be shorter than REFRESH_TOKEN_IDLE_TTL');
-  const jwksMaxAge = readDuration(env, 'JWKS_MAX_AGE', 300, 0, DAY);
-  const keyRotationInterval = readDuration(env, 'KEY_ROTATION_INTERVAL', 0, 0, 365 * DAY);
-  // docs/keys.md: a next key may sign only after JWKS_MAX_AGE; rotating faster could never promote it.
-  if (keyRotationInterval > 0 && keyRotationInterval <= jwksMaxAge)
-    throw new ConfigError('KEY_ROTATION_INTERVAL', 'must be longer than JWKS_MAX_AGE (or 0 for off)');
-  const rateLimits: RateLimitConfig = {
-    loginFailuresPerUserIp: readInt(env, 'RATE_LIMIT_LOGIN_FAILURES', 10, 1, 1_000_000),
-    loginLockoutBase: readDuration(env, 'RATE_LIMIT_LOGIN_LOCKOUT', 60, 1, DAY),
-    loginLockoutMax: readDuration(env, 'RATE_LIMIT_LOGIN_LOCKOUT_MAX', 3600, 1, 30 * DAY),
-    loginFailuresPerIpHour: readInt(env, 'RATE_LIMIT_IP_FAILURES_PER_HOUR', 100, 1, 10_000_000),
-    clientRequestsPerMinute: readInt(env, 'RATE_LIMIT_CLIENT_PER_MINUTE', 1200, 1, 100_000_000),
-  };
-  if (rateLimits.loginLockoutBase > rateLimits.loginLockoutMax)
-    throw new ConfigError('RATE_LIMIT_LOGIN_LOCKOUT', 'must not exceed RATE_LIMIT_LOGIN_LOCKOUT_MAX');
-  let opsPort: number | undefined;
-  if (env.OPS_PORT !== undefined && env.OPS_PORT !== '') {
-    opsPort = readInt(env, 'OPS_PORT', 0, 1, 65535);
-    if (opsPort === port) throw new ConfigError('OPS_PORT', 'must differ from PORT');
-  }
+  const signingAlg = readChoice(env, 'SIGNING_ALG', SIGNING_ALGS, 'ES256');
+  const logLevel = readChoice(env, 'LOG_LEVEL', LOG_LEVELS, 'info');
 
   return {
     port,
@@ -280,18 +302,14 @@ export function loadConfig(env: Env = process.env): Config {
     keyEncryptionKey,
     keyEncryptionKeyPrevious: readKek(env, 'KEY_ENCRYPTION_KEY_PREVIOUS'),
     signingAlg,
-    accessTokenTtl,
-    refreshTokenIdleTtl,
-    refreshTokenMaxAge,
-    refreshReuseLeeway,
+    ...readLifetimes(env),
     maxSessionsPerUser: readInt(env, 'MAX_SESSIONS_PER_USER', 5, 1, 1000),
-    keyRotationInterval,
-    jwksMaxAge,
+    ...readKeySchedule(env),
     keyReloadInterval: readDuration(env, 'KEY_RELOAD_INTERVAL', 30, 1, DAY),
     trustProxy: readTrustProxy(env),
-    opsPort,
+    opsPort: readOpsPort(env, port),
     logLevel,
-    rateLimits,
+    rateLimits: readRateLimits(env),
   };
 }
 
