@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import { invalidRequest, OAuthError } from '../errors.js';
+import { invalidRequest } from '../errors.js';
 import type { EventBus } from '../events.js';
 import { authenticatedClient } from '../http/client_auth.js';
 import { params } from '../http/params.js';
@@ -15,8 +15,7 @@ export interface RevokeEndpointDeps {
 }
 
 /** RFC 7009 §2.1 hint values (RFC 7009 §4.1.2 registry). */
-const HINTS = ['access_token', 'refresh_token'] as const;
-type Hint = (typeof HINTS)[number];
+type Hint = 'access_token' | 'refresh_token';
 
 type Outcome = 'revoked' | 'not_found' | 'wrong_client';
 
@@ -51,11 +50,10 @@ export function revokeToken(deps: RevokeEndpointDeps) {
     const p = params(ctx);
     const token = p.get('token');
     if (token === undefined) throw invalidRequest('token is required');
+    // RFC 7009 §2.1: the hint only orders the lookups; an unknown value is ignored ("the
+    // authorization server ... MAY ignore it"), not unsupported_token_type: Tessera revokes every
+    // token type it issues, whatever the hint says.
     const hint = p.get('token_type_hint');
-    // RFC 7009 §2.2.1: unsupported_token_type for a token type this server cannot revoke.
-    if (hint !== undefined && !HINTS.includes(hint as Hint)) {
-      throw new OAuthError('unsupported_token_type', 'this token type cannot be revoked');
-    }
     const { client, method } = authenticatedClient(ctx);
     const lookups: Record<Hint, () => Promise<Outcome>> = {
       refresh_token: () => deps.sessions.revokeRefreshToken(client, token),
