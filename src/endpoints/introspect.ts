@@ -34,8 +34,14 @@ async function accessTokenAnswer(deps: IntrospectDeps, caller: ClientRecord, tok
   // Cheap shape check first: an opaque refresh token is never a JWS.
   if (token.split('.').length !== 3) return undefined;
   try {
-    // The caller sees only tokens meant for one of its own audiences (docs/endpoints.md).
-    const c = await deps.verifier.verify(token, { audiences: caller.audiences });
+    // The caller sees only tokens meant for one of its registered audiences (docs/endpoints.md).
+    // One registered without any has the ISSUER as its default audience, which is Tessera's own
+    // (every default-audience user token and every admin token carry it): such a caller sees only
+    // the tokens issued to itself (docs/security.md).
+    const c = caller.audienceIsDefault
+      ? await deps.verifier.verify(token)
+      : await deps.verifier.verify(token, { audiences: caller.audiences });
+    if (caller.audienceIsDefault && c.client_id !== caller.id) return undefined;
     return {
       active: true,
       ...(c.scope !== undefined ? { scope: c.scope } : {}),

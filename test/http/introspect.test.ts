@@ -270,3 +270,44 @@ test('callers: unauthenticated 401, wrong secret 401 with Basic challenge, no fl
     'invalid_request',
   );
 });
+
+test('a client registered without --audience introspects only its own tokens; the ISSUER audience must be registered explicitly', async (t) => {
+  const s = await useServer(t);
+  // Default audience (the ISSUER): a user app and an admin client.
+  const app = await createClient(s, { name: 'default app', grantTypes: ['password'] });
+  const admin = await createClient(s, { name: 'ops', grantTypes: ['client_credentials'], isAdmin: true });
+  const user = await createUser(s);
+  const userToken = (await passwordLogin(s, app, user.username, user.password)).body.access_token as string;
+  const adminToken = (
+    await postForm(
+      `${s.url}/token`,
+      { grant_type: 'client_credentials', scope: 'admin' },
+      {
+        authorization: basic(admin.client_id, admin.client_secret ?? ''),
+      },
+    )
+  ).body.access_token as string;
+
+  const rs = await createClient(s, {
+    name: 'default rs',
+    grantTypes: ['client_credentials'],
+    canIntrospect: true,
+  });
+  const own = (
+    await postForm(
+      `${s.url}/token`,
+      { grant_type: 'client_credentials' },
+      {
+        authorization: basic(rs.client_id, rs.client_secret ?? ''),
+      },
+    )
+  ).body.access_token as string;
+  t.deepEqual((await introspect(s, rs, userToken)).body, { active: false });
+  t.deepEqual((await introspect(s, rs, adminToken)).body, { active: false });
+  t.is((await introspect(s, rs, own)).body.active, true);
+
+  // Registered for the ISSUER on purpose: it sees every token meant for Tessera itself.
+  const wide = await createResourceServer(s, [s.services.config.issuer]);
+  t.is((await introspect(s, wide, userToken)).body.active, true);
+  t.is((await introspect(s, wide, adminToken)).body.active, true);
+});
