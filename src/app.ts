@@ -5,11 +5,11 @@ import { clientIp } from './http/client_ip.js';
 import { errorHandler } from './http/error_handler.js';
 import { rejectMalformedUrl } from './http/strict_input.js';
 import { requestMetrics } from './observability.js';
-import { type RouteDeps, routes } from './routes.js';
+import { opsRoutes, type RouteDeps, routes } from './routes.js';
 
 /** What the app needs from the composition root: the route table's deps, the log and the proxy flag. */
 export interface AppDeps extends RouteDeps {
-  config: Pick<Config, 'issuer' | 'jwksMaxAge' | 'trustProxy'>;
+  config: Pick<Config, 'issuer' | 'jwksMaxAge' | 'trustProxy' | 'opsPort'>;
   log: Logger;
 }
 
@@ -37,6 +37,23 @@ export function createApp(deps: AppDeps): Koa {
   app.use(errorHandler(deps.events));
   app.use(securityHeaders);
   app.use(rejectMalformedUrl);
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  return app;
+}
+
+/**
+ * The OPS_PORT app: /healthz, /readyz and /metrics on their own listener, so metrics need not be
+ * reachable from where clients are (docs/security.md).
+ */
+export function createOpsApp(deps: Pick<AppDeps, 'readiness' | 'metrics' | 'events' | 'log'>): Koa {
+  const app = new Koa();
+  app.silent = true;
+  app.on('error', (err) =>
+    deps.log.debug({ err: err instanceof Error ? err.message : String(err) }, 'koa error'),
+  );
+  const router = opsRoutes(deps);
+  app.use(errorHandler(deps.events));
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
-import { createApp } from './app.js';
+import { createApp, createOpsApp } from './app.js';
 import { buildServices } from './compose.js';
-import { ConfigError, isEmbedded, loadConfig } from './config.js';
+import { type Config, ConfigError, isEmbedded, loadConfig } from './config.js';
 import { EmbeddedDatabaseBusy } from './db/embedded_lock.js';
 import { formatDemoCredentials, seedDemo } from './seed.js';
 
@@ -50,12 +50,14 @@ async function main(): Promise<void> {
   // Slow clients must not hold sockets forever.
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
+  const ops = listenOps(services, config);
 
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     services.log.info({ signal }, 'shutting down');
+    ops?.close();
     server.close(() => {
       void services.close().then(() => process.exit(0));
     });
@@ -65,6 +67,24 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+/** OPS_PORT: health and metrics on their own listener (same HOST), or nothing when unset. */
+function listenOps(services: Awaited<ReturnType<typeof buildServices>>, config: Config): Server | undefined {
+  if (config.opsPort === undefined) return undefined;
+  const ops = createOpsApp(services).listen(config.opsPort, config.host);
+  ops.on('listening', () =>
+    services.log.info(
+      { address: `http://${config.host}:${config.opsPort}` },
+      'operations endpoints listening',
+    ),
+  );
+  ops.on('error', (err) => {
+    services.log.fatal({ err: err.message }, 'cannot listen on OPS_PORT');
+    void services.close().finally(() => process.exit(1));
+  });
+  ops.requestTimeout = 10_000;
+  return ops;
 }
 
 main().catch((err) => {

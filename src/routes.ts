@@ -26,7 +26,7 @@ import type { AccessTokenVerifier } from './tokens/access_token.js';
 
 /** What the HTTP API needs: the parts of the composition root it uses, nothing that opens a backend. */
 export interface RouteDeps {
-  config: Pick<Config, 'issuer' | 'jwksMaxAge'>;
+  config: Pick<Config, 'issuer' | 'jwksMaxAge'> & Partial<Pick<Config, 'opsPort'>>;
   events: EventBus;
   metrics: Metrics;
   now: () => number;
@@ -113,9 +113,18 @@ export function routes(deps: RouteDeps): Router {
   router.get('/admin/keys', ...admin, s.listKeys);
   router.post('/admin/keys/rotate', ...admin, parseRotateBody, s.rotateKeys);
   router.post('/admin/keys/:kid/revoke', ...admin, s.revokeKey);
-  // Operations
+  // Operations; with OPS_PORT, /metrics is served only there (opsRoutes), health on both.
   router.get('/healthz', liveness);
   router.get('/readyz', s.readiness);
-  router.get('/metrics', s.serveMetrics);
+  if (deps.config.opsPort === undefined) router.get('/metrics', s.serveMetrics);
+  return router;
+}
+
+/** The OPS_PORT listener: health for load balancers, metrics for monitoring, nothing else. */
+export function opsRoutes(deps: Pick<RouteDeps, 'readiness' | 'metrics'>): Router {
+  const router = new Router();
+  router.get('/healthz', liveness);
+  router.get('/readyz', readiness(deps.readiness));
+  router.get('/metrics', serveMetrics(deps.metrics.registry));
   return router;
 }
