@@ -123,3 +123,17 @@ export async function useServer(t: ExecutionContext, options: TestServerOptions 
   t.teardown(() => s.close());
   return s;
 }
+
+/** Starts `src/main.ts` with `env` on top of this process's and expects it to exit 1 at start. */
+export async function refusedStart(t: ExecutionContext, env: Record<string, string>, expected: RegExp) {
+  const { spawnSync } = await import('node:child_process');
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  t.is(r.status, 1);
+  const lines = r.stderr.trim().split('\n');
+  t.is(lines.length, 1, `one line: ${r.stderr}`);
+  t.regex(lines[0] as string, expected);
+}

@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -7,6 +6,7 @@ import { connectDatabase } from '../../src/db/connect.js';
 import { DataDirAccessible, preparePrivateDataDir } from '../../src/db/data_dir.js';
 import { lockEmbeddedDatabase } from '../../src/db/embedded_lock.js';
 import { migrateLatest } from '../../src/db/migrate.js';
+import { refusedStart } from '../helpers/app.js';
 
 const scratch = () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'tessera-datadir-'));
@@ -55,26 +55,15 @@ test.serial('a group- or world-accessible DATA_DIR is refused with the fix in th
   t.regex(err?.message ?? '', /DATA_DIR .*mode 755.*chmod -R go=/);
 });
 
-test.serial('the server refuses to start on an accessible DATA_DIR, in one line', (t) => {
+test.serial('the server refuses to start on an accessible DATA_DIR, in one line', async (t) => {
   const { dir, cleanup } = scratch();
   t.teardown(cleanup);
   const open = path.join(dir, 'open');
   mkdirSync(open);
   chmodSync(open, 0o777);
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    env: {
-      ...process.env,
-      DATABASE_URL: '',
-      REDIS_URL: '',
-      DATA_DIR: open,
-      KEYS_DIR: path.join(dir, 'keys'),
-      PORT: '0',
-    },
-    encoding: 'utf8',
-    timeout: 30_000,
-  });
-  t.is(r.status, 1);
-  const lines = r.stderr.trim().split('\n');
-  t.is(lines.length, 1, r.stderr);
-  t.regex(lines[0] as string, /DATA_DIR/);
+  await refusedStart(
+    t,
+    { DATABASE_URL: '', REDIS_URL: '', DATA_DIR: open, KEYS_DIR: path.join(dir, 'keys'), PORT: '0' },
+    /DATA_DIR/,
+  );
 });
