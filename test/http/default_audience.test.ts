@@ -10,7 +10,7 @@ import { useServer } from '../helpers/app.js';
 import { createTestDatabase } from '../helpers/database.js';
 import { clientCredentials } from '../helpers/oauth.js';
 
-test('a client registered without --audience gets the ISSUER the server runs with, not the one at creation', async (t) => {
+test.serial('a client registered without --audience gets the ISSUER the server runs with, not the one at creation', async (t) => {
   const s = await useServer(t);
   const issuer = s.services.config.issuer;
   // As `tessera clients create` run without the server's settings would register it.
@@ -35,7 +35,7 @@ test('a client registered without --audience gets the ISSUER the server runs wit
   t.true(listed?.default_audience);
 });
 
-test('the migration marks rows that hold the ISSUER or the built-in localhost default as default', async (t) => {
+test.serial('the migration marks rows that hold the ISSUER or the built-in localhost default as default', async (t) => {
   const database = await createTestDatabase();
   t.teardown(() => database.drop());
   const { db } = database;
