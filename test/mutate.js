@@ -29,8 +29,7 @@ const TARGETS = {
     mutate: [
       'src/grants/refresh_token.ts',
       'src/grants/scope.ts',
-      'src/grants/password.ts:35-107',
-      'src/grants/client_credentials.ts',
+      'src/grants/password.ts:35-62',
     ],
     tests: ['test/http/refresh_refusals.test.ts', 'test/http/token.test.ts', 'test/http/refresh.test.ts'],
   },

@@ -150,11 +150,23 @@ export class Sessions {
     }
   }
 
-  /** Pre-checks that need the family (scope, audience) without spending the token. */
+  /**
+   * Pre-checks that need the family (scope, audience) without spending the token. Only a token that
+   * `refresh` would accept yields its family: another client's, a revoked, expired or spent one
+   * (outside the leeway) looks unknown, so the caller answers the same invalid_grant as for a random
+   * token (RFC 6749 §5.2) instead of a scope or resource error that would tell the token exists, and a
+   * spent one still reaches `refresh`, which treats it as reuse (RFC 9700 §4.14.2).
+   */
   async peek(client: ClientRecord, presented: string): Promise<RefreshFamily | undefined> {
     if (!looksLikeRefreshToken(presented)) return undefined;
     const found = await this.deps.refreshTokens.findByHash(sha256(presented));
-    return found && found.token.clientId === client.id ? found.family : undefined;
+    if (!found || found.token.clientId !== client.id) return undefined;
+    const { token, family } = found;
+    const now = this.deps.now();
+    if (family.revokedAt !== null || family.expiresAt.getTime() <= now) return undefined;
+    if (token.spentAt === null) return token.expiresAt.getTime() <= now ? undefined : family;
+    const leeway = client.refreshReuseLeeway ?? this.deps.settings.refreshReuseLeeway;
+    return leeway > 0 && now - token.spentAt.getTime() <= leeway * 1000 ? family : undefined;
   }
 
   /** RFC 7009 for a refresh token: revokes its family if `client` owns it. */
