@@ -19,6 +19,7 @@ const TARGETS = {
       'test/http/discovery.test.ts',
       'test/http/introspect.test.ts',
       'test/http/revoke.test.ts',
+      'test/http/sessions_end.test.ts',
     ],
   },
   'client-auth': {
