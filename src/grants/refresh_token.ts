@@ -43,20 +43,19 @@ export function refreshTokenGrant(deps: RefreshGrantDeps): GrantHandler {
     async handle({ client, params }) {
       const presented = params.get('refresh_token');
       if (presented === undefined) throw invalidRequest('refresh_token is required');
-      // Scope and audience are checked against the family before the token is spent, so a bad
-      // request does not cost the client its token. Another client's token looks unknown here.
-      const peeked = await deps.sessions.peek(client, presented);
-      if (!peeked) {
-        // Still go through rotate: it records the reuse or ownership outcome under the lock.
-        const result = await deps.sessions.refresh(client, presented);
-        throw invalidGrant(result.ok ? 'unexpected success' : FAILURE_DETAIL[result.reason]);
-      }
-      const original = peeked.scope.split(' ').filter(Boolean);
-      const scope = resolveScope(params.get('scope'), original, original);
-      const audience = refreshAudience(params.get('resource'), peeked);
-
-      const result = await deps.sessions.refresh(client, presented);
-      if (!result.ok) throw invalidGrant(FAILURE_DETAIL[result.reason]);
+      // Scope and audience are checked against the locked family before the token is spent, so
+      // a bad request does not cost the client its token.
+      let granted: { scope: string; audience: string | string[] } | undefined;
+      const result = await deps.sessions.refresh(client, presented, (family) => {
+        const original = family.scope.split(' ').filter(Boolean);
+        granted = {
+          scope: resolveScope(params.get('scope'), original, original),
+          audience: refreshAudience(params.get('resource'), family),
+        };
+      });
+      if (!result.ok || !granted)
+        throw invalidGrant(result.ok ? 'not checked' : FAILURE_DETAIL[result.reason]);
+      const { scope, audience } = granted;
       const user = await deps.users.findById(result.family.userId);
       if (!user || user.disabledAt) {
         await deps.sessions.end(result.family.id, 'user_disabled');

@@ -37,7 +37,7 @@ export interface NewSession {
 }
 
 export type RefreshResult =
-  | { ok: true; family: RefreshFamily; refreshToken: string; leeway: boolean }
+  | { ok: true; family: RefreshFamily; refreshToken: string }
   | { ok: false; reason: Exclude<RotateOutcome['kind'], 'rotated' | 'leeway'> | 'conflict' };
 
 /** Refresh tokens are 43 base64url characters; anything else cannot be one of ours. */
@@ -116,8 +116,15 @@ export class Sessions {
     return { sid: family.id, refreshToken: token.value };
   }
 
-  /** RFC 6749 §6 with rotation, reuse detection and the leeway (SPEC §5). */
-  async refresh(client: ClientRecord, presented: string): Promise<RefreshResult> {
+  /**
+   * RFC 6749 §6 with rotation, reuse detection and the leeway (docs/sessions.md), in one store
+   * transaction. `check` sees the locked family before anything is spent and may throw to refuse.
+   */
+  async refresh(
+    client: ClientRecord,
+    presented: string,
+    check?: (family: RefreshFamily) => void,
+  ): Promise<RefreshResult> {
     if (!looksLikeRefreshToken(presented)) return { ok: false, reason: 'not_found' };
     const token = this.newToken(client);
     let outcome: RotateOutcome;
@@ -129,6 +136,7 @@ export class Sessions {
         leeway: client.refreshReuseLeeway ?? this.deps.settings.refreshReuseLeeway,
         now: new Date(this.deps.now()),
         accessTokenTtl: this.deps.settings.accessTokenTtl,
+        check,
       });
     } catch (err) {
       if (err instanceof StoreError && err.code === 'conflict') return { ok: false, reason: 'conflict' };
@@ -137,10 +145,10 @@ export class Sessions {
     switch (outcome.kind) {
       case 'rotated':
         this.deps.events.emit('refresh.rotated', { clientId: client.id, familyId: outcome.family.id });
-        return { ok: true, family: outcome.family, refreshToken: token.value, leeway: false };
+        return { ok: true, family: outcome.family, refreshToken: token.value };
       case 'leeway':
         this.deps.events.emit('refresh.leeway_used', { clientId: client.id, familyId: outcome.family.id });
-        return { ok: true, family: outcome.family, refreshToken: token.value, leeway: true };
+        return { ok: true, family: outcome.family, refreshToken: token.value };
       case 'reuse':
         this.deps.events.emit('refresh.reuse_detected', { clientId: client.id, familyId: outcome.family.id });
         await this.ended(outcome.revoked, 'refresh_reuse');
@@ -148,13 +156,6 @@ export class Sessions {
       default:
         return { ok: false, reason: outcome.kind };
     }
-  }
-
-  /** Pre-checks that need the family (scope, audience) without spending the token. */
-  async peek(client: ClientRecord, presented: string): Promise<RefreshFamily | undefined> {
-    if (!looksLikeRefreshToken(presented)) return undefined;
-    const found = await this.deps.refreshTokens.findByHash(sha256(presented));
-    return found && found.token.clientId === client.id ? found.family : undefined;
   }
 
   /** RFC 7009 for a refresh token: revokes its family if `client` owns it. */

@@ -132,6 +132,7 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
       const { family, token } = locked;
       // RFC 6749 §6: the refresh token must have been issued to the authenticated client.
       if (token.client_id !== input.clientId) return { kind: 'wrong_client' };
+      input.check?.(family);
       if (family.revokedAt) return { kind: 'revoked', family };
       const now = input.now;
       if (family.expiresAt <= now) return { kind: 'expired', family };
