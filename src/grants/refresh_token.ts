@@ -3,8 +3,9 @@ import type { EventBus } from '../events.js';
 import type { RefreshResult, Sessions } from '../sessions/sessions.js';
 import type { RefreshFamily, UserStore } from '../stores/types.js';
 import type { AccessTokenMinter } from '../tokens/access_token.js';
-import { resolveScope } from './scope.js';
-import { type GrantHandler, issueUserToken } from './types.js';
+import { issueUserToken } from './issue_token.js';
+import { audienceClaim, resolveScope } from './scope.js';
+import type { GrantHandler } from './types.js';
 
 export interface RefreshGrantDeps {
   sessions: Sessions;
@@ -26,9 +27,7 @@ const FAILURE_DETAIL: Record<Extract<RefreshResult, { ok: false }>['reason'], st
 
 /** RFC 8707 §2 on refresh: the audience may only narrow to one of the family's audiences. */
 function refreshAudience(resource: string | undefined, family: RefreshFamily): string | string[] {
-  if (resource === undefined) {
-    return family.audience.length === 1 ? (family.audience[0] as string) : [...family.audience];
-  }
+  if (resource === undefined) return audienceClaim(family.audience);
   if (!family.audience.includes(resource)) {
     throw new OAuthError('invalid_target', 'the resource is not available to this grant');
   }
@@ -39,7 +38,6 @@ function refreshAudience(resource: string | undefined, family: RefreshFamily): s
 export function refreshTokenGrant(deps: RefreshGrantDeps): GrantHandler {
   return {
     grantType: 'refresh_token',
-    params: ['refresh_token', 'scope', 'resource'],
     async handle({ client, params }) {
       const presented = params.get('refresh_token');
       if (presented === undefined) throw invalidRequest('refresh_token is required');

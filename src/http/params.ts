@@ -49,13 +49,15 @@ function fromJson(body: unknown): Map<string, string> {
   return params;
 }
 
+/** A body is coming when it has a length or is chunked (RFC 9112 §6.3). */
+export const hasBody = (ctx: Context) => ctx.request.length > 0 || ctx.get('transfer-encoding') !== '';
+
 /**
  * Reads a form-encoded (RFC 6749 appendix B) or JSON body into `ctx.state.params`. Other content
  * types get 415; bodies over BODY_LIMIT get 413 (from the parser, mapped in error_handler.ts).
  */
 export async function parseParams(ctx: Context, next: Next): Promise<void> {
-  const hasBody = ctx.request.length > 0 || ctx.get('transfer-encoding') !== '';
-  if (!hasBody && !ctx.get('content-type')) {
+  if (!hasBody(ctx) && !ctx.get('content-type')) {
     ctx.state.params = new Map();
     return next();
   }

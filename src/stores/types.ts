@@ -93,7 +93,7 @@ export interface SigningKeyStore {
   rewrap(reseal: (key: SigningKeyRecord) => Promise<string | null>): Promise<number>;
 }
 
-/** One step of the key lifecycle (SPEC §6), applied atomically by SigningKeyStore.transition. */
+/** One step of the key lifecycle (docs/keys.md), applied atomically by SigningKeyStore.transition. */
 export interface KeyTransition {
   at: Date;
   /** Pull this key from JWKS at once (state `revoked`). */

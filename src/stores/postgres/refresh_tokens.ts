@@ -12,6 +12,7 @@ import type {
   RotateInput,
   RotateOutcome,
 } from '../types.js';
+import { upsertRevocations } from './revocations.js';
 import { affectedRows, toDate, toDateOrNull } from './rows.js';
 
 interface FamilyRow {
@@ -316,17 +317,6 @@ async function revokeFamiliesTx(
     ),
     reason: revocation.reason,
   }));
-  await trx('revocations')
-    .insert(
-      revocations.map((e) => ({
-        kind: e.kind,
-        value: e.value,
-        expires_at: e.expiresAt,
-        created_at: revocation.at,
-        reason: e.reason,
-      })),
-    )
-    .onConflict(['kind', 'value'])
-    .merge({ expires_at: trx.raw('GREATEST(revocations.expires_at, excluded.expires_at)') });
+  await upsertRevocations(trx, revocations, revocation.at);
   return { familyIds: rows.map((r) => r.id), revocations };
 }
