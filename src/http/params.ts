@@ -25,7 +25,7 @@ export const readBody = bodyParser({
   },
 });
 
-function fromForm(raw: string): Map<string, string> {
+export function fromForm(raw: string): Map<string, string> {
   const params = new Map<string, string>();
   const seen = new Set<string>();
   for (const [name, value] of new URLSearchParams(raw)) {
@@ -37,7 +37,7 @@ function fromForm(raw: string): Map<string, string> {
   return params;
 }
 
-function fromJson(body: unknown): Map<string, string> {
+export function fromJson(body: unknown): Map<string, string> {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw invalidRequest('the JSON body must be an object');
   }
