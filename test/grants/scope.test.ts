@@ -10,24 +10,10 @@ import {
   userScopes,
 } from '../../src/grants/scope.js';
 import type { ClientRecord } from '../../src/stores/types.js';
+import { clientRecord } from '../helpers/records.js';
 
-const client = (over: Partial<ClientRecord> = {}): ClientRecord => ({
-  id: 'c1',
-  name: 'app',
-  secretHash: null,
-  grantTypes: ['password'],
-  scopes: ['read', 'write'],
-  audiences: ['https://api.example'],
-  canIntrospect: false,
-  isAdmin: false,
-  accessTokenTtl: null,
-  refreshTokenIdleTtl: null,
-  refreshTokenMaxAge: null,
-  refreshReuseLeeway: null,
-  disabledAt: null,
-  createdAt: new Date(0),
-  ...over,
-});
+const client = (over: Partial<ClientRecord> = {}) =>
+  clientRecord('c1', { scopes: ['read', 'write'], audiences: ['https://api.example'], ...over });
 
 test('parseScope: RFC 6749 §3.3 scope-tokens, duplicates collapsed, extra spaces ignored', (t) => {
   t.deepEqual(parseScope('read  write read'), ['read', 'write']);

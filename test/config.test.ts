@@ -1,5 +1,5 @@
 import test from 'ava';
-import { ConfigError, loadConfig, parseDuration } from '../../src/config.js';
+import { ConfigError, loadConfig, parseDuration } from '../src/config.js';
 
 const KEK = Buffer.alloc(32, 1).toString('base64url');
 
