@@ -40,14 +40,25 @@ function withoutEmpty(params: Map<string, string>): Map<string, string> {
 }
 
 /**
+ * A form body, decoded strictly (http/strict_input.ts): bad escapes, invalid UTF-8, NUL and a
+ * repeated name are invalid_request before any value reaches a store.
+ */
+export const fromForm = (raw: string) => withoutEmpty(parseFormStrict(raw, LENIENT));
+
+/** A JSON body from its text: an object of strings, no key twice, the same strict text rules. */
+export const fromJson = (raw: string) => withoutEmpty(parseJsonStrict(raw, LENIENT));
+
+/** A body is coming when it has a length or is chunked (RFC 9112 §6.3). */
+export const hasBody = (ctx: Context) => ctx.request.length > 0 || ctx.get('transfer-encoding') !== '';
+
+/**
  * Reads a form-encoded (RFC 6749 appendix B) or JSON body into `ctx.state.params`. Other content
  * types and any Content-Encoding but identity get 415; bodies over BODY_LIMIT get 413 (from the
  * parser, mapped in error_handler.ts).
  */
 export async function parseParams(ctx: Context, next: Next): Promise<void> {
   rejectContentEncoding(ctx);
-  const hasBody = ctx.request.length > 0 || ctx.get('transfer-encoding') !== '';
-  if (!hasBody && !ctx.get('content-type')) {
+  if (!hasBody(ctx) && !ctx.get('content-type')) {
     ctx.state.params = new Map();
     return next();
   }
@@ -59,11 +70,8 @@ export async function parseParams(ctx: Context, next: Next): Promise<void> {
   }
   await readBody(ctx, async () => {});
   const raw = (ctx.request as { rawBody?: string }).rawBody ?? '';
-  // Decoded again from the raw text, strictly: bad escapes, invalid UTF-8, NUL and repeated names
-  // (form or JSON) are invalid_request before any value reaches a store.
-  ctx.state.params = withoutEmpty(
-    kind === 'application/json' ? parseJsonStrict(raw, LENIENT) : parseFormStrict(raw, LENIENT),
-  );
+  // Decoded again from the raw text: the parser's own result is lenient (see strict_input.ts).
+  ctx.state.params = kind === 'application/json' ? fromJson(raw) : fromForm(raw);
   return next();
 }
 

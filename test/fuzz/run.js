@@ -14,8 +14,8 @@ if (!/^\d+$/.test(values.runs)) {
 const env = { ...process.env, FUZZ_RUNS: values.runs, ...(values.seed ? { FUZZ_SEED: values.seed } : {}) };
 const files = [
   'test/fuzz/endpoints.test.ts',
-  'test/unit/strict_input.test.ts',
-  'test/unit/token_parsing.test.ts',
+  'test/http/strict_input.test.ts',
+  'test/tokens/token_parsing.test.ts',
 ];
 const started = Date.now();
 process.stdout.write(

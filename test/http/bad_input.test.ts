@@ -5,7 +5,7 @@ import { createLogger } from '../../src/observability.js';
 import { useServer } from '../helpers/app.js';
 import { assertOAuthError, basic, clientCredentials, createClient, getJson } from '../helpers/oauth.js';
 
-// SPEC §4: "nothing bad input does returns 500". Every endpoint gets a battery of hostile requests.
+// docs/endpoints.md: nothing bad input does returns a 500. Every endpoint gets a battery of hostile requests.
 const bodies: [string, string | Blob][] = [
   ['application/x-www-form-urlencoded', ''],
   ['application/x-www-form-urlencoded', '%'],

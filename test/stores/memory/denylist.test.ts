@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
-import { MemoryDenylist } from '../../src/stores/memory/denylist.js';
-import type { Revocation, RevocationStore } from '../../src/stores/types.js';
-import { testClock } from '../helpers/app.js';
+import { MemoryDenylist } from '../../../src/stores/memory/denylist.js';
+import type { Revocation, RevocationStore } from '../../../src/stores/types.js';
+import { testClock } from '../../helpers/app.js';
 
 const durable: RevocationStore = {
   record: async () => undefined,

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import test from 'ava';
-import { ConfigError, loadConfig, parseDuration } from '../../src/config.js';
-import { refusedStart } from '../helpers/app.js';
+import { ConfigError, loadConfig, parseDuration } from '../src/config.js';
+import { refusedStart } from './helpers/app.js';
 
 // A fixed random-looking key: the config refuses patterned ones.
 const KEK = 'sHwq0bKc3n8yJ6fZ1TdR2aXvU9pLgE4iNoQ7mVtCk5A';
@@ -17,7 +17,7 @@ test('durations accept seconds and units', (t) => {
   t.is(parseDuration('abc'), undefined);
 });
 
-test('defaults match SPEC §3', (t) => {
+test('defaults match docs/configuration.md', (t) => {
   const c = loadConfig({});
   t.is(c.port, 8080);
   t.is(c.host, '127.0.0.1');

@@ -1,8 +1,8 @@
 import { Writable } from 'node:stream';
 import test from 'ava';
-import { EventBus } from '../../src/events.js';
-import { createLogger, createMetrics, observeEvents } from '../../src/observability.js';
-import { fileDatabase } from '../helpers/database.js';
+import { EventBus } from '../src/events.js';
+import { createLogger, createMetrics, observeEvents } from '../src/observability.js';
+import { fileDatabase } from './helpers/database.js';
 
 test('an unexpected database error is logged with its code and routine, never its SQL or bound values', async (t) => {
   const { db } = await fileDatabase();
