@@ -45,6 +45,7 @@ test('introspection stays fast during a login flood; the flood gets 400 or 503 w
   const idle = await introspectionLatencies(check, () => true, 30);
 
   let done = false;
+  const floodStarted = performance.now();
   const statuses = new Map<number, number>();
   let retryAfterMissing = 0;
   const flood = Array.from({ length: 150 }, (_, i) =>
@@ -62,6 +63,7 @@ test('introspection stays fast during a login flood; the flood gets 400 or 503 w
   await Promise.race(flood);
   const during = introspectionLatencies(check, () => done, 1);
   await Promise.all(flood);
+  const floodMs = performance.now() - floodStarted;
   done = true;
   const busy = await during;
 
@@ -69,7 +71,7 @@ test('introspection stays fast during a login flood; the flood gets 400 or 503 w
     `${name}: n=${v.length} p50=${percentile(v, 50).toFixed(1)}ms p95=${percentile(v, 95).toFixed(1)}ms max=${Math.max(...v).toFixed(1)}ms`;
   t.log(report('idle', idle));
   t.log(report('during flood', busy));
-  t.log(`flood answers: ${JSON.stringify(Object.fromEntries(statuses))}`);
+  t.log(`flood answers: ${JSON.stringify(Object.fromEntries(statuses))} in ${floodMs.toFixed(0)} ms`);
 
   t.deepEqual(
     [...statuses.keys()].filter((code) => code !== 400 && code !== 503),
@@ -77,7 +79,15 @@ test('introspection stays fast during a login flood; the flood gets 400 or 503 w
     'the flood gets invalid_grant or 503, nothing else',
   );
   t.is(retryAfterMissing, 0);
-  // Loose bounds (the machine is shared): a starved pool shows up as seconds for most checks.
-  t.true(percentile(busy, 50) < 250, report('during flood', busy));
-  t.true(percentile(busy, 95) < 2000, report('during flood', busy));
+  // Loose bounds, relative to the flood (CI machines are shared and slow down everything alike):
+  // with a starved thread pool a token check waits for most of the hashing backlog, so it takes
+  // about as long as the flood itself; here it must take a small part of it.
+  t.true(
+    percentile(busy, 50) < floodMs / 5,
+    `${report('during flood', busy)}, flood ${floodMs.toFixed(0)} ms`,
+  );
+  t.true(
+    Math.max(...busy) < floodMs * 0.6,
+    `${report('during flood', busy)}, flood ${floodMs.toFixed(0)} ms`,
+  );
 });

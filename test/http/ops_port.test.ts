@@ -71,7 +71,8 @@ test('the server listens on OPS_PORT when it is set', async (t) => {
     child.kill('SIGKILL');
   });
   let metrics = { status: 0, body: '' };
-  for (let i = 0; i < 300 && metrics.status !== 200; i++) {
+  // A cold embedded start (PGlite init, migrations, first keys) is slow on a loaded machine.
+  for (let i = 0; i < 1200 && metrics.status !== 200; i++) {
     await sleep(100);
     metrics = await text(`http://127.0.0.1:${opsPort}/metrics`).catch(() => metrics);
   }
