@@ -50,6 +50,10 @@ export interface Config {
   /** How often every instance re-reads the key table even without a signal. */
   keyReloadInterval: number;
   trustProxy: boolean;
+  /** Lifetime of the browser login session cookie of /authorize (docs/browser-apps.md). */
+  loginSessionTtl: number;
+  /** RFC 6749 §4.1.2 recommends at most 10 minutes; the default 60 s is enough for a redirect. */
+  authorizationCodeTtl: number;
   logLevel: LogLevel;
   rateLimits: RateLimitConfig;
 }
@@ -173,6 +177,9 @@ export function loadConfig(env: Env = process.env): Config {
   const accessTokenTtl = readDuration(env, 'ACCESS_TOKEN_TTL', 900, 1);
   const refreshTokenIdleTtl = readDuration(env, 'REFRESH_TOKEN_IDLE_TTL', 7 * 86400, 1);
   const refreshTokenMaxAge = readDuration(env, 'REFRESH_TOKEN_MAX_AGE', 30 * 86400, 1);
+  // RFC 6749 §4.1.2: "A maximum authorization code lifetime of 10 minutes is RECOMMENDED."
+  if (env.AUTHORIZATION_CODE_TTL && (parseDuration(env.AUTHORIZATION_CODE_TTL) ?? 0) > 600)
+    throw new ConfigError('AUTHORIZATION_CODE_TTL', 'must not exceed 10m (RFC 6749 §4.1.2)');
   if (refreshTokenIdleTtl > refreshTokenMaxAge)
     throw new ConfigError('REFRESH_TOKEN_IDLE_TTL', 'must not exceed REFRESH_TOKEN_MAX_AGE');
 
@@ -198,6 +205,8 @@ export function loadConfig(env: Env = process.env): Config {
     jwksMaxAge: readDuration(env, 'JWKS_MAX_AGE', 300),
     keyReloadInterval: readDuration(env, 'KEY_RELOAD_INTERVAL', 30, 1),
     trustProxy: readBool(env, 'TRUST_PROXY', false),
+    loginSessionTtl: readDuration(env, 'LOGIN_SESSION_TTL', 8 * 3600, 60),
+    authorizationCodeTtl: readDuration(env, 'AUTHORIZATION_CODE_TTL', 60, 1),
     logLevel,
     rateLimits: {
       loginFailuresPerUserIp: readInt(env, 'RATE_LIMIT_LOGIN_FAILURES', 10, 1, 1_000_000),

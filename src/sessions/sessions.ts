@@ -34,6 +34,8 @@ export interface NewSession {
   client: ClientRecord;
   scope: string;
   audience: string[];
+  /** The family id, when the caller had to name it first (an authorization code records it). */
+  sid?: string;
 }
 
 export type RefreshResult =
@@ -96,7 +98,7 @@ export class Sessions {
     const now = this.deps.now();
     const maxAge = input.client.refreshTokenMaxAge ?? this.deps.settings.refreshTokenMaxAge;
     const family = {
-      id: randomUUID(),
+      id: input.sid ?? randomUUID(),
       userId: input.userId,
       clientId: input.client.id,
       scope: input.scope,

@@ -17,6 +17,9 @@ const record = (id: string) => ({
   refreshTokenIdleTtl: null,
   refreshTokenMaxAge: null,
   refreshReuseLeeway: null,
+  redirectUris: [],
+  allowedOrigins: [],
+  refreshCookie: false,
 });
 
 test('disabling through the cache is seen at once; through another instance within the TTL', async (t) => {
