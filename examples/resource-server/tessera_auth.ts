@@ -131,8 +131,8 @@ export function requireActiveToken(options: IntrospectionOptions): Middleware {
     });
     if (!res.ok) throw new Error(`introspection failed with HTTP ${res.status}`);
     const answer = (await res.json()) as { active: boolean; token_type?: string } & Partial<TesseraClaims>;
-    // A refresh token is active too, but it is not a credential for an API.
-    if (!answer.active || answer.token_type !== 'access_token')
+    // A refresh token is active too (token_type "refresh_token"), but it is no credential for an API.
+    if (!answer.active || answer.token_type !== 'Bearer')
       return unauthorized(ctx, 'invalid_token', 'the access token is invalid');
     ctx.state.auth = answer as TesseraClaims;
     return next();

@@ -20,12 +20,9 @@ export const AUTHORIZATION_PARAMS = [
  * A request whose client or redirect URI cannot be trusted: RFC 6749 §4.1.2.1 forbids redirecting
  * it anywhere, so the user sees Tessera's error page instead (never an open redirector).
  */
-export class UntrustedRedirect extends Error {
-  constructor(
-    readonly error: 'invalid_request' | 'invalid_client',
-    readonly description: string,
-  ) {
-    super(description);
+export class UntrustedRedirect extends OAuthError {
+  constructor(error: 'invalid_request' | 'invalid_client', description: string) {
+    super(error, description, { status: 400 });
     this.name = 'UntrustedRedirect';
   }
 }

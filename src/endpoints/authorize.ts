@@ -16,7 +16,8 @@ import { OAuthError } from '../errors.js';
 import type { EventBus } from '../events.js';
 import { authenticateUser, type CredentialDeps } from '../grants/password.js';
 import { type BrowserCookies, readCookie, setCookie } from '../http/cookies.js';
-import { isUnavailable } from '../http/error_handler.js';
+import { toOAuthError } from '../http/error_handler.js';
+import { readBody } from '../http/params.js';
 import { contentSecurityPolicy, formTarget, renderErrorPage, renderLoginPage } from '../pages/render.js';
 import type { ClientStore, UserRecord } from '../stores/types.js';
 import { randomToken } from '../tokens/secrets.js';
@@ -45,11 +46,6 @@ const FORM_EXPIRED = 'This sign-in form expired. Please sign in again.';
 /** How long a login form stays valid (its CSRF cookie): a person fills it in within minutes. */
 const CSRF_TTL_S = 3600;
 
-const ERROR_HEADINGS: Record<UntrustedRedirect['error'], string> = {
-  invalid_client: 'Unknown app',
-  invalid_request: 'This sign-in link is not valid',
-};
-
 function sendHtml(ctx: Context, status: number, html: string, formTargets: string[]): void {
   ctx.status = status;
   ctx.type = 'text/html; charset=utf-8';
@@ -64,14 +60,10 @@ function redirect(ctx: Context, location: string): void {
   ctx.body = '';
 }
 
-function asOAuthError(err: unknown, deps: AuthorizeEndpointDeps, route: string): OAuthError {
-  if (err instanceof OAuthError) return err;
-  if (isUnavailable(err)) {
-    deps.events.emit('dependency.degraded', { dependency: 'database', err });
-    return new OAuthError('temporarily_unavailable', 'the server is temporarily unavailable; retry later');
-  }
-  deps.events.emit('server.error', { err, route });
-  return new OAuthError('server_error', 'internal error');
+/** The error page's heading: the user's words for what went wrong. */
+function errorHeading(err: OAuthError): string {
+  if (err.status >= 500) return 'Sign-in is unavailable';
+  return err.error === 'invalid_client' ? 'Unknown app' : 'This sign-in link is not valid';
 }
 
 /**
@@ -83,63 +75,32 @@ export function authorizeErrors(deps: AuthorizeEndpointDeps) {
     try {
       await next();
     } catch (err) {
-      if (err instanceof UntrustedRedirect) {
-        deps.events.emit('request.error', {
-          error: err.error,
-          status: 400,
-          detail: err.description,
-          route: '/authorize',
-        });
-        const heading = ERROR_HEADINGS[err.error];
-        sendHtml(
-          ctx,
-          400,
-          renderErrorPage({ title: heading, heading, message: err.description, error: err.error }),
-          [],
-        );
-        return;
-      }
-      const oauth = asOAuthError(err, deps, '/authorize');
-      deps.events.emit('request.error', {
-        error: oauth.error,
-        status: oauth.status,
-        detail: oauth.detail,
-        route: '/authorize',
-      });
+      const oauth = toOAuthError(err, deps.events, '/authorize');
       const target = ctx.state.authorizeTarget;
       if (target) {
-        redirect(
-          ctx,
-          redirectBack(target, deps.issuer, { error: oauth.error, error_description: oauth.description }),
-        );
-        return;
+        const answer = { error: oauth.error, error_description: oauth.description };
+        return redirect(ctx, redirectBack(target, deps.issuer, answer));
       }
       for (const [k, v] of Object.entries(oauth.headers)) ctx.set(k, v);
-      const heading = oauth.status >= 500 ? 'Sign-in is unavailable' : 'This sign-in link is not valid';
-      sendHtml(
-        ctx,
-        oauth.status,
-        renderErrorPage({ title: heading, heading, message: oauth.description, error: oauth.error }),
-        [],
-      );
+      const heading = errorHeading(oauth);
+      const page = renderErrorPage({
+        title: heading,
+        heading,
+        message: oauth.description,
+        error: oauth.error,
+      });
+      sendHtml(ctx, oauth.status, page, []);
     }
   };
 }
 
-/** GET: the query string. POST: the login form (application/x-www-form-urlencoded only). */
+/** GET: the query string. POST: the login form, through the one body reader (same limits). */
 async function readRaw(ctx: Context): Promise<RawParams> {
   if (ctx.method === 'GET') return rawParams(new URLSearchParams(ctx.querystring));
   if (!ctx.request.is('application/x-www-form-urlencoded'))
     throw new UntrustedRedirect('invalid_request', 'the sign-in form was not posted as a form');
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    // The form is a handful of short fields; 16 KiB like every other body (docs/redis.md limits).
-    if (size > 16 * 1024) throw new OAuthError('invalid_request', 'request body too large', { status: 413 });
-    chunks.push(chunk);
-  }
-  const raw = rawParams(new URLSearchParams(Buffer.concat(chunks).toString('utf8')));
+  await readBody(ctx, async () => {});
+  const raw = rawParams(new URLSearchParams((ctx.request as { rawBody?: string }).rawBody ?? ''));
   ctx.state.authorizeForm = raw;
   return raw;
 }

@@ -1,4 +1,5 @@
-import Router from '@koa/router';
+import type { Context } from 'koa';
+import { PKCE_METHODS } from '../authorize/pkce.js';
 import { CLIENT_AUTH_METHODS } from '../http/client_auth.js';
 import type { KeyRing } from '../keys/keyring.js';
 
@@ -9,16 +10,32 @@ export interface DiscoveryDeps {
   grantTypes: () => string[];
   /** Every scope a client may ask for; read from the client table at most every SCOPES_TTL_MS. */
   scopes: () => Promise<string[]>;
-  /** Algorithms of published keys (a function, since rotation changes them), or a fixed list. */
-  signingAlgs: readonly string[] | (() => readonly string[]);
+  /** Algorithms of the published keys (a function, since rotation changes them). */
+  signingAlgs: () => readonly string[];
 }
 
 /** The metadata is public and unauthenticated: it must not cost a table scan per request. */
 const SCOPES_TTL_MS = 30_000;
 
-/** RFC 8414 metadata and the RFC 7517 JWKS document. */
-export function discoveryRoutes(deps: DiscoveryDeps): Router {
-  const router = new Router();
+/** RFC 7517 §5 JWK Set of the published keys, with an ETag for conditional requests. */
+export function serveJwks(deps: Pick<DiscoveryDeps, 'keys' | 'jwksMaxAge'>) {
+  return async function serveJwks(ctx: Context): Promise<void> {
+    const { body, etag } = deps.keys.current().jwks;
+    ctx.set('Cache-Control', `public, max-age=${deps.jwksMaxAge}`);
+    ctx.set('ETag', etag);
+    ctx.type = 'application/jwk-set+json';
+    // RFC 9110 §13.1.2: If-None-Match may list several tags, or "*".
+    const inm = ctx.get('if-none-match');
+    if (inm && (inm.trim() === '*' || inm.split(',').some((t) => t.trim().replace(/^W\//, '') === etag))) {
+      ctx.status = 304;
+      return;
+    }
+    ctx.body = body;
+  };
+}
+
+/** RFC 8414 §3 authorization server metadata. */
+export function serveMetadata(deps: DiscoveryDeps) {
   const base = deps.issuer.replace(/\/$/, '');
   let cachedScopes: { value: Promise<string[]>; until: number } | undefined;
   const scopes = () => {
@@ -33,40 +50,30 @@ export function discoveryRoutes(deps: DiscoveryDeps): Router {
     return cachedScopes.value;
   };
 
-  router.get('/.well-known/jwks.json', (ctx) => {
-    const { body, etag } = deps.keys.current().jwks;
-    ctx.set('Cache-Control', `public, max-age=${deps.jwksMaxAge}`);
-    ctx.set('ETag', etag);
-    ctx.type = 'application/jwk-set+json';
-    // RFC 9110 §13.1.2: If-None-Match may list several tags, or "*".
-    const inm = ctx.get('if-none-match');
-    if (inm && (inm.trim() === '*' || inm.split(',').some((t) => t.trim().replace(/^W\//, '') === etag))) {
-      ctx.status = 304;
-      return;
-    }
-    ctx.body = body;
-  });
-
-  router.get('/.well-known/oauth-authorization-server', async (ctx) => {
+  return async function serveMetadata(ctx: Context): Promise<void> {
     ctx.set('Cache-Control', 'public, max-age=300');
     ctx.body = {
       // RFC 8414 §3.3: must be identical to the issuer the client used to build the URL.
       issuer: deps.issuer,
+      authorization_endpoint: `${base}/authorize`,
       token_endpoint: `${base}/token`,
       jwks_uri: `${base}/.well-known/jwks.json`,
       revocation_endpoint: `${base}/revoke`,
       introspection_endpoint: `${base}/introspect`,
       grant_types_supported: deps.grantTypes(),
-      response_types_supported: [],
+      // RFC 6749 §4.1 only: no implicit grant (RFC 9700 §2.1.2), answers in the query string.
+      response_types_supported: ['code'],
+      response_modes_supported: ['query'],
+      code_challenge_methods_supported: PKCE_METHODS,
+      // RFC 9207 §3: every authorization response carries `iss`.
+      authorization_response_iss_parameter_supported: true,
       token_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
       revocation_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
       // Only confidential clients may carry the introspection flag, so `none` never succeeds there.
       introspection_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS.filter((m) => m !== 'none'),
       scopes_supported: await scopes(),
       // RFC 9068 tokens are signed with the server keys; advertise the algorithms of published keys.
-      access_token_signing_alg_values_supported:
-        typeof deps.signingAlgs === 'function' ? deps.signingAlgs() : deps.signingAlgs,
+      access_token_signing_alg_values_supported: deps.signingAlgs(),
     };
-  });
-  return router;
+  };
 }

@@ -1,7 +1,9 @@
 import type { Context, Middleware, Next } from 'koa';
 import { OAuthError } from '../errors.js';
-import type { ClientRecord } from '../stores/types.js';
-import { type CookieSpec, clearCookie, readCookie, setCookie } from './cookies.js';
+import type { ClientRecord, ClientStore } from '../stores/types.js';
+import { authenticatedClient } from './client_auth.js';
+import { type BrowserCookies, type CookieSpec, clearCookie, readCookie, setCookie } from './cookies.js';
+import { params } from './params.js';
 
 /**
  * Cookie mode and CORS for browser apps (docs/browser-apps.md). A cookie-mode client's refresh
@@ -109,25 +111,112 @@ export function checkClientOrigin(ctx: Context, client: ClientRecord, refreshCoo
     });
 }
 
+/** After client authentication at /token and /revoke: the origin rule of checkClientOrigin. */
+export function requireClientOrigin(refreshCookie: CookieSpec): Middleware {
+  return async function clientOrigin(ctx: Context, next: Next): Promise<void> {
+    checkClientOrigin(ctx, authenticatedClient(ctx).client, refreshCookie);
+    return next();
+  };
+}
+
 export interface RefreshCookieDeps {
   cookie: CookieSpec;
   /** REFRESH_TOKEN_IDLE_TTL: the cookie lives as long as the token in it may be used. */
   refreshTokenIdleTtl: number;
 }
 
-/** The refresh token a cookie-mode request presents: the body's, else the cookie's. */
-export function presentedRefreshToken(ctx: Context, body: string | undefined, cookie: CookieSpec) {
-  return body ?? readCookie(ctx, cookie);
+/** The request's parameters with `name` filled from the cookie when the body has none. */
+function fillFromCookie(ctx: Context, name: string, cookie: CookieSpec): boolean {
+  const p = params(ctx);
+  if (p.has(name)) return false;
+  const value = readCookie(ctx, cookie);
+  if (value === undefined) return false;
+  ctx.state.params = new Map([...p, [name, value]]);
+  return true;
 }
 
-/** After a code or refresh grant: a cookie-mode client's refresh token moves from the body to the cookie. */
-export function moveRefreshTokenToCookie(ctx: Context, client: ClientRecord, deps: RefreshCookieDeps): void {
-  const body = ctx.body as { refresh_token?: string } | undefined;
-  if (!client.refreshCookie || !body?.refresh_token) return;
-  setCookie(ctx, deps.cookie, body.refresh_token, client.refreshTokenIdleTtl ?? deps.refreshTokenIdleTtl);
-  delete body.refresh_token;
+/**
+ * /token for cookie-mode clients: the refresh grant reads the cookie when the body has no token;
+ * the code and refresh grants' refresh token leaves the body for the cookie; a failed refresh
+ * clears the cookie (its token is spent, revoked or expired: keeping it only repeats the failure).
+ */
+export function refreshCookieMode(deps: RefreshCookieDeps): Middleware {
+  return async function refreshCookie(ctx: Context, next: Next): Promise<void> {
+    const { client } = authenticatedClient(ctx);
+    if (!client.refreshCookie) return next();
+    const refreshing = params(ctx).get('grant_type') === 'refresh_token';
+    if (refreshing) fillFromCookie(ctx, 'refresh_token', deps.cookie);
+    try {
+      await next();
+    } catch (err) {
+      if (refreshing) clearCookie(ctx, deps.cookie);
+      throw err;
+    }
+    const body = ctx.body as { refresh_token?: string } | undefined;
+    if (!body?.refresh_token) return;
+    setCookie(ctx, deps.cookie, body.refresh_token, client.refreshTokenIdleTtl ?? deps.refreshTokenIdleTtl);
+    delete body.refresh_token;
+  };
 }
 
-export function clearRefreshCookie(ctx: Context, cookie: CookieSpec): void {
-  clearCookie(ctx, cookie);
+/** /revoke for cookie-mode clients: the cookie's token when the body has none, then the cookie goes. */
+export function revokeCookieToken(cookie: CookieSpec): Middleware {
+  return async function revokeCookie(ctx: Context, next: Next): Promise<void> {
+    const { client } = authenticatedClient(ctx);
+    const fromCookie = client.refreshCookie && fillFromCookie(ctx, 'token', cookie);
+    await next();
+    if (fromCookie) clearCookie(ctx, cookie);
+  };
+}
+
+export interface BrowserLogoutDeps {
+  cookies: BrowserCookies;
+  clients: Pick<ClientStore, 'findById'>;
+  /** The client and session of a refresh token (cookie-only logout names neither). */
+  ownerOf(refreshToken: string): Promise<{ clientId: string; sid: string } | undefined>;
+  endSession(sid: string): Promise<unknown>;
+  endLoginSession(token: string): Promise<void>;
+}
+
+/** The login session of /authorize ends with the app's logout when the browser carries it. */
+async function endBrowserLogin(ctx: Context, deps: BrowserLogoutDeps): Promise<void> {
+  const login = readCookie(ctx, deps.cookies.login);
+  if (login === undefined) return;
+  await deps.endLoginSession(login);
+  clearCookie(ctx, deps.cookies.login);
+}
+
+/**
+ * /logout from a browser: without a bearer token, the refresh cookie names the session (the access
+ * token may have expired); with one, the bearer step below ends it. Either way the request must
+ * pass the origin rule, and the refresh and login cookies are cleared.
+ */
+export function browserLogout(deps: BrowserLogoutDeps): Middleware {
+  return async function logoutWithCookie(ctx: Context, next: Next): Promise<void> {
+    const token = readCookie(ctx, deps.cookies.refresh);
+    if (ctx.get('authorization') !== '' || token === undefined) return next();
+    const owner = await deps.ownerOf(token);
+    const client = owner && (await deps.clients.findById(owner.clientId));
+    // A cookie naming no session is merely stale: clearing it is the whole logout.
+    if (owner && client) {
+      checkClientOrigin(ctx, client, deps.cookies.refresh);
+      await deps.endSession(owner.sid);
+    }
+    clearCookie(ctx, deps.cookies.refresh);
+    await endBrowserLogin(ctx, deps);
+    ctx.status = 204;
+  };
+}
+
+/** After the bearer step of /logout: the origin rule for the token's client, then the cookies go. */
+export function clearLogoutCookies(deps: BrowserLogoutDeps): Middleware {
+  return async function logoutCookies(ctx: Context, next: Next): Promise<void> {
+    const clientId = ctx.state.token?.claims.client_id;
+    const client = clientId === undefined ? undefined : await deps.clients.findById(clientId);
+    if (client) checkClientOrigin(ctx, client, deps.cookies.refresh);
+    await next();
+    if (client?.refreshCookie || readCookie(ctx, deps.cookies.refresh) !== undefined)
+      clearCookie(ctx, deps.cookies.refresh);
+    await endBrowserLogin(ctx, deps);
+  };
 }

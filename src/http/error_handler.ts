@@ -2,19 +2,19 @@ import type { Context, Next } from 'koa';
 import { OAuthError, StoreError } from '../errors.js';
 import type { EventBus } from '../events.js';
 
-/** Connection-level failures that mean "a dependency is down": answered with 503, retried later. */
-export function isUnavailable(err: unknown): boolean {
-  if (err instanceof StoreError) return err.code === 'unavailable';
-  if (!(err instanceof Error)) return false;
-  if (err.name === 'KnexTimeoutError') return true;
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string') {
-    if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH'].includes(code))
-      return true;
-    // SQLSTATE class 08 (connection exception) and 57P0x (admin shutdown, crash shutdown, cannot connect now).
-    if (/^08/.test(code) || /^57P0/.test(code)) return true;
+/**
+ * The one mapping of typed store errors (raised at the store boundary, src/stores/backend_errors.ts)
+ * to RFC answers: an unreachable dependency or a transaction that lost a race twice is a 503
+ * `temporarily_unavailable` (RFC 6749 §4.1.2.1) with Retry-After (RFC 9110 §10.2.3).
+ */
+function fromStoreError(err: StoreError, events: EventBus): OAuthError {
+  if (err.code === 'unavailable') {
+    events.emit('dependency.degraded', { dependency: err.dependency ?? 'database', err });
   }
-  return /Connection terminated|connection.*closed|Client was closed/i.test(err.message);
+  return new OAuthError('temporarily_unavailable', 'a dependency is unavailable; retry later', {
+    headers: { 'Retry-After': '1' },
+    detail: err.code === 'conflict' ? 'concurrent update' : `${err.dependency ?? 'database'} unavailable`,
+  });
 }
 
 /** Translates what the body parser and koa throw (http-errors with status/expose) into OAuthError. */
@@ -42,7 +42,31 @@ function render(ctx: Context, err: OAuthError): void {
 }
 
 /**
- * The one place errors become responses (RFC 6749 §5.2 JSON). Anything unexpected becomes a
+ * The one mapping from anything thrown to an RFC error: OAuthError as is, typed store errors to 503,
+ * parser errors to 4xx, anything unexpected to a bare `server_error` (logged with its stack).
+ * Refusals and outages are counted as `request.error`. Rendering is the caller's: JSON here, the
+ * error page or the redirect of RFC 6749 §4.1.2.1 at /authorize.
+ */
+export function toOAuthError(err: unknown, events: EventBus, route: string): OAuthError {
+  let oauth: OAuthError;
+  if (err instanceof OAuthError) oauth = err;
+  else if (err instanceof StoreError) oauth = fromStoreError(err, events);
+  else {
+    const mapped = fromHttpError(err);
+    if (mapped) oauth = mapped;
+    else {
+      events.emit('server.error', { err, route });
+      oauth = new OAuthError('server_error', 'internal error');
+    }
+  }
+  if (oauth.status < 500 || oauth.error === 'temporarily_unavailable') {
+    events.emit('request.error', { error: oauth.error, status: oauth.status, detail: oauth.detail, route });
+  }
+  return oauth;
+}
+
+/**
+ * The one place errors become JSON responses (RFC 6749 §5.2). Anything unexpected becomes a
  * generic `server_error` with no detail; dependency outages become 503 `temporarily_unavailable`.
  */
 export function errorHandler(events: EventBus) {
@@ -55,31 +79,7 @@ export function errorHandler(events: EventBus) {
         render(ctx, new OAuthError('invalid_request', 'method not allowed', { status: 405 }));
       }
     } catch (err) {
-      const route = String(ctx._matchedRoute ?? ctx.path);
-      let oauth: OAuthError;
-      if (err instanceof OAuthError) oauth = err;
-      else if (isUnavailable(err)) {
-        oauth = new OAuthError('temporarily_unavailable', 'a dependency is unavailable; retry later', {
-          headers: { 'Retry-After': '1' },
-        });
-        events.emit('dependency.degraded', { dependency: 'database', err });
-      } else {
-        const mapped = fromHttpError(err);
-        if (mapped) oauth = mapped;
-        else {
-          events.emit('server.error', { err, route });
-          oauth = new OAuthError('server_error', 'internal error');
-        }
-      }
-      if (oauth.status < 500 || oauth.error === 'temporarily_unavailable') {
-        events.emit('request.error', {
-          error: oauth.error,
-          status: oauth.status,
-          detail: oauth.detail,
-          route,
-        });
-      }
-      render(ctx, oauth);
+      render(ctx, toOAuthError(err, events, String(ctx._matchedRoute ?? ctx.path)));
     }
   };
 }

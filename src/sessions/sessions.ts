@@ -159,6 +159,13 @@ export class Sessions {
     return found && found.token.clientId === client.id ? found.family : undefined;
   }
 
+  /** The client and session a refresh token belongs to (cookie-mode /logout names no client). */
+  async ownerOf(presented: string): Promise<{ clientId: string; sid: string } | undefined> {
+    if (!looksLikeRefreshToken(presented)) return undefined;
+    const found = await this.deps.refreshTokens.findByHash(sha256(presented));
+    return found ? { clientId: found.family.clientId, sid: found.family.id } : undefined;
+  }
+
   /** RFC 7009 for a refresh token: revokes its family if `client` owns it. */
   async revokeRefreshToken(client: ClientRecord, presented: string) {
     if (!looksLikeRefreshToken(presented)) return 'not_found' as const;

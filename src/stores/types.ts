@@ -243,6 +243,29 @@ export interface RefreshTokenStore {
   purge(cutoff: Date, batch: number): Promise<number>;
 }
 
+/** What introspection needs to know about a refresh token; only live tokens are returned. */
+export interface RefreshTokenView {
+  /** The refresh token row id, answered as `jti`. */
+  tokenId: string;
+  clientId: string;
+  userId: string;
+  username: string;
+  scope: string;
+  familyId: string;
+  aud: string | string[];
+  iat: Date;
+  /** The earlier of the token's idle expiry and its family's absolute expiry. */
+  exp: Date;
+}
+
+/**
+ * Read-only view of refresh tokens by digest: undefined unless the token is unspent, unexpired,
+ * and its family (session) is neither revoked nor past its absolute expiry.
+ */
+export interface RefreshTokenInspector {
+  inspect(tokenHash: string, now: Date): Promise<RefreshTokenView | undefined>;
+}
+
 /** An authorization code (RFC 6749 §4.1.2); the code itself is never stored, only its digest. */
 export interface AuthorizationCodeRecord {
   clientId: string;
