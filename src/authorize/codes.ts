@@ -1,4 +1,4 @@
-import type { AuthorizationCodeStore } from '../stores/types.js';
+import type { AuthorizationCodeRecord, AuthorizationCodeStore } from '../stores/types.js';
 import { randomToken, sha256 } from '../tokens/secrets.js';
 
 export interface CodeIssuerDeps {
@@ -8,14 +8,11 @@ export interface CodeIssuerDeps {
   now: () => number;
 }
 
-export interface CodeGrantRequest {
-  clientId: string;
-  userId: string;
-  redirectUri: string;
-  codeChallenge: string;
-  scope: string;
-  audience: string[];
-}
+/** What a code is bound to (RFC 6749 §4.1.2, RFC 7636 §4.4). */
+export type CodeGrantRequest = Pick<
+  AuthorizationCodeRecord,
+  'clientId' | 'userId' | 'redirectUri' | 'codeChallenge' | 'scope' | 'audience'
+>;
 
 /** Codes are opaque like refresh tokens: 256 random bits, and only their SHA-256 is stored. */
 export const AUTHORIZATION_CODE = /^[A-Za-z0-9_-]{43}$/;

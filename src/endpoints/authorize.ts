@@ -203,7 +203,12 @@ export function signIn(deps: AuthorizeEndpointDeps) {
     let user: UserRecord;
     try {
       if (username === '' || password === '') throw new OAuthError('invalid_grant', 'missing credentials');
-      user = await authenticateUser(deps.credentials, request.client, username, password, ctx.ip);
+      user = await authenticateUser(deps.credentials, {
+        client: request.client,
+        username,
+        password,
+        ip: ctx.ip,
+      });
     } catch (err) {
       if (!(err instanceof OAuthError)) throw err;
       if (err.error === 'invalid_grant')

@@ -26,14 +26,17 @@ const MAX_CREDENTIAL_LENGTH = 1024;
 /** What checking a password needs: the password grant and the login page of /authorize share it. */
 export type CredentialDeps = Pick<PasswordGrantDeps, 'users' | 'hasher' | 'events' | 'throttle'>;
 
+/** One sign-in attempt: who typed what, through which client, from where. */
+export interface LoginAttempt {
+  client: ClientRecord;
+  username: string;
+  password: string;
+  ip: string;
+}
+
 /** The user behind a username and password, counting failures and successes for the throttle. */
-async function verifyCredentials(
-  deps: CredentialDeps,
-  client: ClientRecord,
-  username: string,
-  password: string,
-  ip: string,
-): Promise<UserRecord> {
+async function verifyCredentials(deps: CredentialDeps, attempt: LoginAttempt): Promise<UserRecord> {
+  const { client, username, password, ip } = attempt;
   const user = await deps.users.findByUsername(username);
   const ok = user
     ? await deps.hasher.verify(user.passwordHash, password)
@@ -55,19 +58,14 @@ async function verifyCredentials(
  * A password login under the throttle (docs/redis.md): a locked username+IP pair gets 429 without
  * costing argon2 work; any failure is one generic invalid_grant.
  */
-export async function authenticateUser(
-  deps: CredentialDeps,
-  client: ClientRecord,
-  username: string,
-  password: string,
-  ip: string,
-): Promise<UserRecord> {
+export async function authenticateUser(deps: CredentialDeps, attempt: LoginAttempt): Promise<UserRecord> {
+  const { username, password, ip } = attempt;
   if (username.length > MAX_CREDENTIAL_LENGTH || password.length > MAX_CREDENTIAL_LENGTH) {
     throw invalidGrant('credential too long');
   }
   const release = await deps.throttle?.check(username, ip);
   try {
-    return await verifyCredentials(deps, client, username, password, ip);
+    return await verifyCredentials(deps, attempt);
   } finally {
     await release?.();
   }
@@ -89,7 +87,7 @@ export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
       const scope = resolveScope(params.get('scope'), allowed, allowed);
       const audience = resolveAudience(params.get('resource'), client);
 
-      const user = await authenticateUser(deps, client, username, password, ip);
+      const user = await authenticateUser(deps, { client, username, password, ip });
       const session = await deps.sessions.start({
         userId: user.id,
         client,
