@@ -254,7 +254,7 @@ export interface Domain {
   /** The login session cookie of /authorize. */
   loginSessions: LoginSessions;
   grants: GrantRegistry;
-  /** Rotation, revocation and listing of signing keys (docs/signing-keys.md). */
+  /** Rotation, revocation and listing of signing keys (docs/keys.md). */
   keyLifecycle: KeyLifecycle;
   /** "Reload your keys": Redis pub/sub in production, in-process in embedded mode. */
   keySignal: KeyChangeSignal;

@@ -12,8 +12,9 @@ import type {
 } from '../stores/types.js';
 import type { AccessTokenMinter } from '../tokens/access_token.js';
 import { sha256 } from '../tokens/secrets.js';
+import { issueUserToken } from './issue_token.js';
 import { narrowAudience } from './scope.js';
-import { type GrantHandler, issueUserToken } from './types.js';
+import type { GrantHandler } from './types.js';
 
 export interface AuthorizationCodeGrantDeps {
   codes: AuthorizationCodeStore;
@@ -60,7 +61,6 @@ export function authorizationCodeGrant(deps: AuthorizationCodeGrantDeps): GrantH
 
   return {
     grantType: 'authorization_code',
-    params: ['code', 'redirect_uri', 'code_verifier', 'resource'],
     async handle({ client, params }) {
       const presented = params.get('code');
       const verifier = params.get('code_verifier');
