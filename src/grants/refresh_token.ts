@@ -43,23 +43,34 @@ export function refreshTokenGrant(deps: RefreshGrantDeps): GrantHandler {
     async handle({ client, params }) {
       const presented = params.get('refresh_token');
       if (presented === undefined) throw invalidRequest('refresh_token is required');
+      const requestedScope = params.get('scope');
+      const resource = params.get('resource');
       // Scope and audience are checked against the family before the token is spent, so a bad
       // request does not cost the client its token. Another client's token looks unknown here.
-      const peeked = await deps.sessions.peek(client, presented);
-      if (!peeked) {
-        // Still go through rotate: it records the reuse or ownership outcome under the lock.
-        const result = await deps.sessions.refresh(client, presented);
-        throw invalidGrant(result.ok ? 'unexpected success' : FAILURE_DETAIL[result.reason]);
+      // A plain refresh (neither parameter) keeps the family's own, so it needs no look first.
+      let scope: string | undefined;
+      let audience: string | string[] | undefined;
+      if (requestedScope !== undefined || resource !== undefined) {
+        const peeked = await deps.sessions.peek(client, presented);
+        if (!peeked) {
+          // Still go through rotate: it records the reuse or ownership outcome under the lock.
+          const result = await deps.sessions.refresh(client, presented);
+          throw invalidGrant(result.ok ? 'unexpected success' : FAILURE_DETAIL[result.reason]);
+        }
+        const original = peeked.scope.split(' ').filter(Boolean);
+        scope = resolveScope(requestedScope, original, original);
+        audience = refreshAudience(resource, peeked);
       }
-      const original = peeked.scope.split(' ').filter(Boolean);
-      const scope = resolveScope(params.get('scope'), original, original);
-      const audience = refreshAudience(params.get('resource'), peeked);
 
       const result = await deps.sessions.refresh(client, presented);
       if (!result.ok) throw invalidGrant(FAILURE_DETAIL[result.reason]);
-      const user = await deps.users.findById(result.family.userId);
+      const { family } = result;
+      scope ??= family.scope.split(' ').filter(Boolean).join(' ');
+      audience ??= refreshAudience(undefined, family);
+      // The rotation statement reads the owner in the same round trip; the slower paths do not.
+      const user = result.user ?? (await deps.users.findById(family.userId));
       if (!user || user.disabledAt) {
-        await deps.sessions.end(result.family.id, 'user_disabled');
+        await deps.sessions.end(family.id, 'user_disabled');
         throw invalidGrant('user disabled or gone');
       }
       return issueUserToken(deps, {
@@ -68,7 +79,7 @@ export function refreshTokenGrant(deps: RefreshGrantDeps): GrantHandler {
         user,
         audience,
         scope,
-        sid: result.family.id,
+        sid: family.id,
         refreshToken: result.refreshToken,
       });
     },

@@ -9,6 +9,7 @@ import type {
   RefreshTokenStore,
   RevokedFamilies,
   RotateOutcome,
+  UserRecord,
 } from '../stores/types.js';
 import { randomToken, sha256 } from '../tokens/secrets.js';
 
@@ -37,7 +38,7 @@ export interface NewSession {
 }
 
 export type RefreshResult =
-  | { ok: true; family: RefreshFamily; refreshToken: string; leeway: boolean }
+  | { ok: true; family: RefreshFamily; refreshToken: string; leeway: boolean; user?: UserRecord }
   | { ok: false; reason: Exclude<RotateOutcome['kind'], 'rotated' | 'leeway'> | 'conflict' };
 
 /** Refresh tokens are 43 base64url characters; anything else cannot be one of ours. */
@@ -137,7 +138,13 @@ export class Sessions {
     switch (outcome.kind) {
       case 'rotated':
         this.deps.events.emit('refresh.rotated', { clientId: client.id, familyId: outcome.family.id });
-        return { ok: true, family: outcome.family, refreshToken: token.value, leeway: false };
+        return {
+          ok: true,
+          family: outcome.family,
+          refreshToken: token.value,
+          leeway: false,
+          ...(outcome.user ? { user: outcome.user } : {}),
+        };
       case 'leeway':
         this.deps.events.emit('refresh.leeway_used', { clientId: client.id, familyId: outcome.family.id });
         return { ok: true, family: outcome.family, refreshToken: token.value, leeway: true };
