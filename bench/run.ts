@@ -526,9 +526,12 @@ async function main(): Promise<void> {
     const machine = describeMachine();
     const out = { when: new Date().toISOString(), machine, settings: settings(), ...report };
     const file = path.join(RESULTS, `bench-${stamp}.json`);
-    writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
     const markdown = toMarkdown(out);
-    writeFileSync(path.join(RESULTS, `bench-${stamp}.md`), markdown);
+    // Every run is kept by its time; `latest.*` is the one the README's table comes from.
+    for (const name of [`bench-${stamp}`, 'latest']) {
+      writeFileSync(path.join(RESULTS, `${name}.json`), `${JSON.stringify(out, null, 2)}\n`);
+      writeFileSync(path.join(RESULTS, `${name}.md`), markdown);
+    }
     process.stdout.write(`${markdown}\n`);
     log(`results: ${path.relative(process.cwd(), file)}`);
     if (profileDir)
