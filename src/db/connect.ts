@@ -9,6 +9,8 @@ export interface DatabaseTarget {
   url: string | undefined;
   /** PGlite data folder; `null` → in-memory (tests). */
   dataDir: string | null;
+  /** Postgres pool size (DATABASE_POOL_MAX); ignored by PGlite, which has one connection. */
+  poolMax?: number;
   /** Where knex's own warnings go (pool errors during an outage); silent when omitted (tests). */
   log?: Logger;
 }
@@ -27,7 +29,7 @@ export function connectDatabase(target: DatabaseTarget): Knex {
       client: 'pg',
       connection: target.url,
       // A short acquire timeout turns a database outage into a quick 503 instead of a hung request.
-      pool: { min: 0, max: 10 },
+      pool: { min: 0, max: target.poolMax ?? 10 },
       acquireConnectionTimeout: 5000,
       log: knexLog(target.log),
     });
