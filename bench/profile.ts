@@ -1,7 +1,11 @@
-// `node --import tsx bench/profile.ts FILE.cpuprofile [more…]`: where a V8 CPU profile (from
-// `npm run bench -- --cpu-prof`) spent its time: self time by module and by function.
+// `node --import tsx bench/profile.ts [--results R.json --scenario ID --variant LABEL] FILE.cpuprofile…`:
+// where a V8 CPU profile (from `npm run bench -- --cpu-prof`) spent its time, as self time by module
+// and by function. With --results, only the samples taken while that scenario's variant was under
+// load count (profiles and the bench share the monotonic clock), so setup and other scenarios
+// do not blur the picture.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 
 interface ProfileNode {
   id: number;
@@ -10,6 +14,7 @@ interface ProfileNode {
   children?: number[];
 }
 interface Profile {
+  startTime: number;
   nodes: ProfileNode[];
   samples: number[];
   timeDeltas: number[];
@@ -29,16 +34,39 @@ function moduleOf(url: string): string {
   return path.basename(url);
 }
 
-const top = Number(process.env.TOP ?? 25);
+const { values: opts, positionals: files } = parseArgs({
+  allowPositionals: true,
+  options: {
+    results: { type: 'string' },
+    scenario: { type: 'string' },
+    variant: { type: 'string' },
+    top: { type: 'string', default: '25' },
+  },
+});
+let windows: [number, number][] | undefined;
+if (opts.results) {
+  const results = JSON.parse(readFileSync(opts.results, 'utf8')) as {
+    rows: { id: string; variant: string; windows: [number, number][] }[];
+  };
+  const row = results.rows.find((r) => r.id === opts.scenario && r.variant === opts.variant);
+  if (!row)
+    throw new Error(`no row for scenario ${opts.scenario} variant ${opts.variant} in ${opts.results}`);
+  windows = row.windows;
+}
+const inWindow = (t: number) => !windows || windows.some(([a, b]) => t >= a && t <= b);
+const top = Number(opts.top);
 const self = new Map<string, number>();
 const byModule = new Map<string, number>();
 let total = 0;
 let idle = 0;
-for (const file of process.argv.slice(2)) {
+for (const file of files) {
   const p = JSON.parse(readFileSync(file, 'utf8')) as Profile;
   const nodes = new Map(p.nodes.map((n) => [n.id, n]));
+  let at = p.startTime;
   p.samples.forEach((id, i) => {
     const dt = p.timeDeltas[i] ?? 0;
+    at += dt;
+    if (!inWindow(at)) return;
     const n = nodes.get(id);
     if (!n) return;
     const name = n.callFrame.functionName || '(anonymous)';

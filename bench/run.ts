@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { type LoadRequest, type Measurement, measureHttp, percentile } from './lib/load.js';
+import { type LoadRequest, type Measurement, measureHttp, monotonicUs, percentile } from './lib/load.js';
 import { sampleTree } from './lib/proc.js';
 import { build, startTessera, type TesseraInstance } from './lib/tessera.js';
 
@@ -95,6 +95,7 @@ async function forkTarget(file: string, args: string[] = []): Promise<Child> {
 
 function floorRun(target: Child, durationS: number): Promise<Measurement> {
   const sampler = sampleTree(target.child.pid as number);
+  const started = monotonicUs();
   target.child.send({ durationMs: durationS * 1000, connections: CONNECTIONS });
   return new Promise((resolve) =>
     target.child.once('message', (m) => {
@@ -114,6 +115,7 @@ function floorRun(target: Child, durationS: number): Promise<Measurement> {
         cpuUs: latencies.length ? (usage.cpuSeconds * 1e6) / latencies.length : undefined,
         rssMiB: usage.peakRss / 2 ** 20,
         statuses: {},
+        window: [started, monotonicUs()],
       });
     }),
   );
@@ -570,6 +572,9 @@ interface Row {
   peakRssMiB: number | null;
   valid: boolean;
   rounds: number[];
+  /** Scenario id and the monotonic µs windows of its runs, for `bench/profile.ts --results`. */
+  id: string;
+  windows: [number, number][];
 }
 
 interface RatioRow {
@@ -610,6 +615,8 @@ function summarise(
         peakRssMiB: rss.length ? Math.max(...rss) : null,
         valid: errors === 0 && unexpected === 0,
         rounds: ms.map((m) => Math.round(m.rps)),
+        id: s.id,
+        windows: ms.map((m) => m.window),
       };
       rows.push(row);
       byLabel.set(v.label, row);

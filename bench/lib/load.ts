@@ -17,7 +17,12 @@ export interface Measurement {
   /** Peak resident memory of the server process tree, MiB. */
   rssMiB: number | undefined;
   statuses: Record<string, number>;
+  /** When the load ran, in µs of the monotonic clock that V8 CPU profiles also use (bench/profile.ts). */
+  window: [number, number];
 }
+
+/** CLOCK_MONOTONIC in µs: the time base of `.cpuprofile` sample timestamps on Linux. */
+export const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
 
 /** A request for autocannon; `setupRequest`/`onResponse` carry state such as rotating refresh tokens. */
 export type LoadRequest = autocannon.Request;
@@ -37,6 +42,7 @@ export async function measureHttp(
   connections: number,
 ): Promise<Measurement> {
   const sampler = load.pid ? sampleTree(load.pid) : undefined;
+  const started = monotonicUs();
   const instance = autocannon({
     url: load.url,
     connections,
@@ -68,6 +74,7 @@ export async function measureHttp(
     cpuUs: usage && total ? (usage.cpuSeconds * 1e6) / total : undefined,
     rssMiB: usage ? usage.peakRss / 2 ** 20 : undefined,
     statuses,
+    window: [started, monotonicUs()],
   };
 }
 
