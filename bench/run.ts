@@ -2,7 +2,7 @@
 // (node-oidc-provider) and with floors (bare Koa, one Postgres rotation transaction, raw argon2id),
 // interleaved round by round so machine noise hits every side alike. See bench/README.md.
 import { type ChildProcess, execFileSync, fork } from 'node:child_process';
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +18,8 @@ const HELP = `npm run bench -- [options]
   --connections N   concurrent connections / clients (default 50)
   --distinct N      distinct tokens in the "many tokens" introspection (default 2000)
   --only a,b        scenarios to run: cc, introspect, introspect-many, jwks, refresh, password, workers
-  --before REF      also run Tessera built from git REF (e.g. main), interleaved, for before/after
+  --before REF      also run Tessera built from git REF (e.g. main), interleaved, for before/after;
+                    repeat it to compare several builds
   --cpu-prof        write V8 CPU profiles of the Tessera processes to bench/results/profiles/
   --no-build        use the existing dist/ instead of compiling first
 
@@ -33,7 +34,7 @@ const { values: flags } = parseArgs({
     connections: { type: 'string', default: '50' },
     distinct: { type: 'string', default: '2000' },
     only: { type: 'string' },
-    before: { type: 'string' },
+    before: { type: 'string', multiple: true },
     'cpu-prof': { type: 'boolean', default: false },
     'no-build': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
@@ -122,6 +123,13 @@ function floorRun(target: Child, durationS: number): Promise<Measurement> {
 }
 
 const form = 'application/x-www-form-urlencoded';
+/** A form POST with client authentication; `rest` sets the body or a per-request `setupRequest`. */
+const formPost = (path: string, auth: string, rest: Partial<LoadRequest>): LoadRequest => ({
+  method: 'POST',
+  path,
+  headers: { authorization: auth, 'content-type': form },
+  ...rest,
+});
 const basic = (id: string, secret: string) =>
   `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 
@@ -196,27 +204,14 @@ async function prepareTessera(instance: TesseraInstance, loginsPerRound: number)
     refreshPool.push(...tokens);
   }
   const passwordPool: string[] = [];
-  const tokenReq = (body: string, auth: string): LoadRequest => ({
-    method: 'POST',
-    path: '/token',
-    headers: { authorization: auth, 'content-type': form },
-    body,
-  });
+  const tokenReq = (body: string, auth: string) => formPost('/token', auth, { body });
   return {
     instance,
     cc: tokenReq('grant_type=client_credentials', ccAuth),
-    introspectHot: {
-      method: 'POST',
-      path: '/introspect',
-      headers: { authorization: rsAuth, 'content-type': form },
-      body: `token=${hot}`,
-    },
-    introspectMany: {
-      method: 'POST',
-      path: '/introspect',
-      headers: { authorization: rsAuth, 'content-type': form },
+    introspectHot: formPost('/introspect', rsAuth, { body: `token=${hot}` }),
+    introspectMany: formPost('/introspect', rsAuth, {
       setupRequest: (req) => ({ ...req, body: `token=${many[manyIndex++ % many.length]}` }),
-    },
+    }),
     jwks: { method: 'GET', path: '/.well-known/jwks.json' },
     jwksConditional: { method: 'GET', path: '/.well-known/jwks.json', headers: { 'if-none-match': etag } },
     refresh: () => ({
@@ -288,14 +283,16 @@ async function main(): Promise<void> {
       log('compiling Tessera (tsc -p tsconfig.build.json)');
       await build(ROOT);
     }
-    let beforeRoot: string | undefined;
-    if (flags.before) {
-      beforeRoot = mkdtempSync(path.join(os.tmpdir(), 'tessera-before-'));
-      log(`building Tessera at ${flags.before} in ${beforeRoot}`);
-      const tar = execFileSync('git', ['-C', ROOT, 'archive', flags.before]);
-      execFileSync('tar', ['-x', '-C', beforeRoot], { input: tar });
-      symlinkSync(path.join(ROOT, 'node_modules'), path.join(beforeRoot, 'node_modules'));
-      await build(beforeRoot);
+    const beforeRoots: { ref: string; root: string }[] = [];
+    for (const ref of flags.before ?? []) {
+      const root = mkdtempSync(path.join(os.tmpdir(), 'tessera-before-'));
+      cleanups.push(() => rmSync(root, { recursive: true, force: true }));
+      log(`building Tessera at ${ref} in ${root}`);
+      const tar = execFileSync('git', ['-C', ROOT, 'archive', ref]);
+      execFileSync('tar', ['-x', '-C', root], { input: tar });
+      symlinkSync(path.join(ROOT, 'node_modules'), path.join(root, 'node_modules'));
+      await build(root);
+      beforeRoots.push({ ref, root });
     }
 
     // Enough refresh sessions for the warm-up and every round (each run strands one per connection).
@@ -322,9 +319,8 @@ async function main(): Promise<void> {
       return instance;
     };
     const tessera = await start('tessera', ROOT, 1, tesseraUsers);
-    const before = beforeRoot
-      ? await start(`tessera@${flags.before}`, beforeRoot, 1, tesseraUsers)
-      : undefined;
+    const befores: TesseraInstance[] = [];
+    for (const b of beforeRoots) befores.push(await start(`tessera@${b.ref}`, b.root, 1, tesseraUsers));
     const tesseraW2 = wants('workers') ? await start('tessera WORKERS=2', ROOT, 2, 0) : undefined;
 
     log('starting Koa baseline, node-oidc-provider and floors');
@@ -339,7 +335,7 @@ async function main(): Promise<void> {
 
     log('minting tokens and sessions');
     const loads = [await prepareTessera(tessera, refreshSessions)];
-    if (before) loads.push(await prepareTessera(before, refreshSessions));
+    for (const b of befores) loads.push(await prepareTessera(b, refreshSessions));
     const peerUrl = peer.info.url as string;
     const peerSecret = peer.info.secret as string;
     const peerJwtAuth = basic('bench-jwt', peerSecret);
@@ -397,12 +393,11 @@ async function main(): Promise<void> {
           ...tesseraVariants((l) => l.cc),
           {
             label: 'oidc-provider',
-            run: http(peerUrl, peer.child.pid, {
-              method: 'POST',
-              path: '/token',
-              headers: { authorization: peerJwtAuth, 'content-type': form },
-              body: 'grant_type=client_credentials&scope=read',
-            }),
+            run: http(
+              peerUrl,
+              peer.child.pid,
+              formPost('/token', peerJwtAuth, { body: 'grant_type=client_credentials&scope=read' }),
+            ),
           },
         ],
         comparisons: vsBefore('oidc-provider', 2),
@@ -414,12 +409,11 @@ async function main(): Promise<void> {
           ...tesseraVariants((l) => l.introspectHot),
           {
             label: 'oidc-provider (opaque)',
-            run: http(peerUrl, peer.child.pid, {
-              method: 'POST',
-              path: '/token/introspection',
-              headers: { authorization: peerOpaqueAuth, 'content-type': form },
-              body: `token=${peerHot}`,
-            }),
+            run: http(
+              peerUrl,
+              peer.child.pid,
+              formPost('/token/introspection', peerOpaqueAuth, { body: `token=${peerHot}` }),
+            ),
           },
           koaPost,
         ],
@@ -544,12 +538,7 @@ async function main(): Promise<void> {
 }
 
 function tokenRequestFor(id: string, secret: string): LoadRequest {
-  return {
-    method: 'POST',
-    path: '/token',
-    headers: { authorization: basic(id, secret), 'content-type': form },
-    body: 'grant_type=client_credentials',
-  };
+  return formPost('/token', basic(id, secret), { body: 'grant_type=client_credentials' });
 }
 
 // --- report ------------------------------------------------------------------------------------------
@@ -658,7 +647,7 @@ function settings() {
     rounds: ROUNDS,
     connections: CONNECTIONS,
     distinctTokens: DISTINCT,
-    before: flags.before ?? null,
+    before: flags.before ?? [],
   };
 }
 
