@@ -5,11 +5,12 @@ import { createLogger } from '../../src/observability.js';
 import { TokenRejected } from '../../src/tokens/access_token.js';
 import { VerifiedTokenCache } from '../../src/tokens/verified_cache.js';
 import { TEST_HASHING, TEST_KEK, testClock } from '../helpers/app.js';
-import { createTestDatabase } from '../helpers/database.js';
+import { fileDatabase } from '../helpers/database.js';
 
 async function setup() {
   const clock = testClock();
-  const database = await createTestDatabase();
+  // One database per file (PGlite boots are slow on a busy machine); each test has its own client.
+  const database = await fileDatabase();
   const services = await buildServices(
     loadConfig({ ISSUER: 'http://cache.test', KEY_ENCRYPTION_KEY: TEST_KEK, LOG_LEVEL: 'silent' }),
     { db: database.db, now: clock.now, hashing: TEST_HASHING, log: createLogger('silent') },
@@ -30,7 +31,6 @@ async function setup() {
     mint,
     async close() {
       await services.close();
-      await database.drop();
     },
   };
 }
@@ -43,7 +43,7 @@ const rejection = async (p: Promise<unknown>) => {
   return err instanceof TokenRejected ? err.reason : err;
 };
 
-test('a verified token is answered from the cache until its exp, never after', async (t) => {
+test.serial('a verified token is answered from the cache until its exp, never after', async (t) => {
   const s = await setup();
   try {
     const { token } = await s.mint(30);
@@ -59,7 +59,7 @@ test('a verified token is answered from the cache until its exp, never after', a
   }
 });
 
-test('the denylist is still checked on every request for a cached token', async (t) => {
+test.serial('the denylist is still checked on every request for a cached token', async (t) => {
   const s = await setup();
   try {
     const { token, claims } = await s.mint(300, '00000000-0000-4000-8000-000000000001');
@@ -78,7 +78,7 @@ test('the denylist is still checked on every request for a cached token', async 
   }
 });
 
-test('a cached token stops verifying as soon as its key is revoked', async (t) => {
+test.serial('a cached token stops verifying as soon as its key is revoked', async (t) => {
   const s = await setup();
   try {
     const { token, kid } = await s.mint(300);
@@ -90,7 +90,7 @@ test('a cached token stops verifying as soon as its key is revoked', async (t) =
   }
 });
 
-test('the audience is checked on every call, also for a cached token', async (t) => {
+test.serial('the audience is checked on every call, also for a cached token', async (t) => {
   const s = await setup();
   try {
     const { token } = await s.mint(300);
