@@ -33,7 +33,7 @@ export interface Config {
   /** Processes sharing the port through node:cluster (production modes; embedded runs one). */
   workers: number;
   dataDir: string;
-  /** Embedded mode keeps its generated KEK here (SPEC §2). */
+  /** Embedded mode keeps its generated KEK here (docs/configuration.md). */
   keysDir: string;
   redisUrl: string | undefined;
   redisClusterNodes: string[] | undefined;

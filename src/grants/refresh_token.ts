@@ -3,8 +3,9 @@ import type { EventBus } from '../events.js';
 import type { RefreshResult, Sessions } from '../sessions/sessions.js';
 import type { RefreshFamily, UserStore } from '../stores/types.js';
 import type { AccessTokenMinter } from '../tokens/access_token.js';
-import { resolveScope } from './scope.js';
-import { type GrantHandler, issueUserToken } from './types.js';
+import { issueUserToken } from './issue_token.js';
+import { audienceClaim, resolveScope } from './scope.js';
+import type { GrantHandler } from './types.js';
 
 export interface RefreshGrantDeps {
   sessions: Sessions;
@@ -26,9 +27,7 @@ const FAILURE_DETAIL: Record<Extract<RefreshResult, { ok: false }>['reason'], st
 
 /** RFC 8707 §2 on refresh: the audience may only narrow to one of the family's audiences. */
 function refreshAudience(resource: string | undefined, family: RefreshFamily): string | string[] {
-  if (resource === undefined) {
-    return family.audience.length === 1 ? (family.audience[0] as string) : [...family.audience];
-  }
+  if (resource === undefined) return audienceClaim(family.audience);
   if (!family.audience.includes(resource)) {
     throw new OAuthError('invalid_target', 'the resource is not available to this grant');
   }
@@ -39,38 +38,39 @@ function refreshAudience(resource: string | undefined, family: RefreshFamily): s
 export function refreshTokenGrant(deps: RefreshGrantDeps): GrantHandler {
   return {
     grantType: 'refresh_token',
-    params: ['refresh_token', 'scope', 'resource'],
     async handle({ client, params }) {
       const presented = params.get('refresh_token');
       if (presented === undefined) throw invalidRequest('refresh_token is required');
       const requestedScope = params.get('scope');
       const resource = params.get('resource');
-      // Scope and audience are checked against the family before the token is spent, so a bad
-      // request does not cost the client its token. Another client's token looks unknown here.
-      // A plain refresh (neither parameter) keeps the family's own, so it needs no look first.
-      let scope: string | undefined;
-      let audience: string | string[] | undefined;
-      if (requestedScope !== undefined || resource !== undefined) {
-        const peeked = await deps.sessions.peek(client, presented);
-        if (!peeked) {
-          // Still go through rotate: it records the reuse or ownership outcome under the lock.
-          const result = await deps.sessions.refresh(client, presented);
-          throw invalidGrant(result.ok ? 'unexpected success' : FAILURE_DETAIL[result.reason]);
-        }
-        const original = peeked.scope.split(' ').filter(Boolean);
-        scope = resolveScope(requestedScope, original, original);
-        audience = refreshAudience(resource, peeked);
-      }
-
-      const result = await deps.sessions.refresh(client, presented);
+      const grant = (family: RefreshFamily) => {
+        const original = family.scope.split(' ').filter(Boolean);
+        return {
+          scope: resolveScope(requestedScope, original, original),
+          audience: refreshAudience(resource, family),
+        };
+      };
+      // A requested scope or resource is checked against the locked family before the token is
+      // spent, so a bad request does not cost the client its token. Without either, nothing can
+      // be refused, and the rotation may take the store's one-round-trip path.
+      const narrowing = requestedScope !== undefined || resource !== undefined;
+      let granted: ReturnType<typeof grant> | undefined;
+      const result = await deps.sessions.refresh(
+        client,
+        presented,
+        narrowing
+          ? (family) => {
+              granted = grant(family);
+            }
+          : undefined,
+      );
       if (!result.ok) throw invalidGrant(FAILURE_DETAIL[result.reason]);
-      const { family } = result;
-      scope ??= family.scope.split(' ').filter(Boolean).join(' ');
-      audience ??= refreshAudience(undefined, family);
-      // The rotation statement reads the owner in the same round trip; the slower paths do not.
-      const user = result.user ?? (await deps.users.findById(family.userId));
+      if (narrowing && !granted) throw invalidGrant('not checked');
+      const { scope, audience } = granted ?? grant(result.family);
+      // The one-statement rotation reads the owner in the same round trip; the transaction does not.
+      const user = result.user ?? (await deps.users.findById(result.family.userId));
       if (!user || user.disabledAt) {
-        await deps.sessions.end(family.id, 'user_disabled');
+        await deps.sessions.end(result.family.id, 'user_disabled');
         throw invalidGrant('user disabled or gone');
       }
       return issueUserToken(deps, {
@@ -79,7 +79,7 @@ export function refreshTokenGrant(deps: RefreshGrantDeps): GrantHandler {
         user,
         audience,
         scope,
-        sid: family.id,
+        sid: result.family.id,
         refreshToken: result.refreshToken,
       });
     },

@@ -12,6 +12,7 @@ import type {
   RotateInput,
   RotateOutcome,
 } from '../types.js';
+import { upsertRevocations } from './revocations.js';
 import { affectedRows, toDate, toDateOrNull } from './rows.js';
 import { type UserRow, userFromRow } from './users.js';
 
@@ -128,17 +129,21 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
 
   async rotate(input: RotateInput): Promise<RotateOutcome> {
     // The common case in one round trip; every other outcome (unknown, other client, expired,
-    // revoked, spent: leeway or reuse, a lost race) is decided by the transaction below.
-    const rotated = await this.rotateInOneStatement(input).catch((err: unknown) => {
-      throw asConflict(err);
-    });
-    if (rotated) return rotated;
+    // revoked, spent: leeway or reuse, a lost race) is decided by the transaction below, and so is
+    // every rotation with a `check`, which must see the family before anything is spent.
+    if (!input.check) {
+      const rotated = await this.rotateInOneStatement(input).catch((err: unknown) => {
+        throw asConflict(err);
+      });
+      if (rotated) return rotated;
+    }
     return this.inTransaction(async (trx): Promise<RotateOutcome> => {
       const locked = await lockByHash(trx, input.hash);
       if (!locked) return { kind: 'not_found' };
       const { family, token } = locked;
       // RFC 6749 §6: the refresh token must have been issued to the authenticated client.
       if (token.client_id !== input.clientId) return { kind: 'wrong_client' };
+      input.check?.(family);
       if (family.revokedAt) return { kind: 'revoked', family };
       const now = input.now;
       if (family.expiresAt <= now) return { kind: 'expired', family };
@@ -372,17 +377,6 @@ async function revokeFamiliesTx(
     ),
     reason: revocation.reason,
   }));
-  await trx('revocations')
-    .insert(
-      revocations.map((e) => ({
-        kind: e.kind,
-        value: e.value,
-        expires_at: e.expiresAt,
-        created_at: revocation.at,
-        reason: e.reason,
-      })),
-    )
-    .onConflict(['kind', 'value'])
-    .merge({ expires_at: trx.raw('GREATEST(revocations.expires_at, excluded.expires_at)') });
+  await upsertRevocations(trx, revocations, revocation.at);
   return { familyIds: rows.map((r) => r.id), revocations };
 }

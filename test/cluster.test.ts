@@ -4,8 +4,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
-import { sharedRedisEnv, TEST_KEK } from '../helpers/app.js';
-import { fileDatabase, mode } from '../helpers/database.js';
+import { sharedRedisEnv, TEST_KEK } from './helpers/app.js';
+import { fileDatabase, mode } from './helpers/database.js';
 
 /** `WORKERS=n`: node:cluster in production modes, one process in embedded mode (docs: README, Scaling). */
 
