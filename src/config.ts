@@ -29,6 +29,10 @@ export interface Config {
   issuer: string;
   /** Unset → embedded PGlite under `dataDir`. */
   databaseUrl: string | undefined;
+  /** Postgres connections per process (each `WORKERS` process has its own pool). */
+  databasePoolMax: number;
+  /** Processes sharing the port through node:cluster (production modes; embedded runs one). */
+  workers: number;
   dataDir: string;
   /** Embedded mode keeps its generated KEK here (docs/configuration.md). */
   keysDir: string;
@@ -54,6 +58,10 @@ export interface Config {
   trustProxy: TrustProxy;
   /** When set, /metrics, /healthz and /readyz are served on this port and /metrics leaves PORT. */
   opsPort: number | undefined;
+  /** Lifetime of the browser login session cookie of /authorize (docs/browser-apps.md). */
+  loginSessionTtl: number;
+  /** RFC 6749 §4.1.2 recommends at most 10 minutes; the default 60 s is enough for a redirect. */
+  authorizationCodeTtl: number;
   logLevel: LogLevel;
   rateLimits: RateLimitConfig;
 }
@@ -243,6 +251,13 @@ function readKeySchedule(env: Env) {
   return { jwksMaxAge, keyRotationInterval };
 }
 
+/** RFC 6749 §4.1.2: "A maximum authorization code lifetime of 10 minutes is RECOMMENDED." */
+function readAuthorizationCodeTtl(env: Env): number {
+  const ttl = readDuration(env, 'AUTHORIZATION_CODE_TTL', 60, 1, DAY);
+  if (ttl > 600) throw new ConfigError('AUTHORIZATION_CODE_TTL', 'must not exceed 10m (RFC 6749 §4.1.2)');
+  return ttl;
+}
+
 function readRateLimits(env: Env): RateLimitConfig {
   const limits: RateLimitConfig = {
     loginFailuresPerUserIp: readInt(env, 'RATE_LIMIT_LOGIN_FAILURES', 10, 1, 1_000_000),
@@ -294,6 +309,8 @@ export function loadConfig(env: Env = process.env): Config {
     host,
     issuer,
     databaseUrl,
+    databasePoolMax: readInt(env, 'DATABASE_POOL_MAX', 10, 1, 1000),
+    workers: readInt(env, 'WORKERS', 1, 1, 64),
     dataDir: env.DATA_DIR || './data',
     keysDir: env.KEYS_DIR || './keys',
     redisUrl,
@@ -308,6 +325,8 @@ export function loadConfig(env: Env = process.env): Config {
     keyReloadInterval: readDuration(env, 'KEY_RELOAD_INTERVAL', 30, 1, DAY),
     trustProxy: readTrustProxy(env),
     opsPort: readOpsPort(env, port),
+    loginSessionTtl: readDuration(env, 'LOGIN_SESSION_TTL', 8 * 3600, 60, 30 * DAY),
+    authorizationCodeTtl: readAuthorizationCodeTtl(env),
     logLevel,
     rateLimits: readRateLimits(env),
   };

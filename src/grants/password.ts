@@ -24,8 +24,19 @@ export interface PasswordGrantDeps {
 /** Usernames and passwords are bounded so a request cannot turn argon2 into a DoS. */
 const MAX_CREDENTIAL_LENGTH = 1024;
 
+/** What checking a password needs: the password grant and the login page of /authorize share it. */
+export type CredentialDeps = Pick<PasswordGrantDeps, 'users' | 'hasher' | 'events' | 'throttle'>;
+
+/** One sign-in attempt: who typed what, through which client, from where. */
+export interface LoginAttempt {
+  client: ClientRecord;
+  username: string;
+  password: string;
+  ip: string;
+}
+
 /** Checks the password (or burns the same work for an unknown user); true when it is right. */
-async function passwordMatches(deps: PasswordGrantDeps, user: UserRecord | undefined, password: string) {
+async function passwordMatches(deps: CredentialDeps, user: UserRecord | undefined, password: string) {
   return user ? deps.hasher.verify(user.passwordHash, password) : deps.hasher.verifyUnknownUser(password);
 }
 
@@ -33,14 +44,9 @@ async function passwordMatches(deps: PasswordGrantDeps, user: UserRecord | undef
  * The user behind a username and password. The attempt is counted by the throttle before any
  * hashing (a locked or spent pair/IP gets 429 without argon2 work) and refunded if it succeeds.
  */
-async function verifyCredentials(
-  deps: PasswordGrantDeps,
-  client: ClientRecord,
-  username: string,
-  password: string,
-  ip: string,
-): Promise<UserRecord> {
-  const attempt = await deps.throttle?.begin(username, ip);
+async function verifyCredentials(deps: CredentialDeps, attempt: LoginAttempt): Promise<UserRecord> {
+  const { client, username, password, ip } = attempt;
+  const counted = await deps.throttle?.begin(username, ip);
   let user: UserRecord | undefined;
   let ok: boolean;
   try {
@@ -48,20 +54,33 @@ async function verifyCredentials(
     ok = await passwordMatches(deps, user, password);
   } catch (err) {
     // Not an answer about the password (hashing queue full, database down): it costs nothing.
-    await attempt?.abandoned();
+    await counted?.abandoned();
     throw err;
   }
   if (!user || !ok) {
-    await attempt?.failed();
+    await counted?.failed();
     deps.events.emit('login.failed', { clientId: client.id, reason: user ? 'bad_password' : 'unknown_user' });
     throw invalidGrant(user ? 'bad password' : 'unknown user');
   }
-  await attempt?.succeeded();
+  await counted?.succeeded();
   if (user.disabledAt) {
     deps.events.emit('login.failed', { clientId: client.id, reason: 'disabled' });
     throw invalidGrant('user disabled');
   }
   return user;
+}
+
+/**
+ * A password login under the throttle (docs/redis.md): attempts are counted before hashing, a
+ * locked or spent username+IP pair or IP gets 429 without costing argon2 work, a full hashing
+ * queue 503; any failure of the credentials is one generic invalid_grant.
+ */
+export async function authenticateUser(deps: CredentialDeps, attempt: LoginAttempt): Promise<UserRecord> {
+  const { username, password } = attempt;
+  if (username.length > MAX_CREDENTIAL_LENGTH || password.length > MAX_CREDENTIAL_LENGTH) {
+    throw invalidGrant('credential too long');
+  }
+  return verifyCredentials(deps, attempt);
 }
 
 /** RFC 6749 §4.3 resource owner password credentials. */
@@ -74,15 +93,12 @@ export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
       if (username === undefined || password === undefined) {
         throw invalidRequest('username and password are required');
       }
-      if (username.length > MAX_CREDENTIAL_LENGTH || password.length > MAX_CREDENTIAL_LENGTH) {
-        throw invalidGrant('credential too long');
-      }
       // Scope and audience are checked before the password so a bad request costs no hashing.
       const allowed = userScopes(client);
       const scope = resolveScope(params.get('scope'), allowed, allowed);
       const audience = resolveAudience(params.get('resource'), client);
 
-      const user = await verifyCredentials(deps, client, username, password, ip);
+      const user = await authenticateUser(deps, { client, username, password, ip });
       const session = await deps.sessions.start({
         userId: user.id,
         client,

@@ -1,10 +1,10 @@
-import { invalidGrant, invalidRequest, OAuthError } from '../errors.js';
+import { invalidGrant, invalidRequest } from '../errors.js';
 import type { EventBus } from '../events.js';
 import type { RefreshResult, Sessions } from '../sessions/sessions.js';
 import type { RefreshFamily, UserStore } from '../stores/types.js';
 import type { AccessTokenMinter } from '../tokens/access_token.js';
 import { issueUserToken } from './issue_token.js';
-import { audienceClaim, resolveScope } from './scope.js';
+import { narrowAudience, resolveScope } from './scope.js';
 import type { GrantHandler } from './types.js';
 
 export interface RefreshGrantDeps {
@@ -25,15 +25,6 @@ const FAILURE_DETAIL: Record<Extract<RefreshResult, { ok: false }>['reason'], st
   conflict: 'lost a concurrent rotation',
 };
 
-/** RFC 8707 §2 on refresh: the audience may only narrow to one of the family's audiences. */
-function refreshAudience(resource: string | undefined, family: RefreshFamily): string | string[] {
-  if (resource === undefined) return audienceClaim(family.audience);
-  if (!family.audience.includes(resource)) {
-    throw new OAuthError('invalid_target', 'the resource is not available to this grant');
-  }
-  return resource;
-}
-
 /** RFC 6749 §6: every use rotates; scope may only narrow (omitted → the original scope). */
 export function refreshTokenGrant(deps: RefreshGrantDeps): GrantHandler {
   return {
@@ -41,20 +32,34 @@ export function refreshTokenGrant(deps: RefreshGrantDeps): GrantHandler {
     async handle({ client, params }) {
       const presented = params.get('refresh_token');
       if (presented === undefined) throw invalidRequest('refresh_token is required');
-      // Scope and audience are checked against the locked family before the token is spent, so
-      // a bad request does not cost the client its token.
-      let granted: { scope: string; audience: string | string[] } | undefined;
-      const result = await deps.sessions.refresh(client, presented, (family) => {
+      const requestedScope = params.get('scope');
+      const resource = params.get('resource');
+      const grant = (family: RefreshFamily) => {
         const original = family.scope.split(' ').filter(Boolean);
-        granted = {
-          scope: resolveScope(params.get('scope'), original, original),
-          audience: refreshAudience(params.get('resource'), family),
+        return {
+          scope: resolveScope(requestedScope, original, original),
+          audience: narrowAudience(resource, family.audience),
         };
-      });
-      if (!result.ok || !granted)
-        throw invalidGrant(result.ok ? 'not checked' : FAILURE_DETAIL[result.reason]);
-      const { scope, audience } = granted;
-      const user = await deps.users.findById(result.family.userId);
+      };
+      // A requested scope or resource is checked against the locked family before the token is
+      // spent, so a bad request does not cost the client its token. Without either, nothing can
+      // be refused, and the rotation may take the store's one-round-trip path.
+      const narrowing = requestedScope !== undefined || resource !== undefined;
+      let granted: ReturnType<typeof grant> | undefined;
+      const result = await deps.sessions.refresh(
+        client,
+        presented,
+        narrowing
+          ? (family) => {
+              granted = grant(family);
+            }
+          : undefined,
+      );
+      if (!result.ok) throw invalidGrant(FAILURE_DETAIL[result.reason]);
+      if (narrowing && !granted) throw invalidGrant('not checked');
+      const { scope, audience } = granted ?? grant(result.family);
+      // The one-statement rotation reads the owner in the same round trip; the transaction does not.
+      const user = result.user ?? (await deps.users.findById(result.family.userId));
       if (!user || user.disabledAt) {
         await deps.sessions.end(result.family.id, 'user_disabled');
         throw invalidGrant('user disabled or gone');

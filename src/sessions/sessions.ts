@@ -9,6 +9,7 @@ import type {
   RefreshTokenStore,
   RevokedFamilies,
   RotateOutcome,
+  UserRecord,
 } from '../stores/types.js';
 import { randomToken, sha256 } from '../tokens/secrets.js';
 
@@ -34,10 +35,13 @@ export interface NewSession {
   client: ClientRecord;
   scope: string;
   audience: string[];
+  /** The family id, when the caller had to name it first (an authorization code records it). */
+  sid?: string;
 }
 
 export type RefreshResult =
-  | { ok: true; family: RefreshFamily; refreshToken: string }
+  /** `user`: the family's owner when the store read it in the same round trip. */
+  | { ok: true; family: RefreshFamily; refreshToken: string; user?: UserRecord }
   | { ok: false; reason: Exclude<RotateOutcome['kind'], 'rotated' | 'leeway'> | 'conflict' };
 
 /** Refresh tokens are 43 base64url characters; anything else cannot be one of ours. */
@@ -96,7 +100,7 @@ export class Sessions {
     const now = this.deps.now();
     const maxAge = input.client.refreshTokenMaxAge ?? this.deps.settings.refreshTokenMaxAge;
     const family = {
-      id: randomUUID(),
+      id: input.sid ?? randomUUID(),
       userId: input.userId,
       clientId: input.client.id,
       scope: input.scope,
@@ -118,7 +122,8 @@ export class Sessions {
 
   /**
    * RFC 6749 §6 with rotation, reuse detection and the leeway (docs/sessions.md), in one store
-   * transaction. `check` sees the locked family before anything is spent and may throw to refuse.
+   * transaction. `check` sees the locked family before anything is spent and may throw to refuse;
+   * without one, a clean rotation takes the store's one-statement path.
    */
   async refresh(
     client: ClientRecord,
@@ -145,7 +150,12 @@ export class Sessions {
     switch (outcome.kind) {
       case 'rotated':
         this.deps.events.emit('refresh.rotated', { clientId: client.id, familyId: outcome.family.id });
-        return { ok: true, family: outcome.family, refreshToken: token.value };
+        return {
+          ok: true,
+          family: outcome.family,
+          refreshToken: token.value,
+          ...(outcome.user ? { user: outcome.user } : {}),
+        };
       case 'leeway':
         this.deps.events.emit('refresh.leeway_used', { clientId: client.id, familyId: outcome.family.id });
         return { ok: true, family: outcome.family, refreshToken: token.value };
@@ -156,6 +166,13 @@ export class Sessions {
       default:
         return { ok: false, reason: outcome.kind };
     }
+  }
+
+  /** The client and session a refresh token belongs to (cookie-mode /logout names no client). */
+  async ownerOf(presented: string): Promise<{ clientId: string; sid: string } | undefined> {
+    if (!looksLikeRefreshToken(presented)) return undefined;
+    const found = await this.deps.refreshTokens.findByHash(sha256(presented));
+    return found ? { clientId: found.family.clientId, sid: found.family.id } : undefined;
   }
 
   /** RFC 7009 for a refresh token: revokes its family if `client` owns it. */

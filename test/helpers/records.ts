@@ -16,6 +16,9 @@ export function newClient(id: string, over: Partial<NewClient> = {}): NewClient 
     refreshTokenIdleTtl: null,
     refreshTokenMaxAge: null,
     refreshReuseLeeway: null,
+    redirectUris: [],
+    allowedOrigins: [],
+    refreshCookie: false,
     ...over,
   };
 }
