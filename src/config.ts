@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { fromInstallRoot } from './install_root.js';
 
 /** Signing algorithms Tessera can create keys for (RFC 7518 / RFC 8037). */
 export const SIGNING_ALGS = ['ES256', 'EdDSA', 'RS256', 'PS256'] as const;
@@ -28,8 +29,9 @@ export interface Config {
   issuer: string;
   /** Unset → embedded PGlite under `dataDir`. */
   databaseUrl: string | undefined;
+  /** Absolute; a relative DATA_DIR is taken from the install folder (src/install_root.ts). */
   dataDir: string;
-  /** Embedded mode keeps its generated KEK here (SPEC §2). */
+  /** Embedded mode keeps its generated KEK here; absolute like `dataDir`. */
   keysDir: string;
   redisUrl: string | undefined;
   redisClusterNodes: string[] | undefined;
@@ -135,7 +137,7 @@ function readUrl(env: Env, key: string, protocols: string[]): string | undefined
  * Reads and validates the configuration. Throws ConfigError naming the first bad key; main.ts
  * prints it as one line and exits.
  */
-export function loadConfig(env: Env = process.env): Config {
+export function loadConfig(env: Env = process.env, options: { requireKek?: boolean } = {}): Config {
   const port = readInt(env, 'PORT', 8080, 0, 65535);
   const host = env.HOST || '127.0.0.1';
   const issuer = readUrl(env, 'ISSUER', ['http:', 'https:']) ?? `http://localhost:${port}`;
@@ -156,8 +158,9 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const keyEncryptionKey = readKek(env, 'KEY_ENCRYPTION_KEY');
   // Production (a real database) must be told its KEK: generating one would make every other
-  // replica unable to read the keys this one writes.
-  if (databaseUrl && !keyEncryptionKey)
+  // replica unable to read the keys this one writes. CLI commands that touch no private key
+  // load the configuration without it (docs/cli.md).
+  if (databaseUrl && !keyEncryptionKey && options.requireKek !== false)
     throw new ConfigError(
       'KEY_ENCRYPTION_KEY',
       'is required when DATABASE_URL is set (or KEY_ENCRYPTION_KEY_FILE)',
@@ -181,8 +184,8 @@ export function loadConfig(env: Env = process.env): Config {
     host,
     issuer,
     databaseUrl,
-    dataDir: env.DATA_DIR || './data',
-    keysDir: env.KEYS_DIR || './keys',
+    dataDir: fromInstallRoot(env.DATA_DIR || 'data'),
+    keysDir: fromInstallRoot(env.KEYS_DIR || 'keys'),
     redisUrl,
     redisClusterNodes,
     redisKeyPrefix: env.REDIS_KEY_PREFIX ?? 'tessera:',
