@@ -34,15 +34,22 @@ export async function launch(entry) {
   const stale = existsSync(source) && newestSource(['src', 'migrations']) > built;
   if (built && !stale) return import(pathToFileURL(compiled).href);
   if (existsSync(source) && tsxAvailable()) {
-    if (built) process.stderr.write('tessera: dist/ is older than src/; running the source (npm run build to compile)\n');
+    if (built)
+      process.stderr.write(
+        'tessera: dist/ is older than src/; running the source (npm run build to compile)\n',
+      );
     const { register } = await import('tsx/esm/api');
     register();
     return import(pathToFileURL(source).href);
   }
   if (built) {
-    process.stderr.write('tessera: dist/ is older than src/ and tsx is not installed; running dist/ (npm run build)\n');
+    process.stderr.write(
+      'tessera: dist/ is older than src/ and tsx is not installed; running dist/ (npm run build)\n',
+    );
     return import(pathToFileURL(compiled).href);
   }
-  process.stderr.write(`tessera: not built (no ${path.relative(root, compiled)}): run \`npm ci\` or \`npm run build\` in ${root}\n`);
+  process.stderr.write(
+    `tessera: not built (no ${path.relative(root, compiled)}): run \`npm ci\` or \`npm run build\` in ${root}\n`,
+  );
   process.exit(1);
 }
