@@ -159,7 +159,7 @@ export function loadConfig(env: Env = process.env, options: { requireKek?: boole
   const keyEncryptionKey = readKek(env, 'KEY_ENCRYPTION_KEY');
   // Production (a real database) must be told its KEK: generating one would make every other
   // replica unable to read the keys this one writes. CLI commands that touch no private key
-  // load the configuration without it (docs/cli.md).
+  // load the configuration without it (docs/upgrades.md).
   if (databaseUrl && !keyEncryptionKey && options.requireKek !== false)
     throw new ConfigError(
       'KEY_ENCRYPTION_KEY',
