@@ -21,7 +21,11 @@ export function parseRevocationPayload(payload: string): Revocation | undefined 
 export interface NotifiedDenylistDeps {
   /** The source of truth, also the answer whenever the cache cannot be trusted. */
   durable: RevocationStore;
-  notifications: NotificationSource;
+  /**
+   * The process's listening connection. Undefined in a process that only writes revocations (the
+   * CLI): it keeps no copy and reads the table, and the trigger tells the servers.
+   */
+  notifications: NotificationSource | undefined;
   events: EventBus;
   now: () => number;
 }
@@ -48,6 +52,7 @@ export class NotifiedDenylist implements Denylist {
   constructor(deps: NotifiedDenylistDeps) {
     this.deps = deps;
     const { notifications } = deps;
+    if (!notifications) return;
     this.stops.push(
       notifications.on(REVOCATIONS_CHANNEL, (payload) => {
         const entry = parseRevocationPayload(payload);
@@ -68,9 +73,11 @@ export class NotifiedDenylist implements Denylist {
 
   /** At start: wait briefly for the listening connection; its first connection triggers the load. */
   async load(): Promise<void> {
-    await this.deps.notifications.ready();
+    const { notifications } = this.deps;
+    if (!notifications) return;
+    await notifications.ready();
     // The reconnect handler may still be loading: make sure a snapshot is in before serving.
-    if (this.loadedGeneration !== this.generation && this.deps.notifications.state() === 'up') {
+    if (this.loadedGeneration !== this.generation && notifications.state() === 'up') {
       await this.rebuild().catch(() => undefined);
     }
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
@@ -93,7 +100,7 @@ export class NotifiedDenylist implements Denylist {
 
   /** True while the cache is complete and its notifications provably current. */
   trusted(): boolean {
-    return this.loadedGeneration === this.generation && this.deps.notifications.fresh();
+    return this.loadedGeneration === this.generation && this.deps.notifications?.fresh() === true;
   }
 
   async close(): Promise<void> {
