@@ -79,6 +79,12 @@ export function requestMetrics(metrics: Metrics, log: Logger) {
   };
 }
 
+/** A store error's own message says which dependency; its cause says what the driver saw. */
+function errorMessage(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  return err.cause instanceof Error ? `${err.message}: ${err.cause.message}` : err.message;
+}
+
 /** Subscribes logging and metrics to domain events: the only place that decides what is logged. */
 export function observeEvents(events: EventBus, log: Logger, metrics: Metrics): void {
   const count = (event: string, kind = '') => metrics.events.inc({ event, kind });
@@ -129,10 +135,7 @@ export function observeEvents(events: EventBus, log: Logger, metrics: Metrics): 
   events.on('ratelimit.exceeded', (e) => count('ratelimit.exceeded', e.limiter));
   events.on('dependency.degraded', (e) => {
     count('dependency.degraded', e.dependency);
-    log.warn(
-      { dependency: e.dependency, err: e.err instanceof Error ? e.err.message : String(e.err) },
-      'dependency degraded',
-    );
+    log.warn({ dependency: e.dependency, err: errorMessage(e.err) }, 'dependency degraded');
   });
   events.on('dependency.recovered', (e) => {
     count('dependency.recovered', e.dependency);

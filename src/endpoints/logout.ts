@@ -1,12 +1,9 @@
-import Router from '@koa/router';
-import type { Context, Middleware } from 'koa';
+import type { Context } from 'koa';
 import { bearerClaims } from '../http/bearer.js';
-import { noCache } from '../http/no_cache.js';
 import type { Sessions } from '../sessions/sessions.js';
 import type { Denylist } from '../stores/types.js';
 
 export interface LogoutEndpointDeps {
-  bearer: Middleware;
   sessions: Sessions;
   denylist: Denylist;
 }
@@ -16,18 +13,14 @@ export interface LogoutEndpointDeps {
  * token of that login stops at once. A token without `sid` (client_credentials) has no session;
  * its own `jti` is denylisted so the call still logs that token out.
  */
-async function logout(ctx: Context, deps: LogoutEndpointDeps): Promise<void> {
-  const claims = bearerClaims(ctx);
-  if (claims.sid) await deps.sessions.end(claims.sid, 'logout');
-  else
-    await deps.denylist.add([
-      { kind: 'jti', value: claims.jti, expiresAt: new Date(claims.exp * 1000), reason: 'logout' },
-    ]);
-  ctx.status = 204;
-}
-
-export function logoutRoutes(deps: LogoutEndpointDeps): Router {
-  const router = new Router();
-  router.post('/logout', noCache, deps.bearer, (ctx) => logout(ctx, deps));
-  return router;
+export function endSession(deps: LogoutEndpointDeps) {
+  return async function endSession(ctx: Context): Promise<void> {
+    const claims = bearerClaims(ctx);
+    if (claims.sid) await deps.sessions.end(claims.sid, 'logout');
+    else
+      await deps.denylist.add([
+        { kind: 'jti', value: claims.jti, expiresAt: new Date(claims.exp * 1000), reason: 'logout' },
+      ]);
+    ctx.status = 204;
+  };
 }

@@ -4,7 +4,7 @@ import { type RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible'
 import type { RateLimitConfig } from '../config.js';
 import { OAuthError } from '../errors.js';
 import type { EventBus } from '../events.js';
-import type { LoginThrottle } from '../grants/password.js';
+import type { LoginThrottle } from '../grants/login_throttle.js';
 import { authenticatedClient } from './client_auth.js';
 import type { LimiterFactory } from './limiter_store.js';
 
