@@ -29,6 +29,11 @@ export interface Config {
   issuer: string;
   /** Unset → embedded PGlite under `dataDir`. */
   databaseUrl: string | undefined;
+  /**
+   * Postgres-only mode: where the LISTEN connection goes. A transaction-mode pooler cannot hold a
+   * listening session, so this may name the server directly (docs/scaling.md, "Poolers").
+   */
+  databaseListenUrl: string | undefined;
   /** Absolute; a relative DATA_DIR is taken from the install folder (src/install_root.ts). */
   dataDir: string;
   /** Embedded mode keeps its generated KEK here; absolute like `dataDir`. */
@@ -202,6 +207,7 @@ export function loadConfig(env: Env = process.env, options: { requireKek?: boole
     host,
     issuer,
     databaseUrl,
+    databaseListenUrl: readUrl(env, 'DATABASE_LISTEN_URL', ['postgres:', 'postgresql:']) ?? databaseUrl,
     dataDir: fromInstallRoot(env.DATA_DIR || 'data'),
     keysDir: fromInstallRoot(env.KEYS_DIR || 'keys'),
     redisUrl,
@@ -225,4 +231,16 @@ export function loadConfig(env: Env = process.env, options: { requireKek?: boole
 /** True when no DATABASE_URL is configured: PGlite + in-process state, single process. */
 export function isEmbedded(config: Config): boolean {
   return config.databaseUrl === undefined;
+}
+
+/**
+ * Where the shared state lives (docs/scaling.md): in process (embedded), in Redis (single node
+ * or Cluster), or in Postgres alone. Logged at start and answered by /readyz.
+ */
+export type DeploymentMode = 'embedded' | 'redis' | 'redis-cluster' | 'postgres';
+
+export function deploymentMode(config: Config): DeploymentMode {
+  if (config.redisClusterNodes && config.redisClusterNodes.length > 0) return 'redis-cluster';
+  if (config.redisUrl) return 'redis';
+  return isEmbedded(config) ? 'embedded' : 'postgres';
 }

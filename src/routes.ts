@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
-import type { Config } from './config.js';
+import type { Config, DeploymentMode } from './config.js';
 import { listKeys, parseRotateBody, revokeKey, rotateKeys } from './endpoints/admin_keys.js';
 import { serveJwks, serveMetadata } from './endpoints/discovery.js';
 import { liveness, type ReadinessCheck, readiness, serveMetrics } from './endpoints/health.js';
@@ -35,6 +35,8 @@ export interface RouteDeps {
   denylist: Denylist;
   rateLimits: Pick<RateLimits, 'perClient'>;
   readiness: ReadinessCheck[];
+  /** Where the shared state lives, for /readyz. */
+  mode: DeploymentMode;
   verifier: AccessTokenVerifier;
   sessions: Sessions;
   grants: GrantRegistry;
@@ -82,7 +84,7 @@ function steps(d: RouteDeps) {
     listKeys: listKeys(d),
     rotateKeys: rotateKeys(d),
     revokeKey: revokeKey(d),
-    readiness: readiness(d.readiness),
+    readiness: readiness(d.readiness, d.mode),
     serveMetrics: serveMetrics(d.metrics.registry),
   } satisfies Record<string, Middleware>;
 }

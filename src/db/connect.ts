@@ -3,6 +3,7 @@ import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
 import type { Logger } from 'pino';
+import { embeddedClusterPath } from './embedded_lock.js';
 
 export interface DatabaseTarget {
   /** Postgres connection string; undefined → embedded PGlite. */
@@ -37,7 +38,7 @@ export function connectDatabase(target: DatabaseTarget): Knex {
   if (target.dataDir !== null) {
     const dir = path.resolve(target.dataDir);
     mkdirSync(dir, { recursive: true });
-    connection = { filename: path.join(dir, 'pgdata') } as Knex.StaticConnectionConfig;
+    connection = { filename: embeddedClusterPath(dir) } as Knex.StaticConnectionConfig;
   }
   return knexFactory({
     client: ClientPgLite as unknown as typeof Knex.Client,

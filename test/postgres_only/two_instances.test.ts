@@ -1,5 +1,4 @@
 import test, { type ExecutionContext } from 'ava';
-import { getJson } from '../helpers/oauth.js';
 import {
   adminPost,
   adminToken,
@@ -11,7 +10,14 @@ import {
   serviceClient,
   within,
 } from '../helpers/keys.js';
-import { assertOAuthError, createClient, createUser, passwordLogin, type TestClient } from '../helpers/oauth.js';
+import {
+  assertOAuthError,
+  createClient,
+  createUser,
+  getJson,
+  passwordLogin,
+  type TestClient,
+} from '../helpers/oauth.js';
 import { logout, me, refresh, revoke } from '../helpers/sessions.js';
 
 // Production on Postgres alone (docs/scaling.md): two instances on one real Postgres, no Redis.
@@ -33,7 +39,11 @@ async function twoInstances(t: ExecutionContext, env: Record<string, string> = {
   return { a, b, app, user };
 }
 
-async function login(s: Parameters<typeof passwordLogin>[0], app: TestClient, user: { username: string; password: string }) {
+async function login(
+  s: Parameters<typeof passwordLogin>[0],
+  app: TestClient,
+  user: { username: string; password: string },
+) {
   const res = await passwordLogin(s, app, user.username, user.password);
   if (res.status !== 200) throw new Error(JSON.stringify(res.body));
   return { access: res.body.access_token as string, refresh: res.body.refresh_token as string };
@@ -58,7 +68,7 @@ run(`logout on A: B refuses the session's access token within 1 s${tag}`, async 
   const { a, b, app, user } = await twoInstances(t);
   const { access } = await login(a, app, user);
   t.is((await me(b, access)).status, 200);
-  t.is(await logout(a, access), 200);
+  t.is(await logout(a, access), 204);
   t.log(`logout reached B after ${await refusedWithin1s(t, b, access)} ms`);
 });
 
