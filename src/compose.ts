@@ -131,8 +131,11 @@ export interface Backends {
  */
 async function prepareSchema(db: Knex, mode: 'apply' | 'require' | 'report', log: Logger): Promise<string[]> {
   if (mode === 'report') return [];
-  const applied = mode === 'apply' ? await migrateLatest(db) : [];
-  const { pending, unknown } = await migrationStatus(db);
+  // One listing in the usual case (nothing pending); knex's migration lock guards the apply.
+  const status = await migrationStatus(db);
+  const applying = mode === 'apply' && status.pending.length > 0;
+  const applied = applying ? await migrateLatest(db) : [];
+  const { pending, unknown } = applying ? await migrationStatus(db) : status;
   if (pending.length > 0) {
     throw new Error(
       `the database has ${pending.length} pending migration(s): run \`tessera migrate\` first (${pending.join(', ')})`,
