@@ -36,7 +36,7 @@ export interface Config {
   databaseListenUrl: string | undefined;
   /** Absolute; a relative DATA_DIR is taken from the install folder (src/install_root.ts). */
   dataDir: string;
-  /** Embedded mode keeps its generated KEK here; absolute like `dataDir`. */
+  /** Embedded mode keeps its generated KEK here (docs/configuration.md); absolute like `dataDir`. */
   keysDir: string;
   redisUrl: string | undefined;
   redisClusterNodes: string[] | undefined;

@@ -1,6 +1,6 @@
 import type { Context, Next } from 'koa';
 import { invalidRequest, OAuthError } from '../errors.js';
-import { readBody } from '../http/params.js';
+import { hasBody, readBody } from '../http/params.js';
 import { type KeyLifecycle, KeyLifecycleError } from '../keys/lifecycle.js';
 
 export interface AdminKeysDeps {
@@ -25,8 +25,7 @@ function readForce(value: unknown): boolean {
  * An empty body means `{"force": false}`.
  */
 export async function parseRotateBody(ctx: Context, next: Next): Promise<void> {
-  const hasBody = ctx.request.length > 0 || ctx.get('transfer-encoding') !== '';
-  if (!hasBody) {
+  if (!hasBody(ctx)) {
     ctx.state.rotateForce = false;
     return next();
   }
@@ -59,7 +58,7 @@ export function listKeys(deps: AdminKeysDeps) {
   };
 }
 
-/** POST /admin/keys/rotate (docs/signing-keys.md): refused while the retiring key may be cached. */
+/** POST /admin/keys/rotate (docs/keys.md): refused while the retiring key may be cached. */
 export function rotateKeys(deps: AdminKeysDeps) {
   return async function rotateKeys(ctx: Context): Promise<void> {
     try {

@@ -2,6 +2,7 @@ import type { Context } from 'koa';
 import { bearerClaims } from '../http/bearer.js';
 import type { Sessions } from '../sessions/sessions.js';
 import type { Denylist } from '../stores/types.js';
+import { denylistAccessToken } from '../tokens/access_token.js';
 
 export interface LogoutEndpointDeps {
   sessions: Sessions;
@@ -17,10 +18,7 @@ export function endSession(deps: LogoutEndpointDeps) {
   return async function endSession(ctx: Context): Promise<void> {
     const claims = bearerClaims(ctx);
     if (claims.sid) await deps.sessions.end(claims.sid, 'logout');
-    else
-      await deps.denylist.add([
-        { kind: 'jti', value: claims.jti, expiresAt: new Date(claims.exp * 1000), reason: 'logout' },
-      ]);
+    else await denylistAccessToken(deps.denylist, claims, 'logout');
     ctx.status = 204;
   };
 }

@@ -4,9 +4,10 @@ import type { Sessions } from '../sessions/sessions.js';
 import type { ClientRecord, UserRecord, UserStore } from '../stores/types.js';
 import type { AccessTokenMinter } from '../tokens/access_token.js';
 import type { PasswordHasher } from '../tokens/passwords.js';
+import { issueUserToken } from './issue_token.js';
 import type { LoginThrottle } from './login_throttle.js';
-import { resolveAudience, resolveScope, userScopes } from './scope.js';
-import { type GrantHandler, issueUserToken } from './types.js';
+import { audienceList, resolveAudience, resolveScope, userScopes } from './scope.js';
+import type { GrantHandler } from './types.js';
 
 export interface PasswordGrantDeps {
   users: UserStore;
@@ -52,7 +53,6 @@ async function verifyCredentials(
 export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
   return {
     grantType: 'password',
-    params: ['username', 'password', 'scope', 'resource'],
     async handle({ client, params, ip }) {
       const username = params.get('username');
       const password = params.get('password');
@@ -79,7 +79,7 @@ export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
         userId: user.id,
         client,
         scope,
-        audience: typeof audience === 'string' ? [audience] : audience,
+        audience: audienceList(audience),
       });
       // RFC 6749 §4.3.3: a refresh token only for clients allowed the refresh_token grant.
       return issueUserToken(deps, {

@@ -48,7 +48,7 @@ function tooManyRequests(limit: number, msBeforeNext: number): OAuthError {
 }
 
 /**
- * Every rate limit of SPEC §7: the password-login throttle (per username+IP with a doubling
+ * Every rate limit (docs/redis.md): the password-login throttle (per username+IP with a doubling
  * lockout, per IP per hour) and the per-client request limits of /token and /introspect.
  */
 export class RateLimits implements LoginThrottle {

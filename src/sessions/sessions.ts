@@ -37,7 +37,7 @@ export interface NewSession {
 }
 
 export type RefreshResult =
-  | { ok: true; family: RefreshFamily; refreshToken: string; leeway: boolean }
+  | { ok: true; family: RefreshFamily; refreshToken: string }
   | { ok: false; reason: Exclude<RotateOutcome['kind'], 'rotated' | 'leeway'> | 'conflict' };
 
 /** Refresh tokens are 43 base64url characters; anything else cannot be one of ours. */
@@ -64,7 +64,7 @@ async function retryConflictOnce<T>(work: () => Promise<T>): Promise<T> {
 export class Sessions {
   constructor(private readonly deps: SessionDeps) {}
 
-  private revocation(reason: string): FamilyRevocation {
+  private familyRevocation(reason: string): FamilyRevocation {
     return { reason, at: new Date(this.deps.now()), accessTokenTtl: this.deps.settings.accessTokenTtl };
   }
 
@@ -85,7 +85,7 @@ export class Sessions {
    * After the store committed a revocation: put the sids in the fast denylist (its durable record
    * was written in the same transaction) and emit one event per family.
    */
-  private async ended(revoked: RevokedFamilies, reason: string): Promise<string[]> {
+  private async publishRevoked(revoked: RevokedFamilies, reason: string): Promise<string[]> {
     if (revoked.revocations.length > 0) await this.deps.denylist.add(revoked.revocations);
     for (const familyId of revoked.familyIds) this.deps.events.emit('session.revoked', { familyId, reason });
     return revoked.familyIds;
@@ -107,17 +107,24 @@ export class Sessions {
     const token = this.newToken(input.client);
     const limits = {
       maxLiveFamilies: this.deps.settings.maxSessionsPerUser,
-      evict: this.revocation('session_limit'),
+      evict: this.familyRevocation('session_limit'),
     };
     const evicted = await retryConflictOnce(() =>
       this.deps.refreshTokens.createFamily(family, token.record, limits),
     );
-    await this.ended(evicted, 'session_limit');
+    await this.publishRevoked(evicted, 'session_limit');
     return { sid: family.id, refreshToken: token.value };
   }
 
-  /** RFC 6749 §6 with rotation, reuse detection and the leeway (SPEC §5). */
-  async refresh(client: ClientRecord, presented: string): Promise<RefreshResult> {
+  /**
+   * RFC 6749 §6 with rotation, reuse detection and the leeway (docs/sessions.md), in one store
+   * transaction. `check` sees the locked family before anything is spent and may throw to refuse.
+   */
+  async refresh(
+    client: ClientRecord,
+    presented: string,
+    check?: (family: RefreshFamily) => void,
+  ): Promise<RefreshResult> {
     if (!looksLikeRefreshToken(presented)) return { ok: false, reason: 'not_found' };
     const token = this.newToken(client);
     let outcome: RotateOutcome;
@@ -129,6 +136,7 @@ export class Sessions {
         leeway: client.refreshReuseLeeway ?? this.deps.settings.refreshReuseLeeway,
         now: new Date(this.deps.now()),
         accessTokenTtl: this.deps.settings.accessTokenTtl,
+        check,
       });
     } catch (err) {
       if (err instanceof StoreError && err.code === 'conflict') return { ok: false, reason: 'conflict' };
@@ -137,24 +145,17 @@ export class Sessions {
     switch (outcome.kind) {
       case 'rotated':
         this.deps.events.emit('refresh.rotated', { clientId: client.id, familyId: outcome.family.id });
-        return { ok: true, family: outcome.family, refreshToken: token.value, leeway: false };
+        return { ok: true, family: outcome.family, refreshToken: token.value };
       case 'leeway':
         this.deps.events.emit('refresh.leeway_used', { clientId: client.id, familyId: outcome.family.id });
-        return { ok: true, family: outcome.family, refreshToken: token.value, leeway: true };
+        return { ok: true, family: outcome.family, refreshToken: token.value };
       case 'reuse':
         this.deps.events.emit('refresh.reuse_detected', { clientId: client.id, familyId: outcome.family.id });
-        await this.ended(outcome.revoked, 'refresh_reuse');
+        await this.publishRevoked(outcome.revoked, 'refresh_reuse');
         return { ok: false, reason: 'reuse' };
       default:
         return { ok: false, reason: outcome.kind };
     }
-  }
-
-  /** Pre-checks that need the family (scope, audience) without spending the token. */
-  async peek(client: ClientRecord, presented: string): Promise<RefreshFamily | undefined> {
-    if (!looksLikeRefreshToken(presented)) return undefined;
-    const found = await this.deps.refreshTokens.findByHash(sha256(presented));
-    return found && found.token.clientId === client.id ? found.family : undefined;
   }
 
   /** RFC 7009 for a refresh token: revokes its family if `client` owns it. */
@@ -164,11 +165,11 @@ export class Sessions {
       this.deps.refreshTokens.revokeByHash(
         sha256(presented),
         client.id,
-        this.revocation('revoked_by_client'),
+        this.familyRevocation('revoked_by_client'),
       ),
     );
     if (outcome.kind === 'revoked') {
-      await this.ended(outcome.revoked, 'revoked_by_client');
+      await this.publishRevoked(outcome.revoked, 'revoked_by_client');
       this.deps.events.emit('token.revoked', { clientId: client.id, kind: 'refresh', id: outcome.family.id });
     }
     return outcome.kind;
@@ -177,16 +178,16 @@ export class Sessions {
   /** /logout: ends the family named by an access token's `sid`. */
   async end(familyId: string, reason: string): Promise<boolean> {
     const revoked = await retryConflictOnce(() =>
-      this.deps.refreshTokens.revokeFamily(familyId, this.revocation(reason)),
+      this.deps.refreshTokens.revokeFamily(familyId, this.familyRevocation(reason)),
     );
-    return (await this.ended(revoked, reason)).length > 0;
+    return (await this.publishRevoked(revoked, reason)).length > 0;
   }
 
   /** users disable / set-password / sessions revoke. */
   async endUserSessions(userId: string, reason: string): Promise<string[]> {
-    return this.ended(
+    return this.publishRevoked(
       await retryConflictOnce(() =>
-        this.deps.refreshTokens.revokeUserFamilies(userId, this.revocation(reason)),
+        this.deps.refreshTokens.revokeUserFamilies(userId, this.familyRevocation(reason)),
       ),
       reason,
     );
@@ -194,9 +195,9 @@ export class Sessions {
 
   /** clients disable. */
   async endClientSessions(clientId: string, reason: string): Promise<string[]> {
-    return this.ended(
+    return this.publishRevoked(
       await retryConflictOnce(() =>
-        this.deps.refreshTokens.revokeClientFamilies(clientId, this.revocation(reason)),
+        this.deps.refreshTokens.revokeClientFamilies(clientId, this.familyRevocation(reason)),
       ),
       reason,
     );

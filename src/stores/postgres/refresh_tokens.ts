@@ -12,6 +12,7 @@ import type {
   RotateInput,
   RotateOutcome,
 } from '../types.js';
+import { upsertRevocations } from './revocations.js';
 import { affectedRows, toDate, toDateOrNull } from './rows.js';
 
 interface FamilyRow {
@@ -132,6 +133,7 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
       const { family, token } = locked;
       // RFC 6749 §6: the refresh token must have been issued to the authenticated client.
       if (token.client_id !== input.clientId) return { kind: 'wrong_client' };
+      input.check?.(family);
       if (family.revokedAt) return { kind: 'revoked', family };
       const now = input.now;
       if (family.expiresAt <= now) return { kind: 'expired', family };
@@ -315,17 +317,6 @@ async function revokeFamiliesTx(
     ),
     reason: revocation.reason,
   }));
-  await trx('revocations')
-    .insert(
-      revocations.map((e) => ({
-        kind: e.kind,
-        value: e.value,
-        expires_at: e.expiresAt,
-        created_at: revocation.at,
-        reason: e.reason,
-      })),
-    )
-    .onConflict(['kind', 'value'])
-    .merge({ expires_at: trx.raw('GREATEST(revocations.expires_at, excluded.expires_at)') });
+  await upsertRevocations(trx, revocations, revocation.at);
   return { familyIds: rows.map((r) => r.id), revocations };
 }

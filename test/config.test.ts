@@ -1,7 +1,7 @@
 import path from 'node:path';
 import test from 'ava';
-import { ConfigError, loadConfig, parseDuration } from '../../src/config.js';
-import { INSTALL_ROOT } from '../../src/install_root.js';
+import { ConfigError, loadConfig, parseDuration } from '../src/config.js';
+import { INSTALL_ROOT } from '../src/install_root.js';
 
 const KEK = Buffer.alloc(32, 1).toString('base64url');
 
@@ -16,7 +16,7 @@ test('durations accept seconds and units', (t) => {
   t.is(parseDuration('abc'), undefined);
 });
 
-test('defaults match SPEC §3', (t) => {
+test('defaults match docs/configuration.md', (t) => {
   const c = loadConfig({});
   t.is(c.port, 8080);
   t.is(c.host, '127.0.0.1');
