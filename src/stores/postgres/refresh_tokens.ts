@@ -133,13 +133,16 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
       const { family, token } = locked;
       // RFC 6749 §6: the refresh token must have been issued to the authenticated client.
       if (token.client_id !== input.clientId) return { kind: 'wrong_client' };
-      input.check?.(family);
       if (family.revokedAt) return { kind: 'revoked', family };
       const now = input.now;
       if (family.expiresAt <= now) return { kind: 'expired', family };
 
+      // The caller's check (scope, resource) runs only once the token is known to be acceptable, so
+      // a refused token answers invalid_grant whatever else was asked (RFC 6749 §5.2), and a spent one
+      // is still treated as reuse below.
       if (token.spent_at === null) {
         if (toDate(token.expires_at) <= now) return { kind: 'expired', family };
+        input.check?.(family);
         await trx('refresh_tokens').where({ id: token.id }).update({ spent_at: now });
         await insertToken(trx, family.id, token.client_id, token.id, input.child, now, family.expiresAt);
         return { kind: 'rotated', family };
@@ -154,6 +157,7 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
           .whereNull('spent_at')
           .first();
         if (live && live.parent_id === token.id) {
+          input.check?.(family);
           await trx('refresh_tokens').where({ id: live.id }).update({ spent_at: now });
           await insertToken(trx, family.id, token.client_id, token.id, input.child, now, family.expiresAt);
           return { kind: 'leeway', family };
