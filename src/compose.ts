@@ -154,7 +154,12 @@ function openDatabase(config: Config, options: BuildOptions, log: Logger, cleanu
   if (options.db) return options.db;
   if (isEmbedded(config))
     cleanups.push(lockEmbeddedDatabase(config.dataDir, { create: options.createEmbedded !== false }));
-  const db = connectDatabase({ url: config.databaseUrl, dataDir: config.dataDir, log });
+  const db = connectDatabase({
+    url: config.databaseUrl,
+    dataDir: config.dataDir,
+    poolMax: config.databasePoolMax,
+    log,
+  });
   cleanups.push(() => db.destroy());
   return db;
 }

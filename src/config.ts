@@ -34,6 +34,10 @@ export interface Config {
    * listening session, so this may name the server directly (docs/scaling.md, "Poolers").
    */
   databaseListenUrl: string | undefined;
+  /** Postgres connections per process (each `WORKERS` process has its own pool). */
+  databasePoolMax: number;
+  /** Processes sharing the port through node:cluster (production modes; embedded runs one). */
+  workers: number;
   /** Absolute; a relative DATA_DIR is taken from the install folder (src/install_root.ts). */
   dataDir: string;
   /** Embedded mode keeps its generated KEK here (docs/configuration.md); absolute like `dataDir`. */
@@ -208,6 +212,8 @@ export function loadConfig(env: Env = process.env, options: { requireKek?: boole
     issuer,
     databaseUrl,
     databaseListenUrl: readUrl(env, 'DATABASE_LISTEN_URL', ['postgres:', 'postgresql:']) ?? databaseUrl,
+    databasePoolMax: readInt(env, 'DATABASE_POOL_MAX', 10, 1, 1000),
+    workers: readInt(env, 'WORKERS', 1, 1, 64),
     dataDir: fromInstallRoot(env.DATA_DIR || 'data'),
     keysDir: fromInstallRoot(env.KEYS_DIR || 'keys'),
     redisUrl,

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { NewUser, UserRecord, UserStore } from '../types.js';
 import { affectedRows, toDate, toDateOrNull } from './rows.js';
 
-interface UserRow {
+export interface UserRow {
   id: string;
   username: string;
   password_hash: string;
@@ -12,7 +12,7 @@ interface UserRow {
   created_at: Date;
 }
 
-const fromRow = (r: UserRow): UserRecord => ({
+export const userFromRow = (r: UserRow): UserRecord => ({
   id: r.id,
   username: r.username,
   passwordHash: r.password_hash,
@@ -29,17 +29,17 @@ export class PostgresUserStore implements UserStore {
     const [row] = await this.db<UserRow>('users')
       .insert({ id: user.id, username: user.username, password_hash: user.passwordHash, roles: user.roles })
       .returning('*');
-    return fromRow(row as UserRow);
+    return userFromRow(row as UserRow);
   }
 
   async findByUsername(username: string): Promise<UserRecord | undefined> {
     const row = await this.db<UserRow>('users').where({ username }).first();
-    return row ? fromRow(row) : undefined;
+    return row ? userFromRow(row) : undefined;
   }
 
   async findById(id: string): Promise<UserRecord | undefined> {
     const row = await this.db<UserRow>('users').where({ id }).first();
-    return row ? fromRow(row) : undefined;
+    return row ? userFromRow(row) : undefined;
   }
 
   async disable(id: string, at: Date): Promise<boolean> {
