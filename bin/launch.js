@@ -15,7 +15,7 @@ function newestSource(dirs) {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const full = path.join(dir, entry.name);
       if (entry.isDirectory()) walk(full);
-      else if (entry.name.endsWith('.ts')) newest = Math.max(newest, statSync(full).mtimeMs);
+      else newest = Math.max(newest, statSync(full).mtimeMs);
     }
   };
   for (const d of dirs) if (existsSync(path.join(root, d))) walk(path.join(root, d));
