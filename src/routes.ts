@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import type { LoginSessions } from './authorize/login_sessions.js';
-import type { Config } from './config.js';
+import type { Config, DeploymentMode } from './config.js';
 import { listKeys, parseRotateBody, revokeKey, rotateKeys } from './endpoints/admin_keys.js';
 import {
   type AuthorizeEndpointDeps,
@@ -64,6 +64,8 @@ export interface RouteDeps {
   denylist: Denylist;
   rateLimits: Pick<RateLimits, 'perClient'> & LoginThrottle;
   readiness: ReadinessCheck[];
+  /** Where the shared state lives, for /readyz. */
+  mode: DeploymentMode;
   verifier: AccessTokenVerifier;
   sessions: Sessions;
   grants: GrantRegistry;
@@ -154,7 +156,7 @@ function steps(d: RouteDeps) {
     listKeys: listKeys(d),
     rotateKeys: rotateKeys(d),
     revokeKey: revokeKey(d),
-    readiness: readiness(d.readiness),
+    readiness: readiness(d.readiness, d.mode),
     serveMetrics: serveMetrics(d.metrics.registry),
     ...browserSteps(d),
   } satisfies Record<string, Middleware>;
@@ -199,10 +201,10 @@ export function routes(deps: RouteDeps): Router {
 }
 
 /** The OPS_PORT listener: health for load balancers, metrics for monitoring, nothing else. */
-export function opsRoutes(deps: Pick<RouteDeps, 'readiness' | 'metrics'>): Router {
+export function opsRoutes(deps: Pick<RouteDeps, 'readiness' | 'metrics' | 'mode'>): Router {
   const router = new Router();
   router.get('/healthz', liveness);
-  router.get('/readyz', readiness(deps.readiness));
+  router.get('/readyz', readiness(deps.readiness, deps.mode));
   router.get('/metrics', serveMetrics(deps.metrics.registry));
   return router;
 }

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import test from 'ava';
 import { ConfigError, loadConfig, parseDuration } from '../src/config.js';
+import { INSTALL_ROOT } from '../src/install_root.js';
 import { refusedStart } from './helpers/app.js';
 
 // A fixed random-looking key: the config refuses patterned ones.
@@ -23,7 +25,10 @@ test('defaults match docs/configuration.md', (t) => {
   t.is(c.host, '127.0.0.1');
   t.is(c.issuer, 'http://localhost:8080');
   t.is(c.databaseUrl, undefined);
-  t.is(c.dataDir, './data');
+  // Relative to the install folder, not the current directory (the CLI finds the server's database).
+  t.is(c.dataDir, path.join(INSTALL_ROOT, 'data'));
+  t.is(loadConfig({ DATA_DIR: 'elsewhere/db' }).dataDir, path.join(INSTALL_ROOT, 'elsewhere', 'db'));
+  t.is(loadConfig({ DATA_DIR: '/var/lib/tessera' }).dataDir, '/var/lib/tessera');
   t.is(c.signingAlg, 'ES256');
   t.is(c.accessTokenTtl, 900);
   t.is(c.refreshTokenIdleTtl, 7 * 86400);

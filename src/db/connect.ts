@@ -1,8 +1,8 @@
 import { createRequire } from 'node:module';
-import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import type { Logger } from 'pino';
 import { preparePrivateDataDir } from './data_dir.js';
+import { embeddedClusterPath } from './embedded_lock.js';
 
 /**
  * knex-pglite (and PGlite with it) is loaded only when the embedded mode asks for it: a production
@@ -46,7 +46,7 @@ export function connectDatabase(target: DatabaseTarget): Knex {
   let connection = {} as Knex.StaticConnectionConfig;
   if (target.dataDir !== null) {
     const dir = preparePrivateDataDir(target.dataDir);
-    connection = { filename: path.join(dir, 'pgdata') } as Knex.StaticConnectionConfig;
+    connection = { filename: embeddedClusterPath(dir) } as Knex.StaticConnectionConfig;
   }
   return knexFactory({
     client: loadPgLiteClient(),
