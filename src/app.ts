@@ -13,6 +13,38 @@ import { requireBearer } from './http/bearer.js';
 import { authenticateClient } from './http/client_auth.js';
 import { errorHandler } from './http/error_handler.js';
 import { requestMetrics } from './observability.js';
+import { requestLog } from './http/request_log.js';
+import Router from '@koa/router';
+import type { Middleware } from 'koa';
+import { requireAdminScope } from './http/bearer.js';
+import { noCache } from './http/no_cache.js';
+import { type AdminDeps, adminAuditSteps, adminClientSteps, adminUserSteps, parseJsonBody } from './endpoints/admin.js';
+
+function adminRoutes(bearer: Middleware, deps: AdminDeps): Router {
+  const c = adminClientSteps(deps);
+  const u = adminUserSteps(deps);
+  const a = adminAuditSteps(deps);
+  const clients = [noCache, bearer, requireAdminScope('admin:clients')] as const;
+  const users = [noCache, bearer, requireAdminScope('admin:users')] as const;
+  const audit = [noCache, bearer, requireAdminScope('admin:audit')] as const;
+  const r = new Router();
+  r.get('/admin/clients', ...clients, c.listClients);
+  r.post('/admin/clients', ...clients, parseJsonBody, c.createClient);
+  r.get('/admin/clients/:id', ...clients, c.getClient);
+  r.patch('/admin/clients/:id', ...clients, parseJsonBody, c.updateClient);
+  r.post('/admin/clients/:id/disable', ...clients, c.disableClient);
+  r.post('/admin/clients/:id/rotate-secret', ...clients, c.rotateClientSecret);
+  r.get('/admin/users', ...users, u.listUsers);
+  r.post('/admin/users', ...users, parseJsonBody, u.createUser);
+  r.get('/admin/users/:id', ...users, u.getUser);
+  r.post('/admin/users/:id/disable', ...users, u.disableUser);
+  r.post('/admin/users/:id/password', ...users, parseJsonBody, u.setUserPassword);
+  r.get('/admin/users/:id/sessions', ...users, u.listUserSessions);
+  r.delete('/admin/users/:id/sessions', ...users, u.endUserSessions);
+  r.delete('/admin/sessions/:sid', ...users, u.endSession);
+  r.get('/admin/audit', ...audit, a.listAuditEvents);
+  return r;
+}
 
 /** Security headers for a JSON API that is never framed or sniffed. */
 async function securityHeaders(ctx: Koa.Context, next: Koa.Next): Promise<void> {
@@ -68,10 +100,17 @@ export function createApp(services: Services): Koa {
     }),
     logoutRoutes({ bearer, sessions: services.sessions, denylist: services.denylist }),
     adminKeysRoutes({ bearer, keyLifecycle: services.keyLifecycle }),
+    adminRoutes(bearer, {
+      clientAccounts: services.clientAccounts,
+      userAccounts: services.userAccounts,
+      sessions: services.sessions,
+      audit: services.audit,
+    }),
     healthRoutes({ checks: services.readiness, metrics: services.metrics.registry }),
   ];
 
-  app.use(requestMetrics(services.metrics, services.log));
+  app.use(requestLog(services.log));
+  app.use(requestMetrics(services.metrics));
   app.use(errorHandler(events));
   app.use(securityHeaders);
   for (const r of routers) {

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { ClientAccounts } from './accounts/clients.js';
+import { AuditTrail } from './audit/trail.js';
 import { UserAccounts } from './accounts/users.js';
 import { type Config, isEmbedded, SIGNING_ALGS } from './config.js';
 import { connectDatabase } from './db/connect.js';
@@ -26,6 +27,7 @@ import { warnIfRedisMayEvict } from './redis/eviction_check.js';
 import { schedulePurge } from './sessions/purge.js';
 import { Sessions } from './sessions/sessions.js';
 import { CachedClientStore } from './stores/cached_clients.js';
+import { PostgresAuditStore } from './stores/postgres/audit_events.js';
 import { MemoryDenylist } from './stores/memory/denylist.js';
 import { PostgresClientStore } from './stores/postgres/clients.js';
 import { PostgresRefreshTokenInspector } from './stores/postgres/refresh_token_inspector.js';
@@ -75,6 +77,7 @@ export interface Services {
   /** "Reload your keys": Redis pub/sub in production, in-process in embedded mode. */
   keySignal: KeyChangeSignal;
   userAccounts: UserAccounts;
+  audit: AuditTrail;
   clientAccounts: ClientAccounts;
   readiness: ReadinessCheck[];
   /** Migrations this start applied (reported by `tessera migrate`). */
@@ -135,6 +138,8 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
     const clients = new CachedClientStore(new PostgresClientStore(db), now);
     const signingKeys = new PostgresSigningKeyStore(db);
     const revocations = new PostgresRevocationStore(db);
+    const auditStore = new PostgresAuditStore(db);
+    const audit = new AuditTrail({ store: auditStore, now });
     const redis = connectRedis(config);
     if (redis) {
       // Errors surface through commands (and the fallbacks); an unhandled 'error' event would crash.
@@ -165,7 +170,9 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
 
     const refreshTokens = new PostgresRefreshTokenStore(db);
     const sessions = new Sessions({ refreshTokens, denylist, events, settings: config, now });
-    cleanups.push(schedulePurge({ refreshTokens, revocations, now, log }));
+    cleanups.push(
+      schedulePurge({ refreshTokens, revocations, audit: auditStore, auditRetention: config.auditRetention, now, log }),
+    );
 
     // --- Signing-key lifecycle and propagation (issue 5) -------------------------------------
     // Publishes on the shared Redis connection; the signal adds the one dedicated subscriber
@@ -221,16 +228,18 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       users,
       hasher,
       now,
-      endSessions: async (userId, reason) => {
-        await sessions.endUserSessions(userId, reason);
+      audit,
+      endSessions: async (userId, reason, stamp) => {
+        await sessions.endUserSessions(userId, reason, stamp);
       },
     });
     const clientAccounts = new ClientAccounts({
       clients,
       issuer: config.issuer,
       now,
-      endSessions: async (clientId, reason) => {
-        await sessions.endClientSessions(clientId, reason);
+      audit,
+      endSessions: async (clientId, reason, stamp) => {
+        await sessions.endClientSessions(clientId, reason, stamp);
       },
     });
 
@@ -289,6 +298,7 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       keySignal: signal,
       userAccounts,
       clientAccounts,
+      audit,
       readiness,
       appliedMigrations,
       async close() {

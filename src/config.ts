@@ -46,6 +46,8 @@ export interface Config {
   refreshReuseLeeway: number;
   maxSessionsPerUser: number;
   keyRotationInterval: number;
+  /** Audit events older than this are purged by the hourly purge job (docs/audit.md). */
+  auditRetention: number;
   jwksMaxAge: number;
   /** How often every instance re-reads the key table even without a signal. */
   keyReloadInterval: number;
@@ -195,6 +197,8 @@ export function loadConfig(env: Env = process.env): Config {
     refreshReuseLeeway: readDuration(env, 'REFRESH_REUSE_LEEWAY', 0),
     maxSessionsPerUser: readInt(env, 'MAX_SESSIONS_PER_USER', 5, 1, 1000),
     keyRotationInterval: readDuration(env, 'KEY_ROTATION_INTERVAL', 0),
+    // 90 days: long enough to investigate an incident reported weeks late; at least a day.
+    auditRetention: readDuration(env, 'AUDIT_RETENTION', 90 * 86400, 86400),
     jwksMaxAge: readDuration(env, 'JWKS_MAX_AGE', 300),
     keyReloadInterval: readDuration(env, 'KEY_RELOAD_INTERVAL', 30, 1),
     trustProxy: readBool(env, 'TRUST_PROXY', false),

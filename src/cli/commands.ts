@@ -1,4 +1,5 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { CLI_STAMP } from '../audit/trail.js';
 import type { Services } from '../compose.js';
 import { GRANT_TYPES, type GrantType } from '../stores/types.js';
 import { type CliIo, readSecret } from './io.js';
@@ -58,7 +59,7 @@ export const coreCommands: Record<string, Command> = {
       const { values } = parse(args, { username: { type: 'string' }, roles: { type: 'string' } });
       const username = required(values.username, '--username');
       const password = await readSecret(io, `Password for ${username}: `);
-      return (await services()).userAccounts.create(username, password, list(values.roles));
+      return (await services()).userAccounts.create(username, password, list(values.roles), CLI_STAMP);
     },
   },
   'users disable': {
@@ -67,7 +68,7 @@ export const coreCommands: Record<string, Command> = {
     async run({ args, services }) {
       const { values } = parse(args, { username: { type: 'string' } });
       return {
-        ...(await (await services()).userAccounts.disable(required(values.username, '--username'))),
+        ...(await (await services()).userAccounts.disable(required(values.username, '--username'), CLI_STAMP)),
         disabled: true,
       };
     },
@@ -80,7 +81,7 @@ export const coreCommands: Record<string, Command> = {
       const username = required(values.username, '--username');
       const password = await readSecret(io, `New password for ${username}: `);
       return {
-        ...(await (await services()).userAccounts.setPassword(username, password)),
+        ...(await (await services()).userAccounts.setPassword(username, password, CLI_STAMP)),
         password_changed: true,
       };
     },
@@ -111,7 +112,7 @@ export const coreCommands: Record<string, Command> = {
         isPublic: values.public ?? false,
         canIntrospect: values.introspect ?? false,
         isAdmin: values.admin ?? false,
-      });
+      }, CLI_STAMP);
     },
   },
   'clients list': {
@@ -119,7 +120,7 @@ export const coreCommands: Record<string, Command> = {
     summary: 'list clients (never their secrets)',
     async run({ args, services }) {
       parse(args, {});
-      return { clients: await (await services()).clientAccounts.list() };
+      return { clients: await (await services()).clientAccounts.listAll() };
     },
   },
   'clients disable': {
@@ -127,7 +128,7 @@ export const coreCommands: Record<string, Command> = {
     summary: 'disable a client; its tokens stop working',
     async run({ args, services }) {
       const { values } = parse(args, { 'client-id': { type: 'string' } });
-      return (await services()).clientAccounts.disable(required(values['client-id'], '--client-id'));
+      return (await services()).clientAccounts.disable(required(values['client-id'], '--client-id'), CLI_STAMP);
     },
   },
 };

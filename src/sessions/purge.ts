@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 
-import type { RefreshTokenStore, RevocationStore } from '../stores/types.js';
+import type { AuditStore, RefreshTokenStore, RevocationStore } from '../stores/types.js';
 
 /**
  * Dead families (expired or revoked) are kept this long before they are deleted with their tokens.
@@ -18,12 +18,20 @@ const MAX_BATCHES = 50;
 export interface PurgeDeps {
   refreshTokens: RefreshTokenStore;
   revocations: RevocationStore;
+  audit: Pick<AuditStore, 'purge'>;
+  /** AUDIT_RETENTION in seconds. */
+  auditRetention: number;
   now: () => number;
   log: Logger;
 }
 
-/** One purge run: dead refresh families (and their tokens), then expired revocation records. */
-export async function purgeSessions(deps: PurgeDeps): Promise<{ families: number; revocations: number }> {
+/**
+ * One purge run: dead refresh families (and their tokens), expired revocation records, and audit
+ * events older than AUDIT_RETENTION.
+ */
+export async function purgeSessions(
+  deps: PurgeDeps,
+): Promise<{ families: number; revocations: number; auditEvents: number }> {
   const cutoff = new Date(deps.now() - SESSION_RETENTION_S * 1000);
   let families = 0;
   for (let i = 0; i < MAX_BATCHES; i++) {
@@ -38,8 +46,16 @@ export async function purgeSessions(deps: PurgeDeps): Promise<{ families: number
     revocations += n;
     if (n < PURGE_BATCH) break;
   }
-  if (families + revocations > 0) deps.log.info({ families, revocations }, 'purged dead sessions');
-  return { families, revocations };
+  let auditEvents = 0;
+  const auditCutoff = new Date(deps.now() - deps.auditRetention * 1000);
+  for (let i = 0; i < MAX_BATCHES; i++) {
+    const n = await deps.audit.purge(auditCutoff, PURGE_BATCH);
+    auditEvents += n;
+    if (n < PURGE_BATCH) break;
+  }
+  if (families + revocations + auditEvents > 0)
+    deps.log.info({ families, revocations, auditEvents }, 'purged dead sessions and old audit events');
+  return { families, revocations, auditEvents };
 }
 
 /** Starts the hourly purge; the timer is unref'd so it never keeps the process alive. */

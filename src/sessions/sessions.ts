@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { StoreError } from '../errors.js';
 import type { EventBus } from '../events.js';
 import type {
+  AuditEvent,
+  AuditStamp,
   ClientRecord,
   Denylist,
   FamilyRevocation,
@@ -34,6 +36,8 @@ export interface NewSession {
   client: ClientRecord;
   scope: string;
   audience: string[];
+  /** The login this session starts: audited as `login.succeeded` in the session's own transaction. */
+  login?: { stamp: AuditStamp; username: string; method: 'password' | 'authorization_code' };
 }
 
 export type RefreshResult =
@@ -64,8 +68,13 @@ async function retryConflictOnce<T>(work: () => Promise<T>): Promise<T> {
 export class Sessions {
   constructor(private readonly deps: SessionDeps) {}
 
-  private revocation(reason: string): FamilyRevocation {
-    return { reason, at: new Date(this.deps.now()), accessTokenTtl: this.deps.settings.accessTokenTtl };
+  private revocation(reason: string, audit?: AuditStamp): FamilyRevocation {
+    return {
+      reason,
+      at: new Date(this.deps.now()),
+      accessTokenTtl: this.deps.settings.accessTokenTtl,
+      audit,
+    };
   }
 
   private newToken(client: ClientRecord) {
@@ -105,19 +114,34 @@ export class Sessions {
       expiresAt: new Date(now + maxAge * 1000),
     };
     const token = this.newToken(input.client);
+    const { login } = input;
     const limits = {
       maxLiveFamilies: this.deps.settings.maxSessionsPerUser,
-      evict: this.revocation('session_limit'),
+      evict: this.revocation('session_limit', login?.stamp),
     };
+    const audit: AuditEvent[] = login
+      ? [
+          {
+            ...login.stamp,
+            type: 'login.succeeded',
+            at: family.createdAt,
+            username: login.username,
+            userId: input.userId,
+            clientId: input.client.id,
+            sessionId: family.id,
+            detail: { method: login.method },
+          },
+        ]
+      : [];
     const evicted = await retryConflictOnce(() =>
-      this.deps.refreshTokens.createFamily(family, token.record, limits),
+      this.deps.refreshTokens.createFamily(family, token.record, limits, audit),
     );
     await this.ended(evicted, 'session_limit');
     return { sid: family.id, refreshToken: token.value };
   }
 
   /** RFC 6749 §6 with rotation, reuse detection and the leeway (SPEC §5). */
-  async refresh(client: ClientRecord, presented: string): Promise<RefreshResult> {
+  async refresh(client: ClientRecord, presented: string, audit?: AuditStamp): Promise<RefreshResult> {
     if (!looksLikeRefreshToken(presented)) return { ok: false, reason: 'not_found' };
     const token = this.newToken(client);
     let outcome: RotateOutcome;
@@ -129,6 +153,7 @@ export class Sessions {
         leeway: client.refreshReuseLeeway ?? this.deps.settings.refreshReuseLeeway,
         now: new Date(this.deps.now()),
         accessTokenTtl: this.deps.settings.accessTokenTtl,
+        audit,
       });
     } catch (err) {
       if (err instanceof StoreError && err.code === 'conflict') return { ok: false, reason: 'conflict' };
@@ -158,13 +183,13 @@ export class Sessions {
   }
 
   /** RFC 7009 for a refresh token: revokes its family if `client` owns it. */
-  async revokeRefreshToken(client: ClientRecord, presented: string) {
+  async revokeRefreshToken(client: ClientRecord, presented: string, audit?: AuditStamp) {
     if (!looksLikeRefreshToken(presented)) return 'not_found' as const;
     const outcome = await retryConflictOnce(() =>
       this.deps.refreshTokens.revokeByHash(
         sha256(presented),
         client.id,
-        this.revocation('revoked_by_client'),
+        this.revocation('revoked_by_client', audit),
       ),
     );
     if (outcome.kind === 'revoked') {
@@ -175,28 +200,40 @@ export class Sessions {
   }
 
   /** /logout: ends the family named by an access token's `sid`. */
-  async end(familyId: string, reason: string): Promise<boolean> {
+  async end(familyId: string, reason: string, audit?: AuditStamp): Promise<boolean> {
     const revoked = await retryConflictOnce(() =>
-      this.deps.refreshTokens.revokeFamily(familyId, this.revocation(reason)),
+      this.deps.refreshTokens.revokeFamily(familyId, this.revocation(reason, audit)),
     );
     return (await this.ended(revoked, reason)).length > 0;
   }
 
+  /** A user's live sessions, newest first (`sessions list`, GET /admin/users/{id}/sessions). */
+  listLive(userId: string) {
+    return this.deps.refreshTokens.listLiveFamilies(userId, new Date(this.deps.now()));
+  }
+
+  /** DELETE /admin/sessions/{sid}: false when no such session ever existed; ending twice is a no-op. */
+  async endById(familyId: string, reason: string, audit: AuditStamp): Promise<boolean> {
+    if (!(await this.deps.refreshTokens.findFamily(familyId))) return false;
+    await this.end(familyId, reason, audit);
+    return true;
+  }
+
   /** users disable / set-password / sessions revoke. */
-  async endUserSessions(userId: string, reason: string): Promise<string[]> {
+  async endUserSessions(userId: string, reason: string, audit?: AuditStamp): Promise<string[]> {
     return this.ended(
       await retryConflictOnce(() =>
-        this.deps.refreshTokens.revokeUserFamilies(userId, this.revocation(reason)),
+        this.deps.refreshTokens.revokeUserFamilies(userId, this.revocation(reason, audit)),
       ),
       reason,
     );
   }
 
   /** clients disable. */
-  async endClientSessions(clientId: string, reason: string): Promise<string[]> {
+  async endClientSessions(clientId: string, reason: string, audit?: AuditStamp): Promise<string[]> {
     return this.ended(
       await retryConflictOnce(() =>
-        this.deps.refreshTokens.revokeClientFamilies(clientId, this.revocation(reason)),
+        this.deps.refreshTokens.revokeClientFamilies(clientId, this.revocation(reason, audit)),
       ),
       reason,
     );

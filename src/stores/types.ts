@@ -36,6 +36,14 @@ export interface ClientRecord {
 
 export type NewUser = Pick<UserRecord, 'id' | 'username' | 'passwordHash' | 'roles'>;
 export type NewClient = Omit<ClientRecord, 'disabledAt' | 'createdAt'>;
+/** The fields an admin may change on a registered client (never its id or secret). */
+export type ClientChanges = Partial<Pick<ClientRecord, 'name' | 'grantTypes' | 'scopes' | 'audiences'>>;
+
+/** Keyset pagination in creation order: the page after the record with this creation time and id. */
+export interface PageQuery {
+  limit: number;
+  after?: { createdAt: Date; id: string };
+}
 
 export interface UserStore {
   create(user: NewUser): Promise<UserRecord>;
@@ -45,13 +53,21 @@ export interface UserStore {
   disable(id: string, at: Date): Promise<boolean>;
   setPasswordHash(id: string, passwordHash: string, at: Date): Promise<boolean>;
   count(): Promise<number>;
+  /** Oldest first. */
+  page(query: PageQuery): Promise<UserRecord[]>;
 }
 
 export interface ClientStore {
   create(client: NewClient): Promise<ClientRecord>;
   findById(id: string): Promise<ClientRecord | undefined>;
   list(): Promise<ClientRecord[]>;
+  /** Oldest first. */
+  page(query: PageQuery): Promise<ClientRecord[]>;
   disable(id: string, at: Date): Promise<boolean>;
+  /** Returns the changed record, or undefined if no such client. */
+  update(id: string, changes: ClientChanges): Promise<ClientRecord | undefined>;
+  /** Replaces the secret digest; false if no such client. */
+  setSecretHash(id: string, secretHash: string): Promise<boolean>;
   count(): Promise<number>;
 }
 
@@ -104,6 +120,8 @@ export interface KeyTransition {
   retiredExpiresAt: Date;
   /** The new `next` key, required whenever the current `next` is promoted or revoked. */
   newNext?: SigningKeyRecord;
+  /** `key.*` audit events, written in the transition's transaction. */
+  audit?: AuditEvent[];
 }
 
 export type RevocationKind = 'jti' | 'sid';
@@ -175,6 +193,8 @@ export interface FamilyRevocation {
   at: Date;
   /** Server default access-token TTL (s); a client's own override is read by the store. */
   accessTokenTtl: number;
+  /** Who ended them: one `session.ended` audit event per family, in the revoking transaction. */
+  audit?: AuditStamp;
 }
 
 /** Families ended by one call, with the `sid` denylist entries already recorded durably. */
@@ -192,6 +212,8 @@ export interface RotateInput {
   now: Date;
   /** Used when reuse revokes the family. */
   accessTokenTtl: number;
+  /** Reuse writes `refresh.reuse_detected` and `session.ended` with this stamp, in its transaction. */
+  audit?: AuditStamp;
 }
 
 /**
@@ -217,22 +239,96 @@ export interface RefreshTokenStore {
   /**
    * Creates a family with its first token. Holds the user's row lock so that concurrent logins
    * count live families correctly; the oldest live families beyond `maxLiveFamilies - 1` are
-   * revoked (reason in `evict`) in the same transaction.
+   * revoked (reason in `evict`) in the same transaction, which also writes the `audit` events.
    */
   createFamily(
     family: Omit<RefreshFamily, 'revokedAt' | 'revokedReason'>,
     token: NewRefreshToken,
     limits: { maxLiveFamilies: number; evict: FamilyRevocation },
+    audit?: AuditEvent[],
   ): Promise<RevokedFamilies>;
   /** Spends the presented token and inserts its child, or detects reuse and revokes the family. */
   rotate(input: RotateInput): Promise<RotateOutcome>;
   findByHash(hash: string): Promise<{ token: RefreshTokenRecord; family: RefreshFamily } | undefined>;
   findFamily(id: string): Promise<RefreshFamily | undefined>;
-  /** /revoke: only the owning client's token revokes its family. */
+  /** The user's live families (not revoked, not expired at `now`), newest first, with last use. */
+  listLiveFamilies(userId: string, now: Date): Promise<(RefreshFamily & { lastUsedAt: Date })[]>;
+  /** /revoke: only the owning client's token revokes its family (`token.revoked` audited with it). */
   revokeByHash(hash: string, clientId: string, revocation: FamilyRevocation): Promise<RevokeByTokenOutcome>;
   revokeFamily(id: string, revocation: FamilyRevocation): Promise<RevokedFamilies>;
   revokeUserFamilies(userId: string, revocation: FamilyRevocation): Promise<RevokedFamilies>;
   revokeClientFamilies(clientId: string, revocation: FamilyRevocation): Promise<RevokedFamilies>;
   /** Deletes (with their tokens) up to `batch` families that expired or were revoked before `cutoff`. */
+  purge(cutoff: Date, batch: number): Promise<number>;
+}
+
+/** Audit event types (docs/audit.md). A closed list, so filters and metrics stay bounded. */
+export const AUDIT_EVENT_TYPES = [
+  'login.succeeded',
+  'login.failed',
+  'login.locked',
+  'refresh.reuse_detected',
+  'token.revoked',
+  'session.ended',
+  'user.created',
+  'user.disabled',
+  'user.password_changed',
+  'client.created',
+  'client.updated',
+  'client.disabled',
+  'client.secret_rotated',
+  'key.rotated',
+  'key.revoked',
+  'key.rewrapped',
+] as const;
+export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
+
+/** Who did it, from where, in which request: the part of an audit event every change shares. */
+export interface AuditStamp {
+  /** Admin client id, `cli`, `system`, or the OAuth client that made the request. */
+  actor: string;
+  ip: string | null;
+  requestId: string | null;
+}
+
+/** What an event is about. `username` is looked up from `userId` when only the id is known. */
+export interface AuditSubject {
+  username?: string | null;
+  userId?: string | null;
+  clientId?: string | null;
+  sessionId?: string | null;
+  kid?: string | null;
+}
+
+export type AuditDetail = Record<string, string | number | boolean | string[]>;
+
+/** One audit trail entry. Never holds a password, secret or token. */
+export interface AuditEvent extends AuditStamp, AuditSubject {
+  type: AuditEventType;
+  at: Date;
+  detail: AuditDetail;
+}
+
+export interface StoredAuditEvent extends AuditEvent {
+  id: string;
+}
+
+export interface AuditQuery {
+  type?: AuditEventType;
+  username?: string;
+  clientId?: string;
+  since?: Date;
+  until?: Date;
+  /** Events older than this id (the cursor of the previous page). */
+  beforeId?: string;
+  limit: number;
+}
+
+/** The audit trail (Postgres). Writes that belong to a change ride in that change's transaction. */
+export interface AuditStore {
+  record(events: AuditEvent[]): Promise<void>;
+  /** Newest first. */
+  list(query: AuditQuery): Promise<StoredAuditEvent[]>;
+  /** Deletes up to `batch` events older than `cutoff`. */
   purge(cutoff: Date, batch: number): Promise<number>;
 }
