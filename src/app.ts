@@ -97,8 +97,9 @@ export function createApp(services: Services): Koa {
       verifier: services.verifier,
       denylist: services.denylist,
       events,
+      audit: services.audit,
     }),
-    logoutRoutes({ bearer, sessions: services.sessions, denylist: services.denylist }),
+    logoutRoutes({ bearer, sessions: services.sessions, denylist: services.denylist, audit: services.audit }),
     adminKeysRoutes({ bearer, keyLifecycle: services.keyLifecycle }),
     adminRoutes(bearer, {
       clientAccounts: services.clientAccounts,

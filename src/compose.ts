@@ -220,6 +220,7 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
         accessTokenTtl: config.accessTokenTtl,
         throttle: rateLimits,
         sessions,
+        audit,
       }),
       refreshTokenGrant({ sessions, users, minter, events, accessTokenTtl: config.accessTokenTtl }),
       clientCredentialsGrant({ minter, events, accessTokenTtl: config.accessTokenTtl }),

@@ -1,10 +1,10 @@
 import Router from '@koa/router';
 import type { Context, Middleware, Next } from 'koa';
 import { invalidRequest, OAuthError } from '../errors.js';
-import { ADMIN_SCOPE } from '../grants/scope.js';
-import { requireScope } from '../http/bearer.js';
+import { bearerClaims, requireAdminScope } from '../http/bearer.js';
 import { noCache } from '../http/no_cache.js';
 import { readBody } from '../http/params.js';
+import { auditStamp } from '../http/request_log.js';
 import { type KeyLifecycle, KeyLifecycleError } from '../keys/lifecycle.js';
 
 export interface AdminKeysDeps {
@@ -60,7 +60,7 @@ function lifecycleError(err: unknown): unknown {
 /** GET /admin/keys, POST /admin/keys/rotate, POST /admin/keys/{kid}/revoke (SPEC §4, §6). */
 export function adminKeysRoutes(deps: AdminKeysDeps): Router {
   const router = new Router();
-  const admin = [noCache, deps.bearer, requireScope(ADMIN_SCOPE)];
+  const admin = [noCache, deps.bearer, requireAdminScope('admin:keys')];
 
   router.get('/admin/keys', ...admin, async function listKeys(ctx) {
     ctx.body = { keys: await deps.keyLifecycle.list() };
@@ -68,7 +68,10 @@ export function adminKeysRoutes(deps: AdminKeysDeps): Router {
 
   router.post('/admin/keys/rotate', ...admin, parseRotateBody, async function rotateKeys(ctx) {
     try {
-      ctx.body = { keys: await deps.keyLifecycle.rotate({ force: ctx.state.rotateForce === true }) };
+      const stamp = auditStamp(ctx, bearerClaims(ctx).client_id);
+      ctx.body = {
+        keys: await deps.keyLifecycle.rotate({ force: ctx.state.rotateForce === true, audit: stamp }),
+      };
     } catch (err) {
       throw lifecycleError(err);
     }
@@ -76,7 +79,8 @@ export function adminKeysRoutes(deps: AdminKeysDeps): Router {
 
   router.post('/admin/keys/:kid/revoke', ...admin, async function revokeKey(ctx) {
     try {
-      ctx.body = { keys: await deps.keyLifecycle.revoke(String(ctx.params.kid)) };
+      const stamp = auditStamp(ctx, bearerClaims(ctx).client_id);
+      ctx.body = { keys: await deps.keyLifecycle.revoke(String(ctx.params.kid), stamp) };
     } catch (err) {
       throw lifecycleError(err);
     }

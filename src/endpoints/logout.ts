@@ -3,12 +3,15 @@ import type { Context, Middleware } from 'koa';
 import { bearerClaims } from '../http/bearer.js';
 import { noCache } from '../http/no_cache.js';
 import type { Sessions } from '../sessions/sessions.js';
+import type { AuditRecorder } from '../accounts/users.js';
+import { auditStamp } from '../http/request_log.js';
 import type { Denylist } from '../stores/types.js';
 
 export interface LogoutEndpointDeps {
   bearer: Middleware;
   sessions: Sessions;
   denylist: Denylist;
+  audit: AuditRecorder;
 }
 
 /**
@@ -18,11 +21,19 @@ export interface LogoutEndpointDeps {
  */
 async function logout(ctx: Context, deps: LogoutEndpointDeps): Promise<void> {
   const claims = bearerClaims(ctx);
-  if (claims.sid) await deps.sessions.end(claims.sid, 'logout');
-  else
+  const stamp = auditStamp(ctx, claims.client_id);
+  if (claims.sid) await deps.sessions.end(claims.sid, 'logout', stamp);
+  else {
     await deps.denylist.add([
       { kind: 'jti', value: claims.jti, expiresAt: new Date(claims.exp * 1000), reason: 'logout' },
     ]);
+    await deps.audit.record(
+      stamp,
+      'token.revoked',
+      { clientId: claims.client_id },
+      { token_type: 'access_token', jti: claims.jti, reason: 'logout' },
+    );
+  }
   ctx.status = 204;
 }
 

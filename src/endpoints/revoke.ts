@@ -6,7 +6,9 @@ import { authenticatedClient } from '../http/client_auth.js';
 import { noCache } from '../http/no_cache.js';
 import { params, parseParams } from '../http/params.js';
 import type { Sessions } from '../sessions/sessions.js';
-import type { ClientRecord, Denylist } from '../stores/types.js';
+import type { AuditRecorder } from '../accounts/users.js';
+import { auditStamp } from '../http/request_log.js';
+import type { AuditStamp, ClientRecord, Denylist } from '../stores/types.js';
 import { type AccessTokenVerifier, TokenRejected } from '../tokens/access_token.js';
 
 export interface RevokeEndpointDeps {
@@ -15,6 +17,8 @@ export interface RevokeEndpointDeps {
   verifier: AccessTokenVerifier;
   denylist: Denylist;
   events: EventBus;
+  /** Access-token revocations (a refresh token's is written in its family's transaction). */
+  audit: AuditRecorder;
   /** Extra checks before client authentication (rate limits); empty by default. */
   before?: Middleware[];
 }
@@ -29,6 +33,7 @@ async function revokeAccessToken(
   deps: RevokeEndpointDeps,
   client: ClientRecord,
   token: string,
+  stamp: AuditStamp,
 ): Promise<Outcome> {
   let claims: Awaited<ReturnType<AccessTokenVerifier['verifySignature']>>;
   try {
@@ -43,6 +48,12 @@ async function revokeAccessToken(
     { kind: 'jti', value: claims.jti, expiresAt: new Date(claims.exp * 1000), reason: 'revoked_by_client' },
   ]);
   deps.events.emit('token.revoked', { clientId: client.id, kind: 'access', id: claims.jti });
+  await deps.audit.record(
+    stamp,
+    'token.revoked',
+    { clientId: client.id, username: claims.username, sessionId: claims.sid },
+    { token_type: 'access_token', jti: claims.jti },
+  );
   return 'revoked';
 }
 
@@ -61,9 +72,10 @@ async function revoke(ctx: Context, deps: RevokeEndpointDeps): Promise<void> {
     throw new OAuthError('unsupported_token_type', 'this token type cannot be revoked');
   }
   const { client, method } = authenticatedClient(ctx);
+  const stamp = auditStamp(ctx, client.id);
   const lookups: Record<Hint, () => Promise<Outcome>> = {
-    refresh_token: () => deps.sessions.revokeRefreshToken(client, token),
-    access_token: () => revokeAccessToken(deps, client, token),
+    refresh_token: () => deps.sessions.revokeRefreshToken(client, token, stamp),
+    access_token: () => revokeAccessToken(deps, client, token, stamp),
   };
   const order: Hint[] =
     hint === 'access_token' ? ['access_token', 'refresh_token'] : ['refresh_token', 'access_token'];

@@ -24,7 +24,7 @@ async function dispatchGrant(ctx: Context, grants: GrantRegistry): Promise<void>
   if (!client.grantTypes.includes(grant.grantType)) {
     throw new OAuthError('unauthorized_client', 'this client may not use this grant type');
   }
-  ctx.body = await grant.handle({ client, params: p, ip: ctx.ip });
+  ctx.body = await grant.handle({ client, params: p, ip: ctx.ip, requestId: ctx.state.requestId });
 }
 
 /** RFC 6749 §3.2: no-cache → parse body → authenticate client → check grant → dispatch. */

@@ -1,11 +1,12 @@
 import { invalidGrant, invalidRequest } from '../errors.js';
 import type { EventBus } from '../events.js';
 import type { Sessions } from '../sessions/sessions.js';
-import type { ClientRecord, UserRecord, UserStore } from '../stores/types.js';
+import type { AuditRecorder } from '../accounts/users.js';
+import type { UserRecord, UserStore } from '../stores/types.js';
 import type { AccessTokenMinter } from '../tokens/access_token.js';
 import type { PasswordHasher } from '../tokens/passwords.js';
 import { resolveAudience, resolveScope, userScopes } from './scope.js';
-import { type GrantHandler, issueUserToken } from './types.js';
+import { type GrantHandler, type GrantRequest, grantStamp, issueUserToken } from './types.js';
 
 /**
  * Brute-force protection of the password grant (SPEC §7), implemented by http/rate_limits.ts.
@@ -15,7 +16,8 @@ import { type GrantHandler, issueUserToken } from './types.js';
  */
 export interface LoginThrottle {
   check(username: string, ip: string): Promise<() => Promise<void>>;
-  recordFailure(username: string, ip: string): Promise<void>;
+  /** Counts a failure; true when this failure locked the pair (a `login.locked` event). */
+  recordFailure(username: string, ip: string): Promise<boolean>;
   recordSuccess(username: string, ip: string): Promise<void>;
 }
 
@@ -29,6 +31,8 @@ export interface PasswordGrantDeps {
   sessions: Sessions;
   /** Absent → no login throttling (unit tests). */
   throttle?: LoginThrottle;
+  /** Failed logins and lockouts (a success is audited in the session's own transaction). */
+  audit: AuditRecorder;
 }
 
 /** Usernames and passwords are bounded so a request cannot turn argon2 into a DoS. */
@@ -37,26 +41,47 @@ const MAX_CREDENTIAL_LENGTH = 1024;
 /** The user behind a username and password, counting failures and successes for the throttle. */
 async function verifyCredentials(
   deps: PasswordGrantDeps,
-  client: ClientRecord,
+  request: GrantRequest,
   username: string,
   password: string,
-  ip: string,
 ): Promise<UserRecord> {
+  const { client, ip } = request;
   const user = await deps.users.findByUsername(username);
   const ok = user
     ? await deps.hasher.verify(user.passwordHash, password)
     : await deps.hasher.verifyUnknownUser(password);
   if (!user || !ok) {
-    await deps.throttle?.recordFailure(username, ip);
-    deps.events.emit('login.failed', { clientId: client.id, reason: user ? 'bad_password' : 'unknown_user' });
+    const locked = await deps.throttle?.recordFailure(username, ip);
+    await loginFailed(deps, request, username, user ? 'bad_password' : 'unknown_user', user?.id);
+    if (locked) {
+      deps.events.emit('login.locked', { clientId: client.id });
+      await deps.audit.record(grantStamp(request), 'login.locked', { username, clientId: client.id });
+    }
     throw invalidGrant(user ? 'bad password' : 'unknown user');
   }
   await deps.throttle?.recordSuccess(username, ip);
   if (user.disabledAt) {
-    deps.events.emit('login.failed', { clientId: client.id, reason: 'disabled' });
+    await loginFailed(deps, request, username, 'disabled', user.id);
     throw invalidGrant('user disabled');
   }
   return user;
+}
+
+/** The reason is kept in the audit trail only: the client sees one invalid_grant for all three. */
+async function loginFailed(
+  deps: PasswordGrantDeps,
+  request: GrantRequest,
+  username: string,
+  reason: 'unknown_user' | 'bad_password' | 'disabled',
+  userId: string | undefined,
+): Promise<void> {
+  deps.events.emit('login.failed', { clientId: request.client.id, reason });
+  await deps.audit.record(
+    grantStamp(request),
+    'login.failed',
+    { username, userId, clientId: request.client.id },
+    { reason, method: 'password' },
+  );
 }
 
 /** RFC 6749 §4.3 resource owner password credentials. */
@@ -64,7 +89,8 @@ export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
   return {
     grantType: 'password',
     params: ['username', 'password', 'scope', 'resource'],
-    async handle({ client, params, ip }) {
+    async handle(request) {
+      const { client, params, ip } = request;
       const username = params.get('username');
       const password = params.get('password');
       if (username === undefined || password === undefined) {
@@ -82,7 +108,7 @@ export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
       const release = await deps.throttle?.check(username, ip);
       let user: UserRecord;
       try {
-        user = await verifyCredentials(deps, client, username, password, ip);
+        user = await verifyCredentials(deps, request, username, password);
       } finally {
         await release?.();
       }
@@ -91,6 +117,7 @@ export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
         client,
         scope,
         audience: typeof audience === 'string' ? [audience] : audience,
+        login: { stamp: grantStamp(request), username: user.username, method: 'password' },
       });
       // RFC 6749 §4.3.3: a refresh token only for clients allowed the refresh_token grant.
       return issueUserToken(deps, {

@@ -4,7 +4,7 @@ import type { RefreshResult, Sessions } from '../sessions/sessions.js';
 import type { RefreshFamily, UserStore } from '../stores/types.js';
 import type { AccessTokenMinter } from '../tokens/access_token.js';
 import { resolveScope } from './scope.js';
-import { type GrantHandler, issueUserToken } from './types.js';
+import { type GrantHandler, grantStamp, issueUserToken } from './types.js';
 
 export interface RefreshGrantDeps {
   sessions: Sessions;
@@ -40,7 +40,9 @@ export function refreshTokenGrant(deps: RefreshGrantDeps): GrantHandler {
   return {
     grantType: 'refresh_token',
     params: ['refresh_token', 'scope', 'resource'],
-    async handle({ client, params }) {
+    async handle(request) {
+      const { client, params } = request;
+      const stamp = grantStamp(request);
       const presented = params.get('refresh_token');
       if (presented === undefined) throw invalidRequest('refresh_token is required');
       // Scope and audience are checked against the family before the token is spent, so a bad
@@ -48,18 +50,18 @@ export function refreshTokenGrant(deps: RefreshGrantDeps): GrantHandler {
       const peeked = await deps.sessions.peek(client, presented);
       if (!peeked) {
         // Still go through rotate: it records the reuse or ownership outcome under the lock.
-        const result = await deps.sessions.refresh(client, presented);
+        const result = await deps.sessions.refresh(client, presented, stamp);
         throw invalidGrant(result.ok ? 'unexpected success' : FAILURE_DETAIL[result.reason]);
       }
       const original = peeked.scope.split(' ').filter(Boolean);
       const scope = resolveScope(params.get('scope'), original, original);
       const audience = refreshAudience(params.get('resource'), peeked);
 
-      const result = await deps.sessions.refresh(client, presented);
+      const result = await deps.sessions.refresh(client, presented, stamp);
       if (!result.ok) throw invalidGrant(FAILURE_DETAIL[result.reason]);
       const user = await deps.users.findById(result.family.userId);
       if (!user || user.disabledAt) {
-        await deps.sessions.end(result.family.id, 'user_disabled');
+        await deps.sessions.end(result.family.id, 'user_disabled', stamp);
         throw invalidGrant('user disabled or gone');
       }
       return issueUserToken(deps, {

@@ -1,6 +1,6 @@
 import type { EventBus } from '../events.js';
 import type { Params } from '../http/params.js';
-import type { ClientRecord, GrantType, UserRecord } from '../stores/types.js';
+import type { AuditStamp, ClientRecord, GrantType, UserRecord } from '../stores/types.js';
 import type { AccessTokenMinter } from '../tokens/access_token.js';
 
 /** RFC 6749 §5.1 successful response. */
@@ -17,7 +17,16 @@ export interface GrantRequest {
   params: Params;
   /** Client IP (X-Forwarded-For only when TRUST_PROXY). */
   ip: string;
+  /** The request's X-Request-Id, for the audit trail. */
+  requestId?: string;
 }
+
+/** The audit stamp of a grant: the client acted, from this IP, in this request. */
+export const grantStamp = (request: GrantRequest): AuditStamp => ({
+  actor: request.client.id,
+  ip: request.ip,
+  requestId: request.requestId ?? null,
+});
 
 /** One grant per module: its name, the parameters it reads, its handler (STYLE: node-oidc-provider). */
 export interface GrantHandler {

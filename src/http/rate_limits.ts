@@ -164,20 +164,21 @@ export class RateLimits implements LoginThrottle {
    * Counts a failed login. The Nth consecutive failure (N = RATE_LIMIT_LOGIN_FAILURES) locks the
    * pair for the base lockout; every further failure doubles it, up to the maximum.
    */
-  async recordFailure(username: string, ip: string): Promise<void> {
+  async recordFailure(username: string, ip: string): Promise<boolean> {
     const key = pairKey(username, ip);
     const [pair] = await Promise.all([
       this.consume(this.pairFailures, key),
       this.consume(this.ipFailures, ip),
     ]);
-    if (!pair) return;
+    if (!pair) return false;
     const beyond = pair.consumedPoints - this.limits.loginFailuresPerUserIp;
-    if (beyond < 0) return;
+    if (beyond < 0) return false;
     const lockout = Math.min(
       this.limits.loginLockoutBase * 2 ** Math.min(beyond, 30),
       this.limits.loginLockoutMax,
     );
     await this.pairLock.block(key, lockout);
+    return true;
   }
 
   /** A success ends the streak of that pair (the per-IP hour window is kept). */
