@@ -23,6 +23,10 @@ const REDACT = [
   '*.token',
   '*.authorization',
   'req.headers.authorization',
+  'cookie',
+  '*.cookie',
+  'req.headers.cookie',
+  'res.headers["set-cookie"]',
 ];
 
 export function createLogger(level: LogLevel, destination?: NodeJS.WritableStream): Logger {

@@ -45,7 +45,10 @@ export const clientIdOf = (ctx: Context): string | undefined =>
 export function requestLog(log: Logger) {
   const http = pinoHttp({
     logger: log,
+    // Neither the request nor the response object is bound to the line: their headers carry
+    // Authorization and Cookie. The line is built from the fields below only.
     quietReqLogger: true,
+    quietResLogger: true,
     // The id is chosen by the Koa middleware below (it must be echoed even when logging is off).
     genReqId: (req) => lines.get(req)?.requestId ?? randomUUID(),
     customAttributeKeys: { reqId: 'requestId', responseTime: 'ms' },
