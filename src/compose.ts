@@ -7,7 +7,8 @@ import { type Config, isEmbedded, SIGNING_ALGS } from './config.js';
 import { connectDatabase } from './db/connect.js';
 import { lockEmbeddedDatabase } from './db/embedded_lock.js';
 import { migrateLatest, pendingMigrations } from './db/migrate.js';
-import type { ReadinessCheck } from './endpoints/health.js';
+import { type ReadinessCheck, runCheck } from './endpoints/health.js';
+import { buildVersion } from './build_info.js';
 import type { RefreshTokenInspector } from './endpoints/introspect.js';
 import { EventBus } from './events.js';
 import { clientCredentialsGrant } from './grants/client_credentials.js';
@@ -263,6 +264,15 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       },
     ];
 
+    const [databaseCheck, redisCheck] = readiness;
+    metrics.watch({
+      activeKeyActivatedAt: () => (options.withoutKeys ? undefined : activeKeyActivatedAt(keys)),
+      now,
+      database: async () => databaseCheck !== undefined && (await runCheck(databaseCheck)) === 'ok',
+      redis: redis && redisCheck ? async () => (await runCheck(redisCheck)) === 'ok' : undefined,
+      version: buildVersion(),
+    });
+
     let closed = false;
     log.info(
       {
@@ -316,3 +326,9 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
 
 /** Algorithms this build can sign with, advertised in metadata. */
 export const SUPPORTED_SIGNING_ALGS = SIGNING_ALGS;
+
+/** When the key signing now was activated (the age an operator alerts on, docs/monitoring.md). */
+function activeKeyActivatedAt(keys: KeyRing): Date | undefined {
+  const { signer, records } = keys.current();
+  return records.find((r) => r.kid === signer.kid)?.activatedAt ?? undefined;
+}
