@@ -1,5 +1,14 @@
+import Router from '@koa/router';
+import type { Middleware } from 'koa';
 import Koa from 'koa';
 import type { Services } from './compose.js';
+import {
+  type AdminDeps,
+  adminAuditSteps,
+  adminClientSteps,
+  adminUserSteps,
+  parseJsonBody,
+} from './endpoints/admin.js';
 import { adminKeysRoutes } from './endpoints/admin_keys.js';
 import { discoveryRoutes } from './endpoints/discovery.js';
 import { healthRoutes } from './endpoints/health.js';
@@ -9,16 +18,12 @@ import { meRoutes } from './endpoints/me.js';
 import { revokeRoutes } from './endpoints/revoke.js';
 import { tokenRoutes } from './endpoints/token.js';
 import { supportedGrantTypes } from './grants/registry.js';
-import { requireBearer } from './http/bearer.js';
+import { requireAdminScope, requireBearer } from './http/bearer.js';
 import { authenticateClient } from './http/client_auth.js';
 import { errorHandler } from './http/error_handler.js';
-import { requestMetrics } from './observability.js';
-import { requestLog } from './http/request_log.js';
-import Router from '@koa/router';
-import type { Middleware } from 'koa';
-import { requireAdminScope } from './http/bearer.js';
 import { noCache } from './http/no_cache.js';
-import { type AdminDeps, adminAuditSteps, adminClientSteps, adminUserSteps, parseJsonBody } from './endpoints/admin.js';
+import { requestLog } from './http/request_log.js';
+import { requestMetrics } from './observability.js';
 
 function adminRoutes(bearer: Middleware, deps: AdminDeps): Router {
   const c = adminClientSteps(deps);

@@ -7,7 +7,10 @@ import { readFileSync } from 'node:fs';
 export function buildVersion(): string {
   for (const up of ['../package.json', '../../package.json']) {
     try {
-      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
       if (pkg.name === 'tessera' && typeof pkg.version === 'string') return pkg.version;
     } catch {
       // Not at this level; try the next.

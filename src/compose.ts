@@ -1,14 +1,14 @@
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { ClientAccounts } from './accounts/clients.js';
-import { AuditTrail } from './audit/trail.js';
 import { UserAccounts } from './accounts/users.js';
+import { AuditTrail } from './audit/trail.js';
+import { buildVersion } from './build_info.js';
 import { type Config, isEmbedded, SIGNING_ALGS } from './config.js';
 import { connectDatabase } from './db/connect.js';
 import { lockEmbeddedDatabase } from './db/embedded_lock.js';
 import { migrateLatest, pendingMigrations } from './db/migrate.js';
 import { type ReadinessCheck, runCheck } from './endpoints/health.js';
-import { buildVersion } from './build_info.js';
 import type { RefreshTokenInspector } from './endpoints/introspect.js';
 import { EventBus } from './events.js';
 import { clientCredentialsGrant } from './grants/client_credentials.js';
@@ -28,8 +28,8 @@ import { warnIfRedisMayEvict } from './redis/eviction_check.js';
 import { schedulePurge } from './sessions/purge.js';
 import { Sessions } from './sessions/sessions.js';
 import { CachedClientStore } from './stores/cached_clients.js';
-import { PostgresAuditStore } from './stores/postgres/audit_events.js';
 import { MemoryDenylist } from './stores/memory/denylist.js';
+import { PostgresAuditStore } from './stores/postgres/audit_events.js';
 import { PostgresClientStore } from './stores/postgres/clients.js';
 import { PostgresRefreshTokenInspector } from './stores/postgres/refresh_token_inspector.js';
 import { PostgresRefreshTokenStore } from './stores/postgres/refresh_tokens.js';
@@ -172,7 +172,14 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
     const refreshTokens = new PostgresRefreshTokenStore(db);
     const sessions = new Sessions({ refreshTokens, denylist, events, settings: config, now });
     cleanups.push(
-      schedulePurge({ refreshTokens, revocations, audit: auditStore, auditRetention: config.auditRetention, now, log }),
+      schedulePurge({
+        refreshTokens,
+        revocations,
+        audit: auditStore,
+        auditRetention: config.auditRetention,
+        now,
+        log,
+      }),
     );
 
     // --- Signing-key lifecycle and propagation (issue 5) -------------------------------------

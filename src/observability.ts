@@ -94,11 +94,18 @@ export function createMetrics(): Metrics {
       buckets: LATENCY_BUCKETS,
       registers: [registry],
     }),
-    tokensIssued: counter('tessera_tokens_issued_total', 'Access tokens issued, by grant type', ['grant_type']),
-    logins: counter('tessera_logins_total', 'Password logins by outcome (succeeded, failed); reasons are in the audit trail', [
-      'outcome',
+    tokensIssued: counter('tessera_tokens_issued_total', 'Access tokens issued, by grant type', [
+      'grant_type',
     ]),
-    loginLockouts: counter('tessera_login_lockouts_total', 'Username+IP pairs locked after repeated failed logins'),
+    logins: counter(
+      'tessera_logins_total',
+      'Password logins by outcome (succeeded, failed); reasons are in the audit trail',
+      ['outcome'],
+    ),
+    loginLockouts: counter(
+      'tessera_login_lockouts_total',
+      'Username+IP pairs locked after repeated failed logins',
+    ),
     clientAuthFailures: counter('tessera_client_auth_failures_total', 'Failed client authentications'),
     accessTokenRejections: counter(
       'tessera_access_token_rejections_total',
@@ -120,12 +127,16 @@ export function createMetrics(): Metrics {
     sessionsEnded: counter('tessera_sessions_ended_total', 'Sessions (refresh families) ended, by reason', [
       'reason',
     ]),
-    rateLimitRejections: counter('tessera_rate_limit_rejections_total', 'Requests refused with 429, by limiter', [
-      'limiter',
-    ]),
-    keyRotations: counter('tessera_key_rotations_total', 'Signing-key rotations (forced skips the JWKS wait)', [
-      'forced',
-    ]),
+    rateLimitRejections: counter(
+      'tessera_rate_limit_rejections_total',
+      'Requests refused with 429, by limiter',
+      ['limiter'],
+    ),
+    keyRotations: counter(
+      'tessera_key_rotations_total',
+      'Signing-key rotations (forced skips the JWKS wait)',
+      ['forced'],
+    ),
     keyRevocations: counter('tessera_key_revocations_total', 'Signing keys revoked (pulled from JWKS)'),
     dependencyErrors: counter(
       'tessera_dependency_errors_total',

@@ -55,7 +55,8 @@ export function describeClient(c: ClientRecord) {
 
 function checkName(raw: string): string {
   const name = raw.trim();
-  if (name === '' || name.length > 200) throw new AccountError('invalid', 'name must be 1-200 characters', 'name');
+  if (name === '' || name.length > 200)
+    throw new AccountError('invalid', 'name must be 1-200 characters', 'name');
   return name;
 }
 
@@ -159,7 +160,8 @@ export class ClientAccounts {
   async list(page: ListPage = {}) {
     const limit = pageLimit(page.limit);
     const after = page.cursor === undefined ? undefined : decodeListCursor(page.cursor);
-    if (page.cursor !== undefined && !after) throw new AccountError('invalid', 'not a valid cursor', 'cursor');
+    if (page.cursor !== undefined && !after)
+      throw new AccountError('invalid', 'not a valid cursor', 'cursor');
     const { items, nextCursor } = pageOf(await this.deps.clients.page({ limit: limit + 1, after }), limit);
     return { clients: items.map(describeClient), ...(nextCursor ? { next_cursor: nextCursor } : {}) };
   }

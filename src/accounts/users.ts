@@ -29,7 +29,12 @@ const ROLE = /^[A-Za-z0-9._:-]{1,64}$/;
 
 /** Writes one audit event for a change that has no transaction of its own (src/audit/trail.ts). */
 export interface AuditRecorder {
-  record(stamp: AuditStamp, type: AuditEventType, subject?: AuditSubject, detail?: AuditDetail): Promise<void>;
+  record(
+    stamp: AuditStamp,
+    type: AuditEventType,
+    subject?: AuditSubject,
+    detail?: AuditDetail,
+  ): Promise<void>;
 }
 
 export interface UserAccountsDeps {
@@ -144,7 +149,8 @@ export class UserAccounts {
   async list(page: ListPage = {}) {
     const limit = pageLimit(page.limit);
     const after = page.cursor === undefined ? undefined : decodeListCursor(page.cursor);
-    if (page.cursor !== undefined && !after) throw new AccountError('invalid', 'not a valid cursor', 'cursor');
+    if (page.cursor !== undefined && !after)
+      throw new AccountError('invalid', 'not a valid cursor', 'cursor');
     const { items, nextCursor } = pageOf(await this.deps.users.page({ limit: limit + 1, after }), limit);
     return { users: items.map(describeUser), ...(nextCursor ? { next_cursor: nextCursor } : {}) };
   }

@@ -59,7 +59,12 @@ export class AuditTrail {
     return auditEvent(stamp, type, new Date(this.deps.now()), subject, detail);
   }
 
-  record(stamp: AuditStamp, type: AuditEventType, subject?: AuditSubject, detail?: AuditDetail): Promise<void> {
+  record(
+    stamp: AuditStamp,
+    type: AuditEventType,
+    subject?: AuditSubject,
+    detail?: AuditDetail,
+  ): Promise<void> {
     return this.deps.store.record([this.event(stamp, type, subject, detail)]);
   }
 

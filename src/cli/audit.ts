@@ -9,7 +9,8 @@ function readTime(value: string | undefined, flag: string, now: number): Date | 
   const ago = parseDuration(value);
   if (ago !== undefined) return new Date(now - ago * 1000);
   const at = /^\d{4}-\d\d-\d\d(T[\d:.]+(Z|[+-]\d\d:\d\d))?$/i.test(value) ? new Date(value) : undefined;
-  if (!at || Number.isNaN(at.getTime())) throw new UsageError(`${flag} takes a duration (1h, 7d) or a date-time`);
+  if (!at || Number.isNaN(at.getTime()))
+    throw new UsageError(`${flag} takes a duration (1h, 7d) or a date-time`);
   return at;
 }
 
@@ -39,7 +40,8 @@ export const auditCommands: Record<string, Command> = {
           throw new UsageError(`--limit takes 1 to ${AUDIT_PAGE_MAX}`);
       }
       const beforeId = values.cursor === undefined ? undefined : decodeCursor(values.cursor);
-      if (values.cursor !== undefined && beforeId === undefined) throw new UsageError('--cursor is not valid');
+      if (values.cursor !== undefined && beforeId === undefined)
+        throw new UsageError('--cursor is not valid');
       const now = Date.now();
       const s = await services();
       const page = await s.audit.list({

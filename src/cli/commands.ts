@@ -68,7 +68,9 @@ export const coreCommands: Record<string, Command> = {
     async run({ args, services }) {
       const { values } = parse(args, { username: { type: 'string' } });
       return {
-        ...(await (await services()).userAccounts.disable(required(values.username, '--username'), CLI_STAMP)),
+        ...(await (
+          await services()
+        ).userAccounts.disable(required(values.username, '--username'), CLI_STAMP)),
         disabled: true,
       };
     },
@@ -104,15 +106,18 @@ export const coreCommands: Record<string, Command> = {
       const grants = values.grants === undefined ? undefined : list(values.grants);
       const unknown = grants?.find((g) => !GRANT_TYPES.includes(g as GrantType));
       if (unknown) throw new UsageError(`unknown grant "${unknown}" (use ${GRANT_TYPES.join(', ')})`);
-      return (await services()).clientAccounts.create({
-        name: required(values.name, '--name'),
-        grantTypes: grants as GrantType[] | undefined,
-        scopes: values.scopes === undefined ? undefined : list(values.scopes),
-        audiences: values.audience,
-        isPublic: values.public ?? false,
-        canIntrospect: values.introspect ?? false,
-        isAdmin: values.admin ?? false,
-      }, CLI_STAMP);
+      return (await services()).clientAccounts.create(
+        {
+          name: required(values.name, '--name'),
+          grantTypes: grants as GrantType[] | undefined,
+          scopes: values.scopes === undefined ? undefined : list(values.scopes),
+          audiences: values.audience,
+          isPublic: values.public ?? false,
+          canIntrospect: values.introspect ?? false,
+          isAdmin: values.admin ?? false,
+        },
+        CLI_STAMP,
+      );
     },
   },
   'clients list': {
@@ -128,7 +133,10 @@ export const coreCommands: Record<string, Command> = {
     summary: 'disable a client; its tokens stop working',
     async run({ args, services }) {
       const { values } = parse(args, { 'client-id': { type: 'string' } });
-      return (await services()).clientAccounts.disable(required(values['client-id'], '--client-id'), CLI_STAMP);
+      return (await services()).clientAccounts.disable(
+        required(values['client-id'], '--client-id'),
+        CLI_STAMP,
+      );
     },
   },
 };

@@ -18,7 +18,10 @@ export const keyCommands: Record<string, Command> = {
     needsKeys: true,
     async run({ args, services }) {
       const { values } = parse(args, { force: { type: 'boolean' } });
-      const keys = await (await services()).keyLifecycle.rotate({ force: values.force ?? false, audit: CLI_STAMP });
+      const keys = await (await services()).keyLifecycle.rotate({
+        force: values.force ?? false,
+        audit: CLI_STAMP,
+      });
       return { rotated: true, keys: keys ?? [] };
     },
   },

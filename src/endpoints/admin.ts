@@ -129,12 +129,17 @@ function queryTime(ctx: Context, name: string): Date | undefined {
   const raw = queryValue(ctx, name);
   if (raw === undefined) return undefined;
   // RFC 3339 date-time (with an offset), as every timestamp this API returns.
-  const at = /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/i.test(raw) ? new Date(raw) : undefined;
+  const at = /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/i.test(raw)
+    ? new Date(raw)
+    : undefined;
   if (!at || Number.isNaN(at.getTime())) throw invalidField(name, 'must be an RFC 3339 date-time');
   return at;
 }
 
-const listPage = (ctx: Context) => ({ limit: queryLimit(ctx, LIST_PAGE_MAX), cursor: queryValue(ctx, 'cursor') });
+const listPage = (ctx: Context) => ({
+  limit: queryLimit(ctx, LIST_PAGE_MAX),
+  cursor: queryValue(ctx, 'cursor'),
+});
 
 const param = (ctx: Context, name: string) => String(ctx.params[name] ?? '');
 
@@ -148,7 +153,15 @@ export function adminClientSteps(deps: AdminDeps) {
 
     /** 201 with the secret, the only answer that ever carries it (besides rotate-secret). */
     async createClient(ctx: Context) {
-      const body = jsonBody(ctx, ['name', 'grant_types', 'scopes', 'audiences', 'public', 'introspect', 'admin']);
+      const body = jsonBody(ctx, [
+        'name',
+        'grant_types',
+        'scopes',
+        'audiences',
+        'public',
+        'introspect',
+        'admin',
+      ]);
       const input = {
         name: requiredString(body, 'name'),
         grantTypes: grantTypes(body),
@@ -207,7 +220,9 @@ export function adminUserSteps(deps: AdminDeps) {
       const username = requiredString(body, 'username');
       const password = requiredString(body, 'password');
       const roles = optionalStrings(body, 'roles') ?? [];
-      const created = await account(() => deps.userAccounts.create(username, password, roles, adminStamp(ctx)));
+      const created = await account(() =>
+        deps.userAccounts.create(username, password, roles, adminStamp(ctx)),
+      );
       ctx.status = 201;
       ctx.set('Location', `/admin/users/${created.id}`);
       ctx.body = await deps.userAccounts.get({ id: created.id });

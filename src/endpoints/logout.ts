@@ -1,10 +1,10 @@
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
+import type { AuditRecorder } from '../accounts/users.js';
 import { bearerClaims } from '../http/bearer.js';
 import { noCache } from '../http/no_cache.js';
-import type { Sessions } from '../sessions/sessions.js';
-import type { AuditRecorder } from '../accounts/users.js';
 import { auditStamp } from '../http/request_log.js';
+import type { Sessions } from '../sessions/sessions.js';
 import type { Denylist } from '../stores/types.js';
 
 export interface LogoutEndpointDeps {

@@ -1,13 +1,13 @@
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
+import type { AuditRecorder } from '../accounts/users.js';
 import { invalidRequest, OAuthError } from '../errors.js';
 import type { EventBus } from '../events.js';
 import { authenticatedClient } from '../http/client_auth.js';
 import { noCache } from '../http/no_cache.js';
 import { params, parseParams } from '../http/params.js';
-import type { Sessions } from '../sessions/sessions.js';
-import type { AuditRecorder } from '../accounts/users.js';
 import { auditStamp } from '../http/request_log.js';
+import type { Sessions } from '../sessions/sessions.js';
 import type { AuditStamp, ClientRecord, Denylist } from '../stores/types.js';
 import { type AccessTokenVerifier, TokenRejected } from '../tokens/access_token.js';
 

@@ -1,7 +1,7 @@
+import type { AuditRecorder } from '../accounts/users.js';
 import { invalidGrant, invalidRequest } from '../errors.js';
 import type { EventBus } from '../events.js';
 import type { Sessions } from '../sessions/sessions.js';
-import type { AuditRecorder } from '../accounts/users.js';
 import type { UserRecord, UserStore } from '../stores/types.js';
 import type { AccessTokenMinter } from '../tokens/access_token.js';
 import type { PasswordHasher } from '../tokens/passwords.js';

@@ -31,7 +31,8 @@ interface RequestLine {
 const lines = new WeakMap<IncomingMessage, RequestLine>();
 
 /** The route pattern, never the path: a path can carry a kid or an id, and its set is unbounded. */
-export const routeOf = (ctx: Context) => (typeof ctx._matchedRoute === 'string' ? ctx._matchedRoute : 'unmatched');
+export const routeOf = (ctx: Context) =>
+  typeof ctx._matchedRoute === 'string' ? ctx._matchedRoute : 'unmatched';
 
 /** The client a request acted for: the authenticated client, or the client of its bearer token. */
 export const clientIdOf = (ctx: Context): string | undefined =>
@@ -63,7 +64,13 @@ export function requestLog(log: Logger) {
     const requestId = requestIdFor(ctx.get('x-request-id'));
     ctx.state.requestId = requestId;
     ctx.set('X-Request-Id', requestId);
-    const line: RequestLine = { requestId, method: ctx.method, route: 'unmatched', clientId: undefined, ip: ctx.ip };
+    const line: RequestLine = {
+      requestId,
+      method: ctx.method,
+      route: 'unmatched',
+      clientId: undefined,
+      ip: ctx.ip,
+    };
     lines.set(ctx.req, line);
     http(ctx.req, ctx.res);
     try {

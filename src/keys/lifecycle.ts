@@ -154,7 +154,15 @@ export class KeyLifecycle {
         promote: false,
         retiredExpiresAt: new Date(at + hold),
         audit: audit
-          ? [{ ...audit, type: 'key.revoked', at: new Date(at), kid, detail: { previous_state: target.state } }]
+          ? [
+              {
+                ...audit,
+                type: 'key.revoked',
+                at: new Date(at),
+                kid,
+                detail: { previous_state: target.state },
+              },
+            ]
           : [],
       };
       if (target.state === 'active') {

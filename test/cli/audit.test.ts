@@ -28,10 +28,14 @@ test('every CLI change is an audit event with actor "cli"; audit list filters an
   await json(env, ['keys', 'rotate', '--force']);
 
   const all = (await json(env, ['audit', 'list', '--limit', '500'])).events as Record<string, unknown>[];
-  t.deepEqual(
-    all.map((e) => e.type).reverse(),
-    ['user.created', 'user.password_changed', 'user.disabled', 'client.created', 'client.disabled', 'key.rotated'],
-  );
+  t.deepEqual(all.map((e) => e.type).reverse(), [
+    'user.created',
+    'user.password_changed',
+    'user.disabled',
+    'client.created',
+    'client.disabled',
+    'key.rotated',
+  ]);
   for (const e of all) t.like(e, { actor: 'cli', ip: null, request_id: null });
   t.like(all.at(-1), { username: 'kim' });
   t.is(all.find((e) => e.type === 'user.created')?.username, user.username);
@@ -52,7 +56,12 @@ test('every CLI change is an audit event with actor "cli"; audit list filters an
   t.is((rest.events as unknown[]).length, all.length - 4);
   t.is(rest.next_cursor, undefined);
 
-  for (const bad of [['--type', 'nope'], ['--limit', '0'], ['--since', 'yesterday'], ['--cursor', 'x']]) {
+  for (const bad of [
+    ['--type', 'nope'],
+    ['--limit', '0'],
+    ['--since', 'yesterday'],
+    ['--cursor', 'x'],
+  ]) {
     const r = await cli(['audit', 'list', ...bad], env);
     t.is(r.code, 2, bad.join(' '));
     t.regex(r.stderr, /usage: tessera audit list/);

@@ -232,7 +232,13 @@ test.serial(
     const f = await family(store, userId, clientId, FAR);
     await store.revokeFamily(f.id, revocation(FAR + 10));
     const audit = new PostgresAuditStore(db);
-    const deps = { refreshTokens: store, revocations, audit, auditRetention: 90 * 86400, log: createLogger('silent') };
+    const deps = {
+      refreshTokens: store,
+      revocations,
+      audit,
+      auditRetention: 90 * 86400,
+      log: createLogger('silent'),
+    };
     // Within the retention: kept (the revocation record blocks access tokens for 900 s).
     const early = await purgeSessions({
       ...deps,

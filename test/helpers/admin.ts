@@ -7,7 +7,12 @@ export type AdminScope = 'admin' | 'admin:keys' | 'admin:clients' | 'admin:users
 export interface AdminCaller {
   client: TestClient;
   token: string;
-  call(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<AdminResponse>;
+  call(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<AdminResponse>;
 }
 
 export interface AdminResponse {
@@ -47,7 +52,11 @@ export async function bearerCall(
 
 /** An admin client (client_credentials, --admin) holding a token with exactly `scope`. */
 export async function adminCaller(s: TestServer, scope: AdminScope | string = 'admin'): Promise<AdminCaller> {
-  const client = await createClient(s, { name: `ops ${scope}`, grantTypes: ['client_credentials'], isAdmin: true });
+  const client = await createClient(s, {
+    name: `ops ${scope}`,
+    grantTypes: ['client_credentials'],
+    isAdmin: true,
+  });
   const res = await postForm(
     `${s.url}/token`,
     { grant_type: 'client_credentials', scope },
@@ -55,10 +64,18 @@ export async function adminCaller(s: TestServer, scope: AdminScope | string = 'a
   );
   if (res.status !== 200) throw new Error(`admin token request failed: ${JSON.stringify(res.body)}`);
   const token = res.body.access_token as string;
-  return { client, token, call: (method, path, body, headers) => bearerCall(s, token, method, path, body, headers) };
+  return {
+    client,
+    token,
+    call: (method, path, body, headers) => bearerCall(s, token, method, path, body, headers),
+  };
 }
 
 /** The audit events of a type, newest first, read straight from the trail. */
-export async function auditOf(s: TestServer, type: string, filter: { username?: string; clientId?: string } = {}) {
+export async function auditOf(
+  s: TestServer,
+  type: string,
+  filter: { username?: string; clientId?: string } = {},
+) {
   return (await s.services.audit.list({ type: type as never, ...filter, limit: 100 })).events;
 }

@@ -185,7 +185,10 @@ test('clients: 404 for unknown ids, 422 naming the field, 415 for non-JSON bodie
   for (const [body, field] of cases) {
     const res = await admin.call('POST', '/admin/clients', body);
     assertOAuthError(t, res, 422, 'invalid_request');
-    t.true(String(res.body.error_description).includes(`"${field}"`), `${field}: ${res.body.error_description}`);
+    t.true(
+      String(res.body.error_description).includes(`"${field}"`),
+      `${field}: ${res.body.error_description}`,
+    );
   }
   const client = await createClient(s, { name: 'svc' });
   const patch = await admin.call('PATCH', `/admin/clients/${client.client_id}`, { scopes: [] });
@@ -259,7 +262,10 @@ test('users: create, get, list (never a hash), duplicate 409, bad input 422, unk
   }
   t.true((list.body.users as { id: string }[]).some((u) => u.id === id));
 
-  const dup = await admin.call('POST', '/admin/users', { username: 'carol', password: 'another long passphrase' });
+  const dup = await admin.call('POST', '/admin/users', {
+    username: 'carol',
+    password: 'another long passphrase',
+  });
   assertOAuthError(t, dup, 409, 'invalid_request');
   for (const [body, field] of [
     [{ username: 'dave' }, 'password'],
@@ -309,7 +315,7 @@ test('users: set password and disable end every session at once', async (t) => {
   t.is((await me(s, again.body.access_token as string)).status, 401);
 });
 
-test('sessions: list a user\'s, end one (its tokens stop at once), end all; 404 for unknown', async (t) => {
+test("sessions: list a user's, end one (its tokens stop at once), end all; 404 for unknown", async (t) => {
   const s = await useServer(t);
   const admin = await adminCaller(s, 'admin:users');
   const app = await createClient(s, { name: 'app' });
@@ -334,8 +340,9 @@ test('sessions: list a user\'s, end one (its tokens stop at once), end all; 404 
   }
   t.false(listed.text.includes(first.body.refresh_token as string));
 
-  const sid = JSON.parse(Buffer.from((first.body.access_token as string).split('.')[1] ?? '', 'base64url').toString())
-    .sid as string;
+  const sid = JSON.parse(
+    Buffer.from((first.body.access_token as string).split('.')[1] ?? '', 'base64url').toString(),
+  ).sid as string;
   const ended = await admin.call('DELETE', `/admin/sessions/${sid}`);
   t.is(ended.status, 204);
   t.is((await me(s, first.body.access_token as string)).status, 401);

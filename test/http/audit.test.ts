@@ -51,7 +51,11 @@ test('logins: succeeded and failed (with the reason) carry actor, IP, request id
   await login(s, app, user.username, user.password, 'req-disabled');
   const failed = await auditOf(s, 'login.failed', { clientId: app.client_id });
   const byRequest = Object.fromEntries(failed.map((e) => [e.requestId, e]));
-  t.like(byRequest['req-bad-pw'], { username: user.username, actor: app.client_id, detail: { reason: 'bad_password' } });
+  t.like(byRequest['req-bad-pw'], {
+    username: user.username,
+    actor: app.client_id,
+    detail: { reason: 'bad_password' },
+  });
   t.like(byRequest['req-unknown'], { username: 'nobody-by-this-name', detail: { reason: 'unknown_user' } });
   t.like(byRequest['req-disabled'], { username: user.username, detail: { reason: 'disabled' } });
   // Never the password, in any event.
@@ -121,7 +125,10 @@ test('refresh reuse, revocation and logout end sessions with their reason', asyn
 
   // No token value in any event.
   const all = JSON.stringify(await s.services.audit.list({ limit: 500 }));
-  for (const token of [first, second, third, fourth].flatMap((r) => [r.body.access_token, r.body.refresh_token])) {
+  for (const token of [first, second, third, fourth].flatMap((r) => [
+    r.body.access_token,
+    r.body.refresh_token,
+  ])) {
     t.false(all.includes(token as string));
   }
 });
@@ -130,11 +137,19 @@ test('admin changes name the acting client; GET /admin/audit filters and pages n
   const s = await useServer(t, { database: await isolatedDatabase(t) });
   const admin = await adminCaller(s, 'admin');
   const h = { 'x-request-id': 'admin-req-1' };
-  const user = await admin.call('POST', '/admin/users', { username: 'jack', password: 'a long passphrase' }, h);
+  const user = await admin.call(
+    'POST',
+    '/admin/users',
+    { username: 'jack', password: 'a long passphrase' },
+    h,
+  );
   const id = user.body.id as string;
   await admin.call('POST', `/admin/users/${id}/password`, { password: 'another long one' });
   await admin.call('POST', `/admin/users/${id}/disable`);
-  const client = await admin.call('POST', '/admin/clients', { name: 'svc', grant_types: ['client_credentials'] });
+  const client = await admin.call('POST', '/admin/clients', {
+    name: 'svc',
+    grant_types: ['client_credentials'],
+  });
   const cid = client.body.client_id as string;
   await admin.call('PATCH', `/admin/clients/${cid}`, { scopes: ['read', 'write'] });
   await admin.call('POST', `/admin/clients/${cid}/rotate-secret`);
@@ -164,8 +179,14 @@ test('admin changes name the acting client; GET /admin/audit filters and pages n
     'newest first, every change once',
   );
   t.like(mine.at(-1), { request_id: 'admin-req-1', ip: '127.0.0.1', username: 'jack' });
-  t.like(mine.find((e) => e.type === 'client.updated'), { client_id: cid, detail: { fields: ['scopes'] } });
-  t.like(mine.find((e) => e.type === 'key.revoked'), { kid });
+  t.like(
+    mine.find((e) => e.type === 'client.updated'),
+    { client_id: cid, detail: { fields: ['scopes'] } },
+  );
+  t.like(
+    mine.find((e) => e.type === 'key.revoked'),
+    { kid },
+  );
   t.deepEqual(Object.keys(events[0] ?? {}).sort(), [
     'actor',
     'at',
@@ -185,7 +206,10 @@ test('admin changes name the acting client; GET /admin/audit filters and pages n
 
   // Filters.
   const byType = await admin.call('GET', '/admin/audit?type=client.updated');
-  t.deepEqual((byType.body.events as { type: string }[]).map((e) => e.type), ['client.updated']);
+  t.deepEqual(
+    (byType.body.events as { type: string }[]).map((e) => e.type),
+    ['client.updated'],
+  );
   const byUser = await admin.call('GET', '/admin/audit?username=jack');
   t.true((byUser.body.events as { username: string }[]).every((e) => e.username === 'jack'));
   t.true((byUser.body.events as unknown[]).length >= 3);
@@ -193,7 +217,10 @@ test('admin changes name the acting client; GET /admin/audit filters and pages n
   t.true((byClient.body.events as { client_id: string }[]).every((e) => e.client_id === cid));
   const future = new Date(Date.now() + 3600_000).toISOString();
   t.deepEqual((await admin.call('GET', `/admin/audit?since=${future}`)).body, { events: [] });
-  t.is(((await admin.call('GET', `/admin/audit?until=${future}&limit=500`)).body.events as unknown[]).length, events.length);
+  t.is(
+    ((await admin.call('GET', `/admin/audit?until=${future}&limit=500`)).body.events as unknown[]).length,
+    events.length,
+  );
 
   // Cursor: pages of 2 walk the whole trail once, newest first.
   const ids: number[] = [];
@@ -203,8 +230,14 @@ test('admin changes name the acting client; GET /admin/audit filters and pages n
     ids.push(...(page.body.events as { id: string }[]).map((e) => Number(e.id)));
     cursor = page.body.next_cursor as string | undefined;
   } while (cursor);
-  t.deepEqual(ids, events.map((e) => Number(e.id)));
-  t.deepEqual(ids, [...ids].sort((a, b) => b - a));
+  t.deepEqual(
+    ids,
+    events.map((e) => Number(e.id)),
+  );
+  t.deepEqual(
+    ids,
+    [...ids].sort((a, b) => b - a),
+  );
 
   for (const q of ['type=nope', 'since=yesterday', 'until=2026-13-01T00:00:00Z', 'limit=0', 'cursor=xyz']) {
     assertOAuthError(t, await admin.call('GET', `/admin/audit?${q}`), 422, 'invalid_request');
@@ -216,9 +249,15 @@ test('introspection and JWKS write nothing to the audit trail and add no query f
   const s = await useServer(t, { database: await isolatedDatabase(t) });
   const app = await createClient(s, { name: 'app', grantTypes: ['client_credentials'] });
   const rs = await createResourceServer(s, ['http://tessera.test']);
-  const token = (await postForm(`${s.url}/token`, { grant_type: 'client_credentials' }, {
-    authorization: basic(app.client_id, app.client_secret ?? ''),
-  })).body.access_token as string;
+  const token = (
+    await postForm(
+      `${s.url}/token`,
+      { grant_type: 'client_credentials' },
+      {
+        authorization: basic(app.client_id, app.client_secret ?? ''),
+      },
+    )
+  ).body.access_token as string;
   const queries: string[] = [];
   const onQuery = (q: { sql: string }) => queries.push(q.sql);
   s.services.db.on('query', onQuery);
@@ -230,5 +269,8 @@ test('introspection and JWKS write nothing to the audit trail and add no query f
     t.is((await introspect(s, rs, 'not-a-token')).body.active, false);
     t.is((await getJson(`${s.url}/.well-known/jwks.json`)).status, 200);
   }
-  t.false(queries.some((q) => q.includes('audit_events')), queries.join('\n'));
+  t.false(
+    queries.some((q) => q.includes('audit_events')),
+    queries.join('\n'),
+  );
 });

@@ -1,7 +1,14 @@
 import test from 'ava';
 import { adminCaller } from '../helpers/admin.js';
 import { testClock, useServer } from '../helpers/app.js';
-import { basic, clientCredentials, createClient, createUser, passwordLogin, postForm } from '../helpers/oauth.js';
+import {
+  basic,
+  clientCredentials,
+  createClient,
+  createUser,
+  passwordLogin,
+  postForm,
+} from '../helpers/oauth.js';
 import { refresh, revoke } from '../helpers/sessions.js';
 
 const scrape = async (url: string) => (await fetch(`${url}/metrics`)).text();
@@ -31,14 +38,23 @@ test('/metrics names what operators alert on, with bounded labels and no usernam
   await passwordLogin(s, app, 'no-such-user-anywhere', 'wrong-2');
   await passwordLogin(s, app, user.username, 'wrong-3');
   await passwordLogin(s, app, user.username, 'wrong-4'); // locked: 429
-  await postForm(`${s.url}/token`, { grant_type: 'client_credentials' }, { authorization: basic(app.client_id, 'x') });
+  await postForm(
+    `${s.url}/token`,
+    { grant_type: 'client_credentials' },
+    { authorization: basic(app.client_id, 'x') },
+  );
   const admin = await adminCaller(s, 'admin:keys');
   await admin.call('POST', '/admin/keys/rotate', { force: true });
   clock.advance(120);
 
   const text = await scrape(s.url);
-  t.true((sample(text, "tessera_http_requests_total", `route="/token",method="POST",status="200"`) ?? 0) >= 3);
-  t.regex(text, /^tessera_http_request_duration_seconds_bucket\{le="0\.001",route="\/token",method="POST",status="200"\} \d+$/m);
+  t.true(
+    (sample(text, 'tessera_http_requests_total', `route="/token",method="POST",status="200"`) ?? 0) >= 3,
+  );
+  t.regex(
+    text,
+    /^tessera_http_request_duration_seconds_bucket\{le="0\.001",route="\/token",method="POST",status="200"\} \d+$/m,
+  );
   t.is(sample(text, 'tessera_tokens_issued_total', 'grant_type="password"'), 1);
   t.is(sample(text, 'tessera_tokens_issued_total', 'grant_type="refresh_token"'), 1);
   t.true((sample(text, 'tessera_tokens_issued_total', 'grant_type="client_credentials"') ?? 0) >= 2);

@@ -17,7 +17,9 @@ function sink() {
 }
 
 const requestLines = (lines: string[]) =>
-  lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'request' || l.msg === 'request failed');
+  lines
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .filter((l) => l.msg === 'request' || l.msg === 'request failed');
 
 test('one JSON line per request at info: id, method, route pattern, status, duration, client, IP', async (t) => {
   const logs = sink();
@@ -37,14 +39,30 @@ test('one JSON line per request at info: id, method, route pattern, status, dura
   const lines = requestLines(logs.lines);
   t.is(lines.length, 3, logs.text());
   const [token, get, miss] = lines;
-  t.like(token, { level: 30, requestId: 'tok-1', method: 'POST', route: '/token', status: 200, clientId: app.client_id, ip: '127.0.0.1' });
+  t.like(token, {
+    level: 30,
+    requestId: 'tok-1',
+    method: 'POST',
+    route: '/token',
+    status: 200,
+    clientId: app.client_id,
+    ip: '127.0.0.1',
+  });
   t.is(typeof token?.ms, 'number');
-  t.like(get, { requestId: 'adm-1', method: 'GET', route: '/admin/clients/:id', status: 200, clientId: admin.client.client_id });
+  t.like(get, {
+    requestId: 'adm-1',
+    method: 'GET',
+    route: '/admin/clients/:id',
+    status: 200,
+    clientId: admin.client.client_id,
+  });
   t.like(miss, { requestId: 'miss-1', route: 'unmatched', status: 404 });
   t.false(logs.text().includes(`/nowhere/`), 'never the raw path');
   for (const line of lines) {
     t.deepEqual(
-      Object.keys(line).filter((k) => !['level', 'time', 'pid', 'hostname', 'msg'].includes(k)).sort(),
+      Object.keys(line)
+        .filter((k) => !['level', 'time', 'pid', 'hostname', 'msg'].includes(k))
+        .sort(),
       ['ip', 'method', 'ms', 'requestId', 'route', 'status', ...(line.clientId ? ['clientId'] : [])].sort(),
     );
   }
@@ -55,7 +73,10 @@ test('X-Request-Id: a well-formed one is echoed, anything else replaced; on ever
   const ok = await fetch(`${s.url}/healthz`, { headers: { 'x-request-id': 'abc-123_XYZ.~!' } });
   t.is(ok.headers.get('x-request-id'), 'abc-123_XYZ.~!');
   const longest = 'x'.repeat(128);
-  t.is((await fetch(`${s.url}/healthz`, { headers: { 'x-request-id': longest } })).headers.get('x-request-id'), longest);
+  t.is(
+    (await fetch(`${s.url}/healthz`, { headers: { 'x-request-id': longest } })).headers.get('x-request-id'),
+    longest,
+  );
   for (const bad of ['x'.repeat(129), 'has space', 'tab\there', 'é-unicode', '']) {
     const res = await fetch(`${s.url}/healthz`, { headers: bad ? { 'x-request-id': bad } : {} });
     const id = res.headers.get('x-request-id') ?? '';
@@ -101,7 +122,6 @@ test('a password grant at trace level logs no password, secret, token or cookie'
     res.body.refresh_token as string,
     'Cookie-Value-That-Is-Secret',
   ]) {
-
     t.false(text.includes(secret), `leaked: ${secret.slice(0, 6)}…`);
   }
 });

@@ -99,3 +99,12 @@ test('the server exits at start with one line naming a bad setting', async (t) =
   t.is(lines.length, 1, r.stderr);
   t.regex(lines[0] as string, /ACCESS_TOKEN_TTL|KEY_ENCRYPTION_KEY/);
 });
+
+test('AUDIT_RETENTION: 90 days by default, a duration of at least one day', (t) => {
+  t.is(loadConfig({}).auditRetention, 90 * 86400);
+  t.is(loadConfig({ AUDIT_RETENTION: '365d' }).auditRetention, 365 * 86400);
+  for (const bad of ['12h', 'forever']) {
+    const err = t.throws(() => loadConfig({ AUDIT_RETENTION: bad }), { instanceOf: ConfigError });
+    t.is(err?.key, 'AUDIT_RETENTION');
+  }
+});

@@ -9,7 +9,9 @@ import type { PageQuery } from '../types.js';
 // biome-ignore lint/suspicious/noExplicitAny: knex query builders of any row type
 export function afterCursor<Q extends Knex.QueryBuilder<any, any>>(db: Knex, q: Q, query: PageQuery): Q {
   const created = db.raw("date_trunc('milliseconds', created_at)");
-  q.orderBy(created as never, 'asc').orderBy('id', 'asc').limit(query.limit);
+  q.orderBy(created as never, 'asc')
+    .orderBy('id', 'asc')
+    .limit(query.limit);
   const after = query.after;
   if (after) {
     q.whereRaw("(date_trunc('milliseconds', created_at), id) > (?, ?)", [after.createdAt, after.id]);

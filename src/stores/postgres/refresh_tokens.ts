@@ -207,7 +207,12 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
       .where('f.user_id', userId)
       .whereNull('f.revoked_at')
       .where('f.expires_at', '>', now)
-      .select('f.*', this.db.raw('(select max(t.created_at) from refresh_tokens t where t.family_id = f.id) as last_used_at'))
+      .select(
+        'f.*',
+        this.db.raw(
+          '(select max(t.created_at) from refresh_tokens t where t.family_id = f.id) as last_used_at',
+        ),
+      )
       .orderBy('f.created_at', 'desc')
       .orderBy('f.id', 'desc');
     return rows.map((r) => ({ ...familyFromRow(r), lastUsedAt: toDate(r.last_used_at ?? r.created_at) }));
