@@ -11,7 +11,7 @@ import {
   type GrantType,
 } from '../stores/types.js';
 import { randomToken, sha256 } from '../tokens/secrets.js';
-import { decodeListCursor, type ListPage, pageLimit, pageOf } from './page.js';
+import { type ListPage, loadPage } from './page.js';
 import { AccountError, type AuditRecorder } from './users.js';
 
 export interface NewClientInput {
@@ -158,11 +158,7 @@ export class ClientAccounts {
 
   /** Oldest first, `limit` per page; `cursor` is the `next_cursor` of the previous page. */
   async list(page: ListPage = {}) {
-    const limit = pageLimit(page.limit);
-    const after = page.cursor === undefined ? undefined : decodeListCursor(page.cursor);
-    if (page.cursor !== undefined && !after)
-      throw new AccountError('invalid', 'not a valid cursor', 'cursor');
-    const { items, nextCursor } = pageOf(await this.deps.clients.page({ limit: limit + 1, after }), limit);
+    const { items, nextCursor } = await loadPage(page, (q) => this.deps.clients.page(q));
     return { clients: items.map(describeClient), ...(nextCursor ? { next_cursor: nextCursor } : {}) };
   }
 

@@ -1,3 +1,6 @@
+import type { PageQuery } from '../stores/types.js';
+import { AccountError } from './users.js';
+
 /**
  * Opaque cursors for the admin lists (users, clients): the creation time and id of the last record
  * of a page, base64url-encoded. Keyset pagination stays stable while records are added.
@@ -27,9 +30,19 @@ export function decodeListCursor(cursor: string): { createdAt: Date; id: string 
 export const pageLimit = (limit: number | undefined) =>
   Math.min(Math.max(1, limit ?? LIST_PAGE_DEFAULT), LIST_PAGE_MAX);
 
-/** Given limit+1 rows, the page and the cursor of the next one (absent on the last page). */
-export function pageOf<T extends { createdAt: Date; id: string }>(rows: T[], limit: number) {
+/**
+ * One page: `load` is asked for limit+1 records after the cursor; the extra one only says that
+ * another page exists. A cursor this server did not make is a validation error.
+ */
+export async function loadPage<T extends { createdAt: Date; id: string }>(
+  page: ListPage,
+  load: (query: PageQuery) => Promise<T[]>,
+): Promise<{ items: T[]; nextCursor?: string }> {
+  const limit = pageLimit(page.limit);
+  const after = page.cursor === undefined ? undefined : decodeListCursor(page.cursor);
+  if (page.cursor !== undefined && !after) throw new AccountError('invalid', 'not a valid cursor', 'cursor');
+  const rows = await load({ limit: limit + 1, after });
   const items = rows.slice(0, limit);
   const last = items.at(-1);
-  return { items, nextCursor: rows.length > limit && last ? encodeListCursor(last) : undefined };
+  return rows.length > limit && last ? { items, nextCursor: encodeListCursor(last) } : { items };
 }

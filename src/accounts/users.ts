@@ -10,7 +10,7 @@ import type {
 } from '../stores/types.js';
 import type { PasswordHasher } from '../tokens/passwords.js';
 import { passwordPolicyError } from '../tokens/passwords.js';
-import { decodeListCursor, type ListPage, pageLimit, pageOf } from './page.js';
+import { type ListPage, loadPage } from './page.js';
 
 export class AccountError extends Error {
   constructor(
@@ -147,11 +147,7 @@ export class UserAccounts {
 
   /** Oldest first, `limit` per page; `cursor` is the `next_cursor` of the previous page. */
   async list(page: ListPage = {}) {
-    const limit = pageLimit(page.limit);
-    const after = page.cursor === undefined ? undefined : decodeListCursor(page.cursor);
-    if (page.cursor !== undefined && !after)
-      throw new AccountError('invalid', 'not a valid cursor', 'cursor');
-    const { items, nextCursor } = pageOf(await this.deps.users.page({ limit: limit + 1, after }), limit);
+    const { items, nextCursor } = await loadPage(page, (q) => this.deps.users.page(q));
     return { users: items.map(describeUser), ...(nextCursor ? { next_cursor: nextCursor } : {}) };
   }
 }

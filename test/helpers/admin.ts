@@ -1,5 +1,5 @@
 import type { TestServer } from './app.js';
-import { basic, createClient, postForm, type TestClient } from './oauth.js';
+import { basic, createClient, postForm, readAnswer, type TestClient } from './oauth.js';
 
 /** The admin areas of docs/admin.md; `admin` allows them all. */
 export type AdminScope = 'admin' | 'admin:keys' | 'admin:clients' | 'admin:users' | 'admin:audit';
@@ -40,14 +40,7 @@ export async function bearerCall(
     },
     ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
   });
-  const text = await res.text();
-  let parsed: Record<string, unknown> = {};
-  try {
-    parsed = text ? JSON.parse(text) : {};
-  } catch {
-    parsed = { raw: text };
-  }
-  return { status: res.status, headers: res.headers, body: parsed, text };
+  return { status: res.status, headers: res.headers, ...(await readAnswer(res)) };
 }
 
 /** An admin client (client_credentials, --admin) holding a token with exactly `scope`. */
