@@ -46,7 +46,7 @@ function adminRoutes(bearer: Middleware, deps: AdminDeps): Router {
   r.post('/admin/users/:id/password', ...users, parseJsonBody, u.setUserPassword);
   r.get('/admin/users/:id/sessions', ...users, u.listUserSessions);
   r.delete('/admin/users/:id/sessions', ...users, u.endUserSessions);
-  r.delete('/admin/sessions/:sid', ...users, u.endSession);
+  r.delete('/admin/sessions/:sid', ...users, u.endOneSession);
   r.get('/admin/audit', ...audit, a.listAuditEvents);
   return r;
 }

@@ -266,7 +266,7 @@ export function adminUserSteps(deps: AdminDeps) {
     },
 
     /** Ends one session; its `sid` is denylisted at once, so its access tokens stop everywhere. */
-    async endSession(ctx: Context) {
+    async endOneSession(ctx: Context) {
       const sid = param(ctx, 'sid');
       const found = isUuid(sid) && (await deps.sessions.endById(sid, 'admin_revoked', adminStamp(ctx)));
       if (!found) throw new OAuthError('not_found', 'no session with this id');
