@@ -4,12 +4,11 @@ import { ClientAccounts } from './accounts/clients.js';
 import { UserAccounts } from './accounts/users.js';
 import { AuditTrail } from './audit/trail.js';
 import { buildVersion } from './build_info.js';
-import { type Config, isEmbedded, SIGNING_ALGS } from './config.js';
+import { type Config, isEmbedded } from './config.js';
 import { connectDatabase } from './db/connect.js';
 import { lockEmbeddedDatabase } from './db/embedded_lock.js';
 import { migrateLatest, pendingMigrations } from './db/migrate.js';
 import { type ReadinessCheck, runCheck } from './endpoints/health.js';
-import type { RefreshTokenInspector } from './endpoints/introspect.js';
 import { EventBus } from './events.js';
 import { clientCredentialsGrant } from './grants/client_credentials.js';
 import { passwordGrant } from './grants/password.js';
@@ -27,6 +26,7 @@ import { connectRedis, type RedisClient } from './redis/connect.js';
 import { warnIfRedisMayEvict } from './redis/eviction_check.js';
 import { schedulePurge } from './sessions/purge.js';
 import { Sessions } from './sessions/sessions.js';
+import { guarded } from './stores/backend_errors.js';
 import { CachedClientStore } from './stores/cached_clients.js';
 import { MemoryDenylist } from './stores/memory/denylist.js';
 import { PostgresAuditStore } from './stores/postgres/audit_events.js';
@@ -38,8 +38,10 @@ import { PostgresSigningKeyStore } from './stores/postgres/signing_keys.js';
 import { PostgresUserStore } from './stores/postgres/users.js';
 import { RedisDenylist } from './stores/redis/denylist.js';
 import type {
-  ClientStore,
+  AuditStamp,
+  AuditStore,
   Denylist,
+  RefreshTokenInspector,
   RefreshTokenStore,
   RevocationStore,
   SigningKeyStore,
@@ -48,43 +50,23 @@ import type {
 import { AccessTokenMinter, AccessTokenVerifier } from './tokens/access_token.js';
 import { DEFAULT_PASSWORD_HASHING, PasswordHasher, type PasswordHashingOptions } from './tokens/passwords.js';
 
-/** Everything the app and the CLI use, built once from the config. */
-export interface Services {
-  config: Config;
-  log: Logger;
-  events: EventBus;
-  metrics: Metrics;
-  db: Knex;
-  now: () => number;
-  kek: Uint8Array;
-  users: UserStore;
-  clients: ClientStore;
-  signingKeys: SigningKeyStore;
-  revocations: RevocationStore;
-  denylist: Denylist;
-  refreshTokens: RefreshTokenStore;
-  sessions: Sessions;
-  /** Undefined in embedded mode (no REDIS_URL / REDIS_CLUSTER_NODES). */
-  redis: RedisClient | undefined;
-  rateLimits: RateLimits;
-  refreshInspector: RefreshTokenInspector;
-  hasher: PasswordHasher;
-  keys: KeyRing;
-  minter: AccessTokenMinter;
-  verifier: AccessTokenVerifier;
-  grants: GrantRegistry;
-  /** Rotation, revocation and listing of signing keys (SPEC §6). */
-  keyLifecycle: KeyLifecycle;
-  /** "Reload your keys": Redis pub/sub in production, in-process in embedded mode. */
-  keySignal: KeyChangeSignal;
-  userAccounts: UserAccounts;
-  audit: AuditTrail;
-  clientAccounts: ClientAccounts;
-  readiness: ReadinessCheck[];
-  /** Migrations this start applied (reported by `tessera migrate`). */
-  appliedMigrations: string[];
-  /** Stops timers and closes connections; idempotent. */
-  close(): Promise<void>;
+/**
+ * The composition root, in four stages: backends → stores → domain → jobs. Each stage takes what
+ * it needs from the earlier ones and returns what the next needs plus its own `close()`. The
+ * server and the tests build all four (`buildServices`); the CLI stops before the jobs
+ * (`buildCommandServices`).
+ */
+
+type Cleanup = () => Promise<void> | void;
+
+/** Runs cleanups in reverse order of registration; the returned close is idempotent. */
+function closer(cleanups: Cleanup[]): () => Promise<void> {
+  let closed = false;
+  return async () => {
+    if (closed) return;
+    closed = true;
+    for (const c of [...cleanups].reverse()) await c();
+  };
 }
 
 export interface BuildOptions {
@@ -94,7 +76,7 @@ export interface BuildOptions {
   /** An already-open database (tests); otherwise opened from the config. */
   db?: Knex;
   hashing?: PasswordHashingOptions;
-  /** Skip key initialisation (CLI commands that only touch users/clients). */
+  /** Skip key initialisation and the jobs (CLI commands that only touch users/clients). */
   withoutKeys?: boolean;
   /**
    * `apply` pending migrations (default in embedded mode, and `tessera migrate`), or `require` none
@@ -105,237 +87,367 @@ export interface BuildOptions {
   keySignal?: KeyChangeSignal;
 }
 
-/** The composition root: chooses storage implementations once and wires every module. */
-export async function buildServices(config: Config, options: BuildOptions = {}): Promise<Services> {
+// --- Stage 1: backends ---------------------------------------------------------------------------
+
+export interface Backends {
+  config: Config;
+  log: Logger;
+  events: EventBus;
+  metrics: Metrics;
+  now: () => number;
+  db: Knex;
+  /** Undefined in embedded mode (no REDIS_URL / REDIS_CLUSTER_NODES). */
+  redis: RedisClient | undefined;
+  kek: Uint8Array;
+  /** Migrations this start applied (reported by `tessera migrate`). */
+  appliedMigrations: string[];
+  close(): Promise<void>;
+}
+
+/** Production never migrates implicitly (docs/configuration.md): say so instead of failing on a table. */
+async function prepareSchema(db: Knex, mode: 'apply' | 'require'): Promise<string[]> {
+  if (mode === 'apply') return migrateLatest(db);
+  const pending = await pendingMigrations(db);
+  if (pending.length > 0) {
+    throw new Error(`the database has ${pending.length} pending migration(s): run \`tessera migrate\` first`);
+  }
+  return [];
+}
+
+function openDatabase(config: Config, options: BuildOptions, log: Logger, cleanups: Cleanup[]): Knex {
+  if (options.db) return options.db;
+  if (isEmbedded(config)) cleanups.push(lockEmbeddedDatabase(config.dataDir));
+  const db = connectDatabase({ url: config.databaseUrl, dataDir: config.dataDir, log });
+  cleanups.push(() => db.destroy());
+  return db;
+}
+
+function openRedis(config: Config, log: Logger, cleanups: Cleanup[]): RedisClient | undefined {
+  const redis = connectRedis(config);
+  if (!redis) return undefined;
+  // Errors surface through commands (and the fallbacks); an unhandled 'error' event would crash.
+  redis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error'));
+  cleanups.push(() => closeRedis(redis));
+  void warnIfRedisMayEvict(redis, log);
+  return redis;
+}
+
+/** Embedded lock, database, migrations, Redis, the KEK; logging and metrics observe the events. */
+export async function openBackends(config: Config, options: BuildOptions = {}): Promise<Backends> {
   const log = options.log ?? createLogger(config.logLevel);
-  const now = options.now ?? Date.now;
   const events = new EventBus();
   const metrics = createMetrics();
   observeEvents(events, log, metrics);
-
-  const cleanups: (() => Promise<void> | void)[] = [];
-  let db = options.db;
-  if (!db) {
-    if (isEmbedded(config)) cleanups.push(lockEmbeddedDatabase(config.dataDir));
-    db = connectDatabase({ url: config.databaseUrl, dataDir: config.dataDir, log });
-    const owned = db;
-    cleanups.push(() => owned.destroy());
-  }
+  const cleanups: Cleanup[] = [];
+  const close = closer(cleanups);
   try {
-    const migrations = options.migrations ?? (isEmbedded(config) ? 'apply' : 'require');
-    const appliedMigrations = migrations === 'apply' ? await migrateLatest(db) : [];
-    if (migrations === 'require') {
-      // Production never migrates implicitly (SPEC §2): say so plainly instead of failing on a table.
-      const pending = await pendingMigrations(db);
-      if (pending.length > 0) {
-        throw new Error(
-          `the database has ${pending.length} pending migration(s): run \`tessera migrate\` first`,
-        );
-      }
-    }
-    const { kek } = resolveKek(config);
-
-    const users = new PostgresUserStore(db);
-    const clients = new CachedClientStore(new PostgresClientStore(db), now);
-    const signingKeys = new PostgresSigningKeyStore(db);
-    const revocations = new PostgresRevocationStore(db);
-    const auditStore = new PostgresAuditStore(db);
-    const audit = new AuditTrail({ store: auditStore, now });
-    const redis = connectRedis(config);
-    if (redis) {
-      // Errors surface through commands (and the fallbacks); an unhandled 'error' event would crash.
-      redis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error'));
-      cleanups.push(() => closeRedis(redis));
-    }
-    const denylist: Denylist & { load(): Promise<void> } = redis
-      ? new RedisDenylist({ redis, durable: revocations, prefix: config.redisKeyPrefix, events, now })
-      : new MemoryDenylist(revocations, now);
-    await denylist.load();
-    if (redis) void warnIfRedisMayEvict(redis, log);
-    cleanups.push(() => denylist.close?.());
-    const rateLimits = new RateLimits({
-      redis,
-      prefix: config.redisKeyPrefix,
-      limits: config.rateLimits,
-      events,
-    });
-    const refreshInspector = new PostgresRefreshTokenInspector(db);
-
-    const hasher = new PasswordHasher(options.hashing ?? DEFAULT_PASSWORD_HASHING);
-    const keys = new KeyRing({ store: signingKeys, kek, signingAlg: config.signingAlg, now });
-    if (!options.withoutKeys) await keys.initialise();
-    const minter = new AccessTokenMinter(keys, config.issuer, now);
-    const verifier = new AccessTokenVerifier(keys, config.issuer, denylist, now, (id) =>
-      clients.isActive(id),
-    );
-
-    const refreshTokens = new PostgresRefreshTokenStore(db);
-    const sessions = new Sessions({ refreshTokens, denylist, events, settings: config, now });
-    cleanups.push(
-      schedulePurge({
-        refreshTokens,
-        revocations,
-        audit: auditStore,
-        auditRetention: config.auditRetention,
-        now,
-        log,
-      }),
-    );
-
-    // --- Signing-key lifecycle and propagation (issue 5) -------------------------------------
-    // Publishes on the shared Redis connection; the signal adds the one dedicated subscriber
-    // connection pub/sub needs. Commands that load no keys (most of the CLI) subscribe to nothing.
-    let keySignal = options.keySignal;
-    if (!keySignal) {
-      if (redis && !options.withoutKeys) {
-        keySignal = new RedisKeyChangeSignal(redis, `${config.redisKeyPrefix}keys`, (err) =>
-          events.emit('dependency.degraded', { dependency: 'redis', err }),
-        );
-      } else keySignal = new LocalKeyChangeSignal();
-    }
-    const signal = keySignal;
-    cleanups.push(() => signal.close());
-    const keyLifecycle = new KeyLifecycle({
-      store: signingKeys,
-      keys,
-      kek,
-      signal,
-      events,
-      now,
-      settings: {
-        signingAlg: config.signingAlg,
-        jwksMaxAge: config.jwksMaxAge,
-        keyReloadInterval: config.keyReloadInterval,
-        accessTokenTtl: config.accessTokenTtl,
-      },
-      maxClientAccessTokenTtl: async () =>
-        Math.max(0, ...(await clients.list()).map((c) => c.accessTokenTtl ?? 0)),
-    });
-    if (!options.withoutKeys) {
-      cleanups.push(
-        watchKeyChanges({ keys, signal, events, reloadInterval: config.keyReloadInterval }),
-        scheduleRotation({ lifecycle: keyLifecycle, events, interval: config.keyRotationInterval }),
-      );
-    }
-    // --- end of signing-key block ---------------------------------------------------------------
-
-    const grants = grantRegistry([
-      passwordGrant({
-        users,
-        hasher,
-        minter,
-        events,
-        accessTokenTtl: config.accessTokenTtl,
-        throttle: rateLimits,
-        sessions,
-        audit,
-      }),
-      refreshTokenGrant({ sessions, users, minter, events, accessTokenTtl: config.accessTokenTtl }),
-      clientCredentialsGrant({ minter, events, accessTokenTtl: config.accessTokenTtl }),
-    ]);
-    const userAccounts = new UserAccounts({
-      users,
-      hasher,
-      now,
-      audit,
-      endSessions: async (userId, reason, stamp) => {
-        await sessions.endUserSessions(userId, reason, stamp);
-      },
-    });
-    const clientAccounts = new ClientAccounts({
-      clients,
-      issuer: config.issuer,
-      now,
-      audit,
-      endSessions: async (clientId, reason, stamp) => {
-        await sessions.endClientSessions(clientId, reason, stamp);
-      },
-    });
-
-    const database = db;
-    const readiness: ReadinessCheck[] = [
-      {
-        name: 'database',
-        critical: true,
-        run: async () => {
-          await database.raw('select 1');
-          return 'ok';
-        },
-      },
-      {
-        name: 'redis',
-        // Not critical: without Redis the denylist reads Postgres and rate limits use memory (SPEC §7).
-        critical: false,
-        run: async () =>
-          denylist instanceof RedisDenylist ? ((await denylist.ping()) ? 'ok' : 'down') : 'embedded',
-      },
-    ];
-
-    const [databaseCheck, redisCheck] = readiness;
-    metrics.watch({
-      activeKeyActivatedAt: () => (options.withoutKeys ? undefined : activeKeyActivatedAt(keys)),
-      now,
-      database: async () => databaseCheck !== undefined && (await runCheck(databaseCheck)) === 'ok',
-      redis: redis && redisCheck ? async () => (await runCheck(redisCheck)) === 'ok' : undefined,
-      version: buildVersion(),
-    });
-
-    let closed = false;
-    log.info(
-      {
-        database: config.databaseUrl ? 'postgres' : 'pglite',
-        state: config.redisClusterNodes?.length ? 'redis-cluster' : redis ? 'redis' : 'in-process',
-        signingAlg: config.signingAlg,
-      },
-      'backends selected',
-    );
-    return {
-      config,
-      log,
-      events,
-      metrics,
+    const db = openDatabase(config, options, log, cleanups);
+    const appliedMigrations = await prepareSchema(
       db,
-      now,
-      kek,
-      users,
-      clients,
-      signingKeys,
-      revocations,
-      denylist,
-      refreshTokens,
-      sessions,
-      redis,
-      rateLimits,
-      refreshInspector,
-      hasher,
-      keys,
-      minter,
-      verifier,
-      grants,
-      keyLifecycle,
-      keySignal: signal,
-      userAccounts,
-      clientAccounts,
-      audit,
-      readiness,
-      appliedMigrations,
-      async close() {
-        if (closed) return;
-        closed = true;
-        for (const c of cleanups.reverse()) await c();
-      },
-    };
+      options.migrations ?? (isEmbedded(config) ? 'apply' : 'require'),
+    );
+    const { kek } = resolveKek(config);
+    const redis = openRedis(config, log, cleanups);
+    const now = options.now ?? Date.now;
+    return { config, log, events, metrics, now, db, redis, kek, appliedMigrations, close };
   } catch (err) {
-    for (const c of cleanups.reverse()) await c();
+    await close();
     throw err;
   }
 }
 
-/** Algorithms this build can sign with, advertised in metadata. */
-export const SUPPORTED_SIGNING_ALGS = SIGNING_ALGS;
+// --- Stage 2: stores -----------------------------------------------------------------------------
+
+export interface Stores {
+  users: UserStore;
+  /** Read-through cached: client authentication and every token check read it. */
+  clients: CachedClientStore;
+  signingKeys: SigningKeyStore;
+  revocations: RevocationStore;
+  refreshTokens: RefreshTokenStore;
+  /** Introspection's read-only view of live refresh tokens. */
+  refreshInspector: RefreshTokenInspector;
+  denylist: Denylist;
+  /** The login throttle and the per-client request limits (Redis, or memory when embedded). */
+  rateLimits: RateLimits;
+  /** The audit trail (docs/audit.md). */
+  auditEvents: AuditStore;
+  readiness: ReadinessCheck[];
+  close(): Promise<void>;
+}
+
+/**
+ * One line per store: the implementation of every port is chosen here. Database-backed stores are
+ * `guarded`, so a database outage leaves them as a typed StoreError naming the database; the Redis
+ * ones fall back to Postgres or memory themselves and report Redis outages as events.
+ */
+export async function openStores(b: Backends): Promise<Stores> {
+  const { db, redis, config, events, now } = b;
+  const users = guarded(new PostgresUserStore(db), 'database');
+  const clients = new CachedClientStore(guarded(new PostgresClientStore(db), 'database'), now);
+  const signingKeys = guarded(new PostgresSigningKeyStore(db), 'database');
+  const revocations = guarded(new PostgresRevocationStore(db), 'database');
+  const refreshTokens = guarded(new PostgresRefreshTokenStore(db), 'database');
+  const refreshInspector = guarded(new PostgresRefreshTokenInspector(db), 'database');
+  const auditEvents = guarded(new PostgresAuditStore(db), 'database');
+  const denylist: Denylist & { load(): Promise<void> } = redis
+    ? new RedisDenylist({ redis, durable: revocations, prefix: config.redisKeyPrefix, events, now })
+    : new MemoryDenylist(revocations, now);
+  const rateLimits = new RateLimits({
+    redis,
+    prefix: config.redisKeyPrefix,
+    limits: config.rateLimits,
+    events,
+  });
+
+  await denylist.load();
+  const readiness = readinessChecks(db, denylist);
+  const close = async () => denylist.close?.();
+  return {
+    users,
+    clients,
+    signingKeys,
+    revocations,
+    refreshTokens,
+    refreshInspector,
+    denylist,
+    rateLimits,
+    auditEvents,
+    readiness,
+    close,
+  };
+}
+
+/** The database is critical; without Redis the denylist reads Postgres and rate limits use memory. */
+function readinessChecks(db: Knex, denylist: Denylist): ReadinessCheck[] {
+  return [
+    {
+      name: 'database',
+      critical: true,
+      run: async () => {
+        await db.raw('select 1');
+        return 'ok';
+      },
+    },
+    {
+      name: 'redis',
+      critical: false,
+      run: async () =>
+        denylist instanceof RedisDenylist ? ((await denylist.ping()) ? 'ok' : 'down') : 'embedded',
+    },
+  ];
+}
+
+// --- Stage 3: domain -----------------------------------------------------------------------------
+
+export interface Domain {
+  hasher: PasswordHasher;
+  keys: KeyRing;
+  minter: AccessTokenMinter;
+  verifier: AccessTokenVerifier;
+  sessions: Sessions;
+  grants: GrantRegistry;
+  /** Rotation, revocation and listing of signing keys (docs/signing-keys.md). */
+  keyLifecycle: KeyLifecycle;
+  /** "Reload your keys": Redis pub/sub in production, in-process in embedded mode. */
+  keySignal: KeyChangeSignal;
+  userAccounts: UserAccounts;
+  clientAccounts: ClientAccounts;
+  /** Records changes that have no transaction of their own, and reads the trail. */
+  audit: AuditTrail;
+  close(): Promise<void>;
+}
+
+/**
+ * Publishes on the shared Redis connection; the signal adds the one dedicated subscriber
+ * connection pub/sub needs. Commands that load no keys (most of the CLI) subscribe to nothing.
+ */
+function keyChangeSignal(b: Backends, options: BuildOptions): KeyChangeSignal {
+  if (options.keySignal) return options.keySignal;
+  if (!b.redis || options.withoutKeys) return new LocalKeyChangeSignal();
+  return new RedisKeyChangeSignal(b.redis, `${b.config.redisKeyPrefix}keys`, (err) =>
+    b.events.emit('dependency.degraded', { dependency: 'redis', err }),
+  );
+}
+
+function keyLifecycle(b: Backends, s: Stores, keys: KeyRing, signal: KeyChangeSignal): KeyLifecycle {
+  const { config } = b;
+  return new KeyLifecycle({
+    store: s.signingKeys,
+    keys,
+    kek: b.kek,
+    signal,
+    events: b.events,
+    now: b.now,
+    settings: {
+      signingAlg: config.signingAlg,
+      jwksMaxAge: config.jwksMaxAge,
+      keyReloadInterval: config.keyReloadInterval,
+      accessTokenTtl: config.accessTokenTtl,
+    },
+    maxClientAccessTokenTtl: async () =>
+      Math.max(0, ...(await s.clients.list()).map((c) => c.accessTokenTtl ?? 0)),
+  });
+}
+
+function grants(
+  b: Backends,
+  s: Stores,
+  d: Pick<Domain, 'hasher' | 'minter' | 'sessions' | 'audit'>,
+): GrantRegistry {
+  const { events } = b;
+  const { accessTokenTtl } = b.config;
+  const { minter, sessions } = d;
+  return grantRegistry([
+    passwordGrant({
+      users: s.users,
+      hasher: d.hasher,
+      minter,
+      events,
+      accessTokenTtl,
+      throttle: s.rateLimits,
+      sessions,
+      audit: d.audit,
+    }),
+    refreshTokenGrant({ sessions, users: s.users, minter, events, accessTokenTtl }),
+    clientCredentialsGrant({ minter, events, accessTokenTtl }),
+  ]);
+}
+
+/** Sessions, keys, token minting and verification, the grants and the account services. */
+export async function buildDomain(b: Backends, s: Stores, options: BuildOptions = {}): Promise<Domain> {
+  const { config, events, now } = b;
+  const hasher = new PasswordHasher(options.hashing ?? DEFAULT_PASSWORD_HASHING);
+  const keys = new KeyRing({ store: s.signingKeys, kek: b.kek, signingAlg: config.signingAlg, now });
+  if (!options.withoutKeys) await keys.initialise();
+  const minter = new AccessTokenMinter(keys, config.issuer, now);
+  const verifier = new AccessTokenVerifier(keys, config.issuer, s.denylist, now, (id) =>
+    s.clients.isActive(id),
+  );
+  const sessions = new Sessions({
+    refreshTokens: s.refreshTokens,
+    denylist: s.denylist,
+    events,
+    settings: config,
+    now,
+  });
+  const keySignal = keyChangeSignal(b, options);
+  const audit = new AuditTrail({ store: s.auditEvents, now });
+  const endUserSessions = async (id: string, reason: string, stamp: AuditStamp) =>
+    void (await sessions.endUserSessions(id, reason, stamp));
+  const endClientSessions = async (id: string, reason: string, stamp: AuditStamp) =>
+    void (await sessions.endClientSessions(id, reason, stamp));
+  return {
+    hasher,
+    keys,
+    minter,
+    verifier,
+    sessions,
+    grants: grants(b, s, { hasher, minter, sessions, audit }),
+    keyLifecycle: keyLifecycle(b, s, keys, keySignal),
+    keySignal,
+    userAccounts: new UserAccounts({ users: s.users, hasher, now, audit, endSessions: endUserSessions }),
+    clientAccounts: new ClientAccounts({
+      clients: s.clients,
+      issuer: config.issuer,
+      now,
+      audit,
+      endSessions: endClientSessions,
+    }),
+    audit,
+    close: async () => keySignal.close(),
+  };
+}
+
+// --- Stage 4: background jobs --------------------------------------------------------------------
+
+/** The hourly purge, key-change watching and scheduled rotation; all timers unref'd. */
+export function startJobs(b: Backends, s: Stores, d: Domain): { close(): void } {
+  const { config, events } = b;
+  const stops = [
+    schedulePurge({
+      refreshTokens: s.refreshTokens,
+      revocations: s.revocations,
+      audit: s.auditEvents,
+      auditRetention: config.auditRetention,
+      now: b.now,
+      log: b.log,
+    }),
+    watchKeyChanges({ keys: d.keys, signal: d.keySignal, events, reloadInterval: config.keyReloadInterval }),
+    scheduleRotation({ lifecycle: d.keyLifecycle, events, interval: config.keyRotationInterval }),
+  ];
+  return {
+    close: () => {
+      for (const stop of stops) stop();
+    },
+  };
+}
+
+// --- The whole ------------------------------------------------------------------------------------
+
+/** Everything built from the config; the server, the CLI and the tests take the parts they use. */
+export type Services = Omit<Backends, 'close'> &
+  Omit<Stores, 'close'> &
+  Omit<Domain, 'close'> & {
+    /** Stops timers and closes connections; idempotent. */
+    close(): Promise<void>;
+  };
+
+function logBackends(b: Backends): void {
+  const { config, redis } = b;
+  b.log.info(
+    {
+      database: config.databaseUrl ? 'postgres' : 'pglite',
+      state: config.redisClusterNodes?.length ? 'redis-cluster' : redis ? 'redis' : 'in-process',
+      signingAlg: config.signingAlg,
+    },
+    'backends selected',
+  );
+}
 
 /** When the key signing now was activated (the age an operator alerts on, docs/monitoring.md). */
 function activeKeyActivatedAt(keys: KeyRing): Date | undefined {
   const { signer, records } = keys.current();
   return records.find((r) => r.kid === signer.kid)?.activatedAt ?? undefined;
+}
+
+/** The gauges read at scrape time: key age, database and Redis up, build info. */
+function watchLiveState(b: Backends, s: Stores, d: Domain, options: BuildOptions): void {
+  const [databaseCheck, redisCheck] = s.readiness;
+  b.metrics.watch({
+    activeKeyActivatedAt: () => (options.withoutKeys ? undefined : activeKeyActivatedAt(d.keys)),
+    now: b.now,
+    database: async () => databaseCheck !== undefined && (await runCheck(databaseCheck)) === 'ok',
+    redis: b.redis && redisCheck ? async () => (await runCheck(redisCheck)) === 'ok' : undefined,
+    version: buildVersion(),
+  });
+}
+
+async function assemble(config: Config, options: BuildOptions, withJobs: boolean): Promise<Services> {
+  const backends = await openBackends(config, options);
+  const cleanups: Cleanup[] = [backends.close];
+  const close = closer(cleanups);
+  try {
+    const stores = await openStores(backends);
+    cleanups.push(stores.close);
+    const domain = await buildDomain(backends, stores, options);
+    cleanups.push(domain.close);
+    if (withJobs) cleanups.push(startJobs(backends, stores, domain).close);
+    watchLiveState(backends, stores, domain, options);
+    logBackends(backends);
+    return { ...backends, ...stores, ...domain, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+/** The server (and the tests): all four stages. A failing stage closes the ones already open. */
+export async function buildServices(config: Config, options: BuildOptions = {}): Promise<Services> {
+  return assemble(config, options, !options.withoutKeys);
+}
+
+/** One CLI command: backends, stores and domain; a short-lived process runs no background jobs. */
+export async function buildCommandServices(config: Config, options: BuildOptions = {}): Promise<Services> {
+  return assemble(config, options, false);
 }

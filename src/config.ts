@@ -133,6 +133,43 @@ function readUrl(env: Env, key: string, protocols: string[]): string | undefined
   return raw;
 }
 
+function readChoice<T extends string>(env: Env, key: string, allowed: readonly T[], fallback: T): T {
+  const value = (env[key] || fallback) as T;
+  if (!allowed.includes(value)) throw new ConfigError(key, `must be one of ${allowed.join(', ')}`);
+  return value;
+}
+
+function readClusterNodes(env: Env): string[] | undefined {
+  if (!env.REDIS_CLUSTER_NODES) return undefined;
+  const nodes = env.REDIS_CLUSTER_NODES.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const node of nodes) {
+    if (!/^[^:\s]+:\d+$/.test(node.replace(/^rediss?:\/\//, '')))
+      throw new ConfigError('REDIS_CLUSTER_NODES', `"${node}" is not host:port`);
+  }
+  return nodes;
+}
+
+function readLifetimes(env: Env) {
+  const accessTokenTtl = readDuration(env, 'ACCESS_TOKEN_TTL', 900, 1);
+  const refreshTokenIdleTtl = readDuration(env, 'REFRESH_TOKEN_IDLE_TTL', 7 * 86400, 1);
+  const refreshTokenMaxAge = readDuration(env, 'REFRESH_TOKEN_MAX_AGE', 30 * 86400, 1);
+  if (refreshTokenIdleTtl > refreshTokenMaxAge)
+    throw new ConfigError('REFRESH_TOKEN_IDLE_TTL', 'must not exceed REFRESH_TOKEN_MAX_AGE');
+  return { accessTokenTtl, refreshTokenIdleTtl, refreshTokenMaxAge };
+}
+
+function readRateLimits(env: Env): RateLimitConfig {
+  return {
+    loginFailuresPerUserIp: readInt(env, 'RATE_LIMIT_LOGIN_FAILURES', 10, 1, 1_000_000),
+    loginLockoutBase: readDuration(env, 'RATE_LIMIT_LOGIN_LOCKOUT', 60, 1),
+    loginLockoutMax: readDuration(env, 'RATE_LIMIT_LOGIN_LOCKOUT_MAX', 3600, 1),
+    loginFailuresPerIpHour: readInt(env, 'RATE_LIMIT_IP_FAILURES_PER_HOUR', 100, 1, 10_000_000),
+    clientRequestsPerMinute: readInt(env, 'RATE_LIMIT_CLIENT_PER_MINUTE', 1200, 1, 100_000_000),
+  };
+}
+
 /**
  * Reads and validates the configuration. Throws ConfigError naming the first bad key; main.ts
  * prints it as one line and exits.
@@ -146,16 +183,7 @@ export function loadConfig(env: Env = process.env): Config {
 
   const databaseUrl = readUrl(env, 'DATABASE_URL', ['postgres:', 'postgresql:']);
   const redisUrl = readUrl(env, 'REDIS_URL', ['redis:', 'rediss:']);
-  let redisClusterNodes: string[] | undefined;
-  if (env.REDIS_CLUSTER_NODES) {
-    redisClusterNodes = env.REDIS_CLUSTER_NODES.split(',')
-      .map((s) => s.trim())
-      .filter(Boolean);
-    for (const node of redisClusterNodes) {
-      if (!/^[^:\s]+:\d+$/.test(node.replace(/^rediss?:\/\//, '')))
-        throw new ConfigError('REDIS_CLUSTER_NODES', `"${node}" is not host:port`);
-    }
-  }
+  const redisClusterNodes = readClusterNodes(env);
   const keyEncryptionKey = readKek(env, 'KEY_ENCRYPTION_KEY');
   // Production (a real database) must be told its KEK: generating one would make every other
   // replica unable to read the keys this one writes.
@@ -165,18 +193,8 @@ export function loadConfig(env: Env = process.env): Config {
       'is required when DATABASE_URL is set (or KEY_ENCRYPTION_KEY_FILE)',
     );
 
-  const signingAlg = (env.SIGNING_ALG || 'ES256') as SigningAlg;
-  if (!SIGNING_ALGS.includes(signingAlg))
-    throw new ConfigError('SIGNING_ALG', `must be one of ${SIGNING_ALGS.join(', ')}`);
-  const logLevel = (env.LOG_LEVEL || 'info') as LogLevel;
-  if (!LOG_LEVELS.includes(logLevel))
-    throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
-
-  const accessTokenTtl = readDuration(env, 'ACCESS_TOKEN_TTL', 900, 1);
-  const refreshTokenIdleTtl = readDuration(env, 'REFRESH_TOKEN_IDLE_TTL', 7 * 86400, 1);
-  const refreshTokenMaxAge = readDuration(env, 'REFRESH_TOKEN_MAX_AGE', 30 * 86400, 1);
-  if (refreshTokenIdleTtl > refreshTokenMaxAge)
-    throw new ConfigError('REFRESH_TOKEN_IDLE_TTL', 'must not exceed REFRESH_TOKEN_MAX_AGE');
+  const signingAlg = readChoice(env, 'SIGNING_ALG', SIGNING_ALGS, 'ES256');
+  const logLevel = readChoice(env, 'LOG_LEVEL', LOG_LEVELS, 'info');
 
   return {
     port,
@@ -191,9 +209,7 @@ export function loadConfig(env: Env = process.env): Config {
     keyEncryptionKey,
     keyEncryptionKeyPrevious: readKek(env, 'KEY_ENCRYPTION_KEY_PREVIOUS'),
     signingAlg,
-    accessTokenTtl,
-    refreshTokenIdleTtl,
-    refreshTokenMaxAge,
+    ...readLifetimes(env),
     refreshReuseLeeway: readDuration(env, 'REFRESH_REUSE_LEEWAY', 0),
     maxSessionsPerUser: readInt(env, 'MAX_SESSIONS_PER_USER', 5, 1, 1000),
     keyRotationInterval: readDuration(env, 'KEY_ROTATION_INTERVAL', 0),
@@ -203,13 +219,7 @@ export function loadConfig(env: Env = process.env): Config {
     keyReloadInterval: readDuration(env, 'KEY_RELOAD_INTERVAL', 30, 1),
     trustProxy: readBool(env, 'TRUST_PROXY', false),
     logLevel,
-    rateLimits: {
-      loginFailuresPerUserIp: readInt(env, 'RATE_LIMIT_LOGIN_FAILURES', 10, 1, 1_000_000),
-      loginLockoutBase: readDuration(env, 'RATE_LIMIT_LOGIN_LOCKOUT', 60, 1),
-      loginLockoutMax: readDuration(env, 'RATE_LIMIT_LOGIN_LOCKOUT_MAX', 3600, 1),
-      loginFailuresPerIpHour: readInt(env, 'RATE_LIMIT_IP_FAILURES_PER_HOUR', 100, 1, 10_000_000),
-      clientRequestsPerMinute: readInt(env, 'RATE_LIMIT_CLIENT_PER_MINUTE', 1200, 1, 100_000_000),
-    },
+    rateLimits: readRateLimits(env),
   };
 }
 

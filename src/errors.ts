@@ -86,17 +86,25 @@ export const invalidClient = (detail: string, usedBasic: boolean) =>
 export const invalidGrant = (detail: string, description = 'the provided grant is invalid') =>
   new OAuthError('invalid_grant', description, { detail });
 
+/** The backends a store talks to; named in 503 logs and the dependency metrics. */
+export type Dependency = 'database' | 'redis';
+
 /**
- * Storage-level failures, mapped to protocol errors in one place (http/error_handler.ts).
- * `unavailable` means a dependency is down: the client gets 503 and may retry.
+ * Storage-level failures, raised at the store boundary (src/stores/backend_errors.ts) and mapped
+ * to protocol errors in one function (`fromStoreError` in src/http/error_handler.ts).
+ * `unavailable` means the named dependency is down: the client gets 503 and may retry.
+ * `conflict` means the transaction lost a race with a concurrent one.
  */
 export class StoreError extends Error {
+  readonly dependency: Dependency | undefined;
+
   constructor(
-    readonly code: 'unavailable' | 'conflict' | 'not_found',
+    readonly code: 'unavailable' | 'conflict',
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; dependency?: Dependency },
   ) {
     super(message, options);
     this.name = 'StoreError';
+    this.dependency = options?.dependency;
   }
 }

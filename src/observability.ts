@@ -195,6 +195,12 @@ export function requestMetrics(metrics: Metrics) {
   };
 }
 
+/** A store error's own message says which dependency; its cause says what the driver saw. */
+function errorMessage(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  return err.cause instanceof Error ? `${err.message}: ${err.cause.message}` : err.message;
+}
+
 /** Subscribes logging and metrics to domain events: the only place that decides what is logged. */
 export function observeEvents(events: EventBus, log: Logger, metrics: Metrics): void {
   events.on('token.issued', (e) => {
@@ -251,10 +257,7 @@ export function observeEvents(events: EventBus, log: Logger, metrics: Metrics): 
   events.on('ratelimit.exceeded', (e) => metrics.rateLimitRejections.inc({ limiter: e.limiter }));
   events.on('dependency.degraded', (e) => {
     metrics.dependencyErrors.inc({ dependency: e.dependency });
-    log.warn(
-      { dependency: e.dependency, err: e.err instanceof Error ? e.err.message : String(e.err) },
-      'dependency degraded',
-    );
+    log.warn({ dependency: e.dependency, err: errorMessage(e.err) }, 'dependency degraded');
   });
   events.on('dependency.recovered', (e) => {
     log.info({ dependency: e.dependency }, 'dependency recovered');

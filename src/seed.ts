@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Services } from './compose.js';
 
+/** The seed needs the two account services and the stores it counts. */
+export type SeedDeps = Pick<Services, 'users' | 'clients' | 'userAccounts' | 'clientAccounts'>;
+
 export interface DemoCredentials {
   clientId: string;
   clientSecret: string;
@@ -9,10 +12,10 @@ export interface DemoCredentials {
 }
 
 /**
- * Embedded first start only (SPEC §2): a demo client and user so the quick start works with no
+ * Embedded first start only (docs/configuration.md): a demo client and user so the quick start works with no
  * setup. Runs only when both tables are empty, so the credentials are printed exactly once.
  */
-export async function seedDemo(services: Services): Promise<DemoCredentials | undefined> {
+export async function seedDemo(services: SeedDeps): Promise<DemoCredentials | undefined> {
   if ((await services.users.count()) > 0 || (await services.clients.count()) > 0) return undefined;
   const password = randomBytes(12).toString('base64url');
   await services.userAccounts.create('demo', password, ['user']);

@@ -1,5 +1,5 @@
 import { AccountError } from '../accounts/users.js';
-import { buildServices, type Services } from '../compose.js';
+import { buildCommandServices, type Services } from '../compose.js';
 import { ConfigError, loadConfig } from '../config.js';
 import { EmbeddedDatabaseBusy } from '../db/embedded_lock.js';
 import { KeyDecryptionError } from '../keys/key_material.js';
@@ -62,7 +62,7 @@ export async function runCli(
   try {
     const config = loadConfig(env);
     const open = async () => {
-      services ??= await buildServices(config, {
+      services ??= await buildCommandServices(config, {
         // Logs go to stderr so stdout stays one JSON object.
         log: createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, process.stderr),
         withoutKeys: !command.needsKeys,

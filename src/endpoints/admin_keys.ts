@@ -1,14 +1,11 @@
-import Router from '@koa/router';
-import type { Context, Middleware, Next } from 'koa';
+import type { Context, Next } from 'koa';
 import { invalidRequest, OAuthError } from '../errors.js';
-import { bearerClaims, requireAdminScope } from '../http/bearer.js';
-import { noCache } from '../http/no_cache.js';
+import { bearerClaims } from '../http/bearer.js';
 import { readBody } from '../http/params.js';
 import { auditStamp } from '../http/request_log.js';
 import { type KeyLifecycle, KeyLifecycleError } from '../keys/lifecycle.js';
 
 export interface AdminKeysDeps {
-  bearer: Middleware;
   keyLifecycle: Pick<KeyLifecycle, 'list' | 'rotate' | 'revoke'>;
 }
 
@@ -29,7 +26,7 @@ function readForce(value: unknown): boolean {
  * refuses, so it is read here under the same size and content-type rules (form `force=true` too).
  * An empty body means `{"force": false}`.
  */
-async function parseRotateBody(ctx: Context, next: Next): Promise<void> {
+export async function parseRotateBody(ctx: Context, next: Next): Promise<void> {
   const hasBody = ctx.request.length > 0 || ctx.get('transfer-encoding') !== '';
   if (!hasBody) {
     ctx.state.rotateForce = false;
@@ -57,16 +54,16 @@ function lifecycleError(err: unknown): unknown {
   return new OAuthError('rotation_refused', err.message);
 }
 
-/** GET /admin/keys, POST /admin/keys/rotate, POST /admin/keys/{kid}/revoke (SPEC §4, §6). */
-export function adminKeysRoutes(deps: AdminKeysDeps): Router {
-  const router = new Router();
-  const admin = [noCache, deps.bearer, requireAdminScope('admin:keys')];
-
-  router.get('/admin/keys', ...admin, async function listKeys(ctx) {
+/** GET /admin/keys: every key with its state, never private material. */
+export function listKeys(deps: AdminKeysDeps) {
+  return async function listKeys(ctx: Context): Promise<void> {
     ctx.body = { keys: await deps.keyLifecycle.list() };
-  });
+  };
+}
 
-  router.post('/admin/keys/rotate', ...admin, parseRotateBody, async function rotateKeys(ctx) {
+/** POST /admin/keys/rotate (docs/signing-keys.md): refused while the retiring key may be cached. */
+export function rotateKeys(deps: AdminKeysDeps) {
+  return async function rotateKeys(ctx: Context): Promise<void> {
     try {
       const stamp = auditStamp(ctx, bearerClaims(ctx).client_id);
       ctx.body = {
@@ -75,15 +72,17 @@ export function adminKeysRoutes(deps: AdminKeysDeps): Router {
     } catch (err) {
       throw lifecycleError(err);
     }
-  });
+  };
+}
 
-  router.post('/admin/keys/:kid/revoke', ...admin, async function revokeKey(ctx) {
+/** POST /admin/keys/{kid}/revoke: the key leaves JWKS at once. */
+export function revokeKey(deps: AdminKeysDeps) {
+  return async function revokeKey(ctx: Context): Promise<void> {
     try {
       const stamp = auditStamp(ctx, bearerClaims(ctx).client_id);
       ctx.body = { keys: await deps.keyLifecycle.revoke(String(ctx.params.kid), stamp) };
     } catch (err) {
       throw lifecycleError(err);
     }
-  });
-  return router;
+  };
 }

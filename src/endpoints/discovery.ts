@@ -1,4 +1,4 @@
-import Router from '@koa/router';
+import type { Context } from 'koa';
 import { CLIENT_AUTH_METHODS } from '../http/client_auth.js';
 import type { KeyRing } from '../keys/keyring.js';
 
@@ -9,16 +9,32 @@ export interface DiscoveryDeps {
   grantTypes: () => string[];
   /** Every scope a client may ask for; read from the client table at most every SCOPES_TTL_MS. */
   scopes: () => Promise<string[]>;
-  /** Algorithms of published keys (a function, since rotation changes them), or a fixed list. */
-  signingAlgs: readonly string[] | (() => readonly string[]);
+  /** Algorithms of the published keys (a function, since rotation changes them). */
+  signingAlgs: () => readonly string[];
 }
 
 /** The metadata is public and unauthenticated: it must not cost a table scan per request. */
 const SCOPES_TTL_MS = 30_000;
 
-/** RFC 8414 metadata and the RFC 7517 JWKS document. */
-export function discoveryRoutes(deps: DiscoveryDeps): Router {
-  const router = new Router();
+/** RFC 7517 §5 JWK Set of the published keys, with an ETag for conditional requests. */
+export function serveJwks(deps: Pick<DiscoveryDeps, 'keys' | 'jwksMaxAge'>) {
+  return async function serveJwks(ctx: Context): Promise<void> {
+    const { body, etag } = deps.keys.current().jwks;
+    ctx.set('Cache-Control', `public, max-age=${deps.jwksMaxAge}`);
+    ctx.set('ETag', etag);
+    ctx.type = 'application/jwk-set+json';
+    // RFC 9110 §13.1.2: If-None-Match may list several tags, or "*".
+    const inm = ctx.get('if-none-match');
+    if (inm && (inm.trim() === '*' || inm.split(',').some((t) => t.trim().replace(/^W\//, '') === etag))) {
+      ctx.status = 304;
+      return;
+    }
+    ctx.body = body;
+  };
+}
+
+/** RFC 8414 §3 authorization server metadata. */
+export function serveMetadata(deps: DiscoveryDeps) {
   const base = deps.issuer.replace(/\/$/, '');
   let cachedScopes: { value: Promise<string[]>; until: number } | undefined;
   const scopes = () => {
@@ -33,21 +49,7 @@ export function discoveryRoutes(deps: DiscoveryDeps): Router {
     return cachedScopes.value;
   };
 
-  router.get('/.well-known/jwks.json', (ctx) => {
-    const { body, etag } = deps.keys.current().jwks;
-    ctx.set('Cache-Control', `public, max-age=${deps.jwksMaxAge}`);
-    ctx.set('ETag', etag);
-    ctx.type = 'application/jwk-set+json';
-    // RFC 9110 §13.1.2: If-None-Match may list several tags, or "*".
-    const inm = ctx.get('if-none-match');
-    if (inm && (inm.trim() === '*' || inm.split(',').some((t) => t.trim().replace(/^W\//, '') === etag))) {
-      ctx.status = 304;
-      return;
-    }
-    ctx.body = body;
-  });
-
-  router.get('/.well-known/oauth-authorization-server', async (ctx) => {
+  return async function serveMetadata(ctx: Context): Promise<void> {
     ctx.set('Cache-Control', 'public, max-age=300');
     ctx.body = {
       // RFC 8414 §3.3: must be identical to the issuer the client used to build the URL.
@@ -64,9 +66,7 @@ export function discoveryRoutes(deps: DiscoveryDeps): Router {
       introspection_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS.filter((m) => m !== 'none'),
       scopes_supported: await scopes(),
       // RFC 9068 tokens are signed with the server keys; advertise the algorithms of published keys.
-      access_token_signing_alg_values_supported:
-        typeof deps.signingAlgs === 'function' ? deps.signingAlgs() : deps.signingAlgs,
+      access_token_signing_alg_values_supported: deps.signingAlgs(),
     };
-  });
-  return router;
+  };
 }

@@ -1,4 +1,4 @@
-import Router from '@koa/router';
+import type { Context } from 'koa';
 import type { Registry } from 'prom-client';
 
 export type CheckResult = 'ok' | 'down' | 'embedded';
@@ -24,14 +24,16 @@ export async function runCheck(check: ReadinessCheck): Promise<CheckResult> {
   }
 }
 
-export function healthRoutes(deps: { checks: ReadinessCheck[]; metrics: Registry }): Router {
-  const router = new Router();
-  router.get('/healthz', (ctx) => {
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = { status: 'ok' };
-  });
-  router.get('/readyz', async (ctx) => {
-    const results = await Promise.all(deps.checks.map(async (c) => [c, await runCheck(c)] as const));
+/** Liveness: the process answers; says nothing about its dependencies. */
+export async function liveness(ctx: Context): Promise<void> {
+  ctx.set('Cache-Control', 'no-store');
+  ctx.body = { status: 'ok' };
+}
+
+/** Readiness: 503 when a critical check is down, 200 "degraded" when only others are. */
+export function readiness(checks: ReadinessCheck[]) {
+  return async function readiness(ctx: Context): Promise<void> {
+    const results = await Promise.all(checks.map(async (c) => [c, await runCheck(c)] as const));
     const down = results.filter(([, r]) => r === 'down');
     ctx.set('Cache-Control', 'no-store');
     ctx.status = down.some(([c]) => c.critical) ? 503 : 200;
@@ -39,10 +41,13 @@ export function healthRoutes(deps: { checks: ReadinessCheck[]; metrics: Registry
       status: down.length === 0 ? 'ok' : ctx.status === 503 ? 'down' : 'degraded',
       checks: Object.fromEntries(results.map(([c, r]) => [c.name, r])),
     };
-  });
-  router.get('/metrics', async (ctx) => {
-    ctx.type = deps.metrics.contentType;
-    ctx.body = await deps.metrics.metrics();
-  });
-  return router;
+  };
+}
+
+/** Prometheus exposition of the process and domain metrics. */
+export function serveMetrics(registry: Registry) {
+  return async function serveMetrics(ctx: Context): Promise<void> {
+    ctx.type = registry.contentType;
+    ctx.body = await registry.metrics();
+  };
 }

@@ -1,46 +1,18 @@
-import Router from '@koa/router';
-import type { Context, Middleware } from 'koa';
+import type { Context, Next } from 'koa';
 import { invalidRequest, OAuthError } from '../errors.js';
 import type { EventBus } from '../events.js';
 import { authenticatedClient } from '../http/client_auth.js';
-import { noCache } from '../http/no_cache.js';
-import { params, parseParams } from '../http/params.js';
-import type { ClientRecord } from '../stores/types.js';
+import { params } from '../http/params.js';
+import type { ClientRecord, RefreshTokenInspector } from '../stores/types.js';
 import { type AccessTokenVerifier, TokenRejected } from '../tokens/access_token.js';
 import { sha256 } from '../tokens/secrets.js';
 
-/** What introspection needs to know about a refresh token; only live tokens are returned. */
-export interface RefreshTokenView {
-  /** The refresh token row id, answered as `jti`. */
-  tokenId: string;
-  clientId: string;
-  userId: string;
-  username: string;
-  scope: string;
-  familyId: string;
-  aud: string | string[];
-  iat: Date;
-  /** The earlier of the token's idle expiry and its family's absolute expiry. */
-  exp: Date;
-}
-
-/**
- * Read-only view of refresh tokens by digest: undefined unless the token is unspent, unexpired,
- * and its family (session) is neither revoked nor past its absolute expiry.
- */
-export interface RefreshTokenInspector {
-  inspect(tokenHash: string, now: Date): Promise<RefreshTokenView | undefined>;
-}
-
 export interface IntrospectDeps {
-  clientAuth: Middleware;
   verifier: AccessTokenVerifier;
-  refreshTokens: RefreshTokenInspector;
+  liveRefreshTokens: RefreshTokenInspector;
   issuer: string;
   now: () => number;
   events: EventBus;
-  /** Per-client rate limit, after authentication. */
-  after?: Middleware[];
 }
 
 type Answer = Record<string, unknown> & { active: boolean };
@@ -51,7 +23,7 @@ const INACTIVE: Answer = { active: false };
 const seconds = (d: Date) => Math.floor(d.getTime() / 1000);
 
 /** Introspection is a privilege of resource-server clients (`clients create --introspect`). */
-async function requireIntrospectFlag(ctx: Context, next: () => Promise<unknown>): Promise<void> {
+export async function requireIntrospectFlag(ctx: Context, next: Next): Promise<void> {
   if (!authenticatedClient(ctx).client.canIntrospect) {
     throw new OAuthError('access_denied', 'client is not allowed to introspect tokens');
   }
@@ -62,7 +34,7 @@ async function accessTokenAnswer(deps: IntrospectDeps, caller: ClientRecord, tok
   // Cheap shape check first: an opaque refresh token is never a JWS.
   if (token.split('.').length !== 3) return undefined;
   try {
-    // The caller sees only tokens meant for one of its own audiences (SPEC §4).
+    // The caller sees only tokens meant for one of its own audiences (docs/endpoints.md).
     const c = await deps.verifier.verify(token, { audiences: caller.audiences });
     return {
       active: true,
@@ -92,7 +64,7 @@ async function accessTokenAnswer(deps: IntrospectDeps, caller: ClientRecord, tok
 async function refreshTokenAnswer(deps: IntrospectDeps, caller: ClientRecord, token: string) {
   // Refresh tokens are 256-bit base64url strings; anything far off is not worth a query.
   if (token.length > 512) return undefined;
-  const view = await deps.refreshTokens.inspect(sha256(token), new Date(deps.now()));
+  const view = await deps.liveRefreshTokens.inspect(sha256(token), new Date(deps.now()));
   // Only the owner sees its refresh tokens; for anyone else they do not exist.
   if (!view || view.clientId !== caller.id) return undefined;
   return {
@@ -111,37 +83,25 @@ async function refreshTokenAnswer(deps: IntrospectDeps, caller: ClientRecord, to
   } satisfies Answer;
 }
 
-async function introspect(ctx: Context, deps: IntrospectDeps): Promise<void> {
-  const p = params(ctx);
-  const token = p.get('token');
-  if (token === undefined) throw invalidRequest("missing required parameter 'token'");
-  const { client } = authenticatedClient(ctx);
-  // RFC 7662 §2.1: the hint only orders the lookups; a wrong or unknown hint changes nothing.
-  const lookups =
-    p.get('token_type_hint') === 'refresh_token'
-      ? [refreshTokenAnswer, accessTokenAnswer]
-      : [accessTokenAnswer, refreshTokenAnswer];
-  for (const lookup of lookups) {
-    const answer = await lookup(deps, client, token);
-    if (answer) {
-      ctx.body = answer;
-      return;
+/** RFC 7662 §2.2: the answer for the presented token, `{"active": false}` unless it is live. */
+export function introspectToken(deps: IntrospectDeps) {
+  return async function introspectToken(ctx: Context): Promise<void> {
+    const p = params(ctx);
+    const token = p.get('token');
+    if (token === undefined) throw invalidRequest("missing required parameter 'token'");
+    const { client } = authenticatedClient(ctx);
+    // RFC 7662 §2.1: the hint only orders the lookups; a wrong or unknown hint changes nothing.
+    const lookups =
+      p.get('token_type_hint') === 'refresh_token'
+        ? [refreshTokenAnswer, accessTokenAnswer]
+        : [accessTokenAnswer, refreshTokenAnswer];
+    for (const lookup of lookups) {
+      const answer = await lookup(deps, client, token);
+      if (answer) {
+        ctx.body = answer;
+        return;
+      }
     }
-  }
-  ctx.body = INACTIVE;
-}
-
-/** RFC 7662 §2: no-cache → parse body → authenticate client → rate limit → flag → answer. */
-export function introspectRoutes(deps: IntrospectDeps): Router {
-  const router = new Router();
-  router.post(
-    '/introspect',
-    noCache,
-    parseParams,
-    deps.clientAuth,
-    ...(deps.after ?? []),
-    requireIntrospectFlag,
-    (ctx) => introspect(ctx, deps),
-  );
-  return router;
+    ctx.body = INACTIVE;
+  };
 }

@@ -1,14 +1,11 @@
-import Router from '@koa/router';
-import type { Context, Middleware } from 'koa';
+import type { Context } from 'koa';
 import type { AuditRecorder } from '../accounts/users.js';
 import { bearerClaims } from '../http/bearer.js';
-import { noCache } from '../http/no_cache.js';
 import { auditStamp } from '../http/request_log.js';
 import type { Sessions } from '../sessions/sessions.js';
 import type { Denylist } from '../stores/types.js';
 
 export interface LogoutEndpointDeps {
-  bearer: Middleware;
   sessions: Sessions;
   denylist: Denylist;
   audit: AuditRecorder;
@@ -19,26 +16,22 @@ export interface LogoutEndpointDeps {
  * token of that login stops at once. A token without `sid` (client_credentials) has no session;
  * its own `jti` is denylisted so the call still logs that token out.
  */
-async function logout(ctx: Context, deps: LogoutEndpointDeps): Promise<void> {
-  const claims = bearerClaims(ctx);
-  const stamp = auditStamp(ctx, claims.client_id);
-  if (claims.sid) await deps.sessions.end(claims.sid, 'logout', stamp);
-  else {
-    await deps.denylist.add([
-      { kind: 'jti', value: claims.jti, expiresAt: new Date(claims.exp * 1000), reason: 'logout' },
-    ]);
-    await deps.audit.record(
-      stamp,
-      'token.revoked',
-      { clientId: claims.client_id },
-      { token_type: 'access_token', jti: claims.jti, reason: 'logout' },
-    );
-  }
-  ctx.status = 204;
-}
-
-export function logoutRoutes(deps: LogoutEndpointDeps): Router {
-  const router = new Router();
-  router.post('/logout', noCache, deps.bearer, (ctx) => logout(ctx, deps));
-  return router;
+export function endSession(deps: LogoutEndpointDeps) {
+  return async function endSession(ctx: Context): Promise<void> {
+    const claims = bearerClaims(ctx);
+    const stamp = auditStamp(ctx, claims.client_id);
+    if (claims.sid) await deps.sessions.end(claims.sid, 'logout', stamp);
+    else {
+      await deps.denylist.add([
+        { kind: 'jti', value: claims.jti, expiresAt: new Date(claims.exp * 1000), reason: 'logout' },
+      ]);
+      await deps.audit.record(
+        stamp,
+        'token.revoked',
+        { clientId: claims.client_id },
+        { token_type: 'access_token', jti: claims.jti, reason: 'logout' },
+      );
+    }
+    ctx.status = 204;
+  };
 }

@@ -1,26 +1,21 @@
-import Router from '@koa/router';
-import type { Context, Middleware } from 'koa';
+import type { Context } from 'koa';
 import type { AuditRecorder } from '../accounts/users.js';
 import { invalidRequest, OAuthError } from '../errors.js';
 import type { EventBus } from '../events.js';
 import { authenticatedClient } from '../http/client_auth.js';
-import { noCache } from '../http/no_cache.js';
-import { params, parseParams } from '../http/params.js';
+import { params } from '../http/params.js';
 import { auditStamp } from '../http/request_log.js';
 import type { Sessions } from '../sessions/sessions.js';
 import type { AuditStamp, ClientRecord, Denylist } from '../stores/types.js';
 import { type AccessTokenVerifier, TokenRejected } from '../tokens/access_token.js';
 
 export interface RevokeEndpointDeps {
-  clientAuth: Middleware;
   sessions: Sessions;
   verifier: AccessTokenVerifier;
   denylist: Denylist;
   events: EventBus;
   /** Access-token revocations (a refresh token's is written in its family's transaction). */
   audit: AuditRecorder;
-  /** Extra checks before client authentication (rate limits); empty by default. */
-  before?: Middleware[];
 }
 
 /** RFC 7009 §2.1 hint values (RFC 7009 §4.1.2 registry). */
@@ -62,45 +57,38 @@ async function revokeAccessToken(
  * JWT access tokens and opaque refresh tokens cannot be confused, but trying both keeps the
  * endpoint honest for clients that send a wrong hint.
  */
-async function revoke(ctx: Context, deps: RevokeEndpointDeps): Promise<void> {
-  const p = params(ctx);
-  const token = p.get('token');
-  if (token === undefined) throw invalidRequest('token is required');
-  const hint = p.get('token_type_hint');
-  // RFC 7009 §2.2.1: unsupported_token_type for a token type this server cannot revoke.
-  if (hint !== undefined && !HINTS.includes(hint as Hint)) {
-    throw new OAuthError('unsupported_token_type', 'this token type cannot be revoked');
-  }
-  const { client, method } = authenticatedClient(ctx);
-  const stamp = auditStamp(ctx, client.id);
-  const lookups: Record<Hint, () => Promise<Outcome>> = {
-    refresh_token: () => deps.sessions.revokeRefreshToken(client, token, stamp),
-    access_token: () => revokeAccessToken(deps, client, token, stamp),
+export function revokeToken(deps: RevokeEndpointDeps) {
+  return async function revokeToken(ctx: Context): Promise<void> {
+    const p = params(ctx);
+    const token = p.get('token');
+    if (token === undefined) throw invalidRequest('token is required');
+    const hint = p.get('token_type_hint');
+    // RFC 7009 §2.2.1: unsupported_token_type for a token type this server cannot revoke.
+    if (hint !== undefined && !HINTS.includes(hint as Hint)) {
+      throw new OAuthError('unsupported_token_type', 'this token type cannot be revoked');
+    }
+    const { client, method } = authenticatedClient(ctx);
+    const stamp = auditStamp(ctx, client.id);
+    const lookups: Record<Hint, () => Promise<Outcome>> = {
+      refresh_token: () => deps.sessions.revokeRefreshToken(client, token, stamp),
+      access_token: () => revokeAccessToken(deps, client, token, stamp),
+    };
+    const order: Hint[] =
+      hint === 'access_token' ? ['access_token', 'refresh_token'] : ['refresh_token', 'access_token'];
+    let outcome: Outcome = 'not_found';
+    for (const kind of order) {
+      outcome = await lookups[kind]();
+      if (outcome !== 'not_found') break;
+    }
+    // RFC 7009 §2.1: a token issued to another client is refused and the client told so; nothing is
+    // revoked. As in node-oidc-provider, a public client (which proves no identity) gets the same
+    // 200 as for an unknown token, so it cannot use /revoke to learn that a token is valid.
+    if (outcome === 'wrong_client' && method !== 'none') {
+      throw invalidRequest('the token was not issued to this client', 'revoke: foreign token refused');
+    }
+    // RFC 7009 §2.2: 200 for revoked, unknown and invalid tokens alike; the body is ignored. An empty
+    // JSON object rather than no body: strict client libraries (simple-oauth2) parse every answer.
+    ctx.status = 200;
+    ctx.body = {};
   };
-  const order: Hint[] =
-    hint === 'access_token' ? ['access_token', 'refresh_token'] : ['refresh_token', 'access_token'];
-  let outcome: Outcome = 'not_found';
-  for (const kind of order) {
-    outcome = await lookups[kind]();
-    if (outcome !== 'not_found') break;
-  }
-  // RFC 7009 §2.1: a token issued to another client is refused and the client told so; nothing is
-  // revoked. As in node-oidc-provider, a public client (which proves no identity) gets the same
-  // 200 as for an unknown token, so it cannot use /revoke to learn that a token is valid.
-  if (outcome === 'wrong_client' && method !== 'none') {
-    throw invalidRequest('the token was not issued to this client', 'revoke: foreign token refused');
-  }
-  // RFC 7009 §2.2: 200 for revoked, unknown and invalid tokens alike; the body is ignored. An empty
-  // JSON object rather than no body: strict client libraries (simple-oauth2) parse every answer.
-  ctx.status = 200;
-  ctx.body = {};
-}
-
-/** RFC 7009: no-cache → parse body → authenticate client → revoke. */
-export function revokeRoutes(deps: RevokeEndpointDeps): Router {
-  const router = new Router();
-  router.post('/revoke', noCache, parseParams, ...(deps.before ?? []), deps.clientAuth, (ctx) =>
-    revoke(ctx, deps),
-  );
-  return router;
 }

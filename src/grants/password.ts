@@ -5,21 +5,9 @@ import type { Sessions } from '../sessions/sessions.js';
 import type { UserRecord, UserStore } from '../stores/types.js';
 import type { AccessTokenMinter } from '../tokens/access_token.js';
 import type { PasswordHasher } from '../tokens/passwords.js';
+import type { LoginThrottle } from './login_throttle.js';
 import { resolveAudience, resolveScope, userScopes } from './scope.js';
 import { type GrantHandler, type GrantRequest, grantStamp, issueUserToken } from './types.js';
-
-/**
- * Brute-force protection of the password grant (SPEC §7), implemented by http/rate_limits.ts.
- * `check` runs before any hashing and throws a 429 OAuthError when the pair or IP is locked, or
- * when another attempt for the pair is still in flight (so a parallel burst cannot outrun the
- * failure count). It returns the release of that in-flight slot.
- */
-export interface LoginThrottle {
-  check(username: string, ip: string): Promise<() => Promise<void>>;
-  /** Counts a failure; true when this failure locked the pair (a `login.locked` event). */
-  recordFailure(username: string, ip: string): Promise<boolean>;
-  recordSuccess(username: string, ip: string): Promise<void>;
-}
 
 export interface PasswordGrantDeps {
   users: UserStore;

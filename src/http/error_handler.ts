@@ -2,19 +2,19 @@ import type { Context, Next } from 'koa';
 import { OAuthError, StoreError } from '../errors.js';
 import type { EventBus } from '../events.js';
 
-/** Connection-level failures that mean "a dependency is down": answered with 503, retried later. */
-export function isUnavailable(err: unknown): boolean {
-  if (err instanceof StoreError) return err.code === 'unavailable';
-  if (!(err instanceof Error)) return false;
-  if (err.name === 'KnexTimeoutError') return true;
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string') {
-    if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH'].includes(code))
-      return true;
-    // SQLSTATE class 08 (connection exception) and 57P0x (admin shutdown, crash shutdown, cannot connect now).
-    if (/^08/.test(code) || /^57P0/.test(code)) return true;
+/**
+ * The one mapping of typed store errors (raised at the store boundary, src/stores/backend_errors.ts)
+ * to RFC answers: an unreachable dependency or a transaction that lost a race twice is a 503
+ * `temporarily_unavailable` (RFC 6749 §4.1.2.1) with Retry-After (RFC 9110 §10.2.3).
+ */
+function fromStoreError(err: StoreError, events: EventBus): OAuthError {
+  if (err.code === 'unavailable') {
+    events.emit('dependency.degraded', { dependency: err.dependency ?? 'database', err });
   }
-  return /Connection terminated|connection.*closed|Client was closed/i.test(err.message);
+  return new OAuthError('temporarily_unavailable', 'a dependency is unavailable; retry later', {
+    headers: { 'Retry-After': '1' },
+    detail: err.code === 'conflict' ? 'concurrent update' : `${err.dependency ?? 'database'} unavailable`,
+  });
 }
 
 /** Translates what the body parser and koa throw (http-errors with status/expose) into OAuthError. */
@@ -58,12 +58,8 @@ export function errorHandler(events: EventBus) {
       const route = String(ctx._matchedRoute ?? ctx.path);
       let oauth: OAuthError;
       if (err instanceof OAuthError) oauth = err;
-      else if (isUnavailable(err)) {
-        oauth = new OAuthError('temporarily_unavailable', 'a dependency is unavailable; retry later', {
-          headers: { 'Retry-After': '1' },
-        });
-        events.emit('dependency.degraded', { dependency: 'database', err });
-      } else {
+      else if (err instanceof StoreError) oauth = fromStoreError(err, events);
+      else {
         const mapped = fromHttpError(err);
         if (mapped) oauth = mapped;
         else {

@@ -10,7 +10,7 @@ import {
 import type { RateLimitConfig } from '../config.js';
 import { OAuthError } from '../errors.js';
 import type { EventBus } from '../events.js';
-import type { LoginThrottle } from '../grants/password.js';
+import type { LoginThrottle } from '../grants/login_throttle.js';
 import type { RedisClient } from '../redis/connect.js';
 import { authenticatedClient } from './client_auth.js';
 

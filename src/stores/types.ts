@@ -262,6 +262,29 @@ export interface RefreshTokenStore {
   purge(cutoff: Date, batch: number): Promise<number>;
 }
 
+/** What introspection needs to know about a refresh token; only live tokens are returned. */
+export interface RefreshTokenView {
+  /** The refresh token row id, answered as `jti`. */
+  tokenId: string;
+  clientId: string;
+  userId: string;
+  username: string;
+  scope: string;
+  familyId: string;
+  aud: string | string[];
+  iat: Date;
+  /** The earlier of the token's idle expiry and its family's absolute expiry. */
+  exp: Date;
+}
+
+/**
+ * Read-only view of refresh tokens by digest: undefined unless the token is unspent, unexpired,
+ * and its family (session) is neither revoked nor past its absolute expiry.
+ */
+export interface RefreshTokenInspector {
+  inspect(tokenHash: string, now: Date): Promise<RefreshTokenView | undefined>;
+}
+
 /** Audit event types (docs/audit.md). A closed list, so filters and metrics stay bounded. */
 export const AUDIT_EVENT_TYPES = [
   'login.succeeded',

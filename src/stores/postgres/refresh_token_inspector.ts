@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { RefreshTokenInspector, RefreshTokenView } from '../../endpoints/introspect.js';
+import type { RefreshTokenInspector, RefreshTokenView } from '../types.js';
 import { toDate } from './rows.js';
 
 /**

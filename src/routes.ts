@@ -1,0 +1,159 @@
+import Router from '@koa/router';
+import type { Middleware } from 'koa';
+import type { AuditTrail } from './audit/trail.js';
+import type { Config } from './config.js';
+import {
+  type AdminDeps,
+  adminAuditSteps,
+  adminClientSteps,
+  adminUserSteps,
+  parseJsonBody,
+} from './endpoints/admin.js';
+import { listKeys, parseRotateBody, revokeKey, rotateKeys } from './endpoints/admin_keys.js';
+import { serveJwks, serveMetadata } from './endpoints/discovery.js';
+import { liveness, type ReadinessCheck, readiness, serveMetrics } from './endpoints/health.js';
+import { introspectToken, requireIntrospectFlag } from './endpoints/introspect.js';
+import { endSession } from './endpoints/logout.js';
+import { echoClaims } from './endpoints/me.js';
+import { revokeToken } from './endpoints/revoke.js';
+import { checkGrant, dispatchGrant } from './endpoints/token.js';
+import type { EventBus } from './events.js';
+import { type GrantRegistry, supportedGrantTypes } from './grants/registry.js';
+import { ADMIN_SCOPES } from './grants/scope.js';
+import { requireAdminScope, requireBearer } from './http/bearer.js';
+import { authenticateClient } from './http/client_auth.js';
+import { noCache } from './http/no_cache.js';
+import { parseParams } from './http/params.js';
+import type { RateLimits } from './http/rate_limits.js';
+import type { KeyRing } from './keys/keyring.js';
+import type { KeyLifecycle } from './keys/lifecycle.js';
+import type { Metrics } from './observability.js';
+import type { Sessions } from './sessions/sessions.js';
+import type { ClientStore, Denylist, RefreshTokenInspector } from './stores/types.js';
+import type { AccessTokenVerifier } from './tokens/access_token.js';
+
+/** What the HTTP API needs: the parts of the composition root it uses, nothing that opens a backend. */
+export interface RouteDeps {
+  config: Pick<Config, 'issuer' | 'jwksMaxAge'>;
+  events: EventBus;
+  metrics: Metrics;
+  now: () => number;
+  clients: ClientStore;
+  refreshInspector: RefreshTokenInspector;
+  denylist: Denylist;
+  rateLimits: Pick<RateLimits, 'perClient'>;
+  readiness: ReadinessCheck[];
+  verifier: AccessTokenVerifier;
+  sessions: Sessions;
+  grants: GrantRegistry;
+  keys: KeyRing;
+  keyLifecycle: Pick<KeyLifecycle, 'list' | 'rotate' | 'revoke'>;
+  clientAccounts: AdminDeps['clientAccounts'];
+  userAccounts: AdminDeps['userAccounts'];
+  audit: AuditTrail;
+}
+
+/** Every scope a client may ask for: the admin scopes and every registered client's scopes. */
+function knownScopes(clients: ClientStore) {
+  return async () => {
+    const scopes = new Set<string>(ADMIN_SCOPES);
+    for (const c of await clients.list()) for (const s of c.scopes) scopes.add(s);
+    return [...scopes].sort();
+  };
+}
+
+/** The named steps the route table composes; each is built once from its narrow dependencies. */
+function steps(d: RouteDeps) {
+  const { config, events } = d;
+  return {
+    authenticateClient: authenticateClient({ clients: d.clients, events }),
+    requireBearer: requireBearer({ verifier: d.verifier, events }),
+    // docs/admin.md: `admin` or the area's own scope.
+    requireKeysScope: requireAdminScope('admin:keys'),
+    requireClientsScope: requireAdminScope('admin:clients'),
+    requireUsersScope: requireAdminScope('admin:users'),
+    requireAuditScope: requireAdminScope('admin:audit'),
+    ...adminClientSteps(d),
+    ...adminUserSteps(d),
+    ...adminAuditSteps(d),
+    limitTokenRequests: d.rateLimits.perClient('token'),
+    limitIntrospectRequests: d.rateLimits.perClient('introspect'),
+    checkGrant: checkGrant(d.grants),
+    introspectToken: introspectToken({
+      verifier: d.verifier,
+      liveRefreshTokens: d.refreshInspector,
+      issuer: config.issuer,
+      now: d.now,
+      events,
+    }),
+    revokeToken: revokeToken({
+      sessions: d.sessions,
+      verifier: d.verifier,
+      denylist: d.denylist,
+      events,
+      audit: d.audit,
+    }),
+    endSession: endSession({ sessions: d.sessions, denylist: d.denylist, audit: d.audit }),
+    serveJwks: serveJwks({ keys: d.keys, jwksMaxAge: config.jwksMaxAge }),
+    serveMetadata: serveMetadata({
+      issuer: config.issuer,
+      keys: d.keys,
+      jwksMaxAge: config.jwksMaxAge,
+      grantTypes: () => supportedGrantTypes(d.grants),
+      scopes: knownScopes(d.clients),
+      signingAlgs: () => d.keys.current().algorithms,
+    }),
+    listKeys: listKeys(d),
+    rotateKeys: rotateKeys(d),
+    revokeKey: revokeKey(d),
+    readiness: readiness(d.readiness),
+    serveMetrics: serveMetrics(d.metrics.registry),
+  } satisfies Record<string, Middleware>;
+}
+
+/**
+ * The route table: every `METHOD path → steps` of the public and admin API, on one router.
+ * Endpoints read like their RFC (node-oidc-provider's chains); a new route is one line here.
+ */
+// biome-ignore format: one route per line keeps the table readable at a glance
+export function routes(deps: RouteDeps): Router {
+  const s = steps(deps);
+  const router = new Router();
+
+  // RFC 6749 §3.2, §5; per-client limits after authentication so nobody spends another's budget.
+  router.post('/token', noCache, parseParams, s.authenticateClient, s.limitTokenRequests, s.checkGrant, dispatchGrant);
+  // RFC 7662 §2
+  router.post('/introspect', noCache, parseParams, s.authenticateClient, s.limitIntrospectRequests, requireIntrospectFlag, s.introspectToken);
+  // RFC 7009 §2
+  router.post('/revoke', noCache, parseParams, s.authenticateClient, s.revokeToken);
+  // RFC 6750 protected resources
+  router.get('/me', noCache, s.requireBearer, echoClaims);
+  router.post('/logout', noCache, s.requireBearer, s.endSession);
+  // RFC 8414, RFC 7517
+  router.get('/.well-known/oauth-authorization-server', s.serveMetadata);
+  router.get('/.well-known/jwks.json', s.serveJwks);
+  // Admin API (docs/admin.md): a bearer token with `admin` or the area's scope, checked on every line
+  router.get('/admin/keys', noCache, s.requireBearer, s.requireKeysScope, s.listKeys);
+  router.post('/admin/keys/rotate', noCache, s.requireBearer, s.requireKeysScope, parseRotateBody, s.rotateKeys);
+  router.post('/admin/keys/:kid/revoke', noCache, s.requireBearer, s.requireKeysScope, s.revokeKey);
+  router.get('/admin/clients', noCache, s.requireBearer, s.requireClientsScope, s.listClients);
+  router.post('/admin/clients', noCache, s.requireBearer, s.requireClientsScope, parseJsonBody, s.createClient);
+  router.get('/admin/clients/:id', noCache, s.requireBearer, s.requireClientsScope, s.getClient);
+  router.patch('/admin/clients/:id', noCache, s.requireBearer, s.requireClientsScope, parseJsonBody, s.updateClient);
+  router.post('/admin/clients/:id/disable', noCache, s.requireBearer, s.requireClientsScope, s.disableClient);
+  router.post('/admin/clients/:id/rotate-secret', noCache, s.requireBearer, s.requireClientsScope, s.rotateClientSecret);
+  router.get('/admin/users', noCache, s.requireBearer, s.requireUsersScope, s.listUsers);
+  router.post('/admin/users', noCache, s.requireBearer, s.requireUsersScope, parseJsonBody, s.createUser);
+  router.get('/admin/users/:id', noCache, s.requireBearer, s.requireUsersScope, s.getUser);
+  router.post('/admin/users/:id/disable', noCache, s.requireBearer, s.requireUsersScope, s.disableUser);
+  router.post('/admin/users/:id/password', noCache, s.requireBearer, s.requireUsersScope, parseJsonBody, s.setUserPassword);
+  router.get('/admin/users/:id/sessions', noCache, s.requireBearer, s.requireUsersScope, s.listUserSessions);
+  router.delete('/admin/users/:id/sessions', noCache, s.requireBearer, s.requireUsersScope, s.endUserSessions);
+  router.delete('/admin/sessions/:sid', noCache, s.requireBearer, s.requireUsersScope, s.endOneSession);
+  router.get('/admin/audit', noCache, s.requireBearer, s.requireAuditScope, s.listAuditEvents);
+  // Operations
+  router.get('/healthz', liveness);
+  router.get('/readyz', s.readiness);
+  router.get('/metrics', s.serveMetrics);
+  return router;
+}

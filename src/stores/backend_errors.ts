@@ -1,0 +1,52 @@
+import { type Dependency, StoreError } from '../errors.js';
+
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+]);
+
+/**
+ * Connection-level failures that mean "the backend is down" rather than "this query is wrong":
+ * network errors, knex pool timeouts, SQLSTATE class 08 (connection exception) and 57P0x (admin
+ * shutdown, crash shutdown, cannot connect now), and the messages pg and ioredis use for a closed
+ * connection. Only this module reads driver internals.
+ */
+export function isConnectionFailure(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (err.name === 'KnexTimeoutError') return true;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && (NETWORK_CODES.has(code) || /^08/.test(code) || /^57P0/.test(code))) {
+    return true;
+  }
+  return /Connection terminated|connection.*closed|Client was closed/i.test(err.message);
+}
+
+/** A backend failure as a typed store error; anything else (a bug) is passed through untouched. */
+export function toStoreError(err: unknown, dependency: Dependency): unknown {
+  if (err instanceof StoreError || !isConnectionFailure(err)) return err;
+  return new StoreError('unavailable', `${dependency} unavailable`, { cause: err, dependency });
+}
+
+/**
+ * The store boundary: every method of `store` that returns a promise rejects with a typed
+ * StoreError when `dependency` is unreachable, so no layer above ever sees a driver error.
+ * Methods run on the store itself (private fields keep working); other members pass through.
+ */
+export function guarded<T extends object>(store: T, dependency: Dependency): T {
+  return new Proxy(store, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target) as unknown;
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        const result = (value as (...a: unknown[]) => unknown).apply(target, args);
+        return result instanceof Promise
+          ? result.catch((err: unknown) => Promise.reject(toStoreError(err, dependency)))
+          : result;
+      };
+    },
+  });
+}
