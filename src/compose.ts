@@ -247,7 +247,7 @@ export interface Domain {
   verifier: AccessTokenVerifier;
   sessions: Sessions;
   grants: GrantRegistry;
-  /** Rotation, revocation and listing of signing keys (docs/signing-keys.md). */
+  /** Rotation, revocation and listing of signing keys (docs/keys.md). */
   keyLifecycle: KeyLifecycle;
   /** "Reload your keys": Redis pub/sub in production, in-process in embedded mode. */
   keySignal: KeyChangeSignal;

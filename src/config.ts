@@ -29,7 +29,7 @@ export interface Config {
   /** Unset → embedded PGlite under `dataDir`. */
   databaseUrl: string | undefined;
   dataDir: string;
-  /** Embedded mode keeps its generated KEK here (SPEC §2). */
+  /** Embedded mode keeps its generated KEK here (docs/configuration.md). */
   keysDir: string;
   redisUrl: string | undefined;
   redisClusterNodes: string[] | undefined;

@@ -32,7 +32,7 @@ export interface ClientUpdateInput {
   audiences?: string[];
 }
 
-/** SPEC §8: a client's default grants. */
+/** A client's default grants (docs/cli.md, `clients create`). */
 export const DEFAULT_GRANTS: GrantType[] = ['password', 'refresh_token'];
 /** Least privilege: a client asks for more scopes only when created with them. */
 export const DEFAULT_SCOPES = ['read'];

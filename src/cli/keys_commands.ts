@@ -2,7 +2,7 @@ import { CLI_STAMP } from '../audit/trail.js';
 import { rewrapKeys } from '../keys/lifecycle.js';
 import { type Command, parse, UsageError } from './commands.js';
 
-/** `tessera keys ...` (SPEC §8): the same lifecycle as the admin API, then the same signal. */
+/** `tessera keys ...` (docs/cli.md): the same lifecycle as the admin API, then the same signal. */
 export const keyCommands: Record<string, Command> = {
   'keys list': {
     usage: 'keys list',

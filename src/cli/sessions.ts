@@ -1,7 +1,7 @@
 import { CLI_STAMP } from '../audit/trail.js';
 import { type Command, parse, required } from './commands.js';
 
-/** `tessera sessions ...`: session administration (SPEC §8). */
+/** `tessera sessions ...`: session administration (docs/cli.md). */
 export const sessionCommands: Record<string, Command> = {
   'sessions revoke': {
     usage: 'sessions revoke --username U',

@@ -1,7 +1,7 @@
 import type { Context, Next } from 'koa';
 import { invalidRequest, OAuthError } from '../errors.js';
 import { bearerClaims } from '../http/bearer.js';
-import { readBody } from '../http/params.js';
+import { hasBody, readBody } from '../http/params.js';
 import { auditStamp } from '../http/request_log.js';
 import { type KeyLifecycle, KeyLifecycleError } from '../keys/lifecycle.js';
 
@@ -27,8 +27,7 @@ function readForce(value: unknown): boolean {
  * An empty body means `{"force": false}`.
  */
 export async function parseRotateBody(ctx: Context, next: Next): Promise<void> {
-  const hasBody = ctx.request.length > 0 || ctx.get('transfer-encoding') !== '';
-  if (!hasBody) {
+  if (!hasBody(ctx)) {
     ctx.state.rotateForce = false;
     return next();
   }
@@ -61,7 +60,7 @@ export function listKeys(deps: AdminKeysDeps) {
   };
 }
 
-/** POST /admin/keys/rotate (docs/signing-keys.md): refused while the retiring key may be cached. */
+/** POST /admin/keys/rotate (docs/keys.md): refused while the retiring key may be cached. */
 export function rotateKeys(deps: AdminKeysDeps) {
   return async function rotateKeys(ctx: Context): Promise<void> {
     try {

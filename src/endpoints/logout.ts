@@ -4,6 +4,7 @@ import { bearerClaims } from '../http/bearer.js';
 import { auditStamp } from '../http/request_log.js';
 import type { Sessions } from '../sessions/sessions.js';
 import type { Denylist } from '../stores/types.js';
+import { denylistAccessToken } from '../tokens/access_token.js';
 
 export interface LogoutEndpointDeps {
   sessions: Sessions;
@@ -22,9 +23,7 @@ export function endSession(deps: LogoutEndpointDeps) {
     const stamp = auditStamp(ctx, claims.client_id);
     if (claims.sid) await deps.sessions.end(claims.sid, 'logout', stamp);
     else {
-      await deps.denylist.add([
-        { kind: 'jti', value: claims.jti, expiresAt: new Date(claims.exp * 1000), reason: 'logout' },
-      ]);
+      await denylistAccessToken(deps.denylist, claims, 'logout');
       await deps.audit.record(
         stamp,
         'token.revoked',

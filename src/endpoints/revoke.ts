@@ -7,7 +7,7 @@ import { params } from '../http/params.js';
 import { auditStamp } from '../http/request_log.js';
 import type { Sessions } from '../sessions/sessions.js';
 import type { AuditStamp, ClientRecord, Denylist } from '../stores/types.js';
-import { type AccessTokenVerifier, TokenRejected } from '../tokens/access_token.js';
+import { type AccessTokenVerifier, denylistAccessToken, TokenRejected } from '../tokens/access_token.js';
 
 export interface RevokeEndpointDeps {
   sessions: Sessions;
@@ -39,9 +39,7 @@ async function revokeAccessToken(
     throw err;
   }
   if (claims.client_id !== client.id) return 'wrong_client';
-  await deps.denylist.add([
-    { kind: 'jti', value: claims.jti, expiresAt: new Date(claims.exp * 1000), reason: 'revoked_by_client' },
-  ]);
+  await denylistAccessToken(deps.denylist, claims, 'revoked_by_client');
   deps.events.emit('token.revoked', { clientId: client.id, kind: 'access', id: claims.jti });
   await deps.audit.record(
     stamp,

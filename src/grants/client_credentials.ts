@@ -1,8 +1,9 @@
 import { OAuthError } from '../errors.js';
 import type { EventBus } from '../events.js';
 import type { AccessTokenMinter } from '../tokens/access_token.js';
+import { issueAccessToken } from './issue_token.js';
 import { ADMIN_SCOPES, resolveAudience, resolveScope } from './scope.js';
-import { accessTokenTtl, type GrantHandler } from './types.js';
+import type { GrantHandler } from './types.js';
 
 export interface ClientCredentialsDeps {
   minter: AccessTokenMinter;
@@ -10,11 +11,10 @@ export interface ClientCredentialsDeps {
   accessTokenTtl: number;
 }
 
-/** RFC 6749 §4.4. `sub` is the client id (SPEC §5); never a refresh token (RFC 6749 §4.4.3). */
+/** RFC 6749 §4.4. `sub` is the client id (docs/sessions.md); never a refresh token (RFC 6749 §4.4.3). */
 export function clientCredentialsGrant(deps: ClientCredentialsDeps): GrantHandler {
   return {
     grantType: 'client_credentials',
-    params: ['scope', 'resource'],
     async handle({ client, params }) {
       // Public clients hold no credential, so they cannot use a grant that is only the credential.
       if (client.secretHash === null) {
@@ -24,21 +24,14 @@ export function clientCredentialsGrant(deps: ClientCredentialsDeps): GrantHandle
       // Least privilege: the admin scopes are granted only when asked for by name.
       const scope = resolveScope(params.get('scope'), allowed, client.scopes);
       const audience = resolveAudience(params.get('resource'), client);
-      const ttl = accessTokenTtl(client, deps.accessTokenTtl);
-      const { token, kid } = await deps.minter.mint({
+      return issueAccessToken(deps, {
+        grantType: 'client_credentials',
+        client,
         subject: client.id,
         clientId: client.id,
         audience,
         scope,
-        ttl,
       });
-      deps.events.emit('token.issued', {
-        grantType: 'client_credentials',
-        clientId: client.id,
-        sub: client.id,
-        kid,
-      });
-      return { access_token: token, token_type: 'Bearer', expires_in: ttl, scope };
     },
   };
 }

@@ -5,9 +5,10 @@ import type { Sessions } from '../sessions/sessions.js';
 import type { UserRecord, UserStore } from '../stores/types.js';
 import type { AccessTokenMinter } from '../tokens/access_token.js';
 import type { PasswordHasher } from '../tokens/passwords.js';
+import { issueUserToken } from './issue_token.js';
 import type { LoginThrottle } from './login_throttle.js';
-import { resolveAudience, resolveScope, userScopes } from './scope.js';
-import { type GrantHandler, type GrantRequest, grantStamp, issueUserToken } from './types.js';
+import { audienceList, resolveAudience, resolveScope, userScopes } from './scope.js';
+import { type GrantHandler, type GrantRequest, grantStamp } from './types.js';
 
 export interface PasswordGrantDeps {
   users: UserStore;
@@ -76,7 +77,6 @@ async function loginFailed(
 export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
   return {
     grantType: 'password',
-    params: ['username', 'password', 'scope', 'resource'],
     async handle(request) {
       const { client, params, ip } = request;
       const username = params.get('username');
@@ -104,7 +104,7 @@ export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
         userId: user.id,
         client,
         scope,
-        audience: typeof audience === 'string' ? [audience] : audience,
+        audience: audienceList(audience),
         login: { stamp: grantStamp(request), username: user.username, method: 'password' },
       });
       // RFC 6749 §4.3.3: a refresh token only for clients allowed the refresh_token grant.

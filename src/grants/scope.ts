@@ -1,7 +1,7 @@
 import { OAuthError } from '../errors.js';
 import type { ClientRecord } from '../stores/types.js';
 
-/** Granted only through client_credentials to clients created with --admin (SPEC §8). */
+/** Granted only through client_credentials to clients created with --admin (docs/cli.md, `clients create --admin`). */
 export const ADMIN_SCOPE = 'admin';
 
 /**
@@ -46,14 +46,19 @@ export function resolveScope(
 /** Scopes a user grant may carry: the client's scopes, never an admin scope. */
 export const userScopes = (client: ClientRecord) => client.scopes.filter((s) => !isAdminScope(s));
 
+/** RFC 9068 §2.2 / RFC 7519 §4.1.3: `aud` is a single string for one audience, else a list. */
+export const audienceClaim = (audiences: readonly string[]): string | string[] =>
+  audiences.length === 1 ? (audiences[0] as string) : [...audiences];
+
+/** The list form of an `aud` value, as a refresh family stores it. */
+export const audienceList = (aud: string | string[]): string[] => (typeof aud === 'string' ? [aud] : aud);
+
 /**
  * RFC 8707 §2: `resource` must be an absolute URI without a fragment and, for Tessera, one of the
  * client's registered audiences. Without it the token is for all of the client's audiences.
  */
 export function resolveAudience(resource: string | undefined, client: ClientRecord): string | string[] {
-  if (resource === undefined) {
-    return client.audiences.length === 1 ? (client.audiences[0] as string) : [...client.audiences];
-  }
+  if (resource === undefined) return audienceClaim(client.audiences);
   // RFC 8707 §2: absolute URI, no fragment.
   if (!URL.canParse(resource) || resource.includes('#')) {
     throw new OAuthError('invalid_target', 'resource must be an absolute URI without a fragment');

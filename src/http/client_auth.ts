@@ -28,7 +28,7 @@ declare module 'koa' {
 const DUMMY_DIGEST = sha256('tessera-no-such-client');
 
 /** RFC 6749 §2.3.1: id and secret are form-urlencoded before being joined and base64-encoded. */
-function decodeBasic(header: string): { id: string; secret: string } | undefined {
+export function decodeBasic(header: string): { id: string; secret: string } | undefined {
   const m = /^Basic[ \t]+([A-Za-z0-9+/=._~-]+)[ \t]*$/i.exec(header);
   if (!m?.[1]) return undefined;
   const decoded = Buffer.from(m[1], 'base64').toString('utf8');

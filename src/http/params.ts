@@ -25,7 +25,7 @@ export const readBody = bodyParser({
   },
 });
 
-function fromForm(raw: string): Map<string, string> {
+export function fromForm(raw: string): Map<string, string> {
   const params = new Map<string, string>();
   const seen = new Set<string>();
   for (const [name, value] of new URLSearchParams(raw)) {
@@ -37,7 +37,7 @@ function fromForm(raw: string): Map<string, string> {
   return params;
 }
 
-function fromJson(body: unknown): Map<string, string> {
+export function fromJson(body: unknown): Map<string, string> {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw invalidRequest('the JSON body must be an object');
   }
@@ -49,13 +49,15 @@ function fromJson(body: unknown): Map<string, string> {
   return params;
 }
 
+/** A body is coming when it has a length or is chunked (RFC 9112 §6.3). */
+export const hasBody = (ctx: Context) => ctx.request.length > 0 || ctx.get('transfer-encoding') !== '';
+
 /**
  * Reads a form-encoded (RFC 6749 appendix B) or JSON body into `ctx.state.params`. Other content
  * types get 415; bodies over BODY_LIMIT get 413 (from the parser, mapped in error_handler.ts).
  */
 export async function parseParams(ctx: Context, next: Next): Promise<void> {
-  const hasBody = ctx.request.length > 0 || ctx.get('transfer-encoding') !== '';
-  if (!hasBody && !ctx.get('content-type')) {
+  if (!hasBody(ctx) && !ctx.get('content-type')) {
     ctx.state.params = new Map();
     return next();
   }

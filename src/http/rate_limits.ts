@@ -50,7 +50,7 @@ export const REDIS_LIMITER_TIMEOUT_MS = 250;
 /**
  * A limiter shared by every instance through Redis, with a per-process memory limiter as
  * insurance: when Redis is unreachable, not ready or slower than REDIS_LIMITER_TIMEOUT_MS, the
- * limits still hold, per instance (SPEC §7). The insurance sits on the timeout wrapper only, so a
+ * limits still hold, per instance (docs/redis.md). The insurance sits on the timeout wrapper only, so a
  * slow call that fails late is never counted twice.
  */
 function makeLimiter(deps: RateLimitDeps, spec: LimiterSpec): RateLimiterAbstract {
@@ -96,7 +96,7 @@ function tooManyRequests(limit: number, msBeforeNext: number): OAuthError {
 }
 
 /**
- * Every rate limit of SPEC §7: the password-login throttle (per username+IP with a doubling
+ * Every rate limit (docs/redis.md): the password-login throttle (per username+IP with a doubling
  * lockout, per IP per hour) and the per-client request limits of /token and /introspect.
  */
 export class RateLimits implements LoginThrottle {

@@ -6,7 +6,7 @@ import type { KeyRing } from './keyring.js';
 import type { KeyChangeSignal } from './signal.js';
 
 /**
- * The signing-key lifecycle (SPEC §6): next → active → retired → removed, plus revoked. Every
+ * The signing-key lifecycle (docs/keys.md): next → active → retired → removed, plus revoked. Every
  * change is one transaction under the key-table lock (SigningKeyStore.transition), then the local
  * key ring reloads and every other instance is signalled.
  */
@@ -182,7 +182,7 @@ export class KeyLifecycle {
 
   private tooFresh(next: SigningKeyRecord, at: number): string | undefined {
     const publishedFor = Math.floor((at - next.createdAt.getTime()) / 1000);
-    // SPEC §6: "a next key is promoted only after it has been published for longer than the JWKS
+    // docs/keys.md: "a next key is promoted only after it has been published for longer than the JWKS
     // max-age", so every cached JWKS a resource server holds already contains it.
     if (publishedFor >= this.deps.settings.jwksMaxAge) return undefined;
     return `next key published ${publishedFor} s ago; it may sign after ${this.deps.settings.jwksMaxAge} s (use force)`;

@@ -41,7 +41,7 @@ export interface NewSession {
 }
 
 export type RefreshResult =
-  | { ok: true; family: RefreshFamily; refreshToken: string; leeway: boolean }
+  | { ok: true; family: RefreshFamily; refreshToken: string }
   | { ok: false; reason: Exclude<RotateOutcome['kind'], 'rotated' | 'leeway'> | 'conflict' };
 
 /** Refresh tokens are 43 base64url characters; anything else cannot be one of ours. */
@@ -68,7 +68,7 @@ async function retryConflictOnce<T>(work: () => Promise<T>): Promise<T> {
 export class Sessions {
   constructor(private readonly deps: SessionDeps) {}
 
-  private revocation(reason: string, audit?: AuditStamp): FamilyRevocation {
+  private familyRevocation(reason: string, audit?: AuditStamp): FamilyRevocation {
     return {
       reason,
       at: new Date(this.deps.now()),
@@ -94,7 +94,7 @@ export class Sessions {
    * After the store committed a revocation: put the sids in the fast denylist (its durable record
    * was written in the same transaction) and emit one event per family.
    */
-  private async ended(revoked: RevokedFamilies, reason: string): Promise<string[]> {
+  private async publishRevoked(revoked: RevokedFamilies, reason: string): Promise<string[]> {
     if (revoked.revocations.length > 0) await this.deps.denylist.add(revoked.revocations);
     for (const familyId of revoked.familyIds) this.deps.events.emit('session.revoked', { familyId, reason });
     return revoked.familyIds;
@@ -117,7 +117,7 @@ export class Sessions {
     const { login } = input;
     const limits = {
       maxLiveFamilies: this.deps.settings.maxSessionsPerUser,
-      evict: this.revocation('session_limit', login?.stamp),
+      evict: this.familyRevocation('session_limit', login?.stamp),
     };
     const audit: AuditEvent[] = login
       ? [
@@ -136,12 +136,21 @@ export class Sessions {
     const evicted = await retryConflictOnce(() =>
       this.deps.refreshTokens.createFamily(family, token.record, limits, audit),
     );
-    await this.ended(evicted, 'session_limit');
+    await this.publishRevoked(evicted, 'session_limit');
     return { sid: family.id, refreshToken: token.value };
   }
 
-  /** RFC 6749 §6 with rotation, reuse detection and the leeway (SPEC §5). */
-  async refresh(client: ClientRecord, presented: string, audit?: AuditStamp): Promise<RefreshResult> {
+  /**
+   * RFC 6749 §6 with rotation, reuse detection and the leeway (docs/sessions.md), in one store
+   * transaction. `check` sees the locked family before anything is spent and may throw to refuse.
+   * A reuse is audited with `audit` in that same transaction.
+   */
+  async refresh(
+    client: ClientRecord,
+    presented: string,
+    audit?: AuditStamp,
+    check?: (family: RefreshFamily) => void,
+  ): Promise<RefreshResult> {
     if (!looksLikeRefreshToken(presented)) return { ok: false, reason: 'not_found' };
     const token = this.newToken(client);
     let outcome: RotateOutcome;
@@ -154,6 +163,7 @@ export class Sessions {
         now: new Date(this.deps.now()),
         accessTokenTtl: this.deps.settings.accessTokenTtl,
         audit,
+        check,
       });
     } catch (err) {
       if (err instanceof StoreError && err.code === 'conflict') return { ok: false, reason: 'conflict' };
@@ -162,24 +172,17 @@ export class Sessions {
     switch (outcome.kind) {
       case 'rotated':
         this.deps.events.emit('refresh.rotated', { clientId: client.id, familyId: outcome.family.id });
-        return { ok: true, family: outcome.family, refreshToken: token.value, leeway: false };
+        return { ok: true, family: outcome.family, refreshToken: token.value };
       case 'leeway':
         this.deps.events.emit('refresh.leeway_used', { clientId: client.id, familyId: outcome.family.id });
-        return { ok: true, family: outcome.family, refreshToken: token.value, leeway: true };
+        return { ok: true, family: outcome.family, refreshToken: token.value };
       case 'reuse':
         this.deps.events.emit('refresh.reuse_detected', { clientId: client.id, familyId: outcome.family.id });
-        await this.ended(outcome.revoked, 'refresh_reuse');
+        await this.publishRevoked(outcome.revoked, 'refresh_reuse');
         return { ok: false, reason: 'reuse' };
       default:
         return { ok: false, reason: outcome.kind };
     }
-  }
-
-  /** Pre-checks that need the family (scope, audience) without spending the token. */
-  async peek(client: ClientRecord, presented: string): Promise<RefreshFamily | undefined> {
-    if (!looksLikeRefreshToken(presented)) return undefined;
-    const found = await this.deps.refreshTokens.findByHash(sha256(presented));
-    return found && found.token.clientId === client.id ? found.family : undefined;
   }
 
   /** RFC 7009 for a refresh token: revokes its family if `client` owns it. */
@@ -189,11 +192,11 @@ export class Sessions {
       this.deps.refreshTokens.revokeByHash(
         sha256(presented),
         client.id,
-        this.revocation('revoked_by_client', audit),
+        this.familyRevocation('revoked_by_client', audit),
       ),
     );
     if (outcome.kind === 'revoked') {
-      await this.ended(outcome.revoked, 'revoked_by_client');
+      await this.publishRevoked(outcome.revoked, 'revoked_by_client');
       this.deps.events.emit('token.revoked', { clientId: client.id, kind: 'refresh', id: outcome.family.id });
     }
     return outcome.kind;
@@ -202,9 +205,9 @@ export class Sessions {
   /** /logout: ends the family named by an access token's `sid`. */
   async end(familyId: string, reason: string, audit?: AuditStamp): Promise<boolean> {
     const revoked = await retryConflictOnce(() =>
-      this.deps.refreshTokens.revokeFamily(familyId, this.revocation(reason, audit)),
+      this.deps.refreshTokens.revokeFamily(familyId, this.familyRevocation(reason, audit)),
     );
-    return (await this.ended(revoked, reason)).length > 0;
+    return (await this.publishRevoked(revoked, reason)).length > 0;
   }
 
   /** A user's live sessions, newest first (`sessions list`, GET /admin/users/{id}/sessions). */
@@ -221,9 +224,9 @@ export class Sessions {
 
   /** users disable / set-password / sessions revoke. */
   async endUserSessions(userId: string, reason: string, audit?: AuditStamp): Promise<string[]> {
-    return this.ended(
+    return this.publishRevoked(
       await retryConflictOnce(() =>
-        this.deps.refreshTokens.revokeUserFamilies(userId, this.revocation(reason, audit)),
+        this.deps.refreshTokens.revokeUserFamilies(userId, this.familyRevocation(reason, audit)),
       ),
       reason,
     );
@@ -231,9 +234,9 @@ export class Sessions {
 
   /** clients disable. */
   async endClientSessions(clientId: string, reason: string, audit?: AuditStamp): Promise<string[]> {
-    return this.ended(
+    return this.publishRevoked(
       await retryConflictOnce(() =>
-        this.deps.refreshTokens.revokeClientFamilies(clientId, this.revocation(reason, audit)),
+        this.deps.refreshTokens.revokeClientFamilies(clientId, this.familyRevocation(reason, audit)),
       ),
       reason,
     );

@@ -109,7 +109,7 @@ export interface SigningKeyStore {
   rewrap(reseal: (key: SigningKeyRecord) => Promise<string | null>): Promise<number>;
 }
 
-/** One step of the key lifecycle (SPEC §6), applied atomically by SigningKeyStore.transition. */
+/** One step of the key lifecycle (docs/keys.md), applied atomically by SigningKeyStore.transition. */
 export interface KeyTransition {
   at: Date;
   /** Pull this key from JWKS at once (state `revoked`). */
@@ -214,6 +214,12 @@ export interface RotateInput {
   accessTokenTtl: number;
   /** Reuse writes `refresh.reuse_detected` and `session.ended` with this stamp, in its transaction. */
   audit?: AuditStamp;
+  /**
+   * Runs under the family lock once the token is known to be the client's, before anything is
+   * spent or revoked; a throw rolls the transaction back and leaves the token as it was (the
+   * refresh grant checks scope and audience here, so a bad request does not cost the token).
+   */
+  check?(family: RefreshFamily): void;
 }
 
 /**
@@ -249,6 +255,7 @@ export interface RefreshTokenStore {
   ): Promise<RevokedFamilies>;
   /** Spends the presented token and inserts its child, or detects reuse and revokes the family. */
   rotate(input: RotateInput): Promise<RotateOutcome>;
+  /** The token and its family by digest, without any lock (store contract tests, diagnostics). */
   findByHash(hash: string): Promise<{ token: RefreshTokenRecord; family: RefreshFamily } | undefined>;
   findFamily(id: string): Promise<RefreshFamily | undefined>;
   /** The user's live families (not revoked, not expired at `now`), newest first, with last use. */

@@ -6,7 +6,7 @@ import type { Denylist } from '../stores/types.js';
 /** RFC 9068 §2.1: the media type that marks a JWT as an OAuth access token. */
 export const ACCESS_TOKEN_TYP = 'at+jwt';
 
-/** SPEC §5: verifiers allow at most 1 s of clock tolerance. */
+/** docs/sessions.md: verifiers allow at most 1 s of clock tolerance. */
 export const CLOCK_TOLERANCE_S = 1;
 
 export interface AccessTokenClaims extends JWTPayload {
@@ -70,6 +70,18 @@ export class AccessTokenMinter {
   }
 }
 
+/**
+ * Blocks one access token by its `jti` until it expires on its own (after that it is refused
+ * anyway, so the entry can go): /revoke of an access token and /logout of a token without `sid`.
+ */
+export function denylistAccessToken(
+  denylist: Denylist,
+  claims: Pick<AccessTokenClaims, 'jti' | 'exp'>,
+  reason: string,
+): Promise<void> {
+  return denylist.add([{ kind: 'jti', value: claims.jti, expiresAt: new Date(claims.exp * 1000), reason }]);
+}
+
 /** Why a token was refused: logged and counted, never sent beyond `invalid_token`. */
 export type TokenRejection =
   | 'malformed'
@@ -106,7 +118,7 @@ export class AccessTokenVerifier {
     private readonly issuer: string,
     private readonly denylist: Denylist,
     private readonly now: () => number,
-    /** A disabled client's tokens stop working (SPEC §5); see stores/cached_clients.ts. */
+    /** A disabled client's tokens stop working (docs/sessions.md); see stores/cached_clients.ts. */
     private readonly clientActive?: (clientId: string) => Promise<boolean>,
   ) {}
 

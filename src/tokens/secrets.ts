@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
-/** 256 bits of randomness, base64url: refresh tokens and client secrets (SPEC §5). */
+/** 256 bits of randomness, base64url: refresh tokens and client secrets (docs/sessions.md). */
 export const randomToken = (bytes = 32): string => randomBytes(bytes).toString('base64url');
 
 /** SHA-256 digest, base64url. High-entropy values need no slow hash; stores keep only this. */

@@ -20,7 +20,7 @@ export async function keyServer(t: ExecutionContext, options: TestServerOptions 
   return useServer(t, { ...options, database });
 }
 
-/** An admin client and a token with scope admin (client_credentials, SPEC §8 --admin). */
+/** An admin client and a token with scope admin (client_credentials, docs/cli.md --admin). */
 export async function adminToken(s: TestServer): Promise<string> {
   const admin = await createClient(s, { name: 'ops', grantTypes: ['client_credentials'], isAdmin: true });
   return clientToken(s, admin, 'admin');

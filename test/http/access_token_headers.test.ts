@@ -53,3 +53,49 @@ test('signed by the real active key but kid unknown or missing: refused', async 
   await assertRefused(t, s, await resign(s, token, { kid: 'no-such-kid', typ: 'at+jwt' }), 'unknown kid');
   await assertRefused(t, s, await resign(s, token, { typ: 'at+jwt' }), 'no kid');
 });
+
+/** Re-signs with the server's real active key after editing the claims; the header stays the server's. */
+async function resignClaims(s: Server, token: string, edit: (claims: Record<string, unknown>) => void) {
+  const { signer } = s.services.keys.current();
+  const claims: Record<string, unknown> = { ...decodeJwt(token) };
+  edit(claims);
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ: 'at+jwt' })
+    .sign(signer.key);
+}
+
+// RFC 9068 §4: the issuer and the required claims are checked on every token, even one whose
+// signature is good; a token the server never minted in that shape is not an access token.
+test('signed by the real active key but wrong issuer or missing or mistyped claims: refused', async (t) => {
+  const { s, token } = await setup(t);
+  const cases: [string, (c: Record<string, unknown>) => void][] = [
+    ['other issuer', (c) => (c.iss = 'https://evil.example.com')],
+    ['no issuer', (c) => delete c.iss],
+    ['no sub', (c) => delete c.sub],
+    ['no exp', (c) => delete c.exp],
+    ['no iat', (c) => delete c.iat],
+    ['no jti', (c) => delete c.jti],
+    ['no client_id', (c) => delete c.client_id],
+    ['numeric jti', (c) => (c.jti = 42)],
+    ['numeric client_id', (c) => (c.client_id = 42)],
+    ['numeric sid', (c) => (c.sid = 42)],
+  ];
+  for (const [label, edit] of cases) await assertRefused(t, s, await resignClaims(s, token, edit), label);
+});
+
+// RFC 8725 §3.10: headers that would let the token name its own key are refused outright, even when
+// the signature is the server's own. (`crit` is refused as well, but jose already refuses any
+// extension it does not know, so a test token with it cannot even be signed here.)
+test('signed by the real active key but carrying jwk, jku, x5u or x5c: refused', async (t) => {
+  const { s, token, kid } = await setup(t);
+  const jwk = s.services.keys.current().records.find((r) => r.kid === kid)?.publicJwk as object;
+  const headers: [string, Record<string, unknown>][] = [
+    ['jwk', { jwk }],
+    ['jku', { jku: 'https://evil.example.com/jwks.json' }],
+    ['x5u', { x5u: 'https://evil.example.com/cert.pem' }],
+    ['x5c', { x5c: ['MIIB'] }],
+  ];
+  for (const [label, extra] of headers) {
+    await assertRefused(t, s, await resign(s, token, { kid, typ: 'at+jwt', ...extra }), label);
+  }
+});

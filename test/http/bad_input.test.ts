@@ -2,7 +2,7 @@ import test from 'ava';
 import { useServer } from '../helpers/app.js';
 import { basic, createClient } from '../helpers/oauth.js';
 
-// SPEC §4: "nothing bad input does returns 500". Every endpoint gets a battery of hostile requests.
+// docs/endpoints.md: nothing bad input does returns a 500. Every endpoint gets a battery of hostile requests.
 const bodies: [string, string | Blob][] = [
   ['application/x-www-form-urlencoded', ''],
   ['application/x-www-form-urlencoded', '%'],

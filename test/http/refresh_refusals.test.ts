@@ -1,7 +1,7 @@
-import test from 'ava';
-import { useServer } from '../helpers/app.js';
+import test, { type ExecutionContext } from 'ava';
+import { testClock, useServer } from '../helpers/app.js';
 import { createClient, createUser, passwordLogin } from '../helpers/oauth.js';
-import { refresh } from '../helpers/sessions.js';
+import { refresh, revoke } from '../helpers/sessions.js';
 
 type Server = Awaited<ReturnType<typeof useServer>>;
 
@@ -63,6 +63,49 @@ test("another client's refresh token answers exactly like a random token: plain,
   }
   // None of that touched the owner's token.
   t.is((await refresh(s, owner, refreshToken)).status, 200);
+});
+
+const PROBES: [string, Record<string, string>][] = [
+  ['wider scope', { scope: 'read write' }],
+  ['unknown resource', { resource: 'https://evil.example.com' }],
+];
+
+/** Each probe with `token` answers exactly what the same probe with a never-issued token answers. */
+async function assertLooksUnknown(
+  t: ExecutionContext,
+  s: Server,
+  client: Parameters<typeof refresh>[1],
+  token: string,
+  label: string,
+) {
+  for (const [probe, extra] of PROBES) {
+    const baseline = await refresh(s, client, randomRefreshToken(), extra);
+    const res = await refresh(s, client, token, extra);
+    t.is(res.status, 400, `${label}, ${probe}`);
+    t.deepEqual(res.body, baseline.body, `${label}, ${probe}`);
+  }
+}
+
+// The same rule for the caller's own tokens that refresh would refuse anyway: a spent (outside the
+// leeway), revoked or expired token is invalid_grant before any scope or resource check.
+test('own spent, revoked or expired refresh tokens answer like a random token, even with a wider scope', async (t) => {
+  const clock = testClock();
+  const s = await useServer(t, { now: clock.now });
+
+  const spent = await ownerLogin(s);
+  const child = await refresh(s, spent.owner, spent.refreshToken);
+  t.is(child.status, 200);
+  await assertLooksUnknown(t, s, spent.owner, spent.refreshToken, 'spent');
+  // Presenting the spent token was reuse (RFC 9700 §4.14.2), wider scope or not: the family is gone.
+  t.is((await refresh(s, spent.owner, child.body.refresh_token as string)).body.error, 'invalid_grant');
+
+  const revoked = await ownerLogin(s);
+  t.is((await revoke(s, revoked.owner, revoked.refreshToken)).status, 200);
+  await assertLooksUnknown(t, s, revoked.owner, revoked.refreshToken, 'revoked');
+
+  const expired = await ownerLogin(s);
+  clock.advance(s.services.config.refreshTokenIdleTtl + 1);
+  await assertLooksUnknown(t, s, expired.owner, expired.refreshToken, 'expired');
 });
 
 // The grant's own check, not the account service's session purge, must refuse a disabled user:

@@ -13,7 +13,7 @@ import {
 } from '../helpers/oauth.js';
 import { hasRedisServer, type LocalCluster, startCluster } from '../helpers/redis.js';
 
-// A local 3-master Redis Cluster started by this file (SPEC §4 topology: REDIS_CLUSTER_NODES).
+// A local 3-master Redis Cluster started by this file (docs/redis.md topology: REDIS_CLUSTER_NODES).
 const needsRedisServer = hasRedisServer ? test : test.skip;
 const API = 'https://api.example.com';
 

@@ -14,6 +14,7 @@ import type {
   RotateOutcome,
 } from '../types.js';
 import { insertAuditEvents } from './audit_events.js';
+import { upsertRevocations } from './revocations.js';
 import { affectedRows, toDate, toDateOrNull } from './rows.js';
 
 interface FamilyRow {
@@ -140,8 +141,12 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
       const now = input.now;
       if (family.expiresAt <= now) return { kind: 'expired', family };
 
+      // The caller's check (scope, resource) runs only once the token is known to be acceptable, so
+      // a refused token answers invalid_grant whatever else was asked (RFC 6749 §5.2), and a spent one
+      // is still treated as reuse below.
       if (token.spent_at === null) {
         if (toDate(token.expires_at) <= now) return { kind: 'expired', family };
+        input.check?.(family);
         await trx('refresh_tokens').where({ id: token.id }).update({ spent_at: now });
         await insertToken(trx, family.id, token.client_id, token.id, input.child, now, family.expiresAt);
         return { kind: 'rotated', family };
@@ -156,6 +161,7 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
           .whereNull('spent_at')
           .first();
         if (live && live.parent_id === token.id) {
+          input.check?.(family);
           await trx('refresh_tokens').where({ id: live.id }).update({ spent_at: now });
           await insertToken(trx, family.id, token.client_id, token.id, input.child, now, family.expiresAt);
           return { kind: 'leeway', family };
@@ -379,17 +385,6 @@ async function revokeFamiliesTx(
     ),
     reason: revocation.reason,
   }));
-  await trx('revocations')
-    .insert(
-      revocations.map((e) => ({
-        kind: e.kind,
-        value: e.value,
-        expires_at: e.expiresAt,
-        created_at: revocation.at,
-        reason: e.reason,
-      })),
-    )
-    .onConflict(['kind', 'value'])
-    .merge({ expires_at: trx.raw('GREATEST(revocations.expires_at, excluded.expires_at)') });
+  await upsertRevocations(trx, revocations, revocation.at);
   return { familyIds: rows.map((r) => r.id), revocations };
 }

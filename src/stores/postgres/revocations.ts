@@ -2,24 +2,31 @@ import type { Knex } from 'knex';
 import type { Revocation, RevocationKind, RevocationStore } from '../types.js';
 import { affectedRows, toDate } from './rows.js';
 
+/**
+ * Records revocations durably, on `db` or inside a caller's transaction. A later revocation of the
+ * same value may need to last longer; an earlier expiry never shortens one.
+ */
+export async function upsertRevocations(db: Knex, entries: Revocation[], at: Date): Promise<void> {
+  if (entries.length === 0) return;
+  await db('revocations')
+    .insert(
+      entries.map((e) => ({
+        kind: e.kind,
+        value: e.value,
+        expires_at: e.expiresAt,
+        created_at: at,
+        reason: e.reason ?? null,
+      })),
+    )
+    .onConflict(['kind', 'value'])
+    .merge({ expires_at: db.raw('GREATEST(revocations.expires_at, excluded.expires_at)') });
+}
+
 export class PostgresRevocationStore implements RevocationStore {
   constructor(private readonly db: Knex) {}
 
   async record(entries: Revocation[], at: Date): Promise<void> {
-    if (entries.length === 0) return;
-    await this.db('revocations')
-      .insert(
-        entries.map((e) => ({
-          kind: e.kind,
-          value: e.value,
-          expires_at: e.expiresAt,
-          created_at: at,
-          reason: e.reason ?? null,
-        })),
-      )
-      .onConflict(['kind', 'value'])
-      // A later revocation of the same value may need to last longer; never shorten one.
-      .merge({ expires_at: this.db.raw('GREATEST(revocations.expires_at, excluded.expires_at)') });
+    await upsertRevocations(this.db, entries, at);
   }
 
   async listLive(now: Date): Promise<Revocation[]> {

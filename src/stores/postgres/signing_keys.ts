@@ -96,7 +96,7 @@ export class PostgresSigningKeyStore implements SigningKeyStore {
       }
       if (change.newNext) await trx('signing_keys').insert(serialiseJwk(keyToRow(change.newNext)));
       await insertAuditEvents(trx, change.audit ?? []);
-      // "Removed" (SPEC §6): once every token a retired key signed has expired, nothing can need
+      // "Removed" (docs/keys.md): once every token a retired key signed has expired, nothing can need
       // it again, so the row and its encrypted private part are deleted. Revoked rows stay as a record.
       await trx('signing_keys').where({ state: 'retired' }).where('expires_at', '<=', at).delete();
       const after = await trx<KeyRow>('signing_keys').orderBy('created_at', 'desc');

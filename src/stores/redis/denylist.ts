@@ -57,7 +57,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 }
 
 /**
- * The shared denylist (SPEC §7) on Redis, in front of the durable Postgres record.
+ * The shared denylist (docs/redis.md) on Redis, in front of the durable Postgres record.
  *
  * Keys share the `{deny}` hash tag, so in a Cluster they live in one slot and a check of the jti,
  * the sid and the readiness marker is a single MGET. The marker is written (atomically with the

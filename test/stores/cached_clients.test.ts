@@ -3,21 +3,9 @@ import { CachedClientStore, CLIENT_CACHE_TTL_MS } from '../../src/stores/cached_
 import { PostgresClientStore } from '../../src/stores/postgres/clients.js';
 import { testClock } from '../helpers/app.js';
 import { fileDatabase } from '../helpers/database.js';
+import { newClient } from '../helpers/records.js';
 
-const record = (id: string) => ({
-  id,
-  name: id,
-  secretHash: null,
-  grantTypes: ['password' as const],
-  scopes: ['read'],
-  audiences: ['http://tessera.test'],
-  canIntrospect: false,
-  isAdmin: false,
-  accessTokenTtl: null,
-  refreshTokenIdleTtl: null,
-  refreshTokenMaxAge: null,
-  refreshReuseLeeway: null,
-});
+const record = (id: string) => newClient(id);
 
 test('disabling through the cache is seen at once; through another instance within the TTL', async (t) => {
   const { db } = await fileDatabase();

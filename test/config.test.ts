@@ -1,5 +1,5 @@
 import test from 'ava';
-import { ConfigError, loadConfig, parseDuration } from '../../src/config.js';
+import { ConfigError, loadConfig, parseDuration } from '../src/config.js';
 
 const KEK = Buffer.alloc(32, 1).toString('base64url');
 
@@ -14,7 +14,7 @@ test('durations accept seconds and units', (t) => {
   t.is(parseDuration('abc'), undefined);
 });
 
-test('defaults match SPEC §3', (t) => {
+test('defaults match docs/configuration.md', (t) => {
   const c = loadConfig({});
   t.is(c.port, 8080);
   t.is(c.host, '127.0.0.1');

@@ -2,12 +2,10 @@ import { readFileSync } from 'node:fs';
 import test from 'ava';
 import type { OpenAPIV3_1 } from 'openapi-types';
 import { parse } from 'yaml';
-import { createApp } from '../../src/app.js';
-import { startServer } from '../helpers/app.js';
+import { createApp } from '../src/app.js';
+import { startServer } from './helpers/app.js';
 
-const doc = parse(
-  readFileSync(new URL('../../openapi.yaml', import.meta.url), 'utf8'),
-) as OpenAPIV3_1.Document;
+const doc = parse(readFileSync(new URL('../openapi.yaml', import.meta.url), 'utf8')) as OpenAPIV3_1.Document;
 
 test('openapi.yaml is OpenAPI 3.1', (t) => {
   t.regex(doc.openapi, /^3\.1\./);

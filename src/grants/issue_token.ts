@@ -1,0 +1,65 @@
+import type { EventBus } from '../events.js';
+import type { ClientRecord, GrantType, UserRecord } from '../stores/types.js';
+import type { AccessTokenMinter, MintInput } from '../tokens/access_token.js';
+import type { TokenResponseBody } from './types.js';
+
+/** Only the client's own lifetime overrides are read here. */
+export const accessTokenTtl = (client: ClientRecord, fallback: number) => client.accessTokenTtl ?? fallback;
+
+export interface IssueDeps {
+  minter: AccessTokenMinter;
+  events: EventBus;
+  accessTokenTtl: number;
+}
+
+/**
+ * Every grant ends here: mint the RFC 9068 access token with the client's lifetime, emit
+ * `token.issued`, answer the RFC 6749 §5.1 body (a refresh token only when one is given).
+ */
+export async function issueAccessToken(
+  deps: IssueDeps,
+  input: Omit<MintInput, 'ttl'> & { grantType: GrantType; client: ClientRecord; refreshToken?: string },
+): Promise<TokenResponseBody> {
+  const { grantType, client, refreshToken, ...claims } = input;
+  const ttl = accessTokenTtl(client, deps.accessTokenTtl);
+  const { token, kid } = await deps.minter.mint({ ...claims, ttl });
+  deps.events.emit('token.issued', {
+    grantType,
+    clientId: client.id,
+    sub: claims.subject,
+    kid,
+    ...(claims.sid === undefined ? {} : { sid: claims.sid }),
+  });
+  return {
+    access_token: token,
+    token_type: 'Bearer',
+    expires_in: ttl,
+    scope: claims.scope,
+    ...(refreshToken === undefined ? {} : { refresh_token: refreshToken }),
+  };
+}
+
+/**
+ * The access token of a user session (password and refresh grants): the user's name and roles
+ * and the session's `sid` as claims.
+ */
+export function issueUserToken(
+  deps: IssueDeps,
+  input: {
+    grantType: GrantType;
+    client: ClientRecord;
+    user: UserRecord;
+    audience: string | string[];
+    scope: string;
+    sid: string;
+    refreshToken?: string;
+  },
+): Promise<TokenResponseBody> {
+  const { user, ...rest } = input;
+  return issueAccessToken(deps, {
+    ...rest,
+    subject: user.id,
+    clientId: input.client.id,
+    user: { username: user.username, roles: user.roles },
+  });
+}
