@@ -1,143 +1,690 @@
-// `npm run bench`: throughput and p99 of Tessera's hot paths as a ratio to a bare-Koa baseline
-// measured in the same run, plus memory. Servers run in child processes; this process is the load.
-import { type ChildProcess, fork } from 'node:child_process';
-import { Agent, request as httpRequest } from 'node:http';
+// `npm run bench`: Tessera in production mode (Postgres + Redis) side by side with its peer
+// (node-oidc-provider) and with floors (bare Koa, one Postgres rotation transaction, raw argon2id),
+// interleaved round by round so machine noise hits every side alike. See bench/README.md.
+import { type ChildProcess, execFileSync, fork } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { type LoadRequest, type Measurement, measureHttp, monotonicUs, percentile } from './lib/load.js';
+import { sampleTree } from './lib/proc.js';
+import { build, startTessera, type TesseraInstance } from './lib/tessera.js';
 
-const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 5000);
-const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
+const HELP = `npm run bench -- [options]
 
-interface Started {
+  --duration S      seconds per measurement (default 5)
+  --rounds N        interleaved rounds; medians are reported (default 3)
+  --connections N   concurrent connections / clients (default 50)
+  --distinct N      distinct tokens in the "many tokens" introspection (default 2000)
+  --only a,b        scenarios to run: cc, introspect, introspect-many, jwks, refresh, password, workers
+  --before REF      also run Tessera built from git REF (e.g. main), interleaved, for before/after;
+                    repeat it to compare several builds
+  --cpu-prof        write V8 CPU profiles of the Tessera processes to bench/results/profiles/
+  --no-build        use the existing dist/ instead of compiling first
+
+Needs the machine's Postgres and Redis: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres;
+the bench creates and drops its own databases there) and REDIS_URL (default redis://127.0.0.1:6379; keys
+under a random prefix, deleted afterwards). Loopback only.`;
+
+const { values: flags } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '3' },
+    connections: { type: 'string', default: '50' },
+    distinct: { type: 'string', default: '2000' },
+    only: { type: 'string' },
+    before: { type: 'string', multiple: true },
+    'cpu-prof': { type: 'boolean', default: false },
+    'no-build': { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (flags.help) {
+  console.warn(HELP);
+  process.exit(0);
+}
+const positive = (name: string, raw: string | undefined) => {
+  const v = Number(raw);
+  if (!Number.isInteger(v) || v < 1) {
+    console.error(`bench: --${name} must be a positive integer`);
+    process.exit(2);
+  }
+  return v;
+};
+const DURATION = positive('duration', flags.duration);
+const ROUNDS = positive('rounds', flags.rounds);
+const CONNECTIONS = positive('connections', flags.connections);
+const DISTINCT = positive('distinct', flags.distinct);
+const SCENARIOS = ['cc', 'introspect', 'introspect-many', 'jwks', 'refresh', 'password', 'workers'] as const;
+type ScenarioId = (typeof SCENARIOS)[number];
+const only = new Set((flags.only ?? SCENARIOS.join(',')).split(',').map((s) => s.trim()));
+for (const s of only) {
+  if (!SCENARIOS.includes(s as ScenarioId)) {
+    console.error(`bench: unknown scenario "${s}" (one of ${SCENARIOS.join(', ')})`);
+    process.exit(2);
+  }
+}
+const wants = (s: ScenarioId) => only.has(s);
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const POSTGRES_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
+const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+const RESULTS = path.join(ROOT, 'bench/results');
+const t0 = performance.now();
+const log = (msg: string) => console.warn(`[bench +${Math.round((performance.now() - t0) / 1000)}s] ${msg}`);
+
+// --- targets ---------------------------------------------------------------------------------------
+
+interface Child {
   child: ChildProcess;
-  info: { url: string; clientId?: string; clientSecret?: string };
+  info: Record<string, unknown>;
 }
 
-async function start(kind: string): Promise<Started> {
-  const child = fork(fileURLToPath(new URL('./server.ts', import.meta.url)), [kind], {
+async function forkTarget(file: string, args: string[] = []): Promise<Child> {
+  const child = fork(path.join(ROOT, 'bench/targets', file), args, {
     execArgv: ['--import', 'tsx'],
-    stdio: 'inherit',
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
-  const info = await new Promise<Started['info']>((resolve) =>
-    child.once('message', (m) => resolve(m as Started['info'])),
-  );
+  const info = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    child.once('message', (m) => resolve(m as Record<string, unknown>));
+    child.once('exit', (code) => reject(new Error(`${file} exited with ${code}`)));
+  });
   return { child, info };
 }
 
-async function memory(child: ChildProcess): Promise<{ rss: number; heapUsed: number }> {
-  child.send('memory');
+function floorRun(target: Child, durationS: number): Promise<Measurement> {
+  const sampler = sampleTree(target.child.pid as number);
+  const started = monotonicUs();
+  target.child.send({ durationMs: durationS * 1000, connections: CONNECTIONS });
   return new Promise((resolve) =>
-    child.once('message', (m) => resolve(m as { rss: number; heapUsed: number })),
+    target.child.once('message', (m) => {
+      const usage = sampler.stop();
+      const { latencies, errors, elapsedMs } = m as {
+        latencies: number[];
+        errors: number;
+        elapsedMs: number;
+      };
+      latencies.sort((a, b) => a - b);
+      resolve({
+        rps: latencies.length / (elapsedMs / 1000),
+        p50: percentile(latencies, 50),
+        p99: percentile(latencies, 99),
+        errors,
+        unexpected: 0,
+        cpuUs: latencies.length ? (usage.cpuSeconds * 1e6) / latencies.length : undefined,
+        rssMiB: usage.peakRss / 2 ** 20,
+        statuses: {},
+        window: [started, monotonicUs()],
+      });
+    }),
   );
 }
 
-interface Req {
-  method?: string;
-  path: string;
-  headers?: Record<string, string>;
-  body?: string;
-}
+const form = 'application/x-www-form-urlencoded';
+/** A form POST with client authentication; `rest` sets the body or a per-request `setupRequest`. */
+const formPost = (path: string, auth: string, rest: Partial<LoadRequest>): LoadRequest => ({
+  method: 'POST',
+  path,
+  headers: { authorization: auth, 'content-type': form },
+  ...rest,
+});
+const basic = (id: string, secret: string) =>
+  `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 
-/** node:http with keep-alive: far cheaper per request than fetch, so the loader is not the bottleneck. */
-function send(base: URL, agent: Agent, req: Req): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const r = httpRequest(
-      {
-        host: base.hostname,
-        port: base.port,
-        agent,
-        method: req.method ?? 'GET',
-        path: req.path,
-        headers: req.headers,
-      },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      },
-    );
-    r.on('error', reject);
-    r.end(req.body);
+async function post(url: string, auth: string, body: string): Promise<Record<string, string>> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { authorization: auth, 'content-type': form },
+    body,
   });
+  const json = (await res.json()) as Record<string, string>;
+  if (!res.ok) throw new Error(`${url}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
 }
 
-async function load(url: string, req: Req, durationMs = DURATION_MS) {
-  const base = new URL(url);
-  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
-  const latencies: number[] = [];
-  let errors = 0;
-  const statuses = new Map<number, number>();
-  const end = performance.now() + durationMs;
+/** Runs `fn` over `items` with `parallel` workers, keeping results in order. */
+async function mapPool<T, R>(items: T[], parallel: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
   await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (performance.now() < end) {
-        const t0 = performance.now();
-        const status = await send(base, agent, req);
-        if (status >= 400) {
-          errors++;
-          statuses.set(status, (statuses.get(status) ?? 0) + 1);
-        }
-        latencies.push(performance.now() - t0);
+    Array.from({ length: parallel }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await fn(items[i] as T);
       }
     }),
   );
-  agent.destroy();
-  latencies.sort((a, b) => a - b);
+  return out;
+}
+
+// --- Tessera variants: what each instance needs for every scenario ---------------------------------
+
+interface TesseraLoads {
+  instance: TesseraInstance;
+  cc: LoadRequest;
+  introspectHot: LoadRequest;
+  introspectMany: LoadRequest;
+  jwks: LoadRequest;
+  jwksConditional: LoadRequest;
+  refresh: () => LoadRequest;
+  password: () => LoadRequest;
+}
+
+async function prepareTessera(instance: TesseraInstance, loginsPerRound: number): Promise<TesseraLoads> {
+  const { url, seeded } = instance;
+  const ccAuth = basic(seeded.cc.id, seeded.cc.secret);
+  const rsAuth = basic(seeded.rs.id, seeded.rs.secret);
+  const appAuth = basic(seeded.app.id, seeded.app.secret);
+  const mint = () =>
+    post(`${url}/token`, ccAuth, 'grant_type=client_credentials').then((r) => r.access_token);
+  const hot = await mint();
+  const many = wants('introspect-many')
+    ? await mapPool(Array.from({ length: DISTINCT }), 8, () => mint())
+    : [];
+  let manyIndex = 0;
+  const jwksRes = await fetch(`${url}/.well-known/jwks.json`);
+  const etag = jwksRes.headers.get('etag') ?? '';
+
+  // Refresh: a pool of live refresh tokens. Each request takes one out and puts the child it gets
+  // back, so every token is presented exactly once. Tokens in flight when a run stops are never
+  // reused (that would be reuse detection), so the pool is sized for every run of the bench.
+  const refreshPool: string[] = [];
+  if (wants('refresh')) {
+    const users = seeded.refreshUsers;
+    const logins = Array.from({ length: loginsPerRound }, (_, i) => users[i % users.length] as string);
+    const tokens = await mapPool(logins, 4, (u) =>
+      post(
+        `${url}/token`,
+        appAuth,
+        `grant_type=password&username=${u}&password=${encodeURIComponent(seeded.password)}&scope=read`,
+      ).then((r) => r.refresh_token as string),
+    );
+    refreshPool.push(...tokens);
+  }
+  const passwordPool: string[] = [];
+  const tokenReq = (body: string, auth: string) => formPost('/token', auth, { body });
   return {
-    rps: latencies.length / (durationMs / 1000),
-    p99: latencies[Math.floor(latencies.length * 0.99)] ?? 0,
-    errors: errors ? `${errors} (${[...statuses].map(([k, v]) => `${k}×${v}`).join(', ')})` : 0,
+    instance,
+    cc: tokenReq('grant_type=client_credentials', ccAuth),
+    introspectHot: formPost('/introspect', rsAuth, { body: `token=${hot}` }),
+    introspectMany: formPost('/introspect', rsAuth, {
+      setupRequest: (req) => ({ ...req, body: `token=${many[manyIndex++ % many.length]}` }),
+    }),
+    jwks: { method: 'GET', path: '/.well-known/jwks.json' },
+    jwksConditional: { method: 'GET', path: '/.well-known/jwks.json', headers: { 'if-none-match': etag } },
+    refresh: () => ({
+      ...tokenReq('', appAuth),
+      setupRequest: (req, context) => {
+        const token = refreshPool.pop() ?? 'pool-exhausted';
+        (context as { token?: string }).token = token;
+        return { ...req, body: `grant_type=refresh_token&refresh_token=${token}` };
+      },
+      onResponse: (status, body) => {
+        if (status === 200) refreshPool.push((JSON.parse(body) as { refresh_token: string }).refresh_token);
+      },
+    }),
+    password: () => {
+      // One login per user at a time: the pool hands each request a user nobody else is logging in as.
+      passwordPool.length = 0;
+      passwordPool.push(...seeded.passwordUsers);
+      return {
+        ...tokenReq('', appAuth),
+        setupRequest: (req, context) => {
+          const user = passwordPool.pop() ?? seeded.passwordUsers[0];
+          (context as { user?: string }).user = user;
+          return {
+            ...req,
+            body: `grant_type=password&username=${user}&password=${encodeURIComponent(seeded.password)}&scope=read`,
+          };
+        },
+        onResponse: (_status, _body, context) => {
+          const user = (context as { user?: string }).user;
+          if (user) passwordPool.push(user);
+        },
+      };
+    },
   };
 }
 
-const baseline = await start('baseline');
-const tessera = await start('tessera');
-const { url, clientId, clientSecret } = tessera.info;
-const basic = `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}`;
-const tokenRes = await fetch(`${url}/token`, {
-  method: 'POST',
-  headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' },
-  body: 'grant_type=client_credentials',
-});
-const { access_token: token } = (await tokenRes.json()) as { access_token: string };
+// --- scenarios ---------------------------------------------------------------------------------------
 
-const form = { 'content-type': 'application/x-www-form-urlencoded', authorization: basic };
-const scenarios: [string, Req][] = [
-  ['GET /.well-known/jwks.json', { path: '/.well-known/jwks.json' }],
-  ['GET /me (verify JWT + denylist)', { path: '/me', headers: { authorization: `Bearer ${token}` } }],
-  [
-    'POST /introspect (access token)',
-    { method: 'POST', path: '/introspect', headers: form, body: `token=${token}` },
-  ],
-  [
-    'POST /token client_credentials',
-    { method: 'POST', path: '/token', headers: form, body: 'grant_type=client_credentials' },
-  ],
-];
-// Warm both servers (JIT, connection pools) before anything is measured.
-await load(baseline.info.url, { path: '/' }, 1000);
-for (const [, req] of scenarios) await load(url, req, 500);
-const base = await load(baseline.info.url, { path: '/' });
-const rows = [];
-for (const [name, req] of scenarios) {
-  const r = await load(url, req);
-  rows.push({
-    scenario: name,
-    'req/s': Math.round(r.rps),
-    'throughput vs koa': (r.rps / base.rps).toFixed(2),
-    'p99 ms': r.p99.toFixed(2),
-    'p99 vs koa': (r.p99 / base.p99).toFixed(2),
-    errors: r.errors,
-  });
+interface Variant {
+  label: string;
+  run(durationS: number): Promise<Measurement>;
 }
-const mem = await memory(tessera.child);
-const baseMem = await memory(baseline.child);
-console.warn(
-  `bare Koa baseline: ${Math.round(base.rps)} req/s, p99 ${base.p99.toFixed(2)} ms (concurrency ${CONCURRENCY}, ${DURATION_MS} ms each)`,
-);
-// biome-ignore lint/suspicious/noConsole: the benchmark report is a table on the terminal
-console.table(rows);
-console.warn(
-  `memory after load: tessera rss ${(mem.rss / 2 ** 20).toFixed(0)} MiB (heap ${(mem.heapUsed / 2 ** 20).toFixed(0)} MiB), ` +
-    `baseline rss ${(baseMem.rss / 2 ** 20).toFixed(0)} MiB`,
-);
-baseline.child.kill();
-tessera.child.kill();
+
+interface Comparison {
+  /** Variant labels: ratio = a's req/s ÷ b's req/s; p99 ratio = a's p99 ÷ b's p99. */
+  a: string;
+  b: string;
+  /** The ratio the project aims for (README, Performance). */
+  target: number;
+}
+
+interface Scenario {
+  id: ScenarioId;
+  title: string;
+  variants: Variant[];
+  comparisons: Comparison[];
+}
+
+async function main(): Promise<void> {
+  mkdirSync(RESULTS, { recursive: true });
+  const profileDir = flags['cpu-prof'] ? path.join(RESULTS, 'profiles', stamp) : undefined;
+  const cleanups: (() => Promise<unknown> | unknown)[] = [];
+  const cleanup = async () => {
+    for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => {});
+  };
+  process.on('SIGINT', () => void cleanup().finally(() => process.exit(130)));
+  try {
+    if (!flags['no-build']) {
+      log('compiling Tessera (tsc -p tsconfig.build.json)');
+      await build(ROOT);
+    }
+    const beforeRoots: { ref: string; root: string }[] = [];
+    for (const ref of flags.before ?? []) {
+      const root = mkdtempSync(path.join(os.tmpdir(), 'tessera-before-'));
+      cleanups.push(() => rmSync(root, { recursive: true, force: true }));
+      log(`building Tessera at ${ref} in ${root}`);
+      const tar = execFileSync('git', ['-C', ROOT, 'archive', ref]);
+      execFileSync('tar', ['-x', '-C', root], { input: tar });
+      symlinkSync(path.join(ROOT, 'node_modules'), path.join(root, 'node_modules'));
+      await build(root);
+      beforeRoots.push({ ref, root });
+    }
+
+    // Enough refresh sessions for the warm-up and every round (each run strands one per connection).
+    const refreshSessions = CONNECTIONS * (ROUNDS + 2);
+    const needsUsers = wants('refresh') || wants('password');
+    const tesseraUsers = needsUsers ? CONNECTIONS : 0;
+    const start = async (label: string, root: string, workers: number, users: number) => {
+      log(`starting ${label} (WORKERS=${workers}) and seeding it through its CLI`);
+      const instance = await startTessera(
+        {
+          label,
+          root,
+          postgresUrl: POSTGRES_URL,
+          redisUrl: REDIS_URL,
+          workers,
+          cpuProfileDir: profileDir && path.join(profileDir, label.replace(/[^\w-]/g, '_')),
+        },
+        {
+          passwordUsers: wants('password') ? users : 0,
+          refreshSessions: wants('refresh') ? refreshSessions : 0,
+        },
+      );
+      cleanups.push(() => instance.stop());
+      return instance;
+    };
+    const tessera = await start('tessera', ROOT, 1, tesseraUsers);
+    const befores: TesseraInstance[] = [];
+    for (const b of beforeRoots) befores.push(await start(`tessera@${b.ref}`, b.root, 1, tesseraUsers));
+    const tesseraW2 = wants('workers') ? await start('tessera WORKERS=2', ROOT, 2, 0) : undefined;
+
+    log('starting Koa baseline, node-oidc-provider and floors');
+    const koa = await forkTarget('koa.ts');
+    cleanups.push(() => koa.child.kill());
+    const peer = await forkTarget('peer.ts');
+    cleanups.push(() => peer.child.kill());
+    const pgFloor = wants('refresh') ? await forkTarget('floors.ts', ['pg', tessera.databaseUrl]) : undefined;
+    if (pgFloor) cleanups.push(() => pgFloor.child.kill());
+    const argonFloor = wants('password') ? await forkTarget('floors.ts', ['argon2']) : undefined;
+    if (argonFloor) cleanups.push(() => argonFloor.child.kill());
+
+    log('minting tokens and sessions');
+    const loads = [await prepareTessera(tessera, refreshSessions)];
+    for (const b of befores) loads.push(await prepareTessera(b, refreshSessions));
+    const peerUrl = peer.info.url as string;
+    const peerSecret = peer.info.secret as string;
+    const peerJwtAuth = basic('bench-jwt', peerSecret);
+    const peerOpaqueAuth = basic('bench-opaque', peerSecret);
+    const peerMint = () =>
+      post(`${peerUrl}/token`, peerOpaqueAuth, 'grant_type=client_credentials&scope=read').then(
+        (r) => r.access_token as string,
+      );
+    const peerHot = await peerMint();
+    const peerMany = wants('introspect-many')
+      ? await mapPool(Array.from({ length: DISTINCT }), 8, () => peerMint())
+      : [];
+    let peerManyIndex = 0;
+    const koaUrl = koa.info.url as string;
+
+    const http =
+      (url: string, pid: number | undefined, request: LoadRequest | (() => LoadRequest), expect?: number) =>
+      (durationS: number) =>
+        measureHttp(
+          {
+            url,
+            pid,
+            request: typeof request === 'function' ? request() : request,
+            ...(expect ? { expect } : {}),
+          },
+          durationS,
+          CONNECTIONS,
+        );
+    const tesseraVariants = (pick: (l: TesseraLoads) => LoadRequest | (() => LoadRequest), expect?: number) =>
+      loads.map((l) => ({
+        label: l.instance.label,
+        run: http(l.instance.url, l.instance.pid, pick(l), expect),
+      }));
+    const vsBefore = (b: string, target: number): Comparison[] =>
+      loads.map((l) => ({ a: l.instance.label, b, target }));
+    const koaGet: Variant = {
+      label: 'Koa GET (small JSON)',
+      run: http(koaUrl, koa.child.pid, { path: '/' }),
+    };
+    const koaPost: Variant = {
+      label: 'Koa POST (form parse)',
+      run: http(koaUrl, koa.child.pid, {
+        method: 'POST',
+        path: '/',
+        headers: { 'content-type': form },
+        body: `token=${peerHot}`,
+      }),
+    };
+
+    const all: Scenario[] = [
+      {
+        id: 'cc' as const,
+        title: 'client_credentials (ES256 JWT)',
+        variants: [
+          ...tesseraVariants((l) => l.cc),
+          {
+            label: 'oidc-provider',
+            run: http(
+              peerUrl,
+              peer.child.pid,
+              formPost('/token', peerJwtAuth, { body: 'grant_type=client_credentials&scope=read' }),
+            ),
+          },
+        ],
+        comparisons: vsBefore('oidc-provider', 2),
+      },
+      {
+        id: 'introspect' as const,
+        title: 'introspection, one hot token',
+        variants: [
+          ...tesseraVariants((l) => l.introspectHot),
+          {
+            label: 'oidc-provider (opaque)',
+            run: http(
+              peerUrl,
+              peer.child.pid,
+              formPost('/token/introspection', peerOpaqueAuth, { body: `token=${peerHot}` }),
+            ),
+          },
+          koaPost,
+        ],
+        comparisons: [...vsBefore('oidc-provider (opaque)', 2), ...vsBefore(koaPost.label, 0.5)],
+      },
+      {
+        id: 'introspect-many' as const,
+        title: `introspection, ${DISTINCT} distinct tokens`,
+        variants: [
+          ...tesseraVariants((l) => l.introspectMany),
+          {
+            label: 'oidc-provider (opaque)',
+            run: http(peerUrl, peer.child.pid, {
+              method: 'POST',
+              path: '/token/introspection',
+              headers: { authorization: peerOpaqueAuth, 'content-type': form },
+              setupRequest: (req) => ({
+                ...req,
+                body: `token=${peerMany[peerManyIndex++ % peerMany.length]}`,
+              }),
+            }),
+          },
+        ],
+        comparisons: vsBefore('oidc-provider (opaque)', 1),
+      },
+      {
+        id: 'jwks' as const,
+        title: 'JWKS',
+        variants: [
+          ...tesseraVariants((l) => l.jwks),
+          ...tesseraVariants((l) => l.jwksConditional, 304).map((v) => ({
+            ...v,
+            label: `${v.label} If-None-Match`,
+          })),
+          { label: 'oidc-provider', run: http(peerUrl, peer.child.pid, { path: '/jwks' }) },
+          koaGet,
+        ],
+        comparisons: [...vsBefore('oidc-provider', 2), ...vsBefore(koaGet.label, 0.9)],
+      },
+      {
+        id: 'refresh' as const,
+        title: 'refresh_token grant (each token used once)',
+        variants: [
+          ...tesseraVariants((l) => l.refresh),
+          ...(pgFloor ? [{ label: 'Postgres rotation txn', run: (d: number) => floorRun(pgFloor, d) }] : []),
+        ],
+        comparisons: vsBefore('Postgres rotation txn', 0.5),
+      },
+      {
+        id: 'password' as const,
+        title: 'password grant (argon2id)',
+        variants: [
+          ...tesseraVariants((l) => l.password),
+          ...(argonFloor
+            ? [{ label: 'raw argon2id verify', run: (d: number) => floorRun(argonFloor, d) }]
+            : []),
+        ],
+        comparisons: vsBefore('raw argon2id verify', 0.9),
+      },
+      ...(tesseraW2
+        ? [
+            {
+              id: 'workers' as const,
+              title: 'client_credentials, WORKERS=2 vs 1',
+              variants: [
+                { label: 'tessera WORKERS=1', run: http(tessera.url, tessera.pid, loads[0]!.cc) },
+                {
+                  label: tesseraW2.label,
+                  run: http(
+                    tesseraW2.url,
+                    tesseraW2.pid,
+                    tokenRequestFor(tesseraW2.seeded.cc.id, tesseraW2.seeded.cc.secret),
+                  ),
+                },
+              ],
+              comparisons: [{ a: tesseraW2.label, b: 'tessera WORKERS=1', target: 1.3 }],
+            },
+          ]
+        : []),
+    ];
+    const scenarios = all.filter((s) => wants(s.id));
+
+    log(`warming up every target (${scenarios.reduce((n, s) => n + s.variants.length, 0)} variants)`);
+    for (const s of scenarios) for (const v of s.variants) await v.run(1);
+
+    const results = new Map<string, Measurement[]>();
+    const key = (s: Scenario, v: { label: string }) => `${s.id}\u0000${v.label}`;
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const s of scenarios) {
+        // Alternate the order every round so drift (other load, thermal, caches) hits both sides.
+        const order = round % 2 === 0 ? s.variants : [...s.variants].reverse();
+        for (const v of order) {
+          const m = await v.run(DURATION);
+          const k = key(s, v);
+          results.set(k, [...(results.get(k) ?? []), m]);
+          log(
+            `round ${round + 1}/${ROUNDS} ${s.id} · ${v.label}: ${Math.round(m.rps)} req/s, p99 ${m.p99.toFixed(1)} ms` +
+              (m.errors || m.unexpected
+                ? ` (errors ${m.errors}, unexpected ${JSON.stringify(m.statuses)})`
+                : ''),
+          );
+        }
+      }
+    }
+    const report = summarise(scenarios, results, key);
+    const machine = describeMachine();
+    const out = { when: new Date().toISOString(), machine, settings: settings(), ...report };
+    const file = path.join(RESULTS, `bench-${stamp}.json`);
+    const markdown = toMarkdown(out);
+    // Every run is kept by its time; `latest.*` is the one the README's table comes from.
+    for (const name of [`bench-${stamp}`, 'latest']) {
+      writeFileSync(path.join(RESULTS, `${name}.json`), `${JSON.stringify(out, null, 2)}\n`);
+      writeFileSync(path.join(RESULTS, `${name}.md`), markdown);
+    }
+    process.stdout.write(`${markdown}\n`);
+    log(`results: ${path.relative(process.cwd(), file)}`);
+    if (profileDir)
+      log(`CPU profiles (written when the servers stop): ${path.relative(process.cwd(), profileDir)}`);
+  } finally {
+    await cleanup();
+  }
+}
+
+function tokenRequestFor(id: string, secret: string): LoadRequest {
+  return formPost('/token', basic(id, secret), { body: 'grant_type=client_credentials' });
+}
+
+// --- report ------------------------------------------------------------------------------------------
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+};
+
+interface Row {
+  scenario: string;
+  variant: string;
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  unexpected: number;
+  cpuUsPerRequest: number | null;
+  peakRssMiB: number | null;
+  valid: boolean;
+  rounds: number[];
+  /** Scenario id and the monotonic µs windows of its runs, for `bench/profile.ts --results`. */
+  id: string;
+  windows: [number, number][];
+}
+
+interface RatioRow {
+  scenario: string;
+  a: string;
+  b: string;
+  ratio: number;
+  p99Ratio: number;
+  target: number;
+  met: boolean;
+  valid: boolean;
+}
+
+function summarise(
+  scenarios: Scenario[],
+  results: Map<string, Measurement[]>,
+  key: (s: Scenario, v: { label: string }) => string,
+): { rows: Row[]; ratios: RatioRow[] } {
+  const rows: Row[] = [];
+  const ratios: RatioRow[] = [];
+  for (const s of scenarios) {
+    const byLabel = new Map<string, Row>();
+    for (const v of s.variants) {
+      const ms = results.get(key(s, v)) ?? [];
+      const cpu = ms.map((m) => m.cpuUs).filter((x): x is number => x !== undefined);
+      const rss = ms.map((m) => m.rssMiB).filter((x): x is number => x !== undefined);
+      const errors = ms.reduce((a, m) => a + m.errors, 0);
+      const unexpected = ms.reduce((a, m) => a + m.unexpected, 0);
+      const row: Row = {
+        scenario: s.title,
+        variant: v.label,
+        rps: median(ms.map((m) => m.rps)),
+        p50: median(ms.map((m) => m.p50)),
+        p99: median(ms.map((m) => m.p99)),
+        errors,
+        unexpected,
+        cpuUsPerRequest: cpu.length ? median(cpu) : null,
+        peakRssMiB: rss.length ? Math.max(...rss) : null,
+        valid: errors === 0 && unexpected === 0,
+        rounds: ms.map((m) => Math.round(m.rps)),
+        id: s.id,
+        windows: ms.map((m) => m.window),
+      };
+      rows.push(row);
+      byLabel.set(v.label, row);
+    }
+    for (const c of s.comparisons) {
+      const a = byLabel.get(c.a);
+      const b = byLabel.get(c.b);
+      if (!a || !b) continue;
+      const ratio = a.rps / b.rps;
+      ratios.push({
+        scenario: s.title,
+        a: c.a,
+        b: c.b,
+        ratio,
+        p99Ratio: a.p99 / b.p99,
+        target: c.target,
+        met: ratio >= c.target,
+        valid: a.valid && b.valid,
+      });
+    }
+  }
+  return { rows, ratios };
+}
+
+function describeMachine() {
+  const cpus = os.cpus();
+  return {
+    cpu: `${cpus.length} × ${cpus[0]?.model ?? 'unknown'}`,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    loadAverage: os.loadavg().map((l) => Number(l.toFixed(2))),
+    node: process.version,
+    platform: `${os.platform()} ${os.release()}`,
+  };
+}
+
+function settings() {
+  return {
+    durationS: DURATION,
+    rounds: ROUNDS,
+    connections: CONNECTIONS,
+    distinctTokens: DISTINCT,
+    before: flags.before ?? [],
+  };
+}
+
+function toMarkdown(out: {
+  when: string;
+  machine: ReturnType<typeof describeMachine>;
+  settings: ReturnType<typeof settings>;
+  rows: Row[];
+  ratios: RatioRow[];
+}): string {
+  const n = (x: number | null, digits = 0) =>
+    x === null
+      ? '–'
+      : x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+  const lines = [
+    `Run ${out.when} · ${out.machine.cpu} · ${out.machine.memoryGiB} GiB · Node ${out.machine.node} · ` +
+      `load average at the end ${out.machine.loadAverage.join(' ')}`,
+    `${out.settings.connections} connections, ${out.settings.rounds} interleaved rounds of ${out.settings.durationS} s ` +
+      '(medians; the load generator shares the cores)',
+    '',
+    '| scenario | variant | req/s | p50 ms | p99 ms | errors | unexpected status | CPU µs/req | peak RSS MiB | |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---|',
+    ...out.rows.map(
+      (r) =>
+        `| ${r.scenario} | ${r.variant} | ${n(r.rps)} | ${n(r.p50, 1)} | ${n(r.p99, 1)} | ${r.errors} | ${r.unexpected} | ` +
+        `${n(r.cpuUsPerRequest)} | ${n(r.peakRssMiB)} | ${r.valid ? '' : 'INVALID'} |`,
+    ),
+    '',
+    '| scenario | ratio | req/s ratio | target | p99 ratio | |',
+    '|---|---|---:|---:|---:|---|',
+    ...out.ratios.map(
+      (r) =>
+        `| ${r.scenario} | ${r.a} ÷ ${r.b} | ${r.ratio.toFixed(2)}× | ≥ ${r.target}× | ${r.p99Ratio.toFixed(2)}× | ` +
+        `${r.valid ? (r.met ? 'met' : 'not met') : 'INVALID'} |`,
+    ),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+await main();

@@ -117,7 +117,12 @@ async function prepareSchema(db: Knex, mode: 'apply' | 'require'): Promise<strin
 function openDatabase(config: Config, options: BuildOptions, log: Logger, cleanups: Cleanup[]): Knex {
   if (options.db) return options.db;
   if (isEmbedded(config)) cleanups.push(lockEmbeddedDatabase(config.dataDir));
-  const db = connectDatabase({ url: config.databaseUrl, dataDir: config.dataDir, log });
+  const db = connectDatabase({
+    url: config.databaseUrl,
+    dataDir: config.dataDir,
+    poolMax: config.databasePoolMax,
+    log,
+  });
   cleanups.push(() => db.destroy());
   return db;
 }

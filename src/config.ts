@@ -28,6 +28,10 @@ export interface Config {
   issuer: string;
   /** Unset → embedded PGlite under `dataDir`. */
   databaseUrl: string | undefined;
+  /** Postgres connections per process (each `WORKERS` process has its own pool). */
+  databasePoolMax: number;
+  /** Processes sharing the port through node:cluster (production modes; embedded runs one). */
+  workers: number;
   dataDir: string;
   /** Embedded mode keeps its generated KEK here (docs/configuration.md). */
   keysDir: string;
@@ -201,6 +205,8 @@ export function loadConfig(env: Env = process.env): Config {
     host,
     issuer,
     databaseUrl,
+    databasePoolMax: readInt(env, 'DATABASE_POOL_MAX', 10, 1, 1000),
+    workers: readInt(env, 'WORKERS', 1, 1, 64),
     dataDir: env.DATA_DIR || './data',
     keysDir: env.KEYS_DIR || './keys',
     redisUrl,

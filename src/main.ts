@@ -1,11 +1,19 @@
+import cluster from 'node:cluster';
 import type { Server } from 'node:http';
 import { createApp } from './app.js';
+import { runPrimary } from './cluster.js';
 import { buildServices } from './compose.js';
 import { ConfigError, isEmbedded, loadConfig } from './config.js';
+import { connectionBudgetError } from './db/connection_budget.js';
 import { EmbeddedDatabaseBusy } from './db/embedded_lock.js';
+import { createLogger } from './observability.js';
 import { formatDemoCredentials, seedDemo } from './seed.js';
 
-/** Process entry: config → services → app → listen; graceful shutdown on SIGTERM/SIGINT. */
+/**
+ * Process entry: config → services → app → listen; graceful shutdown on SIGTERM/SIGINT. With
+ * `WORKERS=n` in a production mode this process is the node:cluster primary (cluster.ts) and every
+ * worker runs the rest of this function.
+ */
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
   try {
@@ -16,6 +24,17 @@ async function main(): Promise<void> {
       process.exit(1);
     }
     throw err;
+  }
+  if (cluster.isPrimary && config.databaseUrl) {
+    const budget = await connectionBudgetError(config.databaseUrl, config.workers, config.databasePoolMax);
+    if (budget) {
+      process.stderr.write(`tessera: invalid configuration: ${budget}\n`);
+      process.exit(1);
+    }
+    if (config.workers > 1) {
+      runPrimary({ workers: config.workers, log: createLogger(config.logLevel) });
+      return;
+    }
   }
   const started = Date.now();
   let services: Awaited<ReturnType<typeof buildServices>>;
@@ -28,6 +47,12 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   if (isEmbedded(config)) {
+    // PGlite and the in-process denylist, limits and key signals belong to one process.
+    if (process.env.WORKERS)
+      services.log.warn(
+        { workers: config.workers },
+        'WORKERS is ignored: the embedded mode runs one process',
+      );
     const demo = await seedDemo(services);
     if (demo) process.stdout.write(`${formatDemoCredentials(demo, config.issuer)}\n`);
   }

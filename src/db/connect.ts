@@ -1,14 +1,24 @@
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
-import ClientPgLite from 'knex-pglite';
 import type { Logger } from 'pino';
+
+/**
+ * knex-pglite (and PGlite with it) is loaded only when the embedded mode asks for it: a production
+ * process never carries the embedded database's code. It is a CommonJS package, so a synchronous
+ * require keeps connectDatabase synchronous.
+ */
+const loadPgLiteClient = (): typeof Knex.Client =>
+  createRequire(import.meta.url)('knex-pglite') as typeof Knex.Client;
 
 export interface DatabaseTarget {
   /** Postgres connection string; undefined → embedded PGlite. */
   url: string | undefined;
   /** PGlite data folder; `null` → in-memory (tests). */
   dataDir: string | null;
+  /** Postgres pool size (DATABASE_POOL_MAX); ignored by PGlite, which has one connection. */
+  poolMax?: number;
   /** Where knex's own warnings go (pool errors during an outage); silent when omitted (tests). */
   log?: Logger;
 }
@@ -27,7 +37,7 @@ export function connectDatabase(target: DatabaseTarget): Knex {
       client: 'pg',
       connection: target.url,
       // A short acquire timeout turns a database outage into a quick 503 instead of a hung request.
-      pool: { min: 0, max: 10 },
+      pool: { min: 0, max: target.poolMax ?? 10 },
       acquireConnectionTimeout: 5000,
       log: knexLog(target.log),
     });
@@ -40,7 +50,7 @@ export function connectDatabase(target: DatabaseTarget): Knex {
     connection = { filename: path.join(dir, 'pgdata') } as Knex.StaticConnectionConfig;
   }
   return knexFactory({
-    client: ClientPgLite as unknown as typeof Knex.Client,
+    client: loadPgLiteClient(),
     dialect: 'postgres',
     connection,
     // PGlite has exactly one connection; a query issued outside a running transaction waits here.

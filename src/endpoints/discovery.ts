@@ -1,4 +1,5 @@
 import type { Context } from 'koa';
+import { strongEtag } from '../etag.js';
 import { CLIENT_AUTH_METHODS } from '../http/client_auth.js';
 import type { KeyRing } from '../keys/keyring.js';
 
@@ -16,20 +17,27 @@ export interface DiscoveryDeps {
 /** The metadata is public and unauthenticated: it must not cost a table scan per request. */
 const SCOPES_TTL_MS = 30_000;
 
-/** RFC 7517 §5 JWK Set of the published keys, with an ETag for conditional requests. */
+/**
+ * Answers a precomputed JSON body with its ETag, or 304 when the caller already has it
+ * (RFC 9110 §13.1.2: If-None-Match may list several tags, or "*").
+ */
+function sendCached(ctx: Context, type: string, body: string, etag: string): void {
+  ctx.set('ETag', etag);
+  ctx.type = type;
+  const inm = ctx.get('if-none-match');
+  if (inm && (inm.trim() === '*' || inm.split(',').some((t) => t.trim().replace(/^W\//, '') === etag))) {
+    ctx.status = 304;
+    return;
+  }
+  ctx.body = body;
+}
+
+/** RFC 7517 §5 JWK Set of the published keys: serialised once per key change (keyring.ts). */
 export function serveJwks(deps: Pick<DiscoveryDeps, 'keys' | 'jwksMaxAge'>) {
   return async function serveJwks(ctx: Context): Promise<void> {
     const { body, etag } = deps.keys.current().jwks;
     ctx.set('Cache-Control', `public, max-age=${deps.jwksMaxAge}`);
-    ctx.set('ETag', etag);
-    ctx.type = 'application/jwk-set+json';
-    // RFC 9110 §13.1.2: If-None-Match may list several tags, or "*".
-    const inm = ctx.get('if-none-match');
-    if (inm && (inm.trim() === '*' || inm.split(',').some((t) => t.trim().replace(/^W\//, '') === etag))) {
-      ctx.status = 304;
-      return;
-    }
-    ctx.body = body;
+    sendCached(ctx, 'application/jwk-set+json', body, etag);
   };
 }
 
@@ -49,24 +57,38 @@ export function serveMetadata(deps: DiscoveryDeps) {
     return cachedScopes.value;
   };
 
+  // Serialised (and its ETag computed) only when one of its inputs changed, not per request.
+  let cached: { inputs: string; body: string; etag: string } | undefined;
   return async function serveMetadata(ctx: Context): Promise<void> {
+    const grantTypes = deps.grantTypes();
+    const scopesSupported = await scopes();
+    const algs = deps.signingAlgs();
+    const inputs = JSON.stringify([grantTypes, scopesSupported, algs]);
+    if (cached?.inputs !== inputs) {
+      const body = JSON.stringify(metadata(grantTypes, scopesSupported, algs));
+      cached = { inputs, body, etag: strongEtag(body) };
+    }
     ctx.set('Cache-Control', 'public, max-age=300');
-    ctx.body = {
+    sendCached(ctx, 'application/json', cached.body, cached.etag);
+  };
+
+  function metadata(grantTypes: string[], scopesSupported: string[], algs: readonly string[]) {
+    return {
       // RFC 8414 §3.3: must be identical to the issuer the client used to build the URL.
       issuer: deps.issuer,
       token_endpoint: `${base}/token`,
       jwks_uri: `${base}/.well-known/jwks.json`,
       revocation_endpoint: `${base}/revoke`,
       introspection_endpoint: `${base}/introspect`,
-      grant_types_supported: deps.grantTypes(),
+      grant_types_supported: grantTypes,
       response_types_supported: [],
       token_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
       revocation_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
       // Only confidential clients may carry the introspection flag, so `none` never succeeds there.
       introspection_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS.filter((m) => m !== 'none'),
-      scopes_supported: await scopes(),
+      scopes_supported: scopesSupported,
       // RFC 9068 tokens are signed with the server keys; advertise the algorithms of published keys.
-      access_token_signing_alg_values_supported: deps.signingAlgs(),
+      access_token_signing_alg_values_supported: algs,
     };
-  };
+  }
 }

@@ -43,20 +43,35 @@ export function refreshTokenGrant(deps: RefreshGrantDeps): GrantHandler {
       const stamp = grantStamp(request);
       const presented = params.get('refresh_token');
       if (presented === undefined) throw invalidRequest('refresh_token is required');
-      // Scope and audience are checked against the locked family before the token is spent, so
-      // a bad request does not cost the client its token.
-      let granted: { scope: string; audience: string | string[] } | undefined;
-      const result = await deps.sessions.refresh(client, presented, stamp, (family) => {
+      const requestedScope = params.get('scope');
+      const resource = params.get('resource');
+      const grant = (family: RefreshFamily) => {
         const original = family.scope.split(' ').filter(Boolean);
-        granted = {
-          scope: resolveScope(params.get('scope'), original, original),
-          audience: refreshAudience(params.get('resource'), family),
+        return {
+          scope: resolveScope(requestedScope, original, original),
+          audience: refreshAudience(resource, family),
         };
-      });
-      if (!result.ok || !granted)
-        throw invalidGrant(result.ok ? 'not checked' : FAILURE_DETAIL[result.reason]);
-      const { scope, audience } = granted;
-      const user = await deps.users.findById(result.family.userId);
+      };
+      // A requested scope or resource is checked against the locked family before the token is
+      // spent, so a bad request does not cost the client its token. Without either, nothing can
+      // be refused, and the rotation may take the store's one-round-trip path.
+      const narrowing = requestedScope !== undefined || resource !== undefined;
+      let granted: ReturnType<typeof grant> | undefined;
+      const result = await deps.sessions.refresh(
+        client,
+        presented,
+        stamp,
+        narrowing
+          ? (family) => {
+              granted = grant(family);
+            }
+          : undefined,
+      );
+      if (!result.ok) throw invalidGrant(FAILURE_DETAIL[result.reason]);
+      if (narrowing && !granted) throw invalidGrant('not checked');
+      const { scope, audience } = granted ?? grant(result.family);
+      // The one-statement rotation reads the owner in the same round trip; the transaction does not.
+      const user = result.user ?? (await deps.users.findById(result.family.userId));
       if (!user || user.disabledAt) {
         await deps.sessions.end(result.family.id, 'user_disabled', stamp);
         throw invalidGrant('user disabled or gone');

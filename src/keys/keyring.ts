@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import type { CryptoKey } from 'jose';
 import type { SigningAlg } from '../config.js';
+import { strongEtag } from '../etag.js';
 import type { SigningKeyRecord, SigningKeyStore } from '../stores/types.js';
 import { generateSigningKey, importPrivateKey, importPublicKey } from './key_material.js';
 
@@ -107,7 +107,7 @@ export class KeyRing {
       .sort((a, b) => order[a.state] - order[b.state] || b.createdAt.getTime() - a.createdAt.getTime())
       .map((r) => r.publicJwk);
     const body = JSON.stringify({ keys: jwksKeys });
-    const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 32)}"`;
+    const etag = strongEtag(body);
     this.snapshot = {
       signer: { kid: active.kid, alg: active.alg, key: signingKey },
       verificationKeys,

@@ -11,6 +11,7 @@ import type {
   RefreshTokenStore,
   RevokedFamilies,
   RotateOutcome,
+  UserRecord,
 } from '../stores/types.js';
 import { randomToken, sha256 } from '../tokens/secrets.js';
 
@@ -41,7 +42,8 @@ export interface NewSession {
 }
 
 export type RefreshResult =
-  | { ok: true; family: RefreshFamily; refreshToken: string }
+  /** `user`: the family's owner when the store read it in the same round trip. */
+  | { ok: true; family: RefreshFamily; refreshToken: string; user?: UserRecord }
   | { ok: false; reason: Exclude<RotateOutcome['kind'], 'rotated' | 'leeway'> | 'conflict' };
 
 /** Refresh tokens are 43 base64url characters; anything else cannot be one of ours. */
@@ -142,8 +144,8 @@ export class Sessions {
 
   /**
    * RFC 6749 §6 with rotation, reuse detection and the leeway (docs/sessions.md), in one store
-   * transaction. `check` sees the locked family before anything is spent and may throw to refuse.
-   * A reuse is audited with `audit` in that same transaction.
+   * transaction. `check` sees the locked family before anything is spent and may throw to refuse;
+   * without one, a clean rotation takes the store's one-statement path. A reuse is audited with `audit` in its revoking transaction.
    */
   async refresh(
     client: ClientRecord,
@@ -172,7 +174,12 @@ export class Sessions {
     switch (outcome.kind) {
       case 'rotated':
         this.deps.events.emit('refresh.rotated', { clientId: client.id, familyId: outcome.family.id });
-        return { ok: true, family: outcome.family, refreshToken: token.value };
+        return {
+          ok: true,
+          family: outcome.family,
+          refreshToken: token.value,
+          ...(outcome.user ? { user: outcome.user } : {}),
+        };
       case 'leeway':
         this.deps.events.emit('refresh.leeway_used', { clientId: client.id, familyId: outcome.family.id });
         return { ok: true, family: outcome.family, refreshToken: token.value };

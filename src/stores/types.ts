@@ -227,7 +227,8 @@ export interface RotateInput {
  * same transaction that detected it.
  */
 export type RotateOutcome =
-  | { kind: 'rotated' | 'leeway'; family: RefreshFamily }
+  /** `user`: the family's owner, when the store read it in the same round trip. */
+  | { kind: 'rotated' | 'leeway'; family: RefreshFamily; user?: UserRecord }
   | { kind: 'reuse'; family: RefreshFamily; revoked: RevokedFamilies }
   | { kind: 'not_found' | 'wrong_client' }
   | { kind: 'revoked' | 'expired'; family: RefreshFamily };

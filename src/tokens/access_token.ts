@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { decodeProtectedHeader, errors, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import type { KeyRing } from '../keys/keyring.js';
 import type { Denylist } from '../stores/types.js';
+import { sha256 } from './secrets.js';
+import { VerifiedTokenCache } from './verified_cache.js';
 
 /** RFC 9068 §2.1: the media type that marks a JWT as an OAuth access token. */
 export const ACCESS_TOKEN_TYP = 'at+jwt';
@@ -113,6 +115,9 @@ export interface VerifyOptions {
  * `none` or HS*), typ at+jwt, issuer, exp/nbf with 1 s tolerance, required claims, then denylist.
  */
 export class AccessTokenVerifier {
+  /** Signature and claim checks already passed; see verified_cache.ts for what it may answer. */
+  readonly verified: VerifiedTokenCache;
+
   constructor(
     private readonly keys: KeyRing,
     private readonly issuer: string,
@@ -120,7 +125,10 @@ export class AccessTokenVerifier {
     private readonly now: () => number,
     /** A disabled client's tokens stop working (docs/sessions.md); see stores/cached_clients.ts. */
     private readonly clientActive?: (clientId: string) => Promise<boolean>,
-  ) {}
+    cache: VerifiedTokenCache = new VerifiedTokenCache(),
+  ) {
+    this.verified = cache;
+  }
 
   async verify(token: string, options: VerifyOptions = {}): Promise<AccessTokenClaims> {
     const claims = await this.verifySignature(token, options);
@@ -132,6 +140,22 @@ export class AccessTokenVerifier {
   /** Signature and claims only, without the denylist (used by /revoke to learn jti/exp). */
   async verifySignature(token: string, options: VerifyOptions = {}): Promise<AccessTokenClaims> {
     if (token.length > 8192 || token.split('.').length !== 3) throw new TokenRejected('malformed');
+    const digest = sha256(token);
+    const keys = this.keys.current().verificationKeys;
+    const claims =
+      this.verified.get(digest, this.now(), (kid) => keys.get(kid)?.key, CLOCK_TOLERANCE_S) ??
+      (await this.verifyJws(token, digest));
+    // RFC 7519 §4.1.3: the caller must be one of the audiences (checked per call, not cached).
+    if (options.audiences) {
+      const aud = typeof claims.aud === 'string' ? [claims.aud] : claims.aud;
+      if (!Array.isArray(aud) || !aud.some((a) => options.audiences?.includes(a))) {
+        throw new TokenRejected('claims');
+      }
+    }
+    return claims;
+  }
+
+  private async verifyJws(token: string, digest: string): Promise<AccessTokenClaims> {
     let header: ReturnType<typeof decodeProtectedHeader>;
     try {
       header = decodeProtectedHeader(token);
@@ -150,13 +174,12 @@ export class AccessTokenVerifier {
         typ: ACCESS_TOKEN_TYP,
         clockTolerance: CLOCK_TOLERANCE_S,
         currentDate: new Date(this.now()),
-        requiredClaims: ['sub', 'exp', 'iat', 'jti', 'client_id'],
-        ...(options.audiences ? { audience: [...options.audiences] } : {}),
+        requiredClaims: ['sub', 'aud', 'exp', 'iat', 'jti', 'client_id'],
       });
       if (typeof payload.jti !== 'string' || typeof payload.client_id !== 'string')
         throw new TokenRejected('claims');
       if (payload.sid !== undefined && typeof payload.sid !== 'string') throw new TokenRejected('claims');
-      return payload as AccessTokenClaims;
+      return this.verified.set(digest, payload as AccessTokenClaims, key.kid, key.key);
     } catch (err) {
       if (err instanceof TokenRejected) throw err;
       if (err instanceof errors.JWTExpired) throw new TokenRejected('expired');

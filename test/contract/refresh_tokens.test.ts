@@ -155,6 +155,52 @@ for (const impl of implementations) {
     t.is((await rotate(store, f.first.record.hash, clientId, 30, 30)).outcome.kind, 'reuse');
   });
 
+  test.serial(`${impl.name}: a clean rotation is one statement and returns the owner`, async (t) => {
+    const { db, store, userId, clientId } = await setup();
+    const f = await family(store, userId, clientId);
+    const statements: string[] = [];
+    const count = (q: { sql: string }) => statements.push(q.sql);
+    db.on('query', count);
+    try {
+      const r = await rotate(store, f.first.record.hash, clientId, 10);
+      t.is(r.outcome.kind, 'rotated');
+      t.is(r.outcome.kind === 'rotated' ? r.outcome.user?.id : undefined, userId);
+    } finally {
+      db.off('query', count);
+    }
+    // One round trip: no BEGIN/COMMIT, no separate reads before the write.
+    t.is(statements.length, 1, statements.join('\n'));
+    // Reuse is still detected by the outcome: the spent token takes the transactional path.
+    t.is((await rotate(store, f.first.record.hash, clientId, 20)).outcome.kind, 'reuse');
+  });
+
+  // Real Postgres only: PGlite has one connection, so nothing there can wait on a row lock.
+  (mode.postgres ? test.serial : test.skip)(
+    `${impl.name}: rotations queued on the family lock with one snapshot: exactly one spends the token`,
+    async (t) => {
+      const { db, store, userId, clientId } = await setup();
+      const f = await family(store, userId, clientId);
+      // Hold the family lock so both rotations start (and take their snapshots) before either runs.
+      const holder = await db.transaction();
+      await holder('refresh_families').where({ id: f.id }).forUpdate().first('id');
+      const racing = [1, 2].map((i) =>
+        rotate(store, f.first.record.hash, clientId, 10 + i).then((r) => r.outcome.kind),
+      );
+      for (let waiting = 0; waiting < 2; ) {
+        await new Promise((r) => setTimeout(r, 20));
+        const row = await db.raw(
+          `SELECT count(*)::int AS n FROM pg_stat_activity
+            WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+        );
+        waiting = (row.rows[0] as { n: number }).n;
+      }
+      await holder.commit();
+      const kinds = await Promise.all(racing);
+      t.is(kinds.filter((k) => k === 'rotated').length, 1, kinds.join(','));
+      t.is((await db('refresh_tokens').where({ family_id: f.id })).length, 2, 'one child, not two');
+    },
+  );
+
   test.serial(`${impl.name}: concurrent rotations of one token: exactly one wins`, async (t) => {
     const { store, userId, clientId } = await setup();
     const f = await family(store, userId, clientId);

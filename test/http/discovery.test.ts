@@ -22,6 +22,30 @@ test('RFC 8414 metadata: issuer equals ISSUER exactly and endpoints hang off it'
   t.true(Array.isArray(res.body.scopes_supported));
 });
 
+test('metadata: served with a strong ETag, 304 on If-None-Match, a new body and ETag when keys change algorithm', async (t) => {
+  const s = await useServer(t);
+  const url = `${s.url}/.well-known/oauth-authorization-server`;
+  const first = await fetch(url);
+  const etag = first.headers.get('etag') as string;
+  t.regex(etag, /^"[\w-]{32}"$/);
+  t.regex(first.headers.get('content-type') ?? '', /^application\/json/);
+  t.is((await fetch(url)).headers.get('etag'), etag, 'stable while nothing changes');
+  const again = await fetch(url, { headers: { 'if-none-match': etag } });
+  t.is(again.status, 304);
+  t.is(await again.text(), '');
+  // A body precomputed once must still follow its inputs: here the published algorithms.
+  const algs = () => s.services.keys.current().algorithms;
+  const before = algs();
+  const keys = s.services.keys as unknown as { snapshot: { algorithms: readonly string[] } };
+  keys.snapshot = { ...keys.snapshot, algorithms: [...before, 'EdDSA'] };
+  const changed = await fetch(url);
+  t.not(changed.headers.get('etag'), etag);
+  t.deepEqual(((await changed.json()) as Record<string, unknown>).access_token_signing_alg_values_supported, [
+    ...before,
+    'EdDSA',
+  ]);
+});
+
 test('JWKS: active and next key, public parts only, ETag, max-age and 304', async (t) => {
   const s = await useServer(t, { env: { JWKS_MAX_AGE: '120' } });
   const res = await fetch(`${s.url}/.well-known/jwks.json`);

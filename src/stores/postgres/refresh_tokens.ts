@@ -16,6 +16,7 @@ import type {
 import { insertAuditEvents } from './audit_events.js';
 import { upsertRevocations } from './revocations.js';
 import { affectedRows, toDate, toDateOrNull } from './rows.js';
+import { type UserRow, userFromRow } from './users.js';
 
 interface FamilyRow {
   id: string;
@@ -131,6 +132,15 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
   }
 
   async rotate(input: RotateInput): Promise<RotateOutcome> {
+    // The common case in one round trip; every other outcome (unknown, other client, expired,
+    // revoked, spent: leeway or reuse, a lost race) is decided by the transaction below, and so is
+    // every rotation with a `check`, which must see the family before anything is spent.
+    if (!input.check) {
+      const rotated = await this.rotateInOneStatement(input).catch((err: unknown) => {
+        throw asConflict(err);
+      });
+      if (rotated) return rotated;
+    }
     return this.inTransaction(async (trx): Promise<RotateOutcome> => {
       const locked = await lockByHash(trx, input.hash);
       if (!locked) return { kind: 'not_found' };
@@ -193,6 +203,56 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
         revoked,
       };
     });
+  }
+
+  /**
+   * Spends a live token and inserts its child under the family's row lock, as one statement
+   * (one round trip): the family row is locked FOR UPDATE first, so rotation still serialises with
+   * reuse revocation and /revoke. Single use is the UPDATE's own `spent_at IS NULL`: under READ
+   * COMMITTED a concurrent winner's commit is re-checked on the row, so a loser spends nothing and
+   * gets no row here. The owner's user row comes back in the same statement.
+   */
+  private async rotateInOneStatement(input: RotateInput): Promise<RotateOutcome | undefined> {
+    const { now, child } = input;
+    const result = (await this.db.raw(
+      `WITH presented AS (
+         SELECT id, family_id FROM refresh_tokens
+          WHERE token_hash = ? AND client_id = ? AND spent_at IS NULL AND expires_at > ?
+       ), family AS (
+         SELECT f.* FROM refresh_families f JOIN presented p ON f.id = p.family_id
+          WHERE f.revoked_at IS NULL AND f.expires_at > ?
+            FOR UPDATE OF f
+       ), spent AS (
+         UPDATE refresh_tokens t SET spent_at = ?
+           FROM presented p, family f
+          WHERE t.id = p.id AND t.spent_at IS NULL
+         RETURNING t.id, t.family_id, t.client_id
+       ), child AS (
+         INSERT INTO refresh_tokens (id, family_id, parent_id, token_hash, client_id, created_at, expires_at)
+         SELECT CAST(? AS uuid), s.family_id, s.id, ?, s.client_id, CAST(? AS timestamptz),
+                -- Rotation never extends the family: the idle expiry is capped at the family's.
+                LEAST(CAST(? AS timestamptz), f.expires_at)
+           FROM spent s JOIN family f ON f.id = s.family_id
+         RETURNING family_id
+       )
+       SELECT f.*, u.id AS u_id, u.username AS u_username, u.password_hash AS u_password_hash,
+              u.roles AS u_roles, u.password_changed_at AS u_password_changed_at,
+              u.disabled_at AS u_disabled_at, u.created_at AS u_created_at
+         FROM child c JOIN family f ON f.id = c.family_id JOIN users u ON u.id = f.user_id`,
+      [input.hash, input.clientId, now, now, now, child.id, child.hash, now, child.idleExpiresAt],
+    )) as { rows: (FamilyRow & Record<`u_${string}`, unknown>)[] };
+    const row = result.rows[0];
+    if (!row) return undefined;
+    const user: UserRow = {
+      id: row.u_id as string,
+      username: row.u_username as string,
+      password_hash: row.u_password_hash as string,
+      roles: row.u_roles as string[],
+      password_changed_at: row.u_password_changed_at as Date,
+      disabled_at: row.u_disabled_at as Date | null,
+      created_at: row.u_created_at as Date,
+    };
+    return { kind: 'rotated', family: familyFromRow(row), user: userFromRow(user) };
   }
 
   async findByHash(hash: string) {

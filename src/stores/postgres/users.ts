@@ -3,7 +3,7 @@ import type { NewUser, PageQuery, UserRecord, UserStore } from '../types.js';
 import { afterCursor } from './page.js';
 import { affectedRows, toDate, toDateOrNull } from './rows.js';
 
-interface UserRow {
+export interface UserRow {
   id: string;
   username: string;
   password_hash: string;
@@ -13,7 +13,7 @@ interface UserRow {
   created_at: Date;
 }
 
-const fromRow = (r: UserRow): UserRecord => ({
+export const userFromRow = (r: UserRow): UserRecord => ({
   id: r.id,
   username: r.username,
   passwordHash: r.password_hash,
@@ -30,17 +30,17 @@ export class PostgresUserStore implements UserStore {
     const [row] = await this.db<UserRow>('users')
       .insert({ id: user.id, username: user.username, password_hash: user.passwordHash, roles: user.roles })
       .returning('*');
-    return fromRow(row as UserRow);
+    return userFromRow(row as UserRow);
   }
 
   async findByUsername(username: string): Promise<UserRecord | undefined> {
     const row = await this.db<UserRow>('users').where({ username }).first();
-    return row ? fromRow(row) : undefined;
+    return row ? userFromRow(row) : undefined;
   }
 
   async findById(id: string): Promise<UserRecord | undefined> {
     const row = await this.db<UserRow>('users').where({ id }).first();
-    return row ? fromRow(row) : undefined;
+    return row ? userFromRow(row) : undefined;
   }
 
   async disable(id: string, at: Date): Promise<boolean> {
@@ -62,6 +62,6 @@ export class PostgresUserStore implements UserStore {
 
   async page(query: PageQuery): Promise<UserRecord[]> {
     const rows = await afterCursor(this.db, this.db<UserRow>('users'), query).select('*');
-    return rows.map(fromRow);
+    return rows.map(userFromRow);
   }
 }
