@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { ClientAccounts } from './accounts/clients.js';
 import { UserAccounts } from './accounts/users.js';
 import { AuditTrail } from './audit/trail.js';
+import { LoginSessions } from './authorize/login_sessions.js';
 import { buildVersion } from './build_info.js';
 import { type Config, isEmbedded } from './config.js';
 import { connectDatabase } from './db/connect.js';
@@ -10,6 +11,7 @@ import { lockEmbeddedDatabase } from './db/embedded_lock.js';
 import { migrateLatest, pendingMigrations } from './db/migrate.js';
 import { type ReadinessCheck, runCheck } from './endpoints/health.js';
 import { EventBus } from './events.js';
+import { authorizationCodeGrant } from './grants/authorization_code.js';
 import { clientCredentialsGrant } from './grants/client_credentials.js';
 import { passwordGrant } from './grants/password.js';
 import { refreshTokenGrant } from './grants/refresh_token.js';
@@ -30,7 +32,9 @@ import { guarded } from './stores/backend_errors.js';
 import { CachedClientStore } from './stores/cached_clients.js';
 import { MemoryDenylist } from './stores/memory/denylist.js';
 import { PostgresAuditStore } from './stores/postgres/audit_events.js';
+import { PostgresAuthorizationCodeStore } from './stores/postgres/authorization_codes.js';
 import { PostgresClientStore } from './stores/postgres/clients.js';
+import { PostgresLoginSessionStore } from './stores/postgres/login_sessions.js';
 import { PostgresRefreshTokenInspector } from './stores/postgres/refresh_token_inspector.js';
 import { PostgresRefreshTokenStore } from './stores/postgres/refresh_tokens.js';
 import { PostgresRevocationStore } from './stores/postgres/revocations.js';
@@ -40,7 +44,9 @@ import { RedisDenylist } from './stores/redis/denylist.js';
 import type {
   AuditStamp,
   AuditStore,
+  AuthorizationCodeStore,
   Denylist,
+  LoginSessionStore,
   RefreshTokenInspector,
   RefreshTokenStore,
   RevocationStore,
@@ -172,6 +178,10 @@ export interface Stores {
   refreshTokens: RefreshTokenStore;
   /** Introspection's read-only view of live refresh tokens. */
   refreshInspector: RefreshTokenInspector;
+  /** Single-use codes of the authorization code flow (docs/browser-apps.md). */
+  authorizationCodes: AuthorizationCodeStore;
+  /** Browser sign-ins at /authorize. */
+  loginSessionStore: LoginSessionStore;
   denylist: Denylist;
   /** The login throttle and the per-client request limits (Redis, or memory when embedded). */
   rateLimits: RateLimits;
@@ -195,6 +205,8 @@ export async function openStores(b: Backends): Promise<Stores> {
   const refreshTokens = guarded(new PostgresRefreshTokenStore(db), 'database');
   const refreshInspector = guarded(new PostgresRefreshTokenInspector(db), 'database');
   const auditEvents = guarded(new PostgresAuditStore(db), 'database');
+  const authorizationCodes = guarded(new PostgresAuthorizationCodeStore(db), 'database');
+  const loginSessionStore = guarded(new PostgresLoginSessionStore(db), 'database');
   const denylist: Denylist & { load(): Promise<void> } = redis
     ? new RedisDenylist({ redis, durable: revocations, prefix: config.redisKeyPrefix, events, now })
     : new MemoryDenylist(revocations, now);
@@ -215,6 +227,8 @@ export async function openStores(b: Backends): Promise<Stores> {
     revocations,
     refreshTokens,
     refreshInspector,
+    authorizationCodes,
+    loginSessionStore,
     denylist,
     rateLimits,
     auditEvents,
@@ -251,6 +265,8 @@ export interface Domain {
   minter: AccessTokenMinter;
   verifier: AccessTokenVerifier;
   sessions: Sessions;
+  /** The login session cookie of /authorize. */
+  loginSessions: LoginSessions;
   grants: GrantRegistry;
   /** Rotation, revocation and listing of signing keys (docs/keys.md). */
   keyLifecycle: KeyLifecycle;
@@ -315,6 +331,15 @@ function grants(
       audit: d.audit,
     }),
     refreshTokenGrant({ sessions, users: s.users, minter, events, accessTokenTtl }),
+    authorizationCodeGrant({
+      codes: s.authorizationCodes,
+      sessions,
+      users: s.users,
+      minter,
+      events,
+      accessTokenTtl,
+      now: b.now,
+    }),
     clientCredentialsGrant({ minter, events, accessTokenTtl }),
   ]);
 }
@@ -348,6 +373,12 @@ export async function buildDomain(b: Backends, s: Stores, options: BuildOptions 
     minter,
     verifier,
     sessions,
+    loginSessions: new LoginSessions({
+      store: s.loginSessionStore,
+      users: s.users,
+      ttl: config.loginSessionTtl,
+      now,
+    }),
     grants: grants(b, s, { hasher, minter, sessions, audit }),
     keyLifecycle: keyLifecycle(b, s, keys, keySignal),
     keySignal,
@@ -375,6 +406,8 @@ export function startJobs(b: Backends, s: Stores, d: Domain): { close(): void } 
       revocations: s.revocations,
       audit: s.auditEvents,
       auditRetention: config.auditRetention,
+      authorizationCodes: s.authorizationCodes,
+      loginSessions: s.loginSessionStore,
       now: b.now,
       log: b.log,
     }),

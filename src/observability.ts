@@ -53,6 +53,7 @@ export interface Metrics {
   refreshRotations: Counter;
   refreshReuse: Counter;
   refreshLeeway: Counter;
+  codeReuse: Counter;
   revocations: Counter<'token_type'>;
   sessionsEnded: Counter<'reason'>;
   rateLimitRejections: Counter<'limiter'>;
@@ -120,6 +121,10 @@ export function createMetrics(): Metrics {
     refreshLeeway: counter(
       'tessera_refresh_leeway_uses_total',
       'Refresh tokens replayed within REFRESH_REUSE_LEEWAY (not treated as reuse)',
+    ),
+    codeReuse: counter(
+      'tessera_authorization_code_reuse_detected_total',
+      'Used authorization codes presented again: the session they started was revoked',
     ),
     revocations: counter('tessera_revocations_total', 'Tokens revoked through /revoke, by token type', [
       'token_type',
@@ -233,6 +238,17 @@ export function observeEvents(events: EventBus, log: Logger, metrics: Metrics): 
   events.on('refresh.reuse_detected', (e) => {
     metrics.refreshReuse.inc();
     log.warn({ clientId: e.clientId, familyId: e.familyId }, 'refresh token reuse detected: family revoked');
+  });
+  events.on('code.reuse_detected', (e) => {
+    metrics.codeReuse.inc();
+    log.warn(
+      { clientId: e.clientId, familyId: e.familyId },
+      'authorization code reuse detected: session revoked',
+    );
+  });
+  events.on('login.succeeded', (e) => {
+    metrics.logins.inc({ outcome: 'succeeded' });
+    log.info({ clientId: e.clientId, userId: e.userId }, 'signed in on the login page');
   });
   events.on('refresh.leeway_used', (e) => {
     metrics.refreshLeeway.inc();

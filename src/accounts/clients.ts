@@ -11,6 +11,7 @@ import {
   type GrantType,
 } from '../stores/types.js';
 import { randomToken, sha256 } from '../tokens/secrets.js';
+import { browserRegistration, RegistrationError } from './browser_registration.js';
 import { type ListPage, loadPage } from './page.js';
 import { AccountError, type AuditRecorder } from './users.js';
 
@@ -22,6 +23,12 @@ export interface NewClientInput {
   isPublic?: boolean;
   canIntrospect?: boolean;
   isAdmin?: boolean;
+  /** Exact redirect URIs of the authorization code flow (RFC 6749 §3.1.2). */
+  redirectUris?: string[];
+  /** Browser origins allowed to call /token, /revoke and /logout with credentials. */
+  allowedOrigins?: string[];
+  /** Cookie mode: the refresh token only in an HttpOnly cookie (docs/browser-apps.md). */
+  refreshCookie?: boolean;
 }
 
 /** What PATCH /admin/clients/{id} may change; absent fields stay as they are. */
@@ -48,6 +55,9 @@ export function describeClient(c: ClientRecord) {
     audiences: c.audiences,
     introspect: c.canIntrospect,
     admin: c.isAdmin,
+    redirect_uris: c.redirectUris,
+    allowed_origins: c.allowedOrigins,
+    refresh_cookie: c.refreshCookie,
     disabled: c.disabledAt !== null,
     created_at: c.createdAt.toISOString(),
   };
@@ -120,6 +130,13 @@ export class ClientAccounts {
     const scopes = input.scopes && input.scopes.length > 0 ? checkScopes(input.scopes) : DEFAULT_SCOPES;
     const audiences =
       input.audiences && input.audiences.length > 0 ? checkAudiences(input.audiences) : [this.deps.issuer];
+    let browser: ReturnType<typeof browserRegistration>;
+    try {
+      browser = browserRegistration({ ...input, grantTypes });
+    } catch (err) {
+      if (err instanceof RegistrationError) throw new AccountError('invalid', err.message);
+      throw err;
+    }
     const secret = input.isPublic ? undefined : randomToken(32);
     const client = await this.deps.clients.create({
       // 128 random bits: unguessable ids add a layer even though ids are not secrets.
@@ -135,6 +152,7 @@ export class ClientAccounts {
       refreshTokenIdleTtl: null,
       refreshTokenMaxAge: null,
       refreshReuseLeeway: null,
+      ...browser,
     });
     await this.deps.audit.record(
       stamp,

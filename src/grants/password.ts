@@ -2,13 +2,13 @@ import type { AuditRecorder } from '../accounts/users.js';
 import { invalidGrant, invalidRequest } from '../errors.js';
 import type { EventBus } from '../events.js';
 import type { Sessions } from '../sessions/sessions.js';
-import type { UserRecord, UserStore } from '../stores/types.js';
+import type { AuditStamp, ClientRecord, UserRecord, UserStore } from '../stores/types.js';
 import type { AccessTokenMinter } from '../tokens/access_token.js';
 import type { PasswordHasher } from '../tokens/passwords.js';
 import { issueUserToken } from './issue_token.js';
 import type { LoginThrottle } from './login_throttle.js';
 import { audienceList, resolveAudience, resolveScope, userScopes } from './scope.js';
-import { type GrantHandler, type GrantRequest, grantStamp } from './types.js';
+import { type GrantHandler, grantStamp } from './types.js';
 
 export interface PasswordGrantDeps {
   users: UserStore;
@@ -27,50 +27,84 @@ export interface PasswordGrantDeps {
 /** Usernames and passwords are bounded so a request cannot turn argon2 into a DoS. */
 const MAX_CREDENTIAL_LENGTH = 1024;
 
+/** What checking a password needs: the password grant and the login page of /authorize share it. */
+export type CredentialDeps = Pick<PasswordGrantDeps, 'users' | 'hasher' | 'events' | 'throttle' | 'audit'>;
+
+/** One sign-in attempt: who typed what, through which client, from where. */
+export interface LoginAttempt {
+  client: ClientRecord;
+  username: string;
+  password: string;
+  ip: string;
+  /** The request's X-Request-Id, for the audit trail. */
+  requestId?: string;
+  /** How the user signed in, as the audit trail records it. */
+  method?: 'password' | 'authorization_code';
+}
+
+/** The client acted, from this IP, in this request: the stamp of the attempt's audit events. */
+export const attemptStamp = (a: LoginAttempt): AuditStamp => ({
+  actor: a.client.id,
+  ip: a.ip,
+  requestId: a.requestId ?? null,
+});
+
+/** The reason is kept in the audit trail only: the client sees one invalid_grant for all three. */
+async function loginFailed(
+  deps: CredentialDeps,
+  attempt: LoginAttempt,
+  reason: 'unknown_user' | 'bad_password' | 'disabled',
+  userId: string | undefined,
+): Promise<void> {
+  const { client, username } = attempt;
+  deps.events.emit('login.failed', { clientId: client.id, reason });
+  await deps.audit.record(
+    attemptStamp(attempt),
+    'login.failed',
+    { username, userId, clientId: client.id },
+    { reason, method: attempt.method ?? 'password' },
+  );
+}
+
 /** The user behind a username and password, counting failures and successes for the throttle. */
-async function verifyCredentials(
-  deps: PasswordGrantDeps,
-  request: GrantRequest,
-  username: string,
-  password: string,
-): Promise<UserRecord> {
-  const { client, ip } = request;
+async function verifyCredentials(deps: CredentialDeps, attempt: LoginAttempt): Promise<UserRecord> {
+  const { client, username, password, ip } = attempt;
   const user = await deps.users.findByUsername(username);
   const ok = user
     ? await deps.hasher.verify(user.passwordHash, password)
     : await deps.hasher.verifyUnknownUser(password);
   if (!user || !ok) {
     const locked = await deps.throttle?.recordFailure(username, ip);
-    await loginFailed(deps, request, username, user ? 'bad_password' : 'unknown_user', user?.id);
+    await loginFailed(deps, attempt, user ? 'bad_password' : 'unknown_user', user?.id);
     if (locked) {
       deps.events.emit('login.locked', { clientId: client.id });
-      await deps.audit.record(grantStamp(request), 'login.locked', { username, clientId: client.id });
+      await deps.audit.record(attemptStamp(attempt), 'login.locked', { username, clientId: client.id });
     }
     throw invalidGrant(user ? 'bad password' : 'unknown user');
   }
   await deps.throttle?.recordSuccess(username, ip);
   if (user.disabledAt) {
-    await loginFailed(deps, request, username, 'disabled', user.id);
+    await loginFailed(deps, attempt, 'disabled', user.id);
     throw invalidGrant('user disabled');
   }
   return user;
 }
 
-/** The reason is kept in the audit trail only: the client sees one invalid_grant for all three. */
-async function loginFailed(
-  deps: PasswordGrantDeps,
-  request: GrantRequest,
-  username: string,
-  reason: 'unknown_user' | 'bad_password' | 'disabled',
-  userId: string | undefined,
-): Promise<void> {
-  deps.events.emit('login.failed', { clientId: request.client.id, reason });
-  await deps.audit.record(
-    grantStamp(request),
-    'login.failed',
-    { username, userId, clientId: request.client.id },
-    { reason, method: 'password' },
-  );
+/**
+ * A password login under the throttle (docs/redis.md): a locked username+IP pair gets 429 without
+ * costing argon2 work; any failure is one generic invalid_grant.
+ */
+export async function authenticateUser(deps: CredentialDeps, attempt: LoginAttempt): Promise<UserRecord> {
+  const { username, password, ip } = attempt;
+  if (username.length > MAX_CREDENTIAL_LENGTH || password.length > MAX_CREDENTIAL_LENGTH) {
+    throw invalidGrant('credential too long');
+  }
+  const release = await deps.throttle?.check(username, ip);
+  try {
+    return await verifyCredentials(deps, attempt);
+  } finally {
+    await release?.();
+  }
 }
 
 /** RFC 6749 §4.3 resource owner password credentials. */
@@ -84,22 +118,13 @@ export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
       if (username === undefined || password === undefined) {
         throw invalidRequest('username and password are required');
       }
-      if (username.length > MAX_CREDENTIAL_LENGTH || password.length > MAX_CREDENTIAL_LENGTH) {
-        throw invalidGrant('credential too long');
-      }
       // Scope and audience are checked before the password so a bad request costs no hashing.
       const allowed = userScopes(client);
       const scope = resolveScope(params.get('scope'), allowed, allowed);
       const audience = resolveAudience(params.get('resource'), client);
 
-      // A locked username+IP pair gets 429 without costing argon2 work.
-      const release = await deps.throttle?.check(username, ip);
-      let user: UserRecord;
-      try {
-        user = await verifyCredentials(deps, request, username, password);
-      } finally {
-        await release?.();
-      }
+      const attempt = { client, username, password, ip, requestId: request.requestId };
+      const user = await authenticateUser(deps, attempt);
       const session = await deps.sessions.start({
         userId: user.id,
         client,

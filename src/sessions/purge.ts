@@ -1,6 +1,12 @@
 import type { Logger } from 'pino';
 
-import type { AuditStore, RefreshTokenStore, RevocationStore } from '../stores/types.js';
+import type {
+  AuditStore,
+  AuthorizationCodeStore,
+  LoginSessionStore,
+  RefreshTokenStore,
+  RevocationStore,
+} from '../stores/types.js';
 
 /**
  * Dead families (expired or revoked) are kept this long before they are deleted with their tokens.
@@ -21,40 +27,46 @@ export interface PurgeDeps {
   audit: Pick<AuditStore, 'purge'>;
   /** AUDIT_RETENTION in seconds. */
   auditRetention: number;
+  /** Expired authorization codes are kept as long as dead families, so a late replay still revokes. */
+  authorizationCodes?: Pick<AuthorizationCodeStore, 'purge'>;
+  /** Expired login sessions of /authorize: nothing reads them. */
+  loginSessions?: Pick<LoginSessionStore, 'purge'>;
   now: () => number;
   log: Logger;
 }
 
+/** Runs one bounded delete until it comes back short or MAX_BATCHES ran; returns rows deleted. */
+async function drain(purgeBatch: (batch: number) => Promise<number>): Promise<number> {
+  let total = 0;
+  for (let i = 0; i < MAX_BATCHES; i++) {
+    const n = await purgeBatch(PURGE_BATCH);
+    total += n;
+    if (n < PURGE_BATCH) break;
+  }
+  return total;
+}
+
 /**
- * One purge run: dead refresh families (and their tokens), expired revocation records, and audit
- * events older than AUDIT_RETENTION.
+ * One purge run: dead refresh families (and their tokens), expired revocation records, codes and
+ * logins, and audit events older than AUDIT_RETENTION.
  */
 export async function purgeSessions(
   deps: PurgeDeps,
 ): Promise<{ families: number; revocations: number; auditEvents: number }> {
   const cutoff = new Date(deps.now() - SESSION_RETENTION_S * 1000);
-  let families = 0;
-  for (let i = 0; i < MAX_BATCHES; i++) {
-    const n = await deps.refreshTokens.purge(cutoff, PURGE_BATCH);
-    families += n;
-    if (n < PURGE_BATCH) break;
-  }
-  let revocations = 0;
+  const families = await drain((batch) => deps.refreshTokens.purge(cutoff, batch));
   // Revocation records are useless once the blocked token expired (no retention needed).
-  for (let i = 0; i < MAX_BATCHES; i++) {
-    const n = await deps.revocations.purgeExpired(new Date(deps.now()), PURGE_BATCH);
-    revocations += n;
-    if (n < PURGE_BATCH) break;
-  }
-  let auditEvents = 0;
+  const revocations = await drain((batch) => deps.revocations.purgeExpired(new Date(deps.now()), batch));
+  const { authorizationCodes, loginSessions } = deps;
+  const codes = authorizationCodes ? await drain((batch) => authorizationCodes.purge(cutoff, batch)) : 0;
+  const logins = loginSessions ? await drain((batch) => loginSessions.purge(new Date(deps.now()), batch)) : 0;
   const auditCutoff = new Date(deps.now() - deps.auditRetention * 1000);
-  for (let i = 0; i < MAX_BATCHES; i++) {
-    const n = await deps.audit.purge(auditCutoff, PURGE_BATCH);
-    auditEvents += n;
-    if (n < PURGE_BATCH) break;
-  }
-  if (families + revocations + auditEvents > 0)
-    deps.log.info({ families, revocations, auditEvents }, 'purged dead sessions and old audit events');
+  const auditEvents = await drain((batch) => deps.audit.purge(auditCutoff, batch));
+  if (families + revocations + codes + logins + auditEvents > 0)
+    deps.log.info(
+      { families, revocations, codes, logins, auditEvents },
+      'purged dead sessions and old audit events',
+    );
   return { families, revocations, auditEvents };
 }
 
