@@ -37,6 +37,28 @@ export interface ClientUpdateInput {
   grantTypes?: GrantType[];
   scopes?: string[];
   audiences?: string[];
+  redirectUris?: string[];
+  allowedOrigins?: string[];
+  refreshCookie?: boolean;
+}
+
+/** The admin API field a browser-registration refusal is about (its message names it in words). */
+const registrationField = (message: string) =>
+  message.includes('origin')
+    ? 'allowed_origins'
+    : message.includes('cookie')
+      ? 'refresh_cookie'
+      : 'redirect_uris';
+
+/** Browser fields checked together with the grants (docs/browser-apps.md), as a validation error. */
+function checkBrowser(input: Parameters<typeof browserRegistration>[0]) {
+  try {
+    return browserRegistration(input);
+  } catch (err) {
+    if (err instanceof RegistrationError)
+      throw new AccountError('invalid', err.message, registrationField(err.message));
+    throw err;
+  }
 }
 
 /** A client's default grants (docs/cli.md, `clients create`). */
@@ -130,13 +152,7 @@ export class ClientAccounts {
     const scopes = input.scopes && input.scopes.length > 0 ? checkScopes(input.scopes) : DEFAULT_SCOPES;
     const audiences =
       input.audiences && input.audiences.length > 0 ? checkAudiences(input.audiences) : [this.deps.issuer];
-    let browser: ReturnType<typeof browserRegistration>;
-    try {
-      browser = browserRegistration({ ...input, grantTypes });
-    } catch (err) {
-      if (err instanceof RegistrationError) throw new AccountError('invalid', err.message);
-      throw err;
-    }
+    const browser = checkBrowser({ ...input, grantTypes });
     const secret = input.isPublic ? undefined : randomToken(32);
     const client = await this.deps.clients.create({
       // 128 random bits: unguessable ids add a layer even though ids are not secrets.
@@ -202,6 +218,23 @@ export class ClientAccounts {
       // An empty list means "the ISSUER", as at creation (docs/tokens.md: audience).
       changes.audiences = input.audiences.length > 0 ? checkAudiences(input.audiences) : [this.deps.issuer];
     }
+    const browserChange =
+      input.grantTypes !== undefined ||
+      input.redirectUris !== undefined ||
+      input.allowedOrigins !== undefined ||
+      input.refreshCookie !== undefined;
+    if (browserChange) {
+      // The browser fields only make sense with the grants: checked together, on the result.
+      const next = checkBrowser({
+        grantTypes: changes.grantTypes ?? current.grantTypes,
+        redirectUris: input.redirectUris ?? current.redirectUris,
+        allowedOrigins: input.allowedOrigins ?? current.allowedOrigins,
+        refreshCookie: input.refreshCookie ?? current.refreshCookie,
+      });
+      if (input.redirectUris !== undefined) changes.redirectUris = next.redirectUris;
+      if (input.allowedOrigins !== undefined) changes.allowedOrigins = next.allowedOrigins;
+      if (input.refreshCookie !== undefined) changes.refreshCookie = next.refreshCookie;
+    }
     const updated = await this.deps.clients.update(clientId, changes);
     if (!updated) throw new AccountError('not_found', `no client ${clientId}`);
     await this.deps.audit.record(
@@ -243,4 +276,9 @@ export class ClientAccounts {
 
 /** The JSON name of a changed field, as the admin API spells it. */
 const fieldName = (key: string) =>
-  ({ grantTypes: 'grant_types', scopes: 'scopes', audiences: 'audiences', name: 'name' })[key] ?? key;
+  ({
+    grantTypes: 'grant_types',
+    redirectUris: 'redirect_uris',
+    allowedOrigins: 'allowed_origins',
+    refreshCookie: 'refresh_cookie',
+  })[key] ?? key;

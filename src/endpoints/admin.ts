@@ -109,6 +109,13 @@ function grantTypes(body: Body): GrantType[] | undefined {
   return grants as GrantType[] | undefined;
 }
 
+/** Redirect URIs, browser origins and cookie mode (docs/browser-apps.md). */
+const browserFields = (body: Body) => ({
+  redirectUris: optionalStrings(body, 'redirect_uris'),
+  allowedOrigins: optionalStrings(body, 'allowed_origins'),
+  refreshCookie: optionalBoolean(body, 'refresh_cookie'),
+});
+
 /** A query parameter given once (a repeated one is refused, as for OAuth parameters). */
 function queryValue(ctx: Context, name: string): string | undefined {
   const v = ctx.query[name];
@@ -158,6 +165,9 @@ export function adminClientSteps(deps: AdminDeps) {
         'grant_types',
         'scopes',
         'audiences',
+        'redirect_uris',
+        'allowed_origins',
+        'refresh_cookie',
         'public',
         'introspect',
         'admin',
@@ -167,6 +177,7 @@ export function adminClientSteps(deps: AdminDeps) {
         grantTypes: grantTypes(body),
         scopes: optionalStrings(body, 'scopes'),
         audiences: optionalStrings(body, 'audiences'),
+        ...browserFields(body),
         isPublic: optionalBoolean(body, 'public'),
         canIntrospect: optionalBoolean(body, 'introspect'),
         isAdmin: optionalBoolean(body, 'admin'),
@@ -182,12 +193,21 @@ export function adminClientSteps(deps: AdminDeps) {
     },
 
     async updateClient(ctx: Context) {
-      const body = jsonBody(ctx, ['name', 'grant_types', 'scopes', 'audiences']);
+      const body = jsonBody(ctx, [
+        'name',
+        'grant_types',
+        'scopes',
+        'audiences',
+        'redirect_uris',
+        'allowed_origins',
+        'refresh_cookie',
+      ]);
       const input = {
         name: optionalString(body, 'name'),
         grantTypes: grantTypes(body),
         scopes: optionalStrings(body, 'scopes'),
         audiences: optionalStrings(body, 'audiences'),
+        ...browserFields(body),
       };
       ctx.body = await account(() => deps.clientAccounts.update(param(ctx, 'id'), input, adminStamp(ctx)));
     },

@@ -43,7 +43,12 @@ export interface ClientRecord {
 export type NewUser = Pick<UserRecord, 'id' | 'username' | 'passwordHash' | 'roles'>;
 export type NewClient = Omit<ClientRecord, 'disabledAt' | 'createdAt'>;
 /** The fields an admin may change on a registered client (never its id or secret). */
-export type ClientChanges = Partial<Pick<ClientRecord, 'name' | 'grantTypes' | 'scopes' | 'audiences'>>;
+export type ClientChanges = Partial<
+  Pick<
+    ClientRecord,
+    'name' | 'grantTypes' | 'scopes' | 'audiences' | 'redirectUris' | 'allowedOrigins' | 'refreshCookie'
+  >
+>;
 
 /** Keyset pagination in creation order: the page after the record with this creation time and id. */
 export interface PageQuery {

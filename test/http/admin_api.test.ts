@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import { sha256 } from '../../src/tokens/secrets.js';
-import { adminCaller, bearerCall } from '../helpers/admin.js';
+import { adminCaller, auditOf, bearerCall } from '../helpers/admin.js';
 import { useServer } from '../helpers/app.js';
 import { clientToken } from '../helpers/keys.js';
 import {
@@ -99,6 +99,7 @@ test('clients: create shows the secret once; get, list and patch never show a se
   t.is(got.status, 200);
   t.deepEqual(Object.keys(got.body).sort(), [
     'admin',
+    'allowed_origins',
     'audiences',
     'client_id',
     'created_at',
@@ -107,6 +108,8 @@ test('clients: create shows the secret once; get, list and patch never show a se
     'introspect',
     'name',
     'public',
+    'redirect_uris',
+    'refresh_cookie',
     'scopes',
   ]);
   const patched = await admin.call('PATCH', `/admin/clients/${id}`, {
@@ -129,6 +132,42 @@ test('clients: create shows the secret once; get, list and patch never show a se
     t.false(answer.text.includes(sha256(secret)), 'no secret hash');
     t.false(/secret_hash|client_secret/.test(answer.text));
   }
+});
+
+test('clients: PATCH registers redirect URIs, origins and cookie mode, checked together with the grants', async (t) => {
+  const s = await useServer(t);
+  const admin = await adminCaller(s, 'admin:clients');
+  const created = await admin.call('POST', '/admin/clients', {
+    name: 'spa',
+    public: true,
+    grant_types: ['authorization_code', 'refresh_token'],
+    redirect_uris: ['https://app.example.com/cb'],
+  });
+  t.is(created.status, 201, created.text);
+  const id = created.body.client_id as string;
+  const patched = await admin.call('PATCH', `/admin/clients/${id}`, {
+    redirect_uris: ['https://app.example.com/cb', 'http://127.0.0.1:5173/cb'],
+    allowed_origins: ['https://app.example.com'],
+    refresh_cookie: true,
+  });
+  t.is(patched.status, 200, patched.text);
+  t.like(patched.body, {
+    redirect_uris: ['https://app.example.com/cb', 'http://127.0.0.1:5173/cb'],
+    allowed_origins: ['https://app.example.com'],
+    refresh_cookie: true,
+  });
+  for (const [body, field] of [
+    [{ redirect_uris: ['http://evil.example.com/cb'] }, 'redirect_uris'],
+    [{ allowed_origins: ['https://app.example.com/'] }, 'allowed_origins'],
+    [{ grant_types: ['authorization_code'] }, 'refresh_cookie'],
+    [{ refresh_cookie: 'yes' }, 'refresh_cookie'],
+  ] as const) {
+    const res = await admin.call('PATCH', `/admin/clients/${id}`, body);
+    assertOAuthError(t, res, 422, 'invalid_request');
+    t.true(String(res.body.error_description).includes(`"${field}"`), String(res.body.error_description));
+  }
+  const [updated] = await auditOf(s, 'client.updated', { clientId: id });
+  t.deepEqual(updated?.detail.fields, ['redirect_uris', 'allowed_origins', 'refresh_cookie']);
 });
 
 test('clients: rotate-secret returns a new secret once and the old one stops; disable stops the client', async (t) => {

@@ -100,6 +100,9 @@ export class PostgresClientStore implements ClientStore {
     if (changes.grantTypes !== undefined) set.grant_types = changes.grantTypes;
     if (changes.scopes !== undefined) set.scopes = changes.scopes;
     if (changes.audiences !== undefined) set.audiences = changes.audiences;
+    if (changes.redirectUris !== undefined) set.redirect_uris = changes.redirectUris;
+    if (changes.allowedOrigins !== undefined) set.allowed_origins = changes.allowedOrigins;
+    if (changes.refreshCookie !== undefined) set.refresh_cookie = changes.refreshCookie;
     if (Object.keys(set).length === 0) return this.findById(id);
     const [row] = await this.db<ClientRow>('clients').where({ id }).update(set).returning('*');
     return row ? fromRow(row as ClientRow) : undefined;
