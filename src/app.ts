@@ -7,7 +7,7 @@ import { type RouteDeps, routes } from './routes.js';
 
 /** What the app needs from the composition root: the route table's deps, the log and the proxy flag. */
 export interface AppDeps extends RouteDeps {
-  config: Pick<Config, 'issuer' | 'jwksMaxAge' | 'trustProxy'>;
+  config: RouteDeps['config'] & Pick<Config, 'trustProxy'>;
   log: Logger;
 }
 

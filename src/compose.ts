@@ -2,12 +2,14 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { ClientAccounts } from './accounts/clients.js';
 import { UserAccounts } from './accounts/users.js';
+import { LoginSessions } from './authorize/login_sessions.js';
 import { type Config, isEmbedded } from './config.js';
 import { connectDatabase } from './db/connect.js';
 import { lockEmbeddedDatabase } from './db/embedded_lock.js';
 import { migrateLatest, pendingMigrations } from './db/migrate.js';
 import type { ReadinessCheck } from './endpoints/health.js';
 import { EventBus } from './events.js';
+import { authorizationCodeGrant } from './grants/authorization_code.js';
 import { clientCredentialsGrant } from './grants/client_credentials.js';
 import { passwordGrant } from './grants/password.js';
 import { refreshTokenGrant } from './grants/refresh_token.js';
@@ -27,7 +29,9 @@ import { Sessions } from './sessions/sessions.js';
 import { guarded } from './stores/backend_errors.js';
 import { CachedClientStore } from './stores/cached_clients.js';
 import { MemoryDenylist } from './stores/memory/denylist.js';
+import { PostgresAuthorizationCodeStore } from './stores/postgres/authorization_codes.js';
 import { PostgresClientStore } from './stores/postgres/clients.js';
+import { PostgresLoginSessionStore } from './stores/postgres/login_sessions.js';
 import { PostgresRefreshTokenInspector } from './stores/postgres/refresh_token_inspector.js';
 import { PostgresRefreshTokenStore } from './stores/postgres/refresh_tokens.js';
 import { PostgresRevocationStore } from './stores/postgres/revocations.js';
@@ -35,7 +39,9 @@ import { PostgresSigningKeyStore } from './stores/postgres/signing_keys.js';
 import { PostgresUserStore } from './stores/postgres/users.js';
 import { RedisDenylist } from './stores/redis/denylist.js';
 import type {
+  AuthorizationCodeStore,
   Denylist,
+  LoginSessionStore,
   RefreshTokenInspector,
   RefreshTokenStore,
   RevocationStore,
@@ -167,6 +173,10 @@ export interface Stores {
   refreshTokens: RefreshTokenStore;
   /** Introspection's read-only view of live refresh tokens. */
   refreshInspector: RefreshTokenInspector;
+  /** Single-use codes of the authorization code flow (docs/browser-apps.md). */
+  authorizationCodes: AuthorizationCodeStore;
+  /** Browser sign-ins at /authorize. */
+  loginSessionStore: LoginSessionStore;
   denylist: Denylist;
   /** The login throttle and the per-client request limits (Redis, or memory when embedded). */
   rateLimits: RateLimits;
@@ -187,6 +197,8 @@ export async function openStores(b: Backends): Promise<Stores> {
   const revocations = guarded(new PostgresRevocationStore(db), 'database');
   const refreshTokens = guarded(new PostgresRefreshTokenStore(db), 'database');
   const refreshInspector = guarded(new PostgresRefreshTokenInspector(db), 'database');
+  const authorizationCodes = guarded(new PostgresAuthorizationCodeStore(db), 'database');
+  const loginSessionStore = guarded(new PostgresLoginSessionStore(db), 'database');
   const denylist: Denylist & { load(): Promise<void> } = redis
     ? new RedisDenylist({ redis, durable: revocations, prefix: config.redisKeyPrefix, events, now })
     : new MemoryDenylist(revocations, now);
@@ -207,6 +219,8 @@ export async function openStores(b: Backends): Promise<Stores> {
     revocations,
     refreshTokens,
     refreshInspector,
+    authorizationCodes,
+    loginSessionStore,
     denylist,
     rateLimits,
     readiness,
@@ -242,6 +256,8 @@ export interface Domain {
   minter: AccessTokenMinter;
   verifier: AccessTokenVerifier;
   sessions: Sessions;
+  /** The login session cookie of /authorize. */
+  loginSessions: LoginSessions;
   grants: GrantRegistry;
   /** Rotation, revocation and listing of signing keys (docs/keys.md). */
   keyLifecycle: KeyLifecycle;
@@ -299,6 +315,15 @@ function grants(b: Backends, s: Stores, d: Pick<Domain, 'hasher' | 'minter' | 's
       sessions,
     }),
     refreshTokenGrant({ sessions, users: s.users, minter, events, accessTokenTtl }),
+    authorizationCodeGrant({
+      codes: s.authorizationCodes,
+      sessions,
+      users: s.users,
+      minter,
+      events,
+      accessTokenTtl,
+      now: b.now,
+    }),
     clientCredentialsGrant({ minter, events, accessTokenTtl }),
   ]);
 }
@@ -331,6 +356,12 @@ export async function buildDomain(b: Backends, s: Stores, options: BuildOptions 
     minter,
     verifier,
     sessions,
+    loginSessions: new LoginSessions({
+      store: s.loginSessionStore,
+      users: s.users,
+      ttl: config.loginSessionTtl,
+      now,
+    }),
     grants: grants(b, s, { hasher, minter, sessions }),
     keyLifecycle: keyLifecycle(b, s, keys, keySignal),
     keySignal,
@@ -351,7 +382,14 @@ export async function buildDomain(b: Backends, s: Stores, options: BuildOptions 
 export function startJobs(b: Backends, s: Stores, d: Domain): { close(): void } {
   const { config, events } = b;
   const stops = [
-    schedulePurge({ refreshTokens: s.refreshTokens, revocations: s.revocations, now: b.now, log: b.log }),
+    schedulePurge({
+      refreshTokens: s.refreshTokens,
+      revocations: s.revocations,
+      authorizationCodes: s.authorizationCodes,
+      loginSessions: s.loginSessionStore,
+      now: b.now,
+      log: b.log,
+    }),
     watchKeyChanges({ keys: d.keys, signal: d.keySignal, events, reloadInterval: config.keyReloadInterval }),
     scheduleRotation({ lifecycle: d.keyLifecycle, events, interval: config.keyRotationInterval }),
   ];

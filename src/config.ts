@@ -54,6 +54,10 @@ export interface Config {
   /** How often every instance re-reads the key table even without a signal. */
   keyReloadInterval: number;
   trustProxy: boolean;
+  /** Lifetime of the browser login session cookie of /authorize (docs/browser-apps.md). */
+  loginSessionTtl: number;
+  /** RFC 6749 §4.1.2 recommends at most 10 minutes; the default 60 s is enough for a redirect. */
+  authorizationCodeTtl: number;
   logLevel: LogLevel;
   rateLimits: RateLimitConfig;
 }
@@ -162,6 +166,13 @@ function readLifetimes(env: Env) {
   return { accessTokenTtl, refreshTokenIdleTtl, refreshTokenMaxAge };
 }
 
+/** RFC 6749 §4.1.2: "A maximum authorization code lifetime of 10 minutes is RECOMMENDED." */
+function readAuthorizationCodeTtl(env: Env): number {
+  const ttl = readDuration(env, 'AUTHORIZATION_CODE_TTL', 60, 1);
+  if (ttl > 600) throw new ConfigError('AUTHORIZATION_CODE_TTL', 'must not exceed 10m (RFC 6749 §4.1.2)');
+  return ttl;
+}
+
 function readRateLimits(env: Env): RateLimitConfig {
   return {
     loginFailuresPerUserIp: readInt(env, 'RATE_LIMIT_LOGIN_FAILURES', 10, 1, 1_000_000),
@@ -220,6 +231,8 @@ export function loadConfig(env: Env = process.env): Config {
     jwksMaxAge: readDuration(env, 'JWKS_MAX_AGE', 300),
     keyReloadInterval: readDuration(env, 'KEY_RELOAD_INTERVAL', 30, 1),
     trustProxy: readBool(env, 'TRUST_PROXY', false),
+    loginSessionTtl: readDuration(env, 'LOGIN_SESSION_TTL', 8 * 3600, 60),
+    authorizationCodeTtl: readAuthorizationCodeTtl(env),
     logLevel,
     rateLimits: readRateLimits(env),
   };

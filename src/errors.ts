@@ -18,9 +18,12 @@ export type OAuthErrorCode =
   | 'unsupported_token_type'
   // RFC 8707 §2
   | 'invalid_target'
-  // RFC 6749 §4.1.2.1, reused for 5xx/429 answers
+  // RFC 6749 §4.1.2.1 (authorization endpoint), the last two reused for 5xx/429 answers
+  | 'unsupported_response_type'
   | 'server_error'
   | 'temporarily_unavailable'
+  // OpenID Connect Core 1.0 §3.1.2.6, answered to prompt=none without a login session
+  | 'login_required'
   // Tessera-specific
   | 'rate_limited'
   | 'rotation_refused'
@@ -38,6 +41,8 @@ const DEFAULT_STATUS: Record<OAuthErrorCode, number> = {
   insufficient_scope: 403,
   unsupported_token_type: 400,
   invalid_target: 400,
+  unsupported_response_type: 400,
+  login_required: 400,
   server_error: 500,
   temporarily_unavailable: 503,
   rate_limited: 429,

@@ -13,6 +13,10 @@ export interface TesseraEvents {
   'server.error': [{ err: unknown; route: string }];
   'refresh.rotated': [{ clientId: string; familyId: string }];
   'refresh.reuse_detected': [{ clientId: string; familyId: string }];
+  /** An authorization code presented after it was used (RFC 6749 §4.1.2): its session is revoked. */
+  'code.reuse_detected': [{ clientId: string; familyId: string | undefined }];
+  /** A sign-in on the login page of /authorize (a session cookie was set). */
+  'login.succeeded': [{ clientId: string; userId: string }];
   'refresh.leeway_used': [{ clientId: string; familyId: string }];
   'session.revoked': [{ familyId: string; reason: string }];
   'token.revoked': [{ clientId: string; kind: 'access' | 'refresh'; id: string }];

@@ -114,6 +114,17 @@ export function observeEvents(events: EventBus, log: Logger, metrics: Metrics): 
     count('refresh.reuse_detected');
     log.warn({ clientId: e.clientId, familyId: e.familyId }, 'refresh token reuse detected: family revoked');
   });
+  events.on('code.reuse_detected', (e) => {
+    count('code.reuse_detected');
+    log.warn(
+      { clientId: e.clientId, familyId: e.familyId },
+      'authorization code reuse detected: session revoked',
+    );
+  });
+  events.on('login.succeeded', (e) => {
+    count('login.succeeded');
+    log.info({ clientId: e.clientId, userId: e.userId }, 'signed in on the login page');
+  });
   events.on('refresh.leeway_used', (e) => {
     count('refresh.leeway_used');
     log.info({ clientId: e.clientId, familyId: e.familyId }, 'refresh token replayed within leeway');

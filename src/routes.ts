@@ -1,7 +1,15 @@
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
+import type { LoginSessions } from './authorize/login_sessions.js';
 import type { Config } from './config.js';
 import { listKeys, parseRotateBody, revokeKey, rotateKeys } from './endpoints/admin_keys.js';
+import {
+  type AuthorizeEndpointDeps,
+  answerAuthorization,
+  authorizeErrors,
+  readAuthorizationRequest,
+  signIn,
+} from './endpoints/authorize.js';
 import { serveJwks, serveMetadata } from './endpoints/discovery.js';
 import { liveness, type ReadinessCheck, readiness, serveMetrics } from './endpoints/health.js';
 import { introspectToken, requireIntrospectFlag } from './endpoints/introspect.js';
@@ -10,10 +18,23 @@ import { echoClaims } from './endpoints/me.js';
 import { revokeToken } from './endpoints/revoke.js';
 import { checkGrant, dispatchGrant } from './endpoints/token.js';
 import type { EventBus } from './events.js';
+import type { LoginThrottle } from './grants/login_throttle.js';
 import { type GrantRegistry, supportedGrantTypes } from './grants/registry.js';
 import { ADMIN_SCOPE } from './grants/scope.js';
 import { requireBearer, requireScope } from './http/bearer.js';
+import {
+  type BrowserLogoutDeps,
+  browserLogout,
+  clearLogoutCookies,
+  corsPreflight,
+  corsResponse,
+  RegisteredOrigins,
+  refreshCookieMode,
+  requireClientOrigin,
+  revokeCookieToken,
+} from './http/browser_clients.js';
 import { authenticateClient } from './http/client_auth.js';
+import { browserCookies } from './http/cookies.js';
 import { noCache } from './http/no_cache.js';
 import { parseParams } from './http/params.js';
 import type { RateLimits } from './http/rate_limits.js';
@@ -21,23 +42,34 @@ import type { KeyRing } from './keys/keyring.js';
 import type { KeyLifecycle } from './keys/lifecycle.js';
 import type { Metrics } from './observability.js';
 import type { Sessions } from './sessions/sessions.js';
-import type { ClientStore, Denylist, RefreshTokenInspector } from './stores/types.js';
+import type {
+  AuthorizationCodeStore,
+  ClientStore,
+  Denylist,
+  RefreshTokenInspector,
+  UserStore,
+} from './stores/types.js';
 import type { AccessTokenVerifier } from './tokens/access_token.js';
+import type { PasswordHasher } from './tokens/passwords.js';
 
 /** What the HTTP API needs: the parts of the composition root it uses, nothing that opens a backend. */
 export interface RouteDeps {
-  config: Pick<Config, 'issuer' | 'jwksMaxAge'>;
+  config: Pick<Config, 'issuer' | 'jwksMaxAge' | 'authorizationCodeTtl' | 'refreshTokenIdleTtl'>;
   events: EventBus;
   metrics: Metrics;
   now: () => number;
   clients: ClientStore;
   refreshInspector: RefreshTokenInspector;
   denylist: Denylist;
-  rateLimits: Pick<RateLimits, 'perClient'>;
+  rateLimits: Pick<RateLimits, 'perClient'> & LoginThrottle;
   readiness: ReadinessCheck[];
   verifier: AccessTokenVerifier;
   sessions: Sessions;
   grants: GrantRegistry;
+  users: UserStore;
+  hasher: PasswordHasher;
+  authorizationCodes: AuthorizationCodeStore;
+  loginSessions: LoginSessions;
   keys: KeyRing;
   keyLifecycle: Pick<KeyLifecycle, 'list' | 'rotate' | 'revoke'>;
 }
@@ -49,6 +81,45 @@ function knownScopes(clients: ClientStore) {
     for (const c of await clients.list()) for (const s of c.scopes) scopes.add(s);
     return [...scopes].sort();
   };
+}
+
+/** The steps of the code flow and of browser apps (docs/browser-apps.md). */
+function browserSteps(d: RouteDeps) {
+  const { config, events } = d;
+  const cookies = browserCookies(config.issuer);
+  const origins = new RegisteredOrigins(() => d.clients.list(), d.now);
+  const authorize: AuthorizeEndpointDeps = {
+    issuer: config.issuer,
+    clients: d.clients,
+    loginSessions: d.loginSessions,
+    codes: { store: d.authorizationCodes, ttl: config.authorizationCodeTtl, now: d.now },
+    credentials: { users: d.users, hasher: d.hasher, events, throttle: d.rateLimits },
+    cookies,
+    events,
+  };
+  const logout: BrowserLogoutDeps = {
+    cookies,
+    clients: d.clients,
+    ownerOf: (token) => d.sessions.ownerOf(token),
+    endSession: (sid) => d.sessions.end(sid, 'logout'),
+    endLoginSession: (token) => d.loginSessions.end(token),
+  };
+  return {
+    authorizeErrors: authorizeErrors(authorize),
+    readAuthorizationRequest: readAuthorizationRequest(authorize),
+    answerAuthorization: answerAuthorization(authorize),
+    signIn: signIn(authorize),
+    corsPreflight: corsPreflight(origins),
+    corsResponse: corsResponse(origins),
+    requireClientOrigin: requireClientOrigin(cookies.refresh),
+    refreshCookieMode: refreshCookieMode({
+      cookie: cookies.refresh,
+      refreshTokenIdleTtl: config.refreshTokenIdleTtl,
+    }),
+    revokeCookieToken: revokeCookieToken(cookies.refresh),
+    browserLogout: browserLogout(logout),
+    clearLogoutCookies: clearLogoutCookies(logout),
+  } satisfies Record<string, Middleware>;
 }
 
 /** The named steps the route table composes; each is built once from its narrow dependencies. */
@@ -84,6 +155,7 @@ function steps(d: RouteDeps) {
     revokeKey: revokeKey(d),
     readiness: readiness(d.readiness),
     serveMetrics: serveMetrics(d.metrics.registry),
+    ...browserSteps(d),
   } satisfies Record<string, Middleware>;
 }
 
@@ -97,15 +169,20 @@ export function routes(deps: RouteDeps): Router {
   const admin = [noCache, s.requireBearer, s.requireAdminScope] as const;
   const router = new Router();
 
+  // RFC 6749 §4.1 with PKCE (RFC 7636) and RFC 9207: the login page, errors as page or redirect.
+  router.get('/authorize', noCache, s.authorizeErrors, s.readAuthorizationRequest, s.answerAuthorization);
+  router.post('/authorize', noCache, s.authorizeErrors, s.readAuthorizationRequest, s.signIn);
   // RFC 6749 §3.2, §5; per-client limits after authentication so nobody spends another's budget.
-  router.post('/token', noCache, parseParams, s.authenticateClient, s.limitTokenRequests, s.checkGrant, dispatchGrant);
+  router.post('/token', noCache, s.corsResponse, parseParams, s.authenticateClient, s.requireClientOrigin, s.limitTokenRequests, s.checkGrant, s.refreshCookieMode, dispatchGrant);
   // RFC 7662 §2
   router.post('/introspect', noCache, parseParams, s.authenticateClient, s.limitIntrospectRequests, requireIntrospectFlag, s.introspectToken);
   // RFC 7009 §2
-  router.post('/revoke', noCache, parseParams, s.authenticateClient, s.revokeToken);
+  router.post('/revoke', noCache, s.corsResponse, parseParams, s.authenticateClient, s.requireClientOrigin, s.revokeCookieToken, s.revokeToken);
   // RFC 6750 protected resources
-  router.get('/me', noCache, s.requireBearer, echoClaims);
-  router.post('/logout', noCache, s.requireBearer, s.endSession);
+  router.get('/me', noCache, s.corsResponse, s.requireBearer, echoClaims);
+  router.post('/logout', noCache, s.corsResponse, s.browserLogout, s.requireBearer, s.clearLogoutCookies, s.endSession);
+  // CORS preflights of the endpoints browser apps call (registered origins only)
+  for (const path of ['/token', '/revoke', '/logout', '/me']) router.options(path, s.corsPreflight);
   // RFC 8414, RFC 7517
   router.get('/.well-known/oauth-authorization-server', s.serveMetadata);
   router.get('/.well-known/jwks.json', s.serveJwks);

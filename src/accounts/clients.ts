@@ -3,6 +3,7 @@ import { OAuthError } from '../errors.js';
 import { parseScope } from '../grants/scope.js';
 import { type ClientRecord, type ClientStore, GRANT_TYPES, type GrantType } from '../stores/types.js';
 import { randomToken, sha256 } from '../tokens/secrets.js';
+import { browserRegistration, RegistrationError } from './browser_registration.js';
 import { AccountError } from './users.js';
 
 export interface NewClientInput {
@@ -13,6 +14,12 @@ export interface NewClientInput {
   isPublic?: boolean;
   canIntrospect?: boolean;
   isAdmin?: boolean;
+  /** Exact redirect URIs of the authorization code flow (RFC 6749 §3.1.2). */
+  redirectUris?: string[];
+  /** Browser origins allowed to call /token, /revoke and /logout with credentials. */
+  allowedOrigins?: string[];
+  /** Cookie mode: the refresh token only in an HttpOnly cookie (docs/browser-apps.md). */
+  refreshCookie?: boolean;
 }
 
 /** A client's default grants (docs/cli.md, `clients create`). */
@@ -31,6 +38,9 @@ export function describeClient(c: ClientRecord) {
     audiences: c.audiences,
     introspect: c.canIntrospect,
     admin: c.isAdmin,
+    redirect_uris: c.redirectUris,
+    allowed_origins: c.allowedOrigins,
+    refresh_cookie: c.refreshCookie,
     disabled: c.disabledAt !== null,
     created_at: c.createdAt.toISOString(),
   };
@@ -73,6 +83,13 @@ export class ClientAccounts {
       if (!URL.canParse(a) || a.includes('#'))
         throw new AccountError('invalid', `audience "${a}" is not an absolute URI`);
     }
+    let browser: ReturnType<typeof browserRegistration>;
+    try {
+      browser = browserRegistration({ ...input, grantTypes });
+    } catch (err) {
+      if (err instanceof RegistrationError) throw new AccountError('invalid', err.message);
+      throw err;
+    }
     const secret = input.isPublic ? undefined : randomToken(32);
     const client = await this.deps.clients.create({
       // 128 random bits: unguessable ids add a layer even though ids are not secrets.
@@ -88,6 +105,7 @@ export class ClientAccounts {
       refreshTokenIdleTtl: null,
       refreshTokenMaxAge: null,
       refreshReuseLeeway: null,
+      ...browser,
     });
     return secret === undefined ? { client_id: client.id } : { client_id: client.id, client_secret: secret };
   }

@@ -87,8 +87,9 @@ export const coreCommands: Record<string, Command> = {
   },
   'clients create': {
     usage:
-      'clients create --name N [--grants password,refresh_token,client_credentials] [--scopes "read write"] ' +
-      '[--audience URI ...] [--public] [--introspect] [--admin]',
+      'clients create --name N [--grants authorization_code,password,refresh_token,client_credentials] ' +
+      '[--scopes "read write"] [--audience URI ...] [--redirect-uri URI ...] [--origin URL ...] ' +
+      '[--refresh-cookie] [--public] [--introspect] [--admin]',
     summary: 'register a client; prints {"client_id","client_secret"} once',
     async run({ args, services }) {
       const { values } = parse(args, {
@@ -96,6 +97,9 @@ export const coreCommands: Record<string, Command> = {
         grants: { type: 'string' },
         scopes: { type: 'string' },
         audience: { type: 'string', multiple: true },
+        'redirect-uri': { type: 'string', multiple: true },
+        origin: { type: 'string', multiple: true },
+        'refresh-cookie': { type: 'boolean' },
         public: { type: 'boolean' },
         introspect: { type: 'boolean' },
         admin: { type: 'boolean' },
@@ -108,6 +112,9 @@ export const coreCommands: Record<string, Command> = {
         grantTypes: grants as GrantType[] | undefined,
         scopes: values.scopes === undefined ? undefined : list(values.scopes),
         audiences: values.audience,
+        redirectUris: values['redirect-uri'],
+        allowedOrigins: values.origin,
+        refreshCookie: values['refresh-cookie'] ?? false,
         isPublic: values.public ?? false,
         canIntrospect: values.introspect ?? false,
         isAdmin: values.admin ?? false,

@@ -1,4 +1,5 @@
 import type { Context } from 'koa';
+import { PKCE_METHODS } from '../authorize/pkce.js';
 import { strongEtag } from '../etag.js';
 import { CLIENT_AUTH_METHODS } from '../http/client_auth.js';
 import type { KeyRing } from '../keys/keyring.js';
@@ -76,12 +77,18 @@ export function serveMetadata(deps: DiscoveryDeps) {
     return {
       // RFC 8414 §3.3: must be identical to the issuer the client used to build the URL.
       issuer: deps.issuer,
+      authorization_endpoint: `${base}/authorize`,
       token_endpoint: `${base}/token`,
       jwks_uri: `${base}/.well-known/jwks.json`,
       revocation_endpoint: `${base}/revoke`,
       introspection_endpoint: `${base}/introspect`,
       grant_types_supported: grantTypes,
-      response_types_supported: [],
+      // RFC 6749 §4.1 only: no implicit grant (RFC 9700 §2.1.2), answers in the query string.
+      response_types_supported: ['code'],
+      response_modes_supported: ['query'],
+      code_challenge_methods_supported: PKCE_METHODS,
+      // RFC 9207 §3: every authorization response carries `iss`.
+      authorization_response_iss_parameter_supported: true,
       token_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
       revocation_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
       // Only confidential clients may carry the introspection flag, so `none` never succeeds there.

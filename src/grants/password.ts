@@ -24,14 +24,20 @@ export interface PasswordGrantDeps {
 /** Usernames and passwords are bounded so a request cannot turn argon2 into a DoS. */
 const MAX_CREDENTIAL_LENGTH = 1024;
 
+/** What checking a password needs: the password grant and the login page of /authorize share it. */
+export type CredentialDeps = Pick<PasswordGrantDeps, 'users' | 'hasher' | 'events' | 'throttle'>;
+
+/** One sign-in attempt: who typed what, through which client, from where. */
+export interface LoginAttempt {
+  client: ClientRecord;
+  username: string;
+  password: string;
+  ip: string;
+}
+
 /** The user behind a username and password, counting failures and successes for the throttle. */
-async function verifyCredentials(
-  deps: PasswordGrantDeps,
-  client: ClientRecord,
-  username: string,
-  password: string,
-  ip: string,
-): Promise<UserRecord> {
+async function verifyCredentials(deps: CredentialDeps, attempt: LoginAttempt): Promise<UserRecord> {
+  const { client, username, password, ip } = attempt;
   const user = await deps.users.findByUsername(username);
   const ok = user
     ? await deps.hasher.verify(user.passwordHash, password)
@@ -49,6 +55,23 @@ async function verifyCredentials(
   return user;
 }
 
+/**
+ * A password login under the throttle (docs/redis.md): a locked username+IP pair gets 429 without
+ * costing argon2 work; any failure is one generic invalid_grant.
+ */
+export async function authenticateUser(deps: CredentialDeps, attempt: LoginAttempt): Promise<UserRecord> {
+  const { username, password, ip } = attempt;
+  if (username.length > MAX_CREDENTIAL_LENGTH || password.length > MAX_CREDENTIAL_LENGTH) {
+    throw invalidGrant('credential too long');
+  }
+  const release = await deps.throttle?.check(username, ip);
+  try {
+    return await verifyCredentials(deps, attempt);
+  } finally {
+    await release?.();
+  }
+}
+
 /** RFC 6749 §4.3 resource owner password credentials. */
 export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
   return {
@@ -59,22 +82,12 @@ export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
       if (username === undefined || password === undefined) {
         throw invalidRequest('username and password are required');
       }
-      if (username.length > MAX_CREDENTIAL_LENGTH || password.length > MAX_CREDENTIAL_LENGTH) {
-        throw invalidGrant('credential too long');
-      }
       // Scope and audience are checked before the password so a bad request costs no hashing.
       const allowed = userScopes(client);
       const scope = resolveScope(params.get('scope'), allowed, allowed);
       const audience = resolveAudience(params.get('resource'), client);
 
-      // A locked username+IP pair gets 429 without costing argon2 work.
-      const release = await deps.throttle?.check(username, ip);
-      let user: UserRecord;
-      try {
-        user = await verifyCredentials(deps, client, username, password, ip);
-      } finally {
-        await release?.();
-      }
+      const user = await authenticateUser(deps, { client, username, password, ip });
       const session = await deps.sessions.start({
         userId: user.id,
         client,

@@ -1,10 +1,10 @@
-import { invalidGrant, invalidRequest, OAuthError } from '../errors.js';
+import { invalidGrant, invalidRequest } from '../errors.js';
 import type { EventBus } from '../events.js';
 import type { RefreshResult, Sessions } from '../sessions/sessions.js';
 import type { RefreshFamily, UserStore } from '../stores/types.js';
 import type { AccessTokenMinter } from '../tokens/access_token.js';
 import { issueUserToken } from './issue_token.js';
-import { audienceClaim, resolveScope } from './scope.js';
+import { narrowAudience, resolveScope } from './scope.js';
 import type { GrantHandler } from './types.js';
 
 export interface RefreshGrantDeps {
@@ -25,15 +25,6 @@ const FAILURE_DETAIL: Record<Extract<RefreshResult, { ok: false }>['reason'], st
   conflict: 'lost a concurrent rotation',
 };
 
-/** RFC 8707 §2 on refresh: the audience may only narrow to one of the family's audiences. */
-function refreshAudience(resource: string | undefined, family: RefreshFamily): string | string[] {
-  if (resource === undefined) return audienceClaim(family.audience);
-  if (!family.audience.includes(resource)) {
-    throw new OAuthError('invalid_target', 'the resource is not available to this grant');
-  }
-  return resource;
-}
-
 /** RFC 6749 §6: every use rotates; scope may only narrow (omitted → the original scope). */
 export function refreshTokenGrant(deps: RefreshGrantDeps): GrantHandler {
   return {
@@ -47,7 +38,7 @@ export function refreshTokenGrant(deps: RefreshGrantDeps): GrantHandler {
         const original = family.scope.split(' ').filter(Boolean);
         return {
           scope: resolveScope(requestedScope, original, original),
-          audience: refreshAudience(resource, family),
+          audience: narrowAudience(resource, family.audience),
         };
       };
       // A requested scope or resource is checked against the locked family before the token is

@@ -60,3 +60,15 @@ export function resolveAudience(resource: string | undefined, client: ClientReco
   }
   return resource;
 }
+
+/**
+ * RFC 8707 §2 on a later request of the same grant (refresh, code redemption): the audience may
+ * only narrow to one of those granted; omitted → all of them.
+ */
+export function narrowAudience(resource: string | undefined, granted: readonly string[]): string | string[] {
+  if (resource === undefined) return audienceClaim(granted);
+  if (!granted.includes(resource)) {
+    throw new OAuthError('invalid_target', 'the resource is not available to this grant');
+  }
+  return resource;
+}

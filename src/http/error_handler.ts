@@ -42,7 +42,31 @@ function render(ctx: Context, err: OAuthError): void {
 }
 
 /**
- * The one place errors become responses (RFC 6749 §5.2 JSON). Anything unexpected becomes a
+ * The one mapping from anything thrown to an RFC error: OAuthError as is, typed store errors to 503,
+ * parser errors to 4xx, anything unexpected to a bare `server_error` (logged with its stack).
+ * Refusals and outages are counted as `request.error`. Rendering is the caller's: JSON here, the
+ * error page or the redirect of RFC 6749 §4.1.2.1 at /authorize.
+ */
+export function toOAuthError(err: unknown, events: EventBus, route: string): OAuthError {
+  let oauth: OAuthError;
+  if (err instanceof OAuthError) oauth = err;
+  else if (err instanceof StoreError) oauth = fromStoreError(err, events);
+  else {
+    const mapped = fromHttpError(err);
+    if (mapped) oauth = mapped;
+    else {
+      events.emit('server.error', { err, route });
+      oauth = new OAuthError('server_error', 'internal error');
+    }
+  }
+  if (oauth.status < 500 || oauth.error === 'temporarily_unavailable') {
+    events.emit('request.error', { error: oauth.error, status: oauth.status, detail: oauth.detail, route });
+  }
+  return oauth;
+}
+
+/**
+ * The one place errors become JSON responses (RFC 6749 §5.2). Anything unexpected becomes a
  * generic `server_error` with no detail; dependency outages become 503 `temporarily_unavailable`.
  */
 export function errorHandler(events: EventBus) {
@@ -55,27 +79,7 @@ export function errorHandler(events: EventBus) {
         render(ctx, new OAuthError('invalid_request', 'method not allowed', { status: 405 }));
       }
     } catch (err) {
-      const route = String(ctx._matchedRoute ?? ctx.path);
-      let oauth: OAuthError;
-      if (err instanceof OAuthError) oauth = err;
-      else if (err instanceof StoreError) oauth = fromStoreError(err, events);
-      else {
-        const mapped = fromHttpError(err);
-        if (mapped) oauth = mapped;
-        else {
-          events.emit('server.error', { err, route });
-          oauth = new OAuthError('server_error', 'internal error');
-        }
-      }
-      if (oauth.status < 500 || oauth.error === 'temporarily_unavailable') {
-        events.emit('request.error', {
-          error: oauth.error,
-          status: oauth.status,
-          detail: oauth.detail,
-          route,
-        });
-      }
-      render(ctx, oauth);
+      render(ctx, toOAuthError(err, events, String(ctx._matchedRoute ?? ctx.path)));
     }
   };
 }

@@ -1,6 +1,11 @@
 import type { Logger } from 'pino';
 
-import type { RefreshTokenStore, RevocationStore } from '../stores/types.js';
+import type {
+  AuthorizationCodeStore,
+  LoginSessionStore,
+  RefreshTokenStore,
+  RevocationStore,
+} from '../stores/types.js';
 
 /**
  * Dead families (expired or revoked) are kept this long before they are deleted with their tokens.
@@ -18,27 +23,36 @@ const MAX_BATCHES = 50;
 export interface PurgeDeps {
   refreshTokens: RefreshTokenStore;
   revocations: RevocationStore;
+  /** Expired authorization codes are kept as long as dead families, so a late replay still revokes. */
+  authorizationCodes?: Pick<AuthorizationCodeStore, 'purge'>;
+  /** Expired login sessions of /authorize: nothing reads them. */
+  loginSessions?: Pick<LoginSessionStore, 'purge'>;
   now: () => number;
   log: Logger;
 }
 
-/** One purge run: dead refresh families (and their tokens), then expired revocation records. */
+/** Runs one bounded delete until it comes back short or MAX_BATCHES ran; returns rows deleted. */
+async function drain(purgeBatch: (batch: number) => Promise<number>): Promise<number> {
+  let total = 0;
+  for (let i = 0; i < MAX_BATCHES; i++) {
+    const n = await purgeBatch(PURGE_BATCH);
+    total += n;
+    if (n < PURGE_BATCH) break;
+  }
+  return total;
+}
+
+/** One purge run: dead refresh families (and their tokens), expired revocation records, codes and logins. */
 export async function purgeSessions(deps: PurgeDeps): Promise<{ families: number; revocations: number }> {
   const cutoff = new Date(deps.now() - SESSION_RETENTION_S * 1000);
-  let families = 0;
-  for (let i = 0; i < MAX_BATCHES; i++) {
-    const n = await deps.refreshTokens.purge(cutoff, PURGE_BATCH);
-    families += n;
-    if (n < PURGE_BATCH) break;
-  }
-  let revocations = 0;
+  const families = await drain((batch) => deps.refreshTokens.purge(cutoff, batch));
   // Revocation records are useless once the blocked token expired (no retention needed).
-  for (let i = 0; i < MAX_BATCHES; i++) {
-    const n = await deps.revocations.purgeExpired(new Date(deps.now()), PURGE_BATCH);
-    revocations += n;
-    if (n < PURGE_BATCH) break;
-  }
-  if (families + revocations > 0) deps.log.info({ families, revocations }, 'purged dead sessions');
+  const revocations = await drain((batch) => deps.revocations.purgeExpired(new Date(deps.now()), batch));
+  const { authorizationCodes, loginSessions } = deps;
+  const codes = authorizationCodes ? await drain((batch) => authorizationCodes.purge(cutoff, batch)) : 0;
+  const logins = loginSessions ? await drain((batch) => loginSessions.purge(new Date(deps.now()), batch)) : 0;
+  if (families + revocations + codes + logins > 0)
+    deps.log.info({ families, revocations, codes, logins }, 'purged dead sessions');
   return { families, revocations };
 }
 

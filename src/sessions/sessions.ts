@@ -35,6 +35,8 @@ export interface NewSession {
   client: ClientRecord;
   scope: string;
   audience: string[];
+  /** The family id, when the caller had to name it first (an authorization code records it). */
+  sid?: string;
 }
 
 export type RefreshResult =
@@ -98,7 +100,7 @@ export class Sessions {
     const now = this.deps.now();
     const maxAge = input.client.refreshTokenMaxAge ?? this.deps.settings.refreshTokenMaxAge;
     const family = {
-      id: randomUUID(),
+      id: input.sid ?? randomUUID(),
       userId: input.userId,
       clientId: input.client.id,
       scope: input.scope,
@@ -164,6 +166,13 @@ export class Sessions {
       default:
         return { ok: false, reason: outcome.kind };
     }
+  }
+
+  /** The client and session a refresh token belongs to (cookie-mode /logout names no client). */
+  async ownerOf(presented: string): Promise<{ clientId: string; sid: string } | undefined> {
+    if (!looksLikeRefreshToken(presented)) return undefined;
+    const found = await this.deps.refreshTokens.findByHash(sha256(presented));
+    return found ? { clientId: found.family.clientId, sid: found.family.id } : undefined;
   }
 
   /** RFC 7009 for a refresh token: revokes its family if `client` owns it. */

@@ -3,7 +3,7 @@
  * root (src/compose.ts): Postgres via knex (real or PGlite), Redis or in-process memory.
  */
 
-export const GRANT_TYPES = ['password', 'refresh_token', 'client_credentials'] as const;
+export const GRANT_TYPES = ['authorization_code', 'password', 'refresh_token', 'client_credentials'] as const;
 export type GrantType = (typeof GRANT_TYPES)[number];
 
 export interface UserRecord {
@@ -30,6 +30,12 @@ export interface ClientRecord {
   refreshTokenIdleTtl: number | null;
   refreshTokenMaxAge: number | null;
   refreshReuseLeeway: number | null;
+  /** RFC 6749 §3.1.2: the exact redirect URIs of the authorization code flow. */
+  redirectUris: string[];
+  /** Web origins (scheme://host[:port]) answered with CORS credentials on /token, /revoke, /logout. */
+  allowedOrigins: string[];
+  /** Cookie mode: the refresh token travels only in an HttpOnly cookie (docs/browser-apps.md). */
+  refreshCookie: boolean;
   disabledAt: Date | null;
   createdAt: Date;
 }
@@ -266,4 +272,59 @@ export interface RefreshTokenView {
  */
 export interface RefreshTokenInspector {
   inspect(tokenHash: string, now: Date): Promise<RefreshTokenView | undefined>;
+}
+
+/** An authorization code (RFC 6749 §4.1.2); the code itself is never stored, only its digest. */
+export interface AuthorizationCodeRecord {
+  clientId: string;
+  userId: string;
+  redirectUri: string;
+  /** RFC 7636 S256 challenge the code_verifier must match. */
+  codeChallenge: string;
+  scope: string;
+  audience: string[];
+  createdAt: Date;
+  expiresAt: Date;
+  usedAt: Date | null;
+  /** The session (refresh family) the redemption started; revoked if the code is presented again. */
+  familyId: string | null;
+}
+
+export type NewAuthorizationCode = Omit<AuthorizationCodeRecord, 'usedAt' | 'familyId'> & { hash: string };
+
+/** Outcome of redeeming a code: it is spent by this call, or it was spent before (a replay). */
+export type RedeemOutcome =
+  | { kind: 'redeemed'; code: AuthorizationCodeRecord }
+  | { kind: 'replayed'; code: AuthorizationCodeRecord }
+  | { kind: 'not_found' };
+
+/** Single-use authorization codes (Postgres, shared by every instance). */
+export interface AuthorizationCodeStore {
+  create(code: NewAuthorizationCode): Promise<void>;
+  findByHash(hash: string): Promise<AuthorizationCodeRecord | undefined>;
+  /**
+   * One conditional write: marks the code used and names the family it will start. A code already
+   * used is not changed but marked replayed, and returned with the family it started.
+   */
+  redeem(hash: string, familyId: string, at: Date): Promise<RedeemOutcome>;
+  /** True when a replay of this code arrived (read by the winner after its session exists). */
+  wasReplayed(hash: string): Promise<boolean>;
+  /** Deletes up to `batch` codes that expired before `cutoff`. */
+  purge(cutoff: Date, batch: number): Promise<number>;
+}
+
+/** A browser login at /authorize; the cookie value is never stored, only its digest. */
+export interface LoginSessionRecord {
+  id: string;
+  userId: string;
+  createdAt: Date;
+  expiresAt: Date;
+}
+
+export interface LoginSessionStore {
+  create(session: LoginSessionRecord & { hash: string }): Promise<void>;
+  findByHash(hash: string): Promise<LoginSessionRecord | undefined>;
+  deleteByHash(hash: string): Promise<void>;
+  /** Deletes up to `batch` sessions that expired before `cutoff`. */
+  purge(cutoff: Date, batch: number): Promise<number>;
 }

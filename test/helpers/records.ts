@@ -15,6 +15,9 @@ export function newClient(id: string, over: Partial<NewClient> = {}): NewClient 
     refreshTokenIdleTtl: null,
     refreshTokenMaxAge: null,
     refreshReuseLeeway: null,
+    redirectUris: [],
+    allowedOrigins: [],
+    refreshCookie: false,
     ...over,
   };
 }

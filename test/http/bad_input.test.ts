@@ -58,6 +58,7 @@ test('hostile bodies, content types and credentials never produce a 5xx', async 
     '/revoke',
     '/introspect',
     '/logout',
+    '/authorize',
     '/admin/keys/rotate',
     '/admin/keys/nope/revoke',
   ];
@@ -84,6 +85,12 @@ test('hostile bodies, content types and credentials never produce a 5xx', async 
     '/readyz',
     '/%',
     '/token/../admin/keys',
+    '/authorize',
+    '/authorize?client_id=%',
+    '/authorize?client_id=%E0%A4%A&redirect_uri=%00',
+    `/authorize?client_id=${'x'.repeat(5000)}`,
+    '/authorize?client_id[]=a&client_id[]=b',
+    '/authorize?prompt=none&prompt=login',
   ]) {
     for (const auth of authorizations) {
       const res = await fetch(`${s.url}${path}`, { headers: auth ? { authorization: auth } : {} });

@@ -172,9 +172,16 @@ test('grant errors: missing, unknown, not allowed, bad credentials, disabled use
   assertOAuthError(t, await postForm(`${s.url}/token`, { username: 'x' }, auth), 400, 'invalid_request');
   assertOAuthError(
     t,
-    await postForm(`${s.url}/token`, { grant_type: 'authorization_code', code: 'x' }, auth),
+    await postForm(`${s.url}/token`, { grant_type: 'urn:ietf:params:oauth:grant-type:device_code' }, auth),
     400,
     'unsupported_grant_type',
+  );
+  // A supported grant this client was not registered for.
+  assertOAuthError(
+    t,
+    await postForm(`${s.url}/token`, { grant_type: 'authorization_code', code: 'x' }, auth),
+    400,
+    'unauthorized_client',
   );
   assertOAuthError(
     t,

@@ -15,6 +15,9 @@ interface ClientRow {
   refresh_token_idle_ttl: number | null;
   refresh_token_max_age: number | null;
   refresh_reuse_leeway: number | null;
+  redirect_uris: string[];
+  allowed_origins: string[];
+  refresh_cookie: boolean;
   disabled_at: Date | null;
   created_at: Date;
 }
@@ -32,6 +35,9 @@ const fromRow = (r: ClientRow): ClientRecord => ({
   refreshTokenIdleTtl: r.refresh_token_idle_ttl,
   refreshTokenMaxAge: r.refresh_token_max_age,
   refreshReuseLeeway: r.refresh_reuse_leeway,
+  redirectUris: r.redirect_uris,
+  allowedOrigins: r.allowed_origins,
+  refreshCookie: r.refresh_cookie,
   disabledAt: toDateOrNull(r.disabled_at),
   createdAt: toDate(r.created_at),
 });
@@ -54,6 +60,9 @@ export class PostgresClientStore implements ClientStore {
         refresh_token_idle_ttl: c.refreshTokenIdleTtl,
         refresh_token_max_age: c.refreshTokenMaxAge,
         refresh_reuse_leeway: c.refreshReuseLeeway,
+        redirect_uris: c.redirectUris,
+        allowed_origins: c.allowedOrigins,
+        refresh_cookie: c.refreshCookie,
       })
       .returning('*');
     return fromRow(row as ClientRow);

@@ -1,0 +1,49 @@
+import { randomUUID } from 'node:crypto';
+import type { LoginSessionStore, UserRecord, UserStore } from '../stores/types.js';
+import { randomToken, sha256 } from '../tokens/secrets.js';
+
+export interface LoginSessionDeps {
+  store: LoginSessionStore;
+  users: Pick<UserStore, 'findById'>;
+  /** LOGIN_SESSION_TTL in seconds. */
+  ttl: number;
+  now: () => number;
+}
+
+/**
+ * The browser's sign-in at /authorize: while it lives, the user is not asked again. Only the
+ * cookie's SHA-256 is stored. A disabled user, or a password changed after the sign-in, ends it.
+ */
+export class LoginSessions {
+  constructor(private readonly deps: LoginSessionDeps) {}
+
+  /** A new session for `userId`; the returned token goes into the login cookie for `maxAge` s. */
+  async start(userId: string): Promise<{ token: string; maxAge: number }> {
+    const token = randomToken(32);
+    const now = this.deps.now();
+    await this.deps.store.create({
+      id: randomUUID(),
+      hash: sha256(token),
+      userId,
+      createdAt: new Date(now),
+      expiresAt: new Date(now + this.deps.ttl * 1000),
+    });
+    return { token, maxAge: this.deps.ttl };
+  }
+
+  /** The signed-in user of a login cookie, or undefined when there is none that is still valid. */
+  async user(token: string | undefined): Promise<UserRecord | undefined> {
+    if (token === undefined) return undefined;
+    const session = await this.deps.store.findByHash(sha256(token));
+    if (!session || session.expiresAt.getTime() <= this.deps.now()) return undefined;
+    const user = await this.deps.users.findById(session.userId);
+    if (!user || user.disabledAt) return undefined;
+    // A password change ends every sign-in that happened before it.
+    if (user.passwordChangedAt.getTime() > session.createdAt.getTime()) return undefined;
+    return user;
+  }
+
+  async end(token: string): Promise<void> {
+    await this.deps.store.deleteByHash(sha256(token));
+  }
+}

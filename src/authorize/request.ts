@@ -1,0 +1,157 @@
+import { OAuthError } from '../errors.js';
+import { resolveAudience, resolveScope, userScopes } from '../grants/scope.js';
+import type { ClientRecord, ClientStore } from '../stores/types.js';
+import { isS256Challenge, PKCE_METHODS } from './pkce.js';
+
+/** The parameters of an authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3, RFC 8707 §2). */
+export const AUTHORIZATION_PARAMS = [
+  'response_type',
+  'client_id',
+  'redirect_uri',
+  'scope',
+  'state',
+  'code_challenge',
+  'code_challenge_method',
+  'resource',
+  'prompt',
+] as const;
+
+/**
+ * A request whose client or redirect URI cannot be trusted: RFC 6749 §4.1.2.1 forbids redirecting
+ * it anywhere, so the user sees Tessera's error page instead (never an open redirector).
+ */
+export class UntrustedRedirect extends OAuthError {
+  constructor(error: 'invalid_request' | 'invalid_client', description: string) {
+    super(error, description, { status: 400 });
+    this.name = 'UntrustedRedirect';
+  }
+}
+
+/** Where an answer may be sent once client and redirect URI are known good. */
+export interface RedirectTarget {
+  redirectUri: string;
+  /** Echoed exactly as received (RFC 6749 §4.1.2). */
+  state: string | undefined;
+  client: ClientRecord;
+}
+
+export interface AuthorizationRequest extends RedirectTarget {
+  scope: string;
+  audience: string[];
+  codeChallenge: string;
+  prompt: 'login' | 'none' | undefined;
+  /** The request as received (known parameters only), posted back by the login form. */
+  original: [string, string][];
+}
+
+/** Query or form parameters of /authorize: one value per name; repeated names are remembered. */
+export interface RawParams {
+  values: ReadonlyMap<string, string>;
+  repeated: ReadonlySet<string>;
+}
+
+/** RFC 6749 §3.1: empty values count as omitted; a repeated parameter is an error, reported later. */
+export function rawParams(pairs: Iterable<[string, string]>): RawParams {
+  const values = new Map<string, string>();
+  const seen = new Set<string>();
+  const repeated = new Set<string>();
+  for (const [name, value] of pairs) {
+    if (seen.has(name)) repeated.add(name);
+    seen.add(name);
+    if (value !== '') values.set(name, value);
+  }
+  return { values, repeated };
+}
+
+const fail = (description: string) => new OAuthError('invalid_request', description);
+
+/**
+ * RFC 6749 §4.1.2.1, first step: the client and its exact redirect URI (RFC 9700 §2.1). Until both
+ * are known good nothing may redirect; every later error goes back to the client.
+ */
+export async function resolveTarget(
+  raw: RawParams,
+  clients: Pick<ClientStore, 'findById'>,
+): Promise<RedirectTarget> {
+  for (const name of ['client_id', 'redirect_uri'])
+    if (raw.repeated.has(name)) throw new UntrustedRedirect('invalid_request', `${name} is repeated`);
+  const clientId = raw.values.get('client_id');
+  if (clientId === undefined) throw new UntrustedRedirect('invalid_request', 'client_id is missing');
+  const client = clientId.length <= 256 ? await clients.findById(clientId) : undefined;
+  if (!client || client.disabledAt)
+    throw new UntrustedRedirect('invalid_client', 'this app is not registered');
+  const presented = raw.values.get('redirect_uri');
+  let redirectUri: string;
+  if (presented === undefined) {
+    // RFC 6749 §3.1.2.3: may be omitted only when it is unambiguous.
+    if (client.redirectUris.length !== 1)
+      throw new UntrustedRedirect('invalid_request', 'redirect_uri is missing');
+    redirectUri = client.redirectUris[0] as string;
+  } else if (client.redirectUris.includes(presented)) {
+    redirectUri = presented;
+  } else {
+    throw new UntrustedRedirect('invalid_request', 'redirect_uri is not registered for this app');
+  }
+  return { client, redirectUri, state: raw.repeated.has('state') ? undefined : raw.values.get('state') };
+}
+
+function checkPkce(values: ReadonlyMap<string, string>): string {
+  const challenge = values.get('code_challenge');
+  const method = values.get('code_challenge_method');
+  // RFC 7636 §4.4.1: PKCE is required here, so a missing challenge is invalid_request.
+  if (challenge === undefined) throw fail('code_challenge is required (PKCE with S256)');
+  // An omitted method means `plain` (RFC 7636 §4.3), which RFC 9700 §2.1.1 says not to accept.
+  if (method === undefined || !(PKCE_METHODS as readonly string[]).includes(method))
+    throw fail('code_challenge_method must be S256');
+  if (!isS256Challenge(challenge)) throw fail('code_challenge is not a base64url SHA-256 digest');
+  return challenge;
+}
+
+function checkPrompt(value: string | undefined): AuthorizationRequest['prompt'] {
+  if (value === undefined || value === 'login' || value === 'none') return value;
+  throw fail('prompt must be login or none');
+}
+
+/** RFC 6749 §4.1.1, second step: everything else, answered by redirect when wrong. */
+export function validateRequest(raw: RawParams, target: RedirectTarget): AuthorizationRequest {
+  const { values } = raw;
+  const [repeated] = raw.repeated;
+  // RFC 6749 §3.1: "Request and response parameters MUST NOT be included more than once."
+  if (repeated !== undefined) throw fail(`parameter "${repeated}" is repeated`);
+  for (const [name, value] of values)
+    if (value.includes('\0')) throw fail(`parameter "${name}" is malformed`);
+  const responseType = values.get('response_type');
+  if (responseType === undefined) throw fail('response_type is required');
+  if (responseType !== 'code')
+    throw new OAuthError('unsupported_response_type', 'only response_type=code is supported');
+  if (!target.client.grantTypes.includes('authorization_code'))
+    throw new OAuthError('unauthorized_client', 'this client may not use the authorization code flow');
+  const codeChallenge = checkPkce(values);
+  const prompt = checkPrompt(values.get('prompt'));
+  const allowed = userScopes(target.client);
+  const scope = resolveScope(values.get('scope'), allowed, allowed);
+  const audience = resolveAudience(values.get('resource'), target.client);
+  const original = AUTHORIZATION_PARAMS.filter((n) => n !== 'prompt' && values.has(n)).map(
+    (n) => [n, values.get(n) as string] as [string, string],
+  );
+  return {
+    ...target,
+    scope,
+    audience: typeof audience === 'string' ? [audience] : audience,
+    codeChallenge,
+    prompt,
+    original,
+  };
+}
+
+/**
+ * The redirect back to the client (RFC 6749 §4.1.2 and §4.1.2.1): the answer's parameters, the
+ * `state` exactly as received, and `iss` (RFC 9207 §2) so the client can detect mix-up attacks.
+ */
+export function redirectBack(target: RedirectTarget, issuer: string, answer: Record<string, string>): string {
+  const url = new URL(target.redirectUri);
+  for (const [k, v] of Object.entries(answer)) url.searchParams.append(k, v);
+  if (target.state !== undefined) url.searchParams.append('state', target.state);
+  url.searchParams.append('iss', issuer);
+  return url.toString();
+}

@@ -1,0 +1,232 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { Context, Next } from 'koa';
+import { type CodeIssuerDeps, issueAuthorizationCode } from '../authorize/codes.js';
+import type { LoginSessions } from '../authorize/login_sessions.js';
+import {
+  type AuthorizationRequest,
+  type RawParams,
+  type RedirectTarget,
+  rawParams,
+  redirectBack,
+  resolveTarget,
+  UntrustedRedirect,
+  validateRequest,
+} from '../authorize/request.js';
+import { OAuthError } from '../errors.js';
+import type { EventBus } from '../events.js';
+import { authenticateUser, type CredentialDeps } from '../grants/password.js';
+import { type BrowserCookies, readCookie, setCookie } from '../http/cookies.js';
+import { toOAuthError } from '../http/error_handler.js';
+import { readBody } from '../http/params.js';
+import { contentSecurityPolicy, formTarget, renderErrorPage, renderLoginPage } from '../pages/render.js';
+import type { ClientStore, UserRecord } from '../stores/types.js';
+import { randomToken } from '../tokens/secrets.js';
+
+export interface AuthorizeEndpointDeps {
+  issuer: string;
+  clients: Pick<ClientStore, 'findById'>;
+  loginSessions: LoginSessions;
+  codes: CodeIssuerDeps;
+  credentials: CredentialDeps;
+  cookies: BrowserCookies;
+  events: EventBus;
+}
+
+declare module 'koa' {
+  interface DefaultState {
+    /** Set once client and redirect URI are known good: from then on errors redirect. */
+    authorizeTarget?: RedirectTarget;
+    authorization?: AuthorizationRequest;
+  }
+}
+
+/** One generic answer for every failed sign-in (unknown user, wrong password, disabled user). */
+export const LOGIN_FAILED = 'Incorrect username or password.';
+const FORM_EXPIRED = 'This sign-in form expired. Please sign in again.';
+/** How long a login form stays valid (its CSRF cookie): a person fills it in within minutes. */
+const CSRF_TTL_S = 3600;
+
+function sendHtml(ctx: Context, status: number, html: string, formTargets: string[]): void {
+  ctx.status = status;
+  ctx.type = 'text/html; charset=utf-8';
+  ctx.set('Content-Security-Policy', contentSecurityPolicy(formTargets));
+  ctx.body = html;
+}
+
+function redirect(ctx: Context, location: string): void {
+  // 303 after the login form's POST, so the browser follows with GET (RFC 9110 §15.4.4).
+  ctx.status = ctx.method === 'POST' ? 303 : 302;
+  ctx.set('Location', location);
+  ctx.body = '';
+}
+
+/** The error page's heading: the user's words for what went wrong. */
+function errorHeading(err: OAuthError): string {
+  if (err.status >= 500) return 'Sign-in is unavailable';
+  return err.error === 'invalid_client' ? 'Unknown app' : 'This sign-in link is not valid';
+}
+
+/**
+ * RFC 6749 §4.1.2.1: without a trusted client and redirect URI the user gets Tessera's error page;
+ * afterwards every error is redirected to the client with `error`, `state` and `iss`.
+ */
+export function authorizeErrors(deps: AuthorizeEndpointDeps) {
+  return async function answerErrors(ctx: Context, next: Next): Promise<void> {
+    try {
+      await next();
+    } catch (err) {
+      const oauth = toOAuthError(err, deps.events, '/authorize');
+      const target = ctx.state.authorizeTarget;
+      if (target) {
+        const answer = { error: oauth.error, error_description: oauth.description };
+        return redirect(ctx, redirectBack(target, deps.issuer, answer));
+      }
+      for (const [k, v] of Object.entries(oauth.headers)) ctx.set(k, v);
+      const heading = errorHeading(oauth);
+      const page = renderErrorPage({
+        title: heading,
+        heading,
+        message: oauth.description,
+        error: oauth.error,
+      });
+      sendHtml(ctx, oauth.status, page, []);
+    }
+  };
+}
+
+/** GET: the query string. POST: the login form, through the one body reader (same limits). */
+async function readRaw(ctx: Context): Promise<RawParams> {
+  if (ctx.method === 'GET') return rawParams(new URLSearchParams(ctx.querystring));
+  if (!ctx.request.is('application/x-www-form-urlencoded'))
+    throw new UntrustedRedirect('invalid_request', 'the sign-in form was not posted as a form');
+  await readBody(ctx, async () => {});
+  const raw = rawParams(new URLSearchParams((ctx.request as { rawBody?: string }).rawBody ?? ''));
+  ctx.state.authorizeForm = raw;
+  return raw;
+}
+
+declare module 'koa' {
+  interface DefaultState {
+    authorizeForm?: RawParams;
+  }
+}
+
+/** Validates the authorization request: first what makes redirecting safe, then the rest. */
+export function readAuthorizationRequest(deps: AuthorizeEndpointDeps) {
+  return async function authorizationRequest(ctx: Context, next: Next): Promise<void> {
+    const raw = await readRaw(ctx);
+    ctx.state.authorizeTarget = await resolveTarget(raw, deps.clients);
+    ctx.state.authorization = validateRequest(raw, ctx.state.authorizeTarget);
+    return next();
+  };
+}
+
+function authorization(ctx: Context): AuthorizationRequest {
+  if (!ctx.state.authorization) throw new Error('readAuthorizationRequest must run first');
+  return ctx.state.authorization;
+}
+
+/** The login form, carrying the authorization request and a CSRF token (double-submit cookie). */
+function showLoginPage(
+  ctx: Context,
+  deps: AuthorizeEndpointDeps,
+  page: { status: number; message?: string; username?: string; newCsrfToken?: boolean },
+): void {
+  const request = authorization(ctx);
+  let csrf = page.newCsrfToken ? undefined : readCookie(ctx, deps.cookies.csrf);
+  if (csrf === undefined) {
+    csrf = randomToken(32);
+    setCookie(ctx, deps.cookies.csrf, csrf, CSRF_TTL_S);
+  }
+  const html = renderLoginPage({
+    title: 'Sign in',
+    clientName: request.client.name,
+    action: '/authorize',
+    hidden: [...request.original, ['csrf_token', csrf]],
+    username: page.username ?? '',
+    message: page.message,
+  });
+  sendHtml(ctx, page.status, html, [formTarget(request.redirectUri)]);
+}
+
+async function redirectWithCode(ctx: Context, deps: AuthorizeEndpointDeps, user: UserRecord): Promise<void> {
+  const request = authorization(ctx);
+  const code = await issueAuthorizationCode(deps.codes, {
+    clientId: request.client.id,
+    userId: user.id,
+    redirectUri: request.redirectUri,
+    codeChallenge: request.codeChallenge,
+    scope: request.scope,
+    audience: request.audience,
+  });
+  redirect(ctx, redirectBack(request, deps.issuer, { code }));
+}
+
+/** GET /authorize: a code at once while the login session lives, else the login page. */
+export function answerAuthorization(deps: AuthorizeEndpointDeps) {
+  return async function sessionOrLoginPage(ctx: Context): Promise<void> {
+    const request = authorization(ctx);
+    const user = await deps.loginSessions.user(readCookie(ctx, deps.cookies.login));
+    if (request.prompt === 'none' && !user)
+      throw new OAuthError('login_required', 'the user is not signed in');
+    if (user && request.prompt !== 'login') return redirectWithCode(ctx, deps, user);
+    showLoginPage(ctx, deps, { status: 200 });
+  };
+}
+
+function csrfMatches(ctx: Context, deps: AuthorizeEndpointDeps): boolean {
+  const cookie = readCookie(ctx, deps.cookies.csrf);
+  const field = ctx.state.authorizeForm?.values.get('csrf_token');
+  if (cookie === undefined || field === undefined) return false;
+  const a = Buffer.from(cookie);
+  const b = Buffer.from(field);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** Minutes in a Retry-After, for a person rather than a program. */
+const inMinutes = (retryAfter: string | undefined) => Math.max(1, Math.ceil(Number(retryAfter ?? 60) / 60));
+
+/**
+ * POST /authorize: the login form. Same throttle and same generic failure as the password grant
+ * (docs/redis.md); success starts a login session and redirects with the code.
+ */
+export function signIn(deps: AuthorizeEndpointDeps) {
+  return async function signInWithPassword(ctx: Context): Promise<void> {
+    const request = authorization(ctx);
+    const form = ctx.state.authorizeForm?.values ?? new Map<string, string>();
+    if (!csrfMatches(ctx, deps)) {
+      // A stale or forged form: a fresh one, never a sign-in.
+      return showLoginPage(ctx, deps, { status: 403, message: FORM_EXPIRED, newCsrfToken: true });
+    }
+    const username = form.get('username') ?? '';
+    const password = form.get('password') ?? '';
+    let user: UserRecord;
+    try {
+      if (username === '' || password === '') throw new OAuthError('invalid_grant', 'missing credentials');
+      user = await authenticateUser(deps.credentials, {
+        client: request.client,
+        username,
+        password,
+        ip: ctx.ip,
+      });
+    } catch (err) {
+      if (!(err instanceof OAuthError)) throw err;
+      if (err.error === 'invalid_grant')
+        return showLoginPage(ctx, deps, { status: 400, message: LOGIN_FAILED, username });
+      if (err.status !== 429 && err.status !== 503) throw err;
+      const retryAfter = err.headers['Retry-After'];
+      if (retryAfter) ctx.set('Retry-After', retryAfter);
+      const message =
+        err.status === 429
+          ? `Too many failed sign-in attempts. Try again in about ${inMinutes(retryAfter)} minute(s).`
+          : 'Sign-in is busy right now. Please try again in a moment.';
+      return showLoginPage(ctx, deps, { status: err.status, message, username });
+    }
+    const previous = readCookie(ctx, deps.cookies.login);
+    if (previous !== undefined) await deps.loginSessions.end(previous);
+    const session = await deps.loginSessions.start(user.id);
+    setCookie(ctx, deps.cookies.login, session.token, session.maxAge);
+    deps.events.emit('login.succeeded', { clientId: request.client.id, userId: user.id });
+    await redirectWithCode(ctx, deps, user);
+  };
+}

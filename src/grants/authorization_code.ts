@@ -1,0 +1,110 @@
+import { randomUUID } from 'node:crypto';
+import { AUTHORIZATION_CODE } from '../authorize/codes.js';
+import { verifierMatches } from '../authorize/pkce.js';
+import { invalidGrant, invalidRequest } from '../errors.js';
+import type { EventBus } from '../events.js';
+import type { Sessions } from '../sessions/sessions.js';
+import type {
+  AuthorizationCodeRecord,
+  AuthorizationCodeStore,
+  ClientRecord,
+  UserStore,
+} from '../stores/types.js';
+import type { AccessTokenMinter } from '../tokens/access_token.js';
+import { sha256 } from '../tokens/secrets.js';
+import { issueUserToken } from './issue_token.js';
+import { narrowAudience } from './scope.js';
+import type { GrantHandler } from './types.js';
+
+export interface AuthorizationCodeGrantDeps {
+  codes: AuthorizationCodeStore;
+  sessions: Sessions;
+  users: UserStore;
+  minter: AccessTokenMinter;
+  events: EventBus;
+  accessTokenTtl: number;
+  now: () => number;
+}
+
+/**
+ * RFC 6749 §4.1.3: redirect_uri must be identical to the one the code was issued for. It may be
+ * left out only where the authorization request could leave it out (exactly one is registered).
+ */
+function redirectMatches(client: ClientRecord, code: AuthorizationCodeRecord, presented: string | undefined) {
+  if (presented !== undefined) return presented === code.redirectUri;
+  return client.redirectUris.length === 1 && client.redirectUris[0] === code.redirectUri;
+}
+
+/** Every binding of the code (RFC 6749 §4.1.3, RFC 7636 §4.6); the public answer is always the same. */
+function checkBindings(
+  client: ClientRecord,
+  code: AuthorizationCodeRecord,
+  input: { redirectUri: string | undefined; verifier: string; now: number },
+): void {
+  if (code.clientId !== client.id) throw invalidGrant('code issued to another client');
+  if (code.expiresAt.getTime() <= input.now) throw invalidGrant('code expired');
+  if (!redirectMatches(client, code, input.redirectUri)) throw invalidGrant('redirect_uri mismatch');
+  if (!verifierMatches(input.verifier, code.codeChallenge)) throw invalidGrant('PKCE verifier mismatch');
+}
+
+/**
+ * RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.5). A code works once; presenting a used code again
+ * denies the request and revokes the session the code started (RFC 6749 §4.1.2), so a code stolen
+ * after use cannot be replayed into a second session, and the first one ends with it.
+ */
+export function authorizationCodeGrant(deps: AuthorizationCodeGrantDeps): GrantHandler {
+  const replayed = async (client: ClientRecord, code: AuthorizationCodeRecord) => {
+    deps.events.emit('code.reuse_detected', { clientId: client.id, familyId: code.familyId ?? undefined });
+    if (code.familyId) await deps.sessions.end(code.familyId, 'code_reuse');
+    return invalidGrant('authorization code presented again: its session is revoked');
+  };
+
+  return {
+    grantType: 'authorization_code',
+    async handle({ client, params }) {
+      const presented = params.get('code');
+      const verifier = params.get('code_verifier');
+      if (presented === undefined) throw invalidRequest('code is required');
+      // RFC 7636 §4.5: PKCE is required for every client, so the verifier is too.
+      if (verifier === undefined) throw invalidRequest('code_verifier is required');
+      if (!AUTHORIZATION_CODE.test(presented)) throw invalidGrant('malformed code');
+      const hash = sha256(presented);
+      const code = await deps.codes.findByHash(hash);
+      if (!code) throw invalidGrant('unknown code');
+      if (code.usedAt) {
+        const outcome = await deps.codes.redeem(hash, randomUUID(), new Date(deps.now()));
+        throw await replayed(client, outcome.kind === 'not_found' ? code : outcome.code);
+      }
+      checkBindings(client, code, { redirectUri: params.get('redirect_uri'), verifier, now: deps.now() });
+      const audience = narrowAudience(params.get('resource'), code.audience);
+
+      const sid = randomUUID();
+      const outcome = await deps.codes.redeem(hash, sid, new Date(deps.now()));
+      if (outcome.kind === 'not_found') throw invalidGrant('unknown code');
+      if (outcome.kind === 'replayed') throw await replayed(client, outcome.code);
+      const user = await deps.users.findById(code.userId);
+      if (!user || user.disabledAt) throw invalidGrant('user disabled or gone');
+      const session = await deps.sessions.start({
+        sid,
+        userId: user.id,
+        client,
+        scope: code.scope,
+        audience: code.audience,
+      });
+      // A replay that arrived while this session was being created found no session to revoke.
+      if (await deps.codes.wasReplayed(hash)) {
+        await deps.sessions.end(sid, 'code_reuse');
+        throw invalidGrant('authorization code presented twice at once: its session is revoked');
+      }
+      return issueUserToken(deps, {
+        grantType: 'authorization_code',
+        client,
+        user,
+        audience,
+        scope: code.scope,
+        sid: session.sid,
+        refreshToken: client.grantTypes.includes('refresh_token') ? session.refreshToken : undefined,
+      });
+    },
+  };
+}
