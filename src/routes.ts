@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import type { LoginSessions } from './authorize/login_sessions.js';
-import type { Config } from './config.js';
+import type { Config, DeploymentMode } from './config.js';
 import { listKeys, parseRotateBody, revokeKey, rotateKeys } from './endpoints/admin_keys.js';
 import {
   type AuthorizeEndpointDeps,
@@ -63,6 +63,8 @@ export interface RouteDeps {
   denylist: Denylist;
   rateLimits: Pick<RateLimits, 'perClient'> & LoginThrottle;
   readiness: ReadinessCheck[];
+  /** Where the shared state lives, for /readyz. */
+  mode: DeploymentMode;
   verifier: AccessTokenVerifier;
   sessions: Sessions;
   grants: GrantRegistry;
@@ -153,7 +155,7 @@ function steps(d: RouteDeps) {
     listKeys: listKeys(d),
     rotateKeys: rotateKeys(d),
     revokeKey: revokeKey(d),
-    readiness: readiness(d.readiness),
+    readiness: readiness(d.readiness, d.mode),
     serveMetrics: serveMetrics(d.metrics.registry),
     ...browserSteps(d),
   } satisfies Record<string, Middleware>;
