@@ -33,7 +33,7 @@ ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=8080 \
     DATA_DIR=/var/lib/tessera/data \
-    KEYS_DIR=/var/lib/tessera/keys \\
+    KEYS_DIR=/var/lib/tessera/keys \
     MALLOC_MMAP_THRESHOLD_=1048576
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
