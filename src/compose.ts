@@ -5,10 +5,11 @@ import { UserAccounts } from './accounts/users.js';
 import { AuditTrail } from './audit/trail.js';
 import { LoginSessions } from './authorize/login_sessions.js';
 import { buildVersion } from './build_info.js';
-import { type Config, isEmbedded } from './config.js';
+import { type Config, type DeploymentMode, deploymentMode, isEmbedded } from './config.js';
 import { connectDatabase } from './db/connect.js';
 import { lockEmbeddedDatabase } from './db/embedded_lock.js';
-import { migrateLatest, pendingMigrations } from './db/migrate.js';
+import { migrateLatest, migrationStatus } from './db/migrate.js';
+import { type NotificationSource, PostgresListener } from './db/notifications.js';
 import { type ReadinessCheck, runCheck } from './endpoints/health.js';
 import { EventBus } from './events.js';
 import { authorizationCodeGrant } from './grants/authorization_code.js';
@@ -16,10 +17,12 @@ import { clientCredentialsGrant } from './grants/client_credentials.js';
 import { passwordGrant } from './grants/password.js';
 import { refreshTokenGrant } from './grants/refresh_token.js';
 import { type GrantRegistry, grantRegistry } from './grants/registry.js';
+import { type LimiterBackend, limiterFactory } from './http/limiter_store.js';
 import { RateLimits } from './http/rate_limits.js';
-import { resolveKek } from './keys/kek.js';
+import { resolveKek, UNLOADED_KEK } from './keys/kek.js';
 import { KeyRing } from './keys/keyring.js';
 import { KeyLifecycle } from './keys/lifecycle.js';
+import { PostgresKeyChangeSignal } from './keys/postgres_signal.js';
 import { scheduleRotation, watchKeyChanges } from './keys/propagation.js';
 import { type KeyChangeSignal, LocalKeyChangeSignal, RedisKeyChangeSignal } from './keys/signal.js';
 import { createLogger, createMetrics, type Metrics, observeEvents } from './observability.js';
@@ -35,6 +38,7 @@ import { PostgresAuditStore } from './stores/postgres/audit_events.js';
 import { PostgresAuthorizationCodeStore } from './stores/postgres/authorization_codes.js';
 import { PostgresClientStore } from './stores/postgres/clients.js';
 import { PostgresLoginSessionStore } from './stores/postgres/login_sessions.js';
+import { NotifiedDenylist } from './stores/postgres/notified_denylist.js';
 import { PostgresRefreshTokenInspector } from './stores/postgres/refresh_token_inspector.js';
 import { PostgresRefreshTokenStore } from './stores/postgres/refresh_tokens.js';
 import { PostgresRevocationStore } from './stores/postgres/revocations.js';
@@ -85,12 +89,28 @@ export interface BuildOptions {
   /** Skip key initialisation and the jobs (CLI commands that only touch users/clients). */
   withoutKeys?: boolean;
   /**
-   * `apply` pending migrations (default in embedded mode, and `tessera migrate`), or `require` none
-   * to be pending (default in production, which migrates only through `tessera migrate`).
+   * `apply` pending migrations (default in embedded mode, and `tessera migrate`), `require` none
+   * to be pending (default in production, which migrates only through `tessera migrate`), or
+   * `report`: touch nothing (`tessera migrate --status`).
    */
-  migrations?: 'apply' | 'require';
+  migrations?: 'apply' | 'require' | 'report';
   /** Replaces the key-change signal (tests: a shared in-process one, or one that drops messages). */
   keySignal?: KeyChangeSignal;
+  /**
+   * Do not read KEY_ENCRYPTION_KEY (nor generate one): CLI commands that seal or open no private
+   * key, so operators and migration jobs need not hold it (docs/upgrades.md).
+   */
+  withoutKek?: boolean;
+  /**
+   * Open the LISTEN connection of the Postgres-only mode (default). A CLI command only writes: the
+   * revocations trigger and the key NOTIFY tell the servers.
+   */
+  listen?: boolean;
+  /**
+   * Embedded mode: create the database when DATA_DIR holds none (default: the server does). The
+   * CLI passes false, except `tessera migrate`: it never creates an empty one silently.
+   */
+  createEmbedded?: boolean;
 }
 
 // --- Stage 1: backends ---------------------------------------------------------------------------
@@ -102,27 +122,49 @@ export interface Backends {
   metrics: Metrics;
   now: () => number;
   db: Knex;
+  /** Where the shared state lives: logged at start, answered by /readyz (docs/scaling.md). */
+  mode: DeploymentMode;
   /** Undefined in embedded mode (no REDIS_URL / REDIS_CLUSTER_NODES). */
   redis: RedisClient | undefined;
+  /** The LISTEN connection of the Postgres-only mode; undefined in every other mode and in the CLI. */
+  notifications: NotificationSource | undefined;
+  /** UNLOADED_KEK when built `withoutKek`. */
   kek: Uint8Array;
   /** Migrations this start applied (reported by `tessera migrate`). */
   appliedMigrations: string[];
   close(): Promise<void>;
 }
 
-/** Production never migrates implicitly (docs/configuration.md): say so instead of failing on a table. */
-async function prepareSchema(db: Knex, mode: 'apply' | 'require'): Promise<string[]> {
-  if (mode === 'apply') return migrateLatest(db);
-  const pending = await pendingMigrations(db);
+/**
+ * Production never migrates implicitly (docs/configuration.md): say so instead of failing on a
+ * table. Migrations newer than this code are a rolling upgrade or a rollback in progress: logged,
+ * never refused (docs/upgrades.md).
+ */
+async function prepareSchema(db: Knex, mode: 'apply' | 'require' | 'report', log: Logger): Promise<string[]> {
+  if (mode === 'report') return [];
+  // One listing in the usual case (nothing pending); knex's migration lock guards the apply.
+  const status = await migrationStatus(db);
+  const applying = mode === 'apply' && status.pending.length > 0;
+  const applied = applying ? await migrateLatest(db) : [];
+  const { pending, unknown } = applying ? await migrationStatus(db) : status;
   if (pending.length > 0) {
-    throw new Error(`the database has ${pending.length} pending migration(s): run \`tessera migrate\` first`);
+    throw new Error(
+      `the database has ${pending.length} pending migration(s): run \`tessera migrate\` first (${pending.join(', ')})`,
+    );
   }
-  return [];
+  if (unknown.length > 0) {
+    log.warn(
+      { unknownMigrations: unknown },
+      'the database has migrations newer than this release (a rolling upgrade or a rollback): carrying on',
+    );
+  }
+  return applied;
 }
 
 function openDatabase(config: Config, options: BuildOptions, log: Logger, cleanups: Cleanup[]): Knex {
   if (options.db) return options.db;
-  if (isEmbedded(config)) cleanups.push(lockEmbeddedDatabase(config.dataDir));
+  if (isEmbedded(config))
+    cleanups.push(lockEmbeddedDatabase(config.dataDir, { create: options.createEmbedded !== false }));
   const db = connectDatabase({
     url: config.databaseUrl,
     dataDir: config.dataDir,
@@ -143,6 +185,19 @@ function openRedis(config: Config, log: Logger, cleanups: Cleanup[]): RedisClien
   return redis;
 }
 
+/** Postgres only: one dedicated LISTEN connection per server process (docs/scaling.md). */
+function openListener(
+  config: Config,
+  mode: DeploymentMode,
+  options: BuildOptions,
+  cleanups: Cleanup[],
+): NotificationSource | undefined {
+  if (mode !== 'postgres' || options.listen === false || !config.databaseListenUrl) return undefined;
+  const listener = new PostgresListener(config.databaseListenUrl);
+  cleanups.push(() => listener.close());
+  return listener;
+}
+
 /** Embedded lock, database, migrations, Redis, the KEK; logging and metrics observe the events. */
 export async function openBackends(config: Config, options: BuildOptions = {}): Promise<Backends> {
   const log = options.log ?? createLogger(config.logLevel);
@@ -156,11 +211,27 @@ export async function openBackends(config: Config, options: BuildOptions = {}): 
     const appliedMigrations = await prepareSchema(
       db,
       options.migrations ?? (isEmbedded(config) ? 'apply' : 'require'),
+      log,
     );
-    const { kek } = resolveKek(config);
+    const kek = options.withoutKek ? UNLOADED_KEK : resolveKek(config).kek;
+    const mode = deploymentMode(config);
     const redis = openRedis(config, log, cleanups);
+    const notifications = openListener(config, mode, options, cleanups);
     const now = options.now ?? Date.now;
-    return { config, log, events, metrics, now, db, redis, kek, appliedMigrations, close };
+    return {
+      config,
+      log,
+      events,
+      metrics,
+      now,
+      db,
+      mode,
+      redis,
+      notifications,
+      kek,
+      appliedMigrations,
+      close,
+    };
   } catch (err) {
     await close();
     throw err;
@@ -183,7 +254,7 @@ export interface Stores {
   /** Browser sign-ins at /authorize. */
   loginSessionStore: LoginSessionStore;
   denylist: Denylist;
-  /** The login throttle and the per-client request limits (Redis, or memory when embedded). */
+  /** The login throttle and the per-client request limits (Redis, Postgres, or memory when embedded). */
   rateLimits: RateLimits;
   /** The audit trail (docs/audit.md). */
   auditEvents: AuditStore;
@@ -197,7 +268,7 @@ export interface Stores {
  * ones fall back to Postgres or memory themselves and report Redis outages as events.
  */
 export async function openStores(b: Backends): Promise<Stores> {
-  const { db, redis, config, events, now } = b;
+  const { db, config, events, now } = b;
   const users = guarded(new PostgresUserStore(db), 'database');
   const clients = new CachedClientStore(guarded(new PostgresClientStore(db), 'database'), now);
   const signingKeys = guarded(new PostgresSigningKeyStore(db), 'database');
@@ -207,18 +278,15 @@ export async function openStores(b: Backends): Promise<Stores> {
   const auditEvents = guarded(new PostgresAuditStore(db), 'database');
   const authorizationCodes = guarded(new PostgresAuthorizationCodeStore(db), 'database');
   const loginSessionStore = guarded(new PostgresLoginSessionStore(db), 'database');
-  const denylist: Denylist & { load(): Promise<void> } = redis
-    ? new RedisDenylist({ redis, durable: revocations, prefix: config.redisKeyPrefix, events, now })
-    : new MemoryDenylist(revocations, now);
+  const denylist = openDenylist(b, revocations);
   const rateLimits = new RateLimits({
-    redis,
-    prefix: config.redisKeyPrefix,
+    limiter: limiterFactory(limiterBackend(b)),
     limits: config.rateLimits,
     events,
   });
 
   await denylist.load();
-  const readiness = readinessChecks(db, denylist);
+  const readiness = readinessChecks(b, denylist);
   const close = async () => denylist.close?.();
   return {
     users,
@@ -237,17 +305,47 @@ export async function openStores(b: Backends): Promise<Stores> {
   };
 }
 
-/** The database is critical; without Redis the denylist reads Postgres and rate limits use memory. */
-function readinessChecks(db: Knex, denylist: Denylist): ReadinessCheck[] {
-  return [
-    {
-      name: 'database',
-      critical: true,
-      run: async () => {
-        await db.raw('select 1');
-        return 'ok';
-      },
+/** Redis when configured; else Postgres (with its LISTEN copy in servers); in-process when embedded. */
+function openDenylist(b: Backends, durable: RevocationStore): Denylist & { load(): Promise<void> } {
+  const { redis, config, events, now } = b;
+  if (redis) return new RedisDenylist({ redis, durable, prefix: config.redisKeyPrefix, events, now });
+  if (b.mode === 'postgres')
+    return new NotifiedDenylist({ durable, notifications: b.notifications, events, now });
+  return new MemoryDenylist(durable, now);
+}
+
+/** Rate-limit counters live with the rest of the shared state (docs/scaling.md). */
+function limiterBackend(b: Backends): LimiterBackend {
+  if (b.redis) return { kind: 'redis', redis: b.redis, prefix: b.config.redisKeyPrefix };
+  return b.mode === 'postgres' ? { kind: 'postgres', db: b.db } : { kind: 'memory' };
+}
+
+/**
+ * The database is critical. Redis and the Postgres listener are not: without them the denylist
+ * reads Postgres and rate limits use memory or Postgres (docs/scaling.md, outage table).
+ */
+function readinessChecks(b: Backends, denylist: Denylist): ReadinessCheck[] {
+  const { db, notifications } = b;
+  const database: ReadinessCheck = {
+    name: 'database',
+    critical: true,
+    run: async () => {
+      await db.raw('select 1');
+      return 'ok';
     },
+  };
+  if (notifications) {
+    return [
+      database,
+      {
+        name: 'notifications',
+        critical: false,
+        run: async () => (notifications.state() === 'up' ? 'ok' : 'down'),
+      },
+    ];
+  }
+  return [
+    database,
     {
       name: 'redis',
       critical: false,
@@ -282,9 +380,11 @@ export interface Domain {
 /**
  * Publishes on the shared Redis connection; the signal adds the one dedicated subscriber
  * connection pub/sub needs. Commands that load no keys (most of the CLI) subscribe to nothing.
+ * Without Redis, Postgres NOTIFY carries it (heard on the process's LISTEN connection, if any).
  */
 function keyChangeSignal(b: Backends, options: BuildOptions): KeyChangeSignal {
   if (options.keySignal) return options.keySignal;
+  if (b.mode === 'postgres') return new PostgresKeyChangeSignal(b.db, b.notifications);
   if (!b.redis || options.withoutKeys) return new LocalKeyChangeSignal();
   return new RedisKeyChangeSignal(b.redis, `${b.config.redisKeyPrefix}keys`, (err) =>
     b.events.emit('dependency.degraded', { dependency: 'redis', err }),
@@ -431,12 +531,20 @@ export type Services = Omit<Backends, 'close'> &
     close(): Promise<void>;
   };
 
+const STATE: Record<DeploymentMode, string> = {
+  embedded: 'in-process',
+  redis: 'redis',
+  'redis-cluster': 'redis-cluster',
+  postgres: 'postgres-notify',
+};
+
 function logBackends(b: Backends): void {
-  const { config, redis } = b;
+  const { config } = b;
   b.log.info(
     {
+      mode: b.mode,
       database: config.databaseUrl ? 'postgres' : 'pglite',
-      state: config.redisClusterNodes?.length ? 'redis-cluster' : redis ? 'redis' : 'in-process',
+      state: STATE[b.mode],
       signingAlg: config.signingAlg,
     },
     'backends selected',
@@ -485,7 +593,10 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
   return assemble(config, options, !options.withoutKeys);
 }
 
-/** One CLI command: backends, stores and domain; a short-lived process runs no background jobs. */
+/**
+ * One CLI command: backends, stores and domain; a short-lived process runs no background jobs and
+ * listens to nothing.
+ */
 export async function buildCommandServices(config: Config, options: BuildOptions = {}): Promise<Services> {
-  return assemble(config, options, false);
+  return assemble(config, { ...options, listen: false }, false);
 }

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { fromInstallRoot } from './install_root.js';
 
 /** Signing algorithms Tessera can create keys for (RFC 7518 / RFC 8037). */
 export const SIGNING_ALGS = ['ES256', 'EdDSA', 'RS256', 'PS256'] as const;
@@ -28,12 +29,18 @@ export interface Config {
   issuer: string;
   /** Unset → embedded PGlite under `dataDir`. */
   databaseUrl: string | undefined;
+  /**
+   * Postgres-only mode: where the LISTEN connection goes. A transaction-mode pooler cannot hold a
+   * listening session, so this may name the server directly (docs/scaling.md, "Poolers").
+   */
+  databaseListenUrl: string | undefined;
   /** Postgres connections per process (each `WORKERS` process has its own pool). */
   databasePoolMax: number;
   /** Processes sharing the port through node:cluster (production modes; embedded runs one). */
   workers: number;
+  /** Absolute; a relative DATA_DIR is taken from the install folder (src/install_root.ts). */
   dataDir: string;
-  /** Embedded mode keeps its generated KEK here (docs/configuration.md). */
+  /** Embedded mode keeps its generated KEK here (docs/configuration.md); absolute like `dataDir`. */
   keysDir: string;
   redisUrl: string | undefined;
   redisClusterNodes: string[] | undefined;
@@ -189,7 +196,7 @@ function readRateLimits(env: Env): RateLimitConfig {
  * Reads and validates the configuration. Throws ConfigError naming the first bad key; main.ts
  * prints it as one line and exits.
  */
-export function loadConfig(env: Env = process.env): Config {
+export function loadConfig(env: Env = process.env, options: { requireKek?: boolean } = {}): Config {
   const port = readInt(env, 'PORT', 8080, 0, 65535);
   const host = env.HOST || '127.0.0.1';
   const issuer = readUrl(env, 'ISSUER', ['http:', 'https:']) ?? `http://localhost:${port}`;
@@ -201,8 +208,9 @@ export function loadConfig(env: Env = process.env): Config {
   const redisClusterNodes = readClusterNodes(env);
   const keyEncryptionKey = readKek(env, 'KEY_ENCRYPTION_KEY');
   // Production (a real database) must be told its KEK: generating one would make every other
-  // replica unable to read the keys this one writes.
-  if (databaseUrl && !keyEncryptionKey)
+  // replica unable to read the keys this one writes. CLI commands that touch no private key
+  // load the configuration without it (docs/upgrades.md).
+  if (databaseUrl && !keyEncryptionKey && options.requireKek !== false)
     throw new ConfigError(
       'KEY_ENCRYPTION_KEY',
       'is required when DATABASE_URL is set (or KEY_ENCRYPTION_KEY_FILE)',
@@ -216,10 +224,11 @@ export function loadConfig(env: Env = process.env): Config {
     host,
     issuer,
     databaseUrl,
+    databaseListenUrl: readUrl(env, 'DATABASE_LISTEN_URL', ['postgres:', 'postgresql:']) ?? databaseUrl,
     databasePoolMax: readInt(env, 'DATABASE_POOL_MAX', 10, 1, 1000),
     workers: readInt(env, 'WORKERS', 1, 1, 64),
-    dataDir: env.DATA_DIR || './data',
-    keysDir: env.KEYS_DIR || './keys',
+    dataDir: fromInstallRoot(env.DATA_DIR || 'data'),
+    keysDir: fromInstallRoot(env.KEYS_DIR || 'keys'),
     redisUrl,
     redisClusterNodes,
     redisKeyPrefix: env.REDIS_KEY_PREFIX ?? 'tessera:',
@@ -245,4 +254,16 @@ export function loadConfig(env: Env = process.env): Config {
 /** True when no DATABASE_URL is configured: PGlite + in-process state, single process. */
 export function isEmbedded(config: Config): boolean {
   return config.databaseUrl === undefined;
+}
+
+/**
+ * Where the shared state lives (docs/scaling.md): in process (embedded), in Redis (single node
+ * or Cluster), or in Postgres alone. Logged at start and answered by /readyz.
+ */
+export type DeploymentMode = 'embedded' | 'redis' | 'redis-cluster' | 'postgres';
+
+export function deploymentMode(config: Config): DeploymentMode {
+  if (config.redisClusterNodes && config.redisClusterNodes.length > 0) return 'redis-cluster';
+  if (config.redisUrl) return 'redis';
+  return isEmbedded(config) ? 'embedded' : 'postgres';
 }

@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import type { AuditTrail } from './audit/trail.js';
 import type { LoginSessions } from './authorize/login_sessions.js';
-import type { Config } from './config.js';
+import type { Config, DeploymentMode } from './config.js';
 import {
   type AdminDeps,
   adminAuditSteps,
@@ -71,6 +71,8 @@ export interface RouteDeps {
   denylist: Denylist;
   rateLimits: Pick<RateLimits, 'perClient'> & LoginThrottle;
   readiness: ReadinessCheck[];
+  /** Where the shared state lives, for /readyz. */
+  mode: DeploymentMode;
   verifier: AccessTokenVerifier;
   sessions: Sessions;
   grants: GrantRegistry;
@@ -177,7 +179,7 @@ function steps(d: RouteDeps) {
     listKeys: listKeys(d),
     rotateKeys: rotateKeys(d),
     revokeKey: revokeKey(d),
-    readiness: readiness(d.readiness),
+    readiness: readiness(d.readiness, d.mode),
     serveMetrics: serveMetrics(d.metrics.registry),
     ...browserSteps(d),
   } satisfies Record<string, Middleware>;

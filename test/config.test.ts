@@ -1,5 +1,7 @@
+import path from 'node:path';
 import test from 'ava';
 import { ConfigError, loadConfig, parseDuration } from '../src/config.js';
+import { INSTALL_ROOT } from '../src/install_root.js';
 
 const KEK = Buffer.alloc(32, 1).toString('base64url');
 
@@ -20,7 +22,10 @@ test('defaults match docs/configuration.md', (t) => {
   t.is(c.host, '127.0.0.1');
   t.is(c.issuer, 'http://localhost:8080');
   t.is(c.databaseUrl, undefined);
-  t.is(c.dataDir, './data');
+  // Relative to the install folder, not the current directory (the CLI finds the server's database).
+  t.is(c.dataDir, path.join(INSTALL_ROOT, 'data'));
+  t.is(loadConfig({ DATA_DIR: 'elsewhere/db' }).dataDir, path.join(INSTALL_ROOT, 'elsewhere', 'db'));
+  t.is(loadConfig({ DATA_DIR: '/var/lib/tessera' }).dataDir, '/var/lib/tessera');
   t.is(c.signingAlg, 'ES256');
   t.is(c.accessTokenTtl, 900);
   t.is(c.refreshTokenIdleTtl, 7 * 86400);

@@ -1,6 +1,7 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { CLI_STAMP } from '../audit/trail.js';
-import type { Services } from '../compose.js';
+import type { Backends, Services } from '../compose.js';
+import { type MigrationStatus, migrationStatus } from '../db/migrate.js';
 import { GRANT_TYPES, type GrantType } from '../stores/types.js';
 import { type CliIo, readSecret } from './io.js';
 
@@ -9,16 +10,28 @@ export class UsageError extends Error {}
 export interface CommandContext {
   args: string[];
   io: CliIo;
+  /** Backends, stores and domain (no jobs): what most commands use. */
   services: () => Promise<Services>;
+  /** The backends stage alone, migrating (`apply`) or not (`report`): `tessera migrate`. */
+  backends: (migrations: 'apply' | 'report') => Promise<Backends>;
 }
 
 export interface Command {
   /** e.g. "users create --username U [--roles a,b]" */
   usage: string;
   summary: string;
+  /** More for `tessera <command> --help`: what it changes, what it prints. */
+  details?: string;
   /** Commands that need no signing keys skip loading them. */
   needsKeys?: boolean;
+  /**
+   * Only the commands that decrypt or encrypt private keys read KEY_ENCRYPTION_KEY: operators and
+   * migration jobs run everything else without holding the key that opens the signing keys.
+   */
+  needsKek?: boolean;
   run(ctx: CommandContext): Promise<Record<string, unknown>>;
+  /** Human output (without --json); the default prints one `key: value` line per member. */
+  format?(result: Record<string, unknown>): string;
 }
 
 export function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
@@ -44,12 +57,31 @@ export const list = (v: unknown) =>
 
 export const coreCommands: Record<string, Command> = {
   migrate: {
-    usage: 'migrate',
-    summary: 'apply pending database migrations',
-    async run({ args, services }) {
-      parse(args, {});
-      // Opening the services applied them (they must exist before anything reads a table).
-      return { applied: (await services()).appliedMigrations };
+    usage: 'migrate [--status]',
+    summary: "apply this release's pending migrations; --status lists applied, pending and unknown ones",
+    details: [
+      'Production instances never migrate on their own: run this once per release, before the new',
+      'code rolls out. Migrations applied by a newer release ("unknown") are left alone: every',
+      'migration is backward compatible with the previous release (docs/upgrades.md). In embedded',
+      'mode this is also the one command that creates a missing database.',
+    ].join('\n'),
+    async run({ args, backends }) {
+      const { values } = parse(args, { status: { type: 'boolean' } });
+      if (values.status) return { ...(await migrationStatus((await backends('report')).db)) };
+      return { applied: (await backends('apply')).appliedMigrations };
+    },
+    format(result) {
+      if (!('pending' in result)) {
+        const applied = result.applied as string[];
+        return applied.length === 0 ? 'nothing to apply' : applied.map((m) => `applied  ${m}`).join('\n');
+      }
+      const { applied, pending, unknown } = result as unknown as MigrationStatus;
+      return [
+        ...applied.map((m) =>
+          unknown.includes(m) ? `unknown  ${m}  (applied by a newer release)` : `applied  ${m}`,
+        ),
+        ...pending.map((m) => `pending  ${m}`),
+      ].join('\n');
     },
   },
   'users create': {

@@ -16,6 +16,7 @@ export const keyCommands: Record<string, Command> = {
     usage: 'keys rotate [--force]',
     summary: 'promote next, retire active, create a new next; --force skips the JWKS max-age wait',
     needsKeys: true,
+    needsKek: true,
     async run({ args, services }) {
       const { values } = parse(args, { force: { type: 'boolean' } });
       const keys = await (await services()).keyLifecycle.rotate({
@@ -29,6 +30,7 @@ export const keyCommands: Record<string, Command> = {
     usage: 'keys revoke KID',
     summary: 'pull a compromised key from JWKS at once (rotating first if it is the active key)',
     needsKeys: true,
+    needsKek: true,
     async run({ args, services }) {
       // Kids are RFC 7638 thumbprints in base64url and may start with "-": a lone argument is the KID.
       const positionals = args.length === 1 ? args : parse(args, {}).positionals;
@@ -41,6 +43,7 @@ export const keyCommands: Record<string, Command> = {
     usage: 'keys rewrap   (KEY_ENCRYPTION_KEY = new KEK, KEY_ENCRYPTION_KEY_PREVIOUS = old KEK)',
     summary: 're-encrypt every private key under the new KEK in one transaction (idempotent)',
     // Keys are not loaded: under the new KEK they may not open yet; that is what this fixes.
+    needsKek: true,
     async run({ args, services }) {
       parse(args, {});
       const s = await services();

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import type { Logger } from 'pino';
+import { embeddedClusterPath } from './embedded_lock.js';
 
 /**
  * knex-pglite (and PGlite with it) is loaded only when the embedded mode asks for it: a production
@@ -47,7 +48,7 @@ export function connectDatabase(target: DatabaseTarget): Knex {
   if (target.dataDir !== null) {
     const dir = path.resolve(target.dataDir);
     mkdirSync(dir, { recursive: true });
-    connection = { filename: path.join(dir, 'pgdata') } as Knex.StaticConnectionConfig;
+    connection = { filename: embeddedClusterPath(dir) } as Knex.StaticConnectionConfig;
   }
   return knexFactory({
     client: loadPgLiteClient(),

@@ -1,5 +1,21 @@
-import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { INSTALL_ROOT } from '../install_root.js';
+
+/** The PGlite cluster inside DATA_DIR (src/db/connect.ts opens it there). */
+export const embeddedClusterPath = (dataDir: string) => path.join(dataDir, 'pgdata');
+
+/** A process that must not create a database (a CLI command) found none where DATA_DIR points. */
+export class EmbeddedDatabaseMissing extends Error {
+  constructor(dataDir: string) {
+    super(
+      `no embedded database in ${dataDir} (DATA_DIR; a relative path starts at ${INSTALL_ROOT}). ` +
+        'Start the server once (npm start) or run `tessera migrate` to create it, or set DATA_DIR ' +
+        '(or DATABASE_URL) to the database you mean',
+    );
+    this.name = 'EmbeddedDatabaseMissing';
+  }
+}
 
 export class EmbeddedDatabaseBusy extends Error {
   constructor(dataDir: string, pid: number) {
@@ -25,9 +41,16 @@ function alive(pid: number): boolean {
  * created with O_EXCL makes the second opener fail with a plain message; stale files are taken over.
  * Returns the release function.
  */
-export function lockEmbeddedDatabase(dataDir: string): () => void {
-  mkdirSync(dataDir, { recursive: true });
+export function lockEmbeddedDatabase(dataDir: string, options: { create?: boolean } = {}): () => void {
   const file = path.join(dataDir, 'tessera.lock');
+  if (options.create === false && !existsSync(embeddedClusterPath(dataDir))) {
+    // Say who holds the folder if anyone does; otherwise where we looked. Create nothing.
+    const holder = existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : 0;
+    if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && alive(holder))
+      throw new EmbeddedDatabaseBusy(dataDir, holder);
+    throw new EmbeddedDatabaseMissing(dataDir);
+  }
+  mkdirSync(dataDir, { recursive: true });
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const fd = openSync(file, 'wx', 0o600);

@@ -27,20 +27,49 @@ class DirectoryMigrationSource implements Knex.MigrationSource<string> {
   }
 }
 
+/**
+ * Rolling upgrades (docs/upgrades.md): the database may carry migrations this code does not know,
+ * written by a newer release that is being rolled out (or rolled back from). Every migration is
+ * backward compatible with the previous release, so those are reported, never refused; knex's
+ * own check would call the migration directory corrupt.
+ */
+const config = () => ({
+  migrationSource: new DirectoryMigrationSource(),
+  disableMigrationsListValidation: true,
+});
+
+export interface MigrationStatus {
+  /** Every migration recorded in the database, oldest first (ours and unknown ones). */
+  applied: string[];
+  /** Ours, not yet applied: a production instance refuses to start while there are any. */
+  pending: string[];
+  /** Applied by a newer release: logged at start, otherwise ignored. */
+  unknown: string[];
+}
+
 /** Applies pending migrations and returns their names. */
 export async function migrateLatest(db: Knex): Promise<string[]> {
-  const [, applied] = (await db.migrate.latest({ migrationSource: new DirectoryMigrationSource() })) as [
-    number,
-    string[],
-  ];
+  const [, applied] = (await db.migrate.latest(config())) as [number, string[]];
   return applied;
 }
 
-/** Names of migrations not yet applied (production start refuses to run with any). */
-export async function pendingMigrations(db: Knex): Promise<string[]> {
-  const [, pending] = (await db.migrate.list({ migrationSource: new DirectoryMigrationSource() })) as [
-    unknown[],
+/** What `tessera migrate --status` prints, and what a production start checks. */
+export async function migrationStatus(db: Knex): Promise<MigrationStatus> {
+  const source = new DirectoryMigrationSource();
+  const ours = new Set((await source.getMigrations()).map((f) => source.getMigrationName(f)));
+  const [completed, pending] = (await db.migrate.list(config())) as [
+    { name: string }[] | string[],
     { file: string }[] | string[],
   ];
-  return pending.map((p) => (typeof p === 'string' ? p : p.file));
+  const applied = completed.map((c) => (typeof c === 'string' ? c : c.name).replace(/\.(ts|js)$/, ''));
+  return {
+    applied,
+    pending: pending.map((p) => source.getMigrationName(typeof p === 'string' ? p : p.file)),
+    unknown: applied.filter((name) => !ours.has(name)),
+  };
+}
+
+/** Names of our migrations not yet applied (production start refuses to run with any). */
+export async function pendingMigrations(db: Knex): Promise<string[]> {
+  return (await migrationStatus(db)).pending;
 }

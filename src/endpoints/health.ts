@@ -1,5 +1,6 @@
 import type { Context } from 'koa';
 import type { Registry } from 'prom-client';
+import type { DeploymentMode } from '../config.js';
 
 export type CheckResult = 'ok' | 'down' | 'embedded';
 
@@ -30,8 +31,12 @@ export async function liveness(ctx: Context): Promise<void> {
   ctx.body = { status: 'ok' };
 }
 
-/** Readiness: 503 when a critical check is down, 200 "degraded" when only others are. */
-export function readiness(checks: ReadinessCheck[]) {
+/**
+ * Readiness: 503 when a critical check is down, 200 "degraded" when only others are. `mode` says
+ * where the shared state lives (docs/scaling.md), so an operator can tell a Postgres-only instance
+ * from one that lost its Redis configuration.
+ */
+export function readiness(checks: ReadinessCheck[], mode: DeploymentMode) {
   return async function readiness(ctx: Context): Promise<void> {
     const results = await Promise.all(checks.map(async (c) => [c, await runCheck(c)] as const));
     const down = results.filter(([, r]) => r === 'down');
@@ -39,6 +44,7 @@ export function readiness(checks: ReadinessCheck[]) {
     ctx.status = down.some(([c]) => c.critical) ? 503 : 200;
     ctx.body = {
       status: down.length === 0 ? 'ok' : ctx.status === 503 ? 'down' : 'degraded',
+      mode,
       checks: Object.fromEntries(results.map(([c, r]) => [c.name, r])),
     };
   };

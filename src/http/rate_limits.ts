@@ -1,18 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { Context, Middleware, Next } from 'koa';
-import {
-  type RateLimiterAbstract,
-  RateLimiterMemory,
-  RateLimiterRedis,
-  RateLimiterRes,
-  RLWrapperTimeouts,
-} from 'rate-limiter-flexible';
+import { type RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
 import type { RateLimitConfig } from '../config.js';
 import { OAuthError } from '../errors.js';
 import type { EventBus } from '../events.js';
 import type { LoginThrottle } from '../grants/login_throttle.js';
-import type { RedisClient } from '../redis/connect.js';
 import { authenticatedClient } from './client_auth.js';
+import type { LimiterFactory } from './limiter_store.js';
 
 /**
  * Consecutive failures of one username+IP are remembered this long from the first one (and reset
@@ -26,53 +20,11 @@ export const LOGIN_IN_FLIGHT_MAX_S = 30;
 
 export type LimiterName = 'login_user_ip' | 'login_ip' | 'client_token' | 'client_introspect';
 
-interface LimiterSpec {
-  name: string;
-  points: number;
-  duration: number;
-}
-
 export interface RateLimitDeps {
-  /** Undefined in embedded mode: every limiter is per-process memory. */
-  redis: RedisClient | undefined;
-  /** REDIS_KEY_PREFIX; limiter keys are `${prefix}rl:<name>:<key>`, single-key commands only. */
-  prefix: string;
+  /** Builds each limiter on the chosen store: Redis, Postgres or memory (src/http/limiter_store.ts). */
+  limiter: LimiterFactory;
   limits: RateLimitConfig;
   events: EventBus;
-}
-
-/**
- * A hung Redis (connected but silent) must not add the 1 s command timeout to every limiter call
- * of a login: after this long the in-memory insurance limiter answers instead.
- */
-export const REDIS_LIMITER_TIMEOUT_MS = 250;
-
-/**
- * A limiter shared by every instance through Redis, with a per-process memory limiter as
- * insurance: when Redis is unreachable, not ready or slower than REDIS_LIMITER_TIMEOUT_MS, the
- * limits still hold, per instance (docs/redis.md). The insurance sits on the timeout wrapper only, so a
- * slow call that fails late is never counted twice.
- */
-function makeLimiter(deps: RateLimitDeps, spec: LimiterSpec): RateLimiterAbstract {
-  const options = {
-    keyPrefix: `${deps.prefix}rl:${spec.name}`,
-    points: spec.points,
-    duration: spec.duration,
-  };
-  const memory = new RateLimiterMemory(options);
-  if (!deps.redis) return memory;
-  const shared = new RateLimiterRedis({
-    ...options,
-    storeClient: deps.redis,
-    // Don't queue behind a reconnect: fail at once so the insurance answers.
-    rejectIfRedisNotReady: true,
-  });
-  const insured = new RLWrapperTimeouts({
-    limiter: shared,
-    timeoutMs: REDIS_LIMITER_TIMEOUT_MS,
-    insuranceLimiter: memory,
-  });
-  return insured as unknown as RateLimiterAbstract;
 }
 
 /** The pair key is a digest: bounded length, no raw usernames in Redis, no hash-tag surprises. */
@@ -111,29 +63,29 @@ export class RateLimits implements LoginThrottle {
   constructor(deps: RateLimitDeps) {
     this.limits = deps.limits;
     this.events = deps.events;
-    this.pairFailures = makeLimiter(deps, {
+    this.pairFailures = deps.limiter({
       name: 'login_fail',
       points: deps.limits.loginFailuresPerUserIp,
       duration: LOGIN_FAILURE_MEMORY_S,
     });
     // Only ever `block`ed: present means locked, for the lockout just computed.
-    this.pairLock = makeLimiter(deps, {
+    this.pairLock = deps.limiter({
       name: 'login_lock',
       points: 1,
       duration: deps.limits.loginLockoutMax,
     });
     // One attempt in flight per pair: its point is returned when the attempt ends (or after this
     // long, should the process die mid-attempt).
-    this.pairBusy = makeLimiter(deps, { name: 'login_busy', points: 1, duration: LOGIN_IN_FLIGHT_MAX_S });
-    this.ipFailures = makeLimiter(deps, {
+    this.pairBusy = deps.limiter({ name: 'login_busy', points: 1, duration: LOGIN_IN_FLIGHT_MAX_S });
+    this.ipFailures = deps.limiter({
       name: 'login_ip',
       points: deps.limits.loginFailuresPerIpHour,
       duration: 3600,
     });
     const perClient = { points: deps.limits.clientRequestsPerMinute, duration: 60 };
     this.clientLimiters = {
-      token: makeLimiter(deps, { name: 'client_token', ...perClient }),
-      introspect: makeLimiter(deps, { name: 'client_introspect', ...perClient }),
+      token: deps.limiter({ name: 'client_token', ...perClient }),
+      introspect: deps.limiter({ name: 'client_introspect', ...perClient }),
     };
   }
 

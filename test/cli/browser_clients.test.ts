@@ -1,12 +1,12 @@
 import test from 'ava';
-import { cli, cliEnv } from '../helpers/cli.js';
+import { cli, readyCliEnv } from '../helpers/cli.js';
 import { fileDatabase } from '../helpers/database.js';
 
 test.serial(
   'clients create registers redirect URIs, origins and cookie mode; refuses bad ones',
   async (t) => {
     const database = process.env.DATABASE_URL ? await fileDatabase() : undefined;
-    const env = await cliEnv(t, database, { ISSUER: 'http://tessera.test' });
+    const env = await readyCliEnv(t, database, { ISSUER: 'http://tessera.test' });
     const created = await cli(
       [
         'clients',

@@ -1,10 +1,12 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import test from 'ava';
 import { loadConfig } from '../../src/config.js';
+import { PostgresListener } from '../../src/db/notifications.js';
 import { EventBus } from '../../src/events.js';
 import { closeRedis } from '../../src/redis/close.js';
 import { connectRedis } from '../../src/redis/connect.js';
 import { MemoryDenylist } from '../../src/stores/memory/denylist.js';
+import { NotifiedDenylist } from '../../src/stores/postgres/notified_denylist.js';
 import { PostgresRevocationStore } from '../../src/stores/postgres/revocations.js';
 import { RedisDenylist } from '../../src/stores/redis/denylist.js';
 import type { Denylist, Revocation, RevocationStore } from '../../src/stores/types.js';
@@ -27,6 +29,23 @@ const impls: Impl[] = [
       const denylist = new MemoryDenylist(durable, now);
       await denylist.load();
       return { denylist, close: async () => undefined };
+    },
+  },
+  {
+    name: 'postgres-notify',
+    available: Boolean(process.env.DATABASE_URL),
+    async make(durable, now) {
+      const url = (await fileDatabase()).url as string;
+      const notifications = new PostgresListener(url);
+      const denylist = new NotifiedDenylist({ durable, notifications, events: new EventBus(), now });
+      await denylist.load();
+      return {
+        denylist,
+        async close() {
+          await denylist.close();
+          await notifications.close();
+        },
+      };
     },
   },
   {
@@ -57,7 +76,7 @@ const entry = (kind: 'jti' | 'sid', ms: number, now: number): Revocation => ({
 
 for (const impl of impls) {
   const run = impl.available ? test : test.skip;
-  const tag = impl.available ? '' : ' [needs REDIS_URL]';
+  const tag = impl.available ? '' : ` [needs ${impl.name === 'redis' ? 'REDIS_URL' : 'DATABASE_URL'}]`;
 
   run(`${impl.name}: jti and sid entries block, others do not, durable record written${tag}`, async (t) => {
     const db = (await fileDatabase()).db;

@@ -46,3 +46,20 @@ export async function cli(argv: string[], env: Record<string, string>, stdin = '
   const code = await runCli(argv, { stdin: input, stdout: out, stderr: err }, env);
   return { code, stdout, stderr };
 }
+
+/**
+ * cliEnv with a database ready for commands: embedded runs create theirs with `tessera migrate`
+ * (the only command that creates one); a Postgres test database is migrated already.
+ */
+export async function readyCliEnv(
+  t: ExecutionContext,
+  database: TestDatabase | undefined,
+  extra: Record<string, string> = {},
+) {
+  const env = cliEnv(t, database, extra);
+  if (!database?.url) {
+    const r = await cli(['migrate'], env);
+    if (r.code !== 0) throw new Error(r.stderr);
+  }
+  return env;
+}

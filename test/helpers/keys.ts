@@ -84,7 +84,7 @@ export const deafSignal = (): KeyChangeSignal => ({
   close: async () => {},
 });
 
-export { cli, cliEnv } from './cli.js';
+export { cli, cliEnv, readyCliEnv } from './cli.js';
 
 /** JSON members that only private JWKs have (RFC 7518 §6.2.2, §6.3.2; RFC 8037 §2), and the sealed column. */
 export const PRIVATE_MARKERS = /"(d|p|q|dp|dq|qi|oth|private_jwe|privateJwe)"\s*:/;

@@ -46,7 +46,12 @@ async function cli(s: Server & { database: { url: string | undefined } }, argv: 
   const command = sessionCommands[key] ?? coreCommands[key];
   if (!command) throw new Error(`no command ${key}`);
   const io = { stdin: Readable.from([stdin]), stdout: new PassThrough(), stderr: new PassThrough() };
-  return command.run({ args: argv.slice(2), io, services: async () => s.services });
+  return command.run({
+    args: argv.slice(2),
+    io,
+    services: async () => s.services,
+    backends: async () => s.services,
+  });
 }
 
 function t_assert(ok: boolean, message: string) {

@@ -5,11 +5,11 @@ import { rewrapKeys } from '../../src/keys/lifecycle.js';
 import { startServer, TEST_KEK, TEST_REDIS_PREFIX } from '../helpers/app.js';
 import {
   cli,
-  cliEnv,
   clientToken,
   isolatedDatabase,
   keyServer,
   PRIVATE_MARKERS,
+  readyCliEnv,
   serviceClient,
 } from '../helpers/keys.js';
 import { getJson } from '../helpers/oauth.js';
@@ -26,7 +26,7 @@ async function cliDatabase(t: Parameters<typeof isolatedDatabase>[0]) {
 test.serial(
   'keys list / rotate [--force] / revoke: exit codes, reasons on stderr, JSON on stdout',
   async (t) => {
-    const env = cliEnv(t, await cliDatabase(t), {
+    const env = await readyCliEnv(t, await cliDatabase(t), {
       REDIS_KEY_PREFIX: `${TEST_REDIS_PREFIX}cli:`,
     });
     const outputs: string[] = [];
@@ -88,7 +88,7 @@ test.serial(
   'keys rewrap moves every key to the new KEK; old KEK then fails clearly; idempotent',
   async (t) => {
     const database = await cliDatabase(t);
-    const oldEnv = cliEnv(t, database);
+    const oldEnv = await readyCliEnv(t, database);
     const t0 = await cli(['keys', 'rotate', '--force', '--json'], oldEnv);
     t.is(t0.code, 0, t0.stderr);
     const newEnv = { ...oldEnv, KEY_ENCRYPTION_KEY: NEW_KEK };

@@ -36,6 +36,7 @@ needsRedisServer(
     const b = await useServer(t, { database: a.database, env });
     t.deepEqual(await (await fetch(`${b.url}/readyz`)).json(), {
       status: 'ok',
+      mode: 'redis-cluster',
       checks: { database: 'ok', redis: 'ok' },
     });
     const app = await createClient(a, { name: 'app', audiences: [API] });

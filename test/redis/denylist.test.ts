@@ -122,11 +122,16 @@ needsRedis('/readyz reports redis ok [needs REDIS_URL]', async (t) => {
   const s = await useServer(t);
   const res = await fetch(`${s.url}/readyz`);
   t.is(res.status, 200);
-  t.deepEqual(await res.json(), { status: 'ok', checks: { database: 'ok', redis: 'ok' } });
+  t.deepEqual(await res.json(), { status: 'ok', mode: 'redis', checks: { database: 'ok', redis: 'ok' } });
 });
 
-test('/readyz reports redis embedded without Redis', async (t) => {
+test('/readyz without Redis: embedded in-process state, or Postgres with its listener', async (t) => {
   const s = await useServer(t, { env: { REDIS_URL: '' } });
   const res = await fetch(`${s.url}/readyz`);
-  t.deepEqual(await res.json(), { status: 'ok', checks: { database: 'ok', redis: 'embedded' } });
+  t.deepEqual(
+    await res.json(),
+    process.env.DATABASE_URL
+      ? { status: 'ok', mode: 'postgres', checks: { database: 'ok', notifications: 'ok' } }
+      : { status: 'ok', mode: 'embedded', checks: { database: 'ok', redis: 'embedded' } },
+  );
 });

@@ -56,7 +56,11 @@ needsRedisServer(
     const before = await login();
     const live = await login();
     await revoke(before);
-    t.deepEqual((await readyz(s)).body, { status: 'ok', checks: { database: 'ok', redis: 'ok' } });
+    t.deepEqual((await readyz(s)).body, {
+      status: 'ok',
+      mode: 'redis',
+      checks: { database: 'ok', redis: 'ok' },
+    });
 
     await redis.stop();
     const started = Date.now();
@@ -77,7 +81,11 @@ needsRedisServer(
     t.is((await passwordLogin(s, app, user.username, user.password)).status, 200);
     const degraded = await readyz(s);
     t.is(degraded.status, 200, 'Redis down is degraded, not unready');
-    t.deepEqual(degraded.body, { status: 'degraded', checks: { database: 'ok', redis: 'down' } });
+    t.deepEqual(degraded.body, {
+      status: 'degraded',
+      mode: 'redis',
+      checks: { database: 'ok', redis: 'down' },
+    });
 
     // Back, but empty (no persistence): like a restart or a failover to an empty replica.
     await redis.start();
