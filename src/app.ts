@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { clientIp } from './http/client_ip.js';
 import { errorHandler } from './http/error_handler.js';
+import { requestLog } from './http/request_log.js';
 import { rejectMalformedUrl } from './http/strict_input.js';
 import { requestMetrics } from './observability.js';
 import { opsRoutes, type RouteDeps, routes } from './routes.js';
@@ -33,7 +34,8 @@ export function createApp(deps: AppDeps): Koa {
   );
   const router = routes(deps);
   app.use(clientIp(deps.config.trustProxy));
-  app.use(requestMetrics(deps.metrics, deps.log));
+  app.use(requestLog(deps.log));
+  app.use(requestMetrics(deps.metrics));
   app.use(errorHandler(deps.events));
   app.use(securityHeaders);
   app.use(rejectMalformedUrl);

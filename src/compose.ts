@@ -2,13 +2,15 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { ClientAccounts } from './accounts/clients.js';
 import { UserAccounts } from './accounts/users.js';
+import { AuditTrail } from './audit/trail.js';
 import { LoginSessions } from './authorize/login_sessions.js';
+import { buildVersion } from './build_info.js';
 import { type Config, type DeploymentMode, deploymentMode, isEmbedded } from './config.js';
 import { connectDatabase } from './db/connect.js';
 import { lockEmbeddedDatabase } from './db/embedded_lock.js';
 import { migrateLatest, migrationStatus } from './db/migrate.js';
 import { type NotificationSource, PostgresListener } from './db/notifications.js';
-import type { ReadinessCheck } from './endpoints/health.js';
+import { type ReadinessCheck, runCheck } from './endpoints/health.js';
 import { EventBus } from './events.js';
 import { authorizationCodeGrant } from './grants/authorization_code.js';
 import { clientCredentialsGrant } from './grants/client_credentials.js';
@@ -32,6 +34,7 @@ import { Sessions } from './sessions/sessions.js';
 import { guarded } from './stores/backend_errors.js';
 import { CachedClientStore } from './stores/cached_clients.js';
 import { MemoryDenylist } from './stores/memory/denylist.js';
+import { PostgresAuditStore } from './stores/postgres/audit_events.js';
 import { PostgresAuthorizationCodeStore } from './stores/postgres/authorization_codes.js';
 import { PostgresClientStore } from './stores/postgres/clients.js';
 import { PostgresLoginSessionStore } from './stores/postgres/login_sessions.js';
@@ -43,6 +46,8 @@ import { PostgresSigningKeyStore } from './stores/postgres/signing_keys.js';
 import { PostgresUserStore } from './stores/postgres/users.js';
 import { RedisDenylist } from './stores/redis/denylist.js';
 import type {
+  AuditStamp,
+  AuditStore,
   AuthorizationCodeStore,
   Denylist,
   LoginSessionStore,
@@ -251,6 +256,8 @@ export interface Stores {
   denylist: Denylist;
   /** The login throttle and the per-client request limits (Redis, Postgres, or memory when embedded). */
   rateLimits: RateLimits;
+  /** The audit trail (docs/audit.md). */
+  auditEvents: AuditStore;
   readiness: ReadinessCheck[];
   close(): Promise<void>;
 }
@@ -268,6 +275,7 @@ export async function openStores(b: Backends): Promise<Stores> {
   const revocations = guarded(new PostgresRevocationStore(db), 'database');
   const refreshTokens = guarded(new PostgresRefreshTokenStore(db), 'database');
   const refreshInspector = guarded(new PostgresRefreshTokenInspector(db), 'database');
+  const auditEvents = guarded(new PostgresAuditStore(db), 'database');
   const authorizationCodes = guarded(new PostgresAuthorizationCodeStore(db), 'database');
   const loginSessionStore = guarded(new PostgresLoginSessionStore(db), 'database');
   const denylist = openDenylist(b, revocations);
@@ -291,6 +299,7 @@ export async function openStores(b: Backends): Promise<Stores> {
     loginSessionStore,
     denylist,
     rateLimits,
+    auditEvents,
     readiness,
     close,
   };
@@ -363,6 +372,8 @@ export interface Domain {
   keySignal: KeyChangeSignal;
   userAccounts: UserAccounts;
   clientAccounts: ClientAccounts;
+  /** Records changes that have no transaction of their own, and reads the trail. */
+  audit: AuditTrail;
   close(): Promise<void>;
 }
 
@@ -400,7 +411,11 @@ function keyLifecycle(b: Backends, s: Stores, keys: KeyRing, signal: KeyChangeSi
   });
 }
 
-function grants(b: Backends, s: Stores, d: Pick<Domain, 'hasher' | 'minter' | 'sessions'>): GrantRegistry {
+function grants(
+  b: Backends,
+  s: Stores,
+  d: Pick<Domain, 'hasher' | 'minter' | 'sessions' | 'audit'>,
+): GrantRegistry {
   const { events } = b;
   const { accessTokenTtl } = b.config;
   const { minter, sessions } = d;
@@ -413,6 +428,7 @@ function grants(b: Backends, s: Stores, d: Pick<Domain, 'hasher' | 'minter' | 's
       accessTokenTtl,
       throttle: s.rateLimits,
       sessions,
+      audit: d.audit,
     }),
     refreshTokenGrant({ sessions, users: s.users, minter, events, accessTokenTtl }),
     authorizationCodeGrant({
@@ -446,10 +462,11 @@ export async function buildDomain(b: Backends, s: Stores, options: BuildOptions 
     now,
   });
   const keySignal = keyChangeSignal(b, options);
-  const endUserSessions = async (id: string, reason: string) =>
-    void (await sessions.endUserSessions(id, reason));
-  const endClientSessions = async (id: string, reason: string) =>
-    void (await sessions.endClientSessions(id, reason));
+  const audit = new AuditTrail({ store: s.auditEvents, now });
+  const endUserSessions = async (id: string, reason: string, stamp: AuditStamp) =>
+    void (await sessions.endUserSessions(id, reason, stamp));
+  const endClientSessions = async (id: string, reason: string, stamp: AuditStamp) =>
+    void (await sessions.endClientSessions(id, reason, stamp));
   return {
     hasher,
     keys,
@@ -462,16 +479,18 @@ export async function buildDomain(b: Backends, s: Stores, options: BuildOptions 
       ttl: config.loginSessionTtl,
       now,
     }),
-    grants: grants(b, s, { hasher, minter, sessions }),
+    grants: grants(b, s, { hasher, minter, sessions, audit }),
     keyLifecycle: keyLifecycle(b, s, keys, keySignal),
     keySignal,
-    userAccounts: new UserAccounts({ users: s.users, hasher, now, endSessions: endUserSessions }),
+    userAccounts: new UserAccounts({ users: s.users, hasher, now, audit, endSessions: endUserSessions }),
     clientAccounts: new ClientAccounts({
       clients: s.clients,
       issuer: config.issuer,
       now,
+      audit,
       endSessions: endClientSessions,
     }),
+    audit,
     close: async () => keySignal.close(),
   };
 }
@@ -485,6 +504,8 @@ export function startJobs(b: Backends, s: Stores, d: Domain): { close(): void } 
     schedulePurge({
       refreshTokens: s.refreshTokens,
       revocations: s.revocations,
+      audit: s.auditEvents,
+      auditRetention: config.auditRetention,
       authorizationCodes: s.authorizationCodes,
       loginSessions: s.loginSessionStore,
       now: b.now,
@@ -530,6 +551,24 @@ function logBackends(b: Backends): void {
   );
 }
 
+/** When the key signing now was activated (the age an operator alerts on, docs/monitoring.md). */
+function activeKeyActivatedAt(keys: KeyRing): Date | undefined {
+  const { signer, records } = keys.current();
+  return records.find((r) => r.kid === signer.kid)?.activatedAt ?? undefined;
+}
+
+/** The gauges read at scrape time: key age, database and Redis up, build info. */
+function watchLiveState(b: Backends, s: Stores, d: Domain, options: BuildOptions): void {
+  const [databaseCheck, redisCheck] = s.readiness;
+  b.metrics.watch({
+    activeKeyActivatedAt: () => (options.withoutKeys ? undefined : activeKeyActivatedAt(d.keys)),
+    now: b.now,
+    database: async () => databaseCheck !== undefined && (await runCheck(databaseCheck)) === 'ok',
+    redis: b.redis && redisCheck ? async () => (await runCheck(redisCheck)) === 'ok' : undefined,
+    version: buildVersion(),
+  });
+}
+
 async function assemble(config: Config, options: BuildOptions, withJobs: boolean): Promise<Services> {
   const backends = await openBackends(config, options);
   const cleanups: Cleanup[] = [backends.close];
@@ -540,6 +579,7 @@ async function assemble(config: Config, options: BuildOptions, withJobs: boolean
     const domain = await buildDomain(backends, stores, options);
     cleanups.push(domain.close);
     if (withJobs) cleanups.push(startJobs(backends, stores, domain).close);
+    watchLiveState(backends, stores, domain, options);
     logBackends(backends);
     return { ...backends, ...stores, ...domain, close };
   } catch (err) {

@@ -58,6 +58,8 @@ export interface Config {
   refreshReuseLeeway: number;
   maxSessionsPerUser: number;
   keyRotationInterval: number;
+  /** Audit events older than this are purged by the hourly purge job (docs/audit.md). */
+  auditRetention: number;
   jwksMaxAge: number;
   /** How often every instance re-reads the key table even without a signal. */
   keyReloadInterval: number;
@@ -331,6 +333,8 @@ export function loadConfig(env: Env = process.env, options: { requireKek?: boole
     ...readLifetimes(env),
     maxSessionsPerUser: readInt(env, 'MAX_SESSIONS_PER_USER', 5, 1, 1000),
     ...readKeySchedule(env),
+    // 90 days: long enough to investigate an incident reported weeks late; at least a day.
+    auditRetention: readDuration(env, 'AUDIT_RETENTION', 90 * DAY, DAY, 10 * 365 * DAY),
     keyReloadInterval: readDuration(env, 'KEY_RELOAD_INTERVAL', 30, 1, DAY),
     trustProxy: readTrustProxy(env),
     opsPort: readOpsPort(env, port),

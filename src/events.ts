@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 export interface TesseraEvents {
   'token.issued': [{ grantType: string; clientId: string; sub: string; kid: string; sid?: string }];
   'login.failed': [{ clientId: string; reason: 'unknown_user' | 'bad_password' | 'disabled' }];
+  'login.locked': [{ clientId: string }];
   'client.auth_failed': [{ clientId: string | undefined; reason: string }];
   'token.rejected': [{ reason: string }];
   'request.error': [{ error: string; status: number; detail?: string; route: string }];

@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import { createApp, createOpsApp } from './app.js';
 import { runPrimary } from './cluster.js';
 import { buildServices } from './compose.js';
-import { type Config, ConfigError, isEmbedded, loadConfig } from './config.js';
+import { type Config, ConfigError, deploymentMode, isEmbedded, loadConfig } from './config.js';
 import { connectionBudgetError } from './db/connection_budget.js';
 import { EmbeddedDatabaseBusy } from './db/embedded_lock.js';
 import { createLogger } from './observability.js';
@@ -26,7 +26,14 @@ async function main(): Promise<void> {
     throw err;
   }
   if (cluster.isPrimary && config.databaseUrl) {
-    const budget = await connectionBudgetError(config.databaseUrl, config.workers, config.databasePoolMax);
+    // The Postgres-only mode adds one LISTEN connection per process (docs/scaling.md).
+    const listener = deploymentMode(config) === 'postgres' ? 1 : 0;
+    const budget = await connectionBudgetError(
+      config.databaseUrl,
+      config.workers,
+      config.databasePoolMax,
+      listener,
+    );
     if (budget) {
       process.stderr.write(`tessera: invalid configuration: ${budget}\n`);
       process.exit(1);

@@ -1,8 +1,9 @@
 import type { Context, Next } from 'koa';
 import { type Logger, pino } from 'pino';
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { LogLevel } from './config.js';
 import type { EventBus } from './events.js';
+import { routeOf } from './http/request_log.js';
 
 /**
  * Logs never carry secrets: request logs record the route pattern, never the URL or body, and
@@ -22,59 +23,179 @@ const REDACT = [
   '*.token',
   '*.authorization',
   'req.headers.authorization',
+  'cookie',
+  '*.cookie',
+  'req.headers.cookie',
+  'res.headers["set-cookie"]',
 ];
 
 export function createLogger(level: LogLevel, destination?: NodeJS.WritableStream): Logger {
   return pino({ level, redact: { paths: REDACT, censor: '[redacted]' } }, destination as never);
 }
 
+/** Latency buckets (s): from a cached JWKS answer (~1 ms) to a queued argon2 login (~seconds). */
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+/**
+ * Every metric of docs/monitoring.md. Labels come from closed sets (route patterns, grant types,
+ * limiter names, fixed reasons): no username, client secret, token or login failure reason, and
+ * a cardinality bounded by the code, not by traffic.
+ */
 export interface Metrics {
   registry: Registry;
   requests: Counter<'route' | 'method' | 'status'>;
-  duration: Histogram<'route' | 'method'>;
-  events: Counter<'event' | 'kind'>;
+  duration: Histogram<'route' | 'method' | 'status'>;
+  tokensIssued: Counter<'grant_type'>;
+  logins: Counter<'outcome'>;
+  loginLockouts: Counter;
+  clientAuthFailures: Counter;
+  accessTokenRejections: Counter<'reason'>;
+  refreshRotations: Counter;
+  refreshReuse: Counter;
+  refreshLeeway: Counter;
+  codeReuse: Counter;
+  revocations: Counter<'token_type'>;
+  sessionsEnded: Counter<'reason'>;
+  rateLimitRejections: Counter<'limiter'>;
+  keyRotations: Counter<'forced'>;
+  keyRevocations: Counter;
+  dependencyErrors: Counter<'dependency'>;
+  serverErrors: Counter;
+  /** Adds the gauges that read live state at scrape time (once the services exist). */
+  watch(probes: MetricProbes): void;
+}
+
+export interface MetricProbes {
+  /** When the key that signs now was activated. */
+  activeKeyActivatedAt: () => Date | undefined;
+  now: () => number;
+  /** Up checks, run at scrape time with a timeout; Redis only where it is configured. */
+  database: () => Promise<boolean>;
+  redis?: () => Promise<boolean>;
+  version: string;
 }
 
 export function createMetrics(): Metrics {
   // One registry per app instance: no global state, so tests can run several apps in one process.
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  const counter = <L extends string = never>(name: string, help: string, labelNames: L[] = []) =>
+    new Counter<L>({ name, help, labelNames, registers: [registry] });
   return {
     registry,
-    requests: new Counter({
-      name: 'tessera_http_requests_total',
-      help: 'HTTP requests by route pattern, method and status',
-      labelNames: ['route', 'method', 'status'],
-      registers: [registry],
-    }),
+    requests: counter('tessera_http_requests_total', 'HTTP requests by route pattern, method and status', [
+      'route',
+      'method',
+      'status',
+    ]),
     duration: new Histogram({
       name: 'tessera_http_request_duration_seconds',
-      help: 'HTTP request latency by route pattern',
-      labelNames: ['route', 'method'],
-      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      help: 'HTTP request latency by route pattern, method and status',
+      labelNames: ['route', 'method', 'status'],
+      buckets: LATENCY_BUCKETS,
       registers: [registry],
     }),
-    events: new Counter({
-      name: 'tessera_events_total',
-      help: 'Domain events (token.issued, refresh.reuse_detected, key.rotated, ...) by kind',
-      labelNames: ['event', 'kind'],
-      registers: [registry],
-    }),
+    tokensIssued: counter('tessera_tokens_issued_total', 'Access tokens issued, by grant type', [
+      'grant_type',
+    ]),
+    logins: counter(
+      'tessera_logins_total',
+      'Password logins by outcome (succeeded, failed); reasons are in the audit trail',
+      ['outcome'],
+    ),
+    loginLockouts: counter(
+      'tessera_login_lockouts_total',
+      'Username+IP pairs locked after repeated failed logins',
+    ),
+    clientAuthFailures: counter('tessera_client_auth_failures_total', 'Failed client authentications'),
+    accessTokenRejections: counter(
+      'tessera_access_token_rejections_total',
+      'Bearer access tokens refused (expired, revoked, bad_signature, ...)',
+      ['reason'],
+    ),
+    refreshRotations: counter('tessera_refresh_rotations_total', 'Refresh tokens rotated'),
+    refreshReuse: counter(
+      'tessera_refresh_reuse_detected_total',
+      'Spent refresh tokens presented again: the family was revoked',
+    ),
+    refreshLeeway: counter(
+      'tessera_refresh_leeway_uses_total',
+      'Refresh tokens replayed within REFRESH_REUSE_LEEWAY (not treated as reuse)',
+    ),
+    codeReuse: counter(
+      'tessera_authorization_code_reuse_detected_total',
+      'Used authorization codes presented again: the session they started was revoked',
+    ),
+    revocations: counter('tessera_revocations_total', 'Tokens revoked through /revoke, by token type', [
+      'token_type',
+    ]),
+    sessionsEnded: counter('tessera_sessions_ended_total', 'Sessions (refresh families) ended, by reason', [
+      'reason',
+    ]),
+    rateLimitRejections: counter(
+      'tessera_rate_limit_rejections_total',
+      'Requests refused with 429, by limiter',
+      ['limiter'],
+    ),
+    keyRotations: counter(
+      'tessera_key_rotations_total',
+      'Signing-key rotations (forced skips the JWKS wait)',
+      ['forced'],
+    ),
+    keyRevocations: counter('tessera_key_revocations_total', 'Signing keys revoked (pulled from JWKS)'),
+    dependencyErrors: counter(
+      'tessera_dependency_errors_total',
+      'Failed calls to a dependency (database, redis) that the server survived',
+      ['dependency'],
+    ),
+    serverErrors: counter('tessera_server_errors_total', 'Unexpected errors answered with 500 server_error'),
+    watch(probes) {
+      watchLiveState(registry, probes);
+    },
   };
 }
 
+/** Gauges computed at scrape time: build info, key age, and whether each dependency answers. */
+function watchLiveState(registry: Registry, probes: MetricProbes): void {
+  const info = new Gauge({
+    name: 'tessera_build_info',
+    help: 'Always 1; the labels say which build runs',
+    labelNames: ['version', 'node_version'],
+    registers: [registry],
+  });
+  info.set({ version: probes.version, node_version: process.version }, 1);
+  new Gauge({
+    name: 'tessera_active_signing_key_age_seconds',
+    help: 'Seconds since the signing key in use was activated',
+    registers: [registry],
+    collect() {
+      const at = probes.activeKeyActivatedAt();
+      if (at) this.set(Math.max(0, (probes.now() - at.getTime()) / 1000));
+    },
+  });
+  const up = (name: string, help: string, check: () => Promise<boolean>) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      async collect() {
+        this.set((await check()) ? 1 : 0);
+      },
+    });
+  up('tessera_database_up', '1 when the database answers a query, else 0', probes.database);
+  if (probes.redis) up('tessera_redis_up', '1 when Redis answers a PING, else 0', probes.redis);
+}
+
 /** Counts and times every request by its route pattern (never the raw path: no token leaks). */
-export function requestMetrics(metrics: Metrics, log: Logger) {
+export function requestMetrics(metrics: Metrics) {
   return async function measure(ctx: Context, next: Next): Promise<void> {
     const start = process.hrtime.bigint();
     try {
       await next();
     } finally {
-      const route = typeof ctx._matchedRoute === 'string' ? ctx._matchedRoute : 'unmatched';
-      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      metrics.requests.inc({ route, method: ctx.method, status: String(ctx.status) });
-      metrics.duration.observe({ route, method: ctx.method }, seconds);
-      log.debug({ route, method: ctx.method, status: ctx.status, ms: Math.round(seconds * 1000) }, 'request');
+      const labels = { route: routeOf(ctx), method: ctx.method, status: String(ctx.status) };
+      metrics.requests.inc(labels);
+      metrics.duration.observe(labels, Number(process.hrtime.bigint() - start) / 1e9);
     }
   };
 }
@@ -87,72 +208,74 @@ function errorMessage(err: unknown): string {
 
 /** Subscribes logging and metrics to domain events: the only place that decides what is logged. */
 export function observeEvents(events: EventBus, log: Logger, metrics: Metrics): void {
-  const count = (event: string, kind = '') => metrics.events.inc({ event, kind });
   events.on('token.issued', (e) => {
-    count('token.issued', e.grantType);
+    metrics.tokensIssued.inc({ grant_type: e.grantType });
+    if (e.grantType === 'password') metrics.logins.inc({ outcome: 'succeeded' });
     log.debug({ clientId: e.clientId, sub: e.sub, kid: e.kid, grant: e.grantType }, 'token issued');
   });
   events.on('login.failed', (e) => {
-    // /metrics is readable by anyone who reaches it: a reason label would tell which usernames
-    // exist. The reason goes to the debug log (and the audit trail) only.
-    count('login.failed');
-    log.info({ clientId: e.clientId }, 'login failed');
-    log.debug({ clientId: e.clientId, reason: e.reason }, 'login failure reason');
+    // The reason goes to the debug log and the audit trail, never into a metric label.
+    metrics.logins.inc({ outcome: 'failed' });
+    log.debug({ clientId: e.clientId, reason: e.reason }, 'login failed');
+  });
+  events.on('login.locked', () => {
+    metrics.loginLockouts.inc();
+    log.info('login locked for a username and IP');
   });
   events.on('client.auth_failed', (e) => {
-    count('client.auth_failed');
+    metrics.clientAuthFailures.inc();
     log.info({ clientId: e.clientId, reason: e.reason }, 'client authentication failed');
   });
-  events.on('token.rejected', (e) => count('token.rejected', e.reason));
+  events.on('token.rejected', (e) => metrics.accessTokenRejections.inc({ reason: e.reason }));
   events.on('request.error', (e) => {
-    count('request.error', e.error);
     log.debug({ error: e.error, status: e.status, detail: e.detail, route: e.route }, 'request refused');
   });
   events.on('server.error', (e) => {
-    count('server.error');
+    metrics.serverErrors.inc();
     log.error({ err: describeUnexpected(e.err), route: e.route }, 'unexpected error');
   });
-  events.on('refresh.rotated', () => count('refresh.rotated'));
+  events.on('refresh.rotated', () => metrics.refreshRotations.inc());
   events.on('refresh.reuse_detected', (e) => {
-    count('refresh.reuse_detected');
+    metrics.refreshReuse.inc();
     log.warn({ clientId: e.clientId, familyId: e.familyId }, 'refresh token reuse detected: family revoked');
   });
   events.on('code.reuse_detected', (e) => {
-    count('code.reuse_detected');
+    metrics.codeReuse.inc();
     log.warn(
       { clientId: e.clientId, familyId: e.familyId },
       'authorization code reuse detected: session revoked',
     );
   });
   events.on('login.succeeded', (e) => {
-    count('login.succeeded');
+    metrics.logins.inc({ outcome: 'succeeded' });
     log.info({ clientId: e.clientId, userId: e.userId }, 'signed in on the login page');
   });
   events.on('refresh.leeway_used', (e) => {
-    count('refresh.leeway_used');
+    metrics.refreshLeeway.inc();
     log.info({ clientId: e.clientId, familyId: e.familyId }, 'refresh token replayed within leeway');
   });
   events.on('session.revoked', (e) => {
-    count('session.revoked', e.reason);
+    metrics.sessionsEnded.inc({ reason: e.reason });
     log.info({ familyId: e.familyId, reason: e.reason }, 'session revoked');
   });
-  events.on('token.revoked', (e) => count('token.revoked', e.kind));
+  events.on('token.revoked', (e) =>
+    metrics.revocations.inc({ token_type: e.kind === 'access' ? 'access_token' : 'refresh_token' }),
+  );
   events.on('key.rotated', (e) => {
-    count('key.rotated', e.forced ? 'forced' : 'normal');
+    metrics.keyRotations.inc({ forced: String(e.forced) });
     log.info({ activeKid: e.activeKid, nextKid: e.nextKid, forced: e.forced }, 'signing key rotated');
   });
   events.on('key.revoked', (e) => {
-    count('key.revoked');
+    metrics.keyRevocations.inc();
     log.warn({ kid: e.kid }, 'signing key revoked');
   });
   events.on('keys.reloaded', (e) => log.debug({ activeKid: e.activeKid, reason: e.reason }, 'keys reloaded'));
-  events.on('ratelimit.exceeded', (e) => count('ratelimit.exceeded', e.limiter));
+  events.on('ratelimit.exceeded', (e) => metrics.rateLimitRejections.inc({ limiter: e.limiter }));
   events.on('dependency.degraded', (e) => {
-    count('dependency.degraded', e.dependency);
+    metrics.dependencyErrors.inc({ dependency: e.dependency });
     log.warn({ dependency: e.dependency, err: errorMessage(e.err) }, 'dependency degraded');
   });
   events.on('dependency.recovered', (e) => {
-    count('dependency.recovered', e.dependency);
     log.info({ dependency: e.dependency }, 'dependency recovered');
   });
 }

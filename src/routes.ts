@@ -1,7 +1,15 @@
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
+import type { AuditTrail } from './audit/trail.js';
 import type { LoginSessions } from './authorize/login_sessions.js';
 import type { Config, DeploymentMode } from './config.js';
+import {
+  type AdminDeps,
+  adminAuditSteps,
+  adminClientSteps,
+  adminUserSteps,
+  parseJsonBody,
+} from './endpoints/admin.js';
 import { listKeys, parseRotateBody, revokeKey, rotateKeys } from './endpoints/admin_keys.js';
 import {
   type AuthorizeEndpointDeps,
@@ -20,8 +28,8 @@ import { checkGrant, dispatchGrant } from './endpoints/token.js';
 import type { EventBus } from './events.js';
 import type { LoginThrottle } from './grants/login_throttle.js';
 import { type GrantRegistry, supportedGrantTypes } from './grants/registry.js';
-import { ADMIN_SCOPE } from './grants/scope.js';
-import { requireBearer, requireScope } from './http/bearer.js';
+import { ADMIN_SCOPES } from './grants/scope.js';
+import { requireAdminScope, requireBearer } from './http/bearer.js';
 import {
   type BrowserLogoutDeps,
   browserLogout,
@@ -75,12 +83,15 @@ export interface RouteDeps {
   loginSessions: LoginSessions;
   keys: KeyRing;
   keyLifecycle: Pick<KeyLifecycle, 'list' | 'rotate' | 'revoke'>;
+  clientAccounts: AdminDeps['clientAccounts'];
+  userAccounts: AdminDeps['userAccounts'];
+  audit: AuditTrail;
 }
 
-/** Every scope a client may ask for: the admin scope and every registered client's scopes. */
+/** Every scope a client may ask for: the admin scopes and every registered client's scopes. */
 function knownScopes(clients: ClientStore) {
   return async () => {
-    const scopes = new Set<string>([ADMIN_SCOPE]);
+    const scopes = new Set<string>(ADMIN_SCOPES);
     for (const c of await clients.list()) for (const s of c.scopes) scopes.add(s);
     return [...scopes].sort();
   };
@@ -96,7 +107,7 @@ function browserSteps(d: RouteDeps) {
     clients: d.clients,
     loginSessions: d.loginSessions,
     codes: { store: d.authorizationCodes, ttl: config.authorizationCodeTtl, now: d.now },
-    credentials: { users: d.users, hasher: d.hasher, events, throttle: d.rateLimits },
+    credentials: { users: d.users, hasher: d.hasher, events, throttle: d.rateLimits, audit: d.audit },
     cookies,
     events,
   };
@@ -131,7 +142,14 @@ function steps(d: RouteDeps) {
   return {
     authenticateClient: authenticateClient({ clients: d.clients, events }),
     requireBearer: requireBearer({ verifier: d.verifier, events }),
-    requireAdminScope: requireScope(ADMIN_SCOPE),
+    // docs/admin.md: `admin` or the area's own scope.
+    requireKeysScope: requireAdminScope('admin:keys'),
+    requireClientsScope: requireAdminScope('admin:clients'),
+    requireUsersScope: requireAdminScope('admin:users'),
+    requireAuditScope: requireAdminScope('admin:audit'),
+    ...adminClientSteps(d),
+    ...adminUserSteps(d),
+    ...adminAuditSteps(d),
     limitTokenRequests: d.rateLimits.perClient('token'),
     limitIntrospectRequests: d.rateLimits.perClient('introspect'),
     checkGrant: checkGrant(d.grants),
@@ -142,8 +160,14 @@ function steps(d: RouteDeps) {
       now: d.now,
       events,
     }),
-    revokeToken: revokeToken({ sessions: d.sessions, verifier: d.verifier, denylist: d.denylist, events }),
-    endSession: endSession({ sessions: d.sessions, denylist: d.denylist }),
+    revokeToken: revokeToken({
+      sessions: d.sessions,
+      verifier: d.verifier,
+      denylist: d.denylist,
+      events,
+      audit: d.audit,
+    }),
+    endSession: endSession({ sessions: d.sessions, denylist: d.denylist, audit: d.audit }),
     serveJwks: serveJwks({ keys: d.keys, jwksMaxAge: config.jwksMaxAge }),
     serveMetadata: serveMetadata({
       issuer: config.issuer,
@@ -169,7 +193,6 @@ function steps(d: RouteDeps) {
 // biome-ignore format: one route per line keeps the table readable at a glance
 export function routes(deps: RouteDeps): Router {
   const s = steps(deps);
-  const admin = [noCache, s.requireBearer, s.requireAdminScope] as const;
   const router = new Router();
 
   // RFC 6749 §4.1 with PKCE (RFC 7636) and RFC 9207: the login page, errors as page or redirect.
@@ -189,10 +212,25 @@ export function routes(deps: RouteDeps): Router {
   // RFC 8414, RFC 7517
   router.get('/.well-known/oauth-authorization-server', s.serveMetadata);
   router.get('/.well-known/jwks.json', s.serveJwks);
-  // Admin API (openapi.yaml), admin scope only
-  router.get('/admin/keys', ...admin, s.listKeys);
-  router.post('/admin/keys/rotate', ...admin, parseRotateBody, s.rotateKeys);
-  router.post('/admin/keys/:kid/revoke', ...admin, s.revokeKey);
+  // Admin API (docs/admin.md): a bearer token with `admin` or the area's scope, checked on every line
+  router.get('/admin/keys', noCache, s.requireBearer, s.requireKeysScope, s.listKeys);
+  router.post('/admin/keys/rotate', noCache, s.requireBearer, s.requireKeysScope, parseRotateBody, s.rotateKeys);
+  router.post('/admin/keys/:kid/revoke', noCache, s.requireBearer, s.requireKeysScope, s.revokeKey);
+  router.get('/admin/clients', noCache, s.requireBearer, s.requireClientsScope, s.listClients);
+  router.post('/admin/clients', noCache, s.requireBearer, s.requireClientsScope, parseJsonBody, s.createClient);
+  router.get('/admin/clients/:id', noCache, s.requireBearer, s.requireClientsScope, s.getClient);
+  router.patch('/admin/clients/:id', noCache, s.requireBearer, s.requireClientsScope, parseJsonBody, s.updateClient);
+  router.post('/admin/clients/:id/disable', noCache, s.requireBearer, s.requireClientsScope, s.disableClient);
+  router.post('/admin/clients/:id/rotate-secret', noCache, s.requireBearer, s.requireClientsScope, s.rotateClientSecret);
+  router.get('/admin/users', noCache, s.requireBearer, s.requireUsersScope, s.listUsers);
+  router.post('/admin/users', noCache, s.requireBearer, s.requireUsersScope, parseJsonBody, s.createUser);
+  router.get('/admin/users/:id', noCache, s.requireBearer, s.requireUsersScope, s.getUser);
+  router.post('/admin/users/:id/disable', noCache, s.requireBearer, s.requireUsersScope, s.disableUser);
+  router.post('/admin/users/:id/password', noCache, s.requireBearer, s.requireUsersScope, parseJsonBody, s.setUserPassword);
+  router.get('/admin/users/:id/sessions', noCache, s.requireBearer, s.requireUsersScope, s.listUserSessions);
+  router.delete('/admin/users/:id/sessions', noCache, s.requireBearer, s.requireUsersScope, s.endUserSessions);
+  router.delete('/admin/sessions/:sid', noCache, s.requireBearer, s.requireUsersScope, s.endOneSession);
+  router.get('/admin/audit', noCache, s.requireBearer, s.requireAuditScope, s.listAuditEvents);
   // Operations; with OPS_PORT, /metrics is served only there (opsRoutes), health on both.
   router.get('/healthz', liveness);
   router.get('/readyz', s.readiness);

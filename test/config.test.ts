@@ -146,6 +146,15 @@ test('the server exits at start with one line naming a bad setting', async (t) =
   );
 });
 
+test('AUDIT_RETENTION: 90 days by default, a duration of at least one day', (t) => {
+  t.is(loadConfig({}).auditRetention, 90 * 86400);
+  t.is(loadConfig({ AUDIT_RETENTION: '365d' }).auditRetention, 365 * 86400);
+  for (const bad of ['12h', 'forever']) {
+    const err = t.throws(() => loadConfig({ AUDIT_RETENTION: bad }), { instanceOf: ConfigError });
+    t.is(err?.key, 'AUDIT_RETENTION');
+  }
+});
+
 test('LOGIN_SESSION_TTL defaults to 8 h and AUTHORIZATION_CODE_TTL to 60 s', (t) => {
   const c = loadConfig({});
   t.is(c.loginSessionTtl, 8 * 3600);

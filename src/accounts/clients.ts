@@ -1,10 +1,19 @@
 import { randomBytes } from 'node:crypto';
+import { SYSTEM_STAMP } from '../audit/trail.js';
 import { OAuthError } from '../errors.js';
-import { parseScope } from '../grants/scope.js';
-import { type ClientRecord, type ClientStore, GRANT_TYPES, type GrantType } from '../stores/types.js';
+import { isAdminScope, parseScope } from '../grants/scope.js';
+import {
+  type AuditStamp,
+  type ClientChanges,
+  type ClientRecord,
+  type ClientStore,
+  GRANT_TYPES,
+  type GrantType,
+} from '../stores/types.js';
 import { randomToken, sha256 } from '../tokens/secrets.js';
 import { browserRegistration, RegistrationError } from './browser_registration.js';
-import { AccountError } from './users.js';
+import { type ListPage, loadPage } from './page.js';
+import { AccountError, type AuditRecorder } from './users.js';
 
 export interface NewClientInput {
   name: string;
@@ -22,12 +31,42 @@ export interface NewClientInput {
   refreshCookie?: boolean;
 }
 
+/** What PATCH /admin/clients/{id} may change; absent fields stay as they are. */
+export interface ClientUpdateInput {
+  name?: string;
+  grantTypes?: GrantType[];
+  scopes?: string[];
+  audiences?: string[];
+  redirectUris?: string[];
+  allowedOrigins?: string[];
+  refreshCookie?: boolean;
+}
+
+/** The admin API field a browser-registration refusal is about (its message names it in words). */
+const registrationField = (message: string) =>
+  message.includes('origin')
+    ? 'allowed_origins'
+    : message.includes('cookie')
+      ? 'refresh_cookie'
+      : 'redirect_uris';
+
+/** Browser fields checked together with the grants (docs/browser-apps.md), as a validation error. */
+function checkBrowser(input: Parameters<typeof browserRegistration>[0]) {
+  try {
+    return browserRegistration(input);
+  } catch (err) {
+    if (err instanceof RegistrationError)
+      throw new AccountError('invalid', err.message, registrationField(err.message));
+    throw err;
+  }
+}
+
 /** A client's default grants (docs/cli.md, `clients create`). */
 export const DEFAULT_GRANTS: GrantType[] = ['password', 'refresh_token'];
 /** Least privilege: a client asks for more scopes only when created with them. */
 export const DEFAULT_SCOPES = ['read'];
 
-/** The public view of a client (never the secret hash). */
+/** The public view of a client (never the secret or its hash). */
 export function describeClient(c: ClientRecord) {
   return {
     client_id: c.id,
@@ -47,52 +86,76 @@ export function describeClient(c: ClientRecord) {
   };
 }
 
+function checkName(raw: string): string {
+  const name = raw.trim();
+  if (name === '' || name.length > 200)
+    throw new AccountError('invalid', 'name must be 1-200 characters', 'name');
+  return name;
+}
+
+function checkGrants(grants: GrantType[], isPublic: boolean): GrantType[] {
+  const grantTypes = [...new Set(grants)];
+  const unknown = grantTypes.find((g) => !GRANT_TYPES.includes(g));
+  if (unknown) throw new AccountError('invalid', `unknown grant "${unknown}"`, 'grant_types');
+  if (isPublic && grantTypes.includes('client_credentials'))
+    throw new AccountError('invalid', 'a public client cannot use client_credentials', 'grant_types');
+  return grantTypes;
+}
+
+function checkScopes(scopes: string[]): string[] {
+  let parsed: string[];
+  try {
+    parsed = parseScope(scopes.join(' '));
+  } catch (err) {
+    if (err instanceof OAuthError)
+      throw new AccountError('invalid', 'scopes must be RFC 6749 scope tokens', 'scopes');
+    throw err;
+  }
+  // The admin scopes come only with the admin flag, through client_credentials (docs/admin.md).
+  if (parsed.some(isAdminScope))
+    throw new AccountError('invalid', 'use --admin instead of the admin scopes', 'scopes');
+  return parsed;
+}
+
+function checkAudiences(audiences: string[]): string[] {
+  for (const a of audiences) {
+    // RFC 8707 §2: an absolute URI without a fragment.
+    if (!URL.canParse(a) || a.includes('#'))
+      throw new AccountError('invalid', `audience "${a}" is not an absolute URI`, 'audiences');
+  }
+  return [...new Set(audiences)];
+}
+
+/**
+ * Client administration shared by the CLI, the embedded seed and the admin API. Every change is an
+ * audit event; a secret is returned exactly once (create, rotate-secret) and stored as a digest.
+ */
 export class ClientAccounts {
   constructor(
     private readonly deps: {
       clients: ClientStore;
       issuer: string;
       now: () => number;
+      audit: AuditRecorder;
       /** Ends every session issued to the client (wired by the refresh-session module). */
-      endSessions?: (clientId: string, reason: string) => Promise<void>;
+      endSessions?: (clientId: string, reason: string, stamp: AuditStamp) => Promise<void>;
     },
   ) {}
 
-  /** Returns the secret exactly once; only its SHA-256 digest is stored. */
-  async create(input: NewClientInput): Promise<{ client_id: string; client_secret?: string }> {
-    const name = input.name.trim();
-    if (name === '' || name.length > 200) throw new AccountError('invalid', 'name must be 1-200 characters');
-    const grantTypes = [...new Set(input.grantTypes ?? DEFAULT_GRANTS)];
-    const unknown = grantTypes.find((g) => !GRANT_TYPES.includes(g));
-    if (unknown) throw new AccountError('invalid', `unknown grant "${unknown}"`);
-    if (input.isPublic && grantTypes.includes('client_credentials'))
-      throw new AccountError('invalid', 'a public client cannot use client_credentials');
+  async create(
+    input: NewClientInput,
+    stamp: AuditStamp = SYSTEM_STAMP,
+  ): Promise<{ client_id: string; client_secret?: string }> {
+    const name = checkName(input.name);
+    const grantTypes = checkGrants(input.grantTypes ?? DEFAULT_GRANTS, input.isPublic ?? false);
     if (input.isPublic && (input.isAdmin || input.canIntrospect))
-      throw new AccountError('invalid', 'a public client cannot be --admin or --introspect');
-    let scopes: string[];
-    try {
-      scopes = input.scopes && input.scopes.length > 0 ? parseScope(input.scopes.join(' ')) : DEFAULT_SCOPES;
-    } catch (err) {
-      if (err instanceof OAuthError)
-        throw new AccountError('invalid', 'scopes must be RFC 6749 scope tokens');
-      throw err;
-    }
-    if (scopes.includes('admin')) throw new AccountError('invalid', 'use --admin instead of the admin scope');
+      throw new AccountError('invalid', 'a public client cannot be --admin or --introspect', 'public');
+    const scopes = input.scopes && input.scopes.length > 0 ? checkScopes(input.scopes) : DEFAULT_SCOPES;
     // No audience: the ISSUER, as configured wherever the token is minted (stored here only for
     // the previous release, which reads the column as it is).
     const audienceIsDefault = !input.audiences || input.audiences.length === 0;
-    const audiences = audienceIsDefault ? [this.deps.issuer] : [...new Set(input.audiences)];
-    for (const a of audiences) {
-      if (!URL.canParse(a) || a.includes('#'))
-        throw new AccountError('invalid', `audience "${a}" is not an absolute URI`);
-    }
-    let browser: ReturnType<typeof browserRegistration>;
-    try {
-      browser = browserRegistration({ ...input, grantTypes });
-    } catch (err) {
-      if (err instanceof RegistrationError) throw new AccountError('invalid', err.message);
-      throw err;
-    }
+    const audiences = audienceIsDefault ? [this.deps.issuer] : checkAudiences(input.audiences ?? []);
+    const browser = checkBrowser({ ...input, grantTypes });
     const secret = input.isPublic ? undefined : randomToken(32);
     const client = await this.deps.clients.create({
       // 128 random bits: unguessable ids add a layer even though ids are not secrets.
@@ -111,17 +174,115 @@ export class ClientAccounts {
       refreshReuseLeeway: null,
       ...browser,
     });
+    await this.deps.audit.record(
+      stamp,
+      'client.created',
+      { clientId: client.id },
+      {
+        grant_types: grantTypes,
+        scopes,
+        public: secret === undefined,
+        admin: client.isAdmin,
+        introspect: client.canIntrospect,
+      },
+    );
     return secret === undefined ? { client_id: client.id } : { client_id: client.id, client_secret: secret };
   }
 
-  async list() {
+  /** Every client, oldest first (the CLI). */
+  async listAll() {
     return (await this.deps.clients.list()).map(describeClient);
   }
 
-  async disable(clientId: string) {
+  /** Oldest first, `limit` per page; `cursor` is the `next_cursor` of the previous page. */
+  async list(page: ListPage = {}) {
+    const { items, nextCursor } = await loadPage(page, (q) => this.deps.clients.page(q));
+    return { clients: items.map(describeClient), ...(nextCursor ? { next_cursor: nextCursor } : {}) };
+  }
+
+  async get(clientId: string) {
+    return describeClient(await this.find(clientId));
+  }
+
+  /**
+   * Changes name, grants, scopes or audiences. Tokens already issued keep what they were issued
+   * with until they expire; new grants and refreshes follow the new record.
+   */
+  async update(clientId: string, input: ClientUpdateInput, stamp: AuditStamp = SYSTEM_STAMP) {
+    const current = await this.find(clientId);
+    const changes: ClientChanges = {};
+    if (input.name !== undefined) changes.name = checkName(input.name);
+    if (input.grantTypes !== undefined)
+      changes.grantTypes = checkGrants(input.grantTypes, current.secretHash === null);
+    if (input.scopes !== undefined) {
+      if (input.scopes.length === 0) throw new AccountError('invalid', 'scopes must not be empty', 'scopes');
+      changes.scopes = checkScopes(input.scopes);
+    }
+    if (input.audiences !== undefined) {
+      // An empty list means "the ISSUER", as at creation (docs/tokens.md: audience).
+      changes.audiences = input.audiences.length > 0 ? checkAudiences(input.audiences) : [this.deps.issuer];
+    }
+    const browserChange =
+      input.grantTypes !== undefined ||
+      input.redirectUris !== undefined ||
+      input.allowedOrigins !== undefined ||
+      input.refreshCookie !== undefined;
+    if (browserChange) {
+      // The browser fields only make sense with the grants: checked together, on the result.
+      const next = checkBrowser({
+        grantTypes: changes.grantTypes ?? current.grantTypes,
+        redirectUris: input.redirectUris ?? current.redirectUris,
+        allowedOrigins: input.allowedOrigins ?? current.allowedOrigins,
+        refreshCookie: input.refreshCookie ?? current.refreshCookie,
+      });
+      if (input.redirectUris !== undefined) changes.redirectUris = next.redirectUris;
+      if (input.allowedOrigins !== undefined) changes.allowedOrigins = next.allowedOrigins;
+      if (input.refreshCookie !== undefined) changes.refreshCookie = next.refreshCookie;
+    }
+    const updated = await this.deps.clients.update(clientId, changes);
+    if (!updated) throw new AccountError('not_found', `no client ${clientId}`);
+    await this.deps.audit.record(
+      stamp,
+      'client.updated',
+      { clientId },
+      { fields: Object.keys(changes).map(fieldName) },
+    );
+    return describeClient(updated);
+  }
+
+  /** Disabling ends every session issued to the client; its client_credentials tokens stop too. */
+  async disable(clientId: string, stamp: AuditStamp = SYSTEM_STAMP) {
     const ok = await this.deps.clients.disable(clientId, new Date(this.deps.now()));
     if (!ok) throw new AccountError('not_found', `no client ${clientId}`);
-    await this.deps.endSessions?.(clientId, 'client_disabled');
+    await this.deps.audit.record(stamp, 'client.disabled', { clientId });
+    await this.deps.endSessions?.(clientId, 'client_disabled', stamp);
     return { client_id: clientId, disabled: true };
   }
+
+  /** A new secret, shown once; the old one stops working at once (within the client cache bound). */
+  async rotateSecret(clientId: string, stamp: AuditStamp = SYSTEM_STAMP) {
+    const client = await this.find(clientId);
+    if (client.secretHash === null)
+      throw new AccountError('invalid', 'a public client has no secret to rotate', 'client_id');
+    const secret = randomToken(32);
+    if (!(await this.deps.clients.setSecretHash(clientId, sha256(secret))))
+      throw new AccountError('not_found', `no client ${clientId}`);
+    await this.deps.audit.record(stamp, 'client.secret_rotated', { clientId });
+    return { client_id: clientId, client_secret: secret };
+  }
+
+  private async find(clientId: string): Promise<ClientRecord> {
+    const client = await this.deps.clients.findById(clientId);
+    if (!client) throw new AccountError('not_found', `no client ${clientId}`);
+    return client;
+  }
 }
+
+/** The JSON name of a changed field, as the admin API spells it. */
+const fieldName = (key: string) =>
+  ({
+    grantTypes: 'grant_types',
+    redirectUris: 'redirect_uris',
+    allowedOrigins: 'allowed_origins',
+    refreshCookie: 'refresh_cookie',
+  })[key] ?? key;

@@ -1,4 +1,5 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { CLI_STAMP } from '../audit/trail.js';
 import type { Backends, Services } from '../compose.js';
 import { type MigrationStatus, migrationStatus } from '../db/migrate.js';
 import { GRANT_TYPES, type GrantType } from '../stores/types.js';
@@ -90,7 +91,7 @@ export const coreCommands: Record<string, Command> = {
       const { values } = parse(args, { username: { type: 'string' }, roles: { type: 'string' } });
       const username = required(values.username, '--username');
       const password = await readSecret(io, `Password for ${username}: `);
-      return (await services()).userAccounts.create(username, password, list(values.roles));
+      return (await services()).userAccounts.create(username, password, list(values.roles), CLI_STAMP);
     },
   },
   'users disable': {
@@ -99,7 +100,9 @@ export const coreCommands: Record<string, Command> = {
     async run({ args, services }) {
       const { values } = parse(args, { username: { type: 'string' } });
       return {
-        ...(await (await services()).userAccounts.disable(required(values.username, '--username'))),
+        ...(await (
+          await services()
+        ).userAccounts.disable(required(values.username, '--username'), CLI_STAMP)),
         disabled: true,
       };
     },
@@ -112,7 +115,7 @@ export const coreCommands: Record<string, Command> = {
       const username = required(values.username, '--username');
       const password = await readSecret(io, `New password for ${username}: `);
       return {
-        ...(await (await services()).userAccounts.setPassword(username, password)),
+        ...(await (await services()).userAccounts.setPassword(username, password, CLI_STAMP)),
         password_changed: true,
       };
     },
@@ -139,18 +142,21 @@ export const coreCommands: Record<string, Command> = {
       const grants = values.grants === undefined ? undefined : list(values.grants);
       const unknown = grants?.find((g) => !GRANT_TYPES.includes(g as GrantType));
       if (unknown) throw new UsageError(`unknown grant "${unknown}" (use ${GRANT_TYPES.join(', ')})`);
-      return (await services()).clientAccounts.create({
-        name: required(values.name, '--name'),
-        grantTypes: grants as GrantType[] | undefined,
-        scopes: values.scopes === undefined ? undefined : list(values.scopes),
-        audiences: values.audience,
-        redirectUris: values['redirect-uri'],
-        allowedOrigins: values.origin,
-        refreshCookie: values['refresh-cookie'] ?? false,
-        isPublic: values.public ?? false,
-        canIntrospect: values.introspect ?? false,
-        isAdmin: values.admin ?? false,
-      });
+      return (await services()).clientAccounts.create(
+        {
+          name: required(values.name, '--name'),
+          grantTypes: grants as GrantType[] | undefined,
+          scopes: values.scopes === undefined ? undefined : list(values.scopes),
+          audiences: values.audience,
+          redirectUris: values['redirect-uri'],
+          allowedOrigins: values.origin,
+          refreshCookie: values['refresh-cookie'] ?? false,
+          isPublic: values.public ?? false,
+          canIntrospect: values.introspect ?? false,
+          isAdmin: values.admin ?? false,
+        },
+        CLI_STAMP,
+      );
     },
   },
   'clients list': {
@@ -158,7 +164,7 @@ export const coreCommands: Record<string, Command> = {
     summary: 'list clients (never their secrets)',
     async run({ args, services }) {
       parse(args, {});
-      return { clients: await (await services()).clientAccounts.list() };
+      return { clients: await (await services()).clientAccounts.listAll() };
     },
   },
   'clients disable': {
@@ -166,7 +172,10 @@ export const coreCommands: Record<string, Command> = {
     summary: 'disable a client; its tokens stop working',
     async run({ args, services }) {
       const { values } = parse(args, { 'client-id': { type: 'string' } });
-      return (await services()).clientAccounts.disable(required(values['client-id'], '--client-id'));
+      return (await services()).clientAccounts.disable(
+        required(values['client-id'], '--client-id'),
+        CLI_STAMP,
+      );
     },
   },
 };

@@ -1,3 +1,4 @@
+import { CLI_STAMP } from '../audit/trail.js';
 import { rewrapKeys } from '../keys/lifecycle.js';
 import { type Command, parse, UsageError } from './commands.js';
 
@@ -18,7 +19,10 @@ export const keyCommands: Record<string, Command> = {
     needsKek: true,
     async run({ args, services }) {
       const { values } = parse(args, { force: { type: 'boolean' } });
-      const keys = await (await services()).keyLifecycle.rotate({ force: values.force ?? false });
+      const keys = await (await services()).keyLifecycle.rotate({
+        force: values.force ?? false,
+        audit: CLI_STAMP,
+      });
       return { rotated: true, keys: keys ?? [] };
     },
   },
@@ -32,7 +36,7 @@ export const keyCommands: Record<string, Command> = {
       const positionals = args.length === 1 ? args : parse(args, {}).positionals;
       const [kid, ...rest] = positionals;
       if (!kid || rest.length > 0) throw new UsageError('exactly one KID is required');
-      return { revoked: kid, keys: await (await services()).keyLifecycle.revoke(kid) };
+      return { revoked: kid, keys: await (await services()).keyLifecycle.revoke(kid, CLI_STAMP) };
     },
   },
   'keys rewrap': {
@@ -43,7 +47,9 @@ export const keyCommands: Record<string, Command> = {
     async run({ args, services }) {
       parse(args, {});
       const s = await services();
-      return rewrapKeys(s.signingKeys, s.kek, s.config.keyEncryptionKeyPrevious);
+      const result = await rewrapKeys(s.signingKeys, s.kek, s.config.keyEncryptionKeyPrevious);
+      await s.audit.record(CLI_STAMP, 'key.rewrapped', {}, { ...result });
+      return result;
     },
   },
 };

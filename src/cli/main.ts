@@ -8,13 +8,19 @@ import { packageVersion } from '../install_root.js';
 import { KeyDecryptionError } from '../keys/key_material.js';
 import { KeyLifecycleError } from '../keys/lifecycle.js';
 import { createLogger } from '../observability.js';
+import { auditCommands } from './audit.js';
 import { type Command, coreCommands, UsageError } from './commands.js';
 import type { CliIo } from './io.js';
 import { keyCommands } from './keys_commands.js';
 import { sessionCommands } from './sessions.js';
 
 /** Every command, keyed by its words ("users create"). Later modules add theirs here. */
-export const commands: Record<string, Command> = { ...coreCommands, ...sessionCommands, ...keyCommands };
+export const commands: Record<string, Command> = {
+  ...coreCommands,
+  ...sessionCommands,
+  ...keyCommands,
+  ...auditCommands,
+};
 
 function help(): string {
   const lines = Object.values(commands).map((c) => `  ${c.usage}\n      ${c.summary}`);

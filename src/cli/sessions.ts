@@ -1,3 +1,4 @@
+import { CLI_STAMP } from '../audit/trail.js';
 import { type Command, parse, required } from './commands.js';
 
 /** `tessera sessions ...`: session administration (docs/cli.md). */
@@ -10,7 +11,7 @@ export const sessionCommands: Record<string, Command> = {
       const username = required(values.username, '--username');
       const s = await services();
       const user = await s.userAccounts.find(username);
-      const ended = await s.sessions.endUserSessions(user.id, 'admin_revoked');
+      const ended = await s.sessions.endUserSessions(user.id, 'admin_revoked', CLI_STAMP);
       return { id: user.id, username, sessions_revoked: ended.length };
     },
   },

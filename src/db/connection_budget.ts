@@ -10,6 +10,8 @@ export async function connectionBudgetError(
   url: string,
   processes: number,
   poolMax: number,
+  /** Connections each process holds outside its pool: the LISTEN connection of the Postgres-only mode. */
+  extraPerProcess = 0,
 ): Promise<string | undefined> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
   let limits: { max: number; reserved: number };
@@ -25,11 +27,13 @@ export async function connectionBudgetError(
   } finally {
     await client.end().catch(() => undefined);
   }
-  const needed = processes * poolMax;
+  const needed = processes * (poolMax + extraPerProcess);
   const available = limits.max - limits.reserved;
   if (needed <= available) return undefined;
   return (
-    `WORKERS × DATABASE_POOL_MAX = ${processes} × ${poolMax} = ${needed} connections, but Postgres ` +
+    `WORKERS × DATABASE_POOL_MAX = ${processes} × ${poolMax} = ${processes * poolMax} connections` +
+    (extraPerProcess ? ` plus ${processes * extraPerProcess} for LISTEN (${needed} in all)` : '') +
+    ', but Postgres ' +
     `allows ${available} (max_connections ${limits.max} − ${limits.reserved} reserved); lower one of them`
   );
 }

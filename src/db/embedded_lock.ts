@@ -22,7 +22,7 @@ export class EmbeddedDatabaseBusy extends Error {
   constructor(dataDir: string, pid: number) {
     super(
       `the embedded database in ${dataDir} is in use by process ${pid} (a running Tessera server?): ` +
-        'stop it first, or use the admin API',
+        'stop it first, or use the admin API (/admin/*, docs/admin.md)',
     );
     this.name = 'EmbeddedDatabaseBusy';
   }

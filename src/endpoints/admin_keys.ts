@@ -1,6 +1,8 @@
 import type { Context, Next } from 'koa';
 import { invalidRequest, OAuthError } from '../errors.js';
+import { bearerClaims } from '../http/bearer.js';
 import { hasBody, readBody } from '../http/params.js';
+import { auditStamp } from '../http/request_log.js';
 import { type KeyLifecycle, KeyLifecycleError } from '../keys/lifecycle.js';
 
 export interface AdminKeysDeps {
@@ -62,7 +64,10 @@ export function listKeys(deps: AdminKeysDeps) {
 export function rotateKeys(deps: AdminKeysDeps) {
   return async function rotateKeys(ctx: Context): Promise<void> {
     try {
-      ctx.body = { keys: await deps.keyLifecycle.rotate({ force: ctx.state.rotateForce === true }) };
+      const stamp = auditStamp(ctx, bearerClaims(ctx).client_id);
+      ctx.body = {
+        keys: await deps.keyLifecycle.rotate({ force: ctx.state.rotateForce === true, audit: stamp }),
+      };
     } catch (err) {
       throw lifecycleError(err);
     }
@@ -73,7 +78,8 @@ export function rotateKeys(deps: AdminKeysDeps) {
 export function revokeKey(deps: AdminKeysDeps) {
   return async function revokeKey(ctx: Context): Promise<void> {
     try {
-      ctx.body = { keys: await deps.keyLifecycle.revoke(String(ctx.params.kid)) };
+      const stamp = auditStamp(ctx, bearerClaims(ctx).client_id);
+      ctx.body = { keys: await deps.keyLifecycle.revoke(String(ctx.params.kid), stamp) };
     } catch (err) {
       throw lifecycleError(err);
     }

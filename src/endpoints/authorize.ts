@@ -18,6 +18,7 @@ import { authenticateUser, type CredentialDeps } from '../grants/password.js';
 import { type BrowserCookies, readCookie, setCookie } from '../http/cookies.js';
 import { toOAuthError } from '../http/error_handler.js';
 import { readBody } from '../http/params.js';
+import { auditStamp } from '../http/request_log.js';
 import { contentSecurityPolicy, formTarget, renderErrorPage, renderLoginPage } from '../pages/render.js';
 import type { ClientStore, UserRecord } from '../stores/types.js';
 import { randomToken } from '../tokens/secrets.js';
@@ -208,6 +209,8 @@ export function signIn(deps: AuthorizeEndpointDeps) {
         username,
         password,
         ip: ctx.ip,
+        requestId: ctx.state.requestId,
+        method: 'authorization_code',
       });
     } catch (err) {
       if (!(err instanceof OAuthError)) throw err;
@@ -227,6 +230,12 @@ export function signIn(deps: AuthorizeEndpointDeps) {
     const session = await deps.loginSessions.start(user.id);
     setCookie(ctx, deps.cookies.login, session.token, session.maxAge);
     deps.events.emit('login.succeeded', { clientId: request.client.id, userId: user.id });
+    await deps.credentials.audit.record(
+      auditStamp(ctx, request.client.id),
+      'login.succeeded',
+      { username: user.username, userId: user.id, clientId: request.client.id },
+      { method: 'authorization_code' },
+    );
     await redirectWithCode(ctx, deps, user);
   };
 }

@@ -1,5 +1,7 @@
 import type { Context } from 'koa';
+import type { AuditRecorder } from '../accounts/users.js';
 import { bearerClaims } from '../http/bearer.js';
+import { auditStamp } from '../http/request_log.js';
 import type { Sessions } from '../sessions/sessions.js';
 import type { Denylist } from '../stores/types.js';
 import { denylistAccessToken } from '../tokens/access_token.js';
@@ -7,6 +9,7 @@ import { denylistAccessToken } from '../tokens/access_token.js';
 export interface LogoutEndpointDeps {
   sessions: Sessions;
   denylist: Denylist;
+  audit: AuditRecorder;
 }
 
 /**
@@ -17,8 +20,17 @@ export interface LogoutEndpointDeps {
 export function endSession(deps: LogoutEndpointDeps) {
   return async function endSession(ctx: Context): Promise<void> {
     const claims = bearerClaims(ctx);
-    if (claims.sid) await deps.sessions.end(claims.sid, 'logout');
-    else await denylistAccessToken(deps.denylist, claims, 'logout');
+    const stamp = auditStamp(ctx, claims.client_id);
+    if (claims.sid) await deps.sessions.end(claims.sid, 'logout', stamp);
+    else {
+      await denylistAccessToken(deps.denylist, claims, 'logout');
+      await deps.audit.record(
+        stamp,
+        'token.revoked',
+        { clientId: claims.client_id },
+        { token_type: 'access_token', jti: claims.jti, reason: 'logout' },
+      );
+    }
     ctx.status = 204;
   };
 }

@@ -1,10 +1,12 @@
 import type { Context } from 'koa';
+import type { AuditRecorder } from '../accounts/users.js';
 import { invalidRequest } from '../errors.js';
 import type { EventBus } from '../events.js';
 import { authenticatedClient } from '../http/client_auth.js';
 import { params } from '../http/params.js';
+import { auditStamp } from '../http/request_log.js';
 import type { Sessions } from '../sessions/sessions.js';
-import type { ClientRecord, Denylist } from '../stores/types.js';
+import type { AuditStamp, ClientRecord, Denylist } from '../stores/types.js';
 import { type AccessTokenVerifier, denylistAccessToken, TokenRejected } from '../tokens/access_token.js';
 
 export interface RevokeEndpointDeps {
@@ -12,6 +14,8 @@ export interface RevokeEndpointDeps {
   verifier: AccessTokenVerifier;
   denylist: Denylist;
   events: EventBus;
+  /** Access-token revocations (a refresh token's is written in its family's transaction). */
+  audit: AuditRecorder;
 }
 
 /** RFC 7009 §2.1 hint values (RFC 7009 §4.1.2 registry). */
@@ -23,6 +27,7 @@ async function revokeAccessToken(
   deps: RevokeEndpointDeps,
   client: ClientRecord,
   token: string,
+  stamp: AuditStamp,
 ): Promise<Outcome> {
   let claims: Awaited<ReturnType<AccessTokenVerifier['verifySignature']>>;
   try {
@@ -35,6 +40,12 @@ async function revokeAccessToken(
   if (claims.client_id !== client.id) return 'wrong_client';
   await denylistAccessToken(deps.denylist, claims, 'revoked_by_client');
   deps.events.emit('token.revoked', { clientId: client.id, kind: 'access', id: claims.jti });
+  await deps.audit.record(
+    stamp,
+    'token.revoked',
+    { clientId: client.id, username: claims.username, sessionId: claims.sid },
+    { token_type: 'access_token', jti: claims.jti },
+  );
   return 'revoked';
 }
 
@@ -53,9 +64,10 @@ export function revokeToken(deps: RevokeEndpointDeps) {
     // token type it issues, whatever the hint says.
     const hint = p.get('token_type_hint');
     const { client, method } = authenticatedClient(ctx);
+    const stamp = auditStamp(ctx, client.id);
     const lookups: Record<Hint, () => Promise<Outcome>> = {
-      refresh_token: () => deps.sessions.revokeRefreshToken(client, token),
-      access_token: () => revokeAccessToken(deps, client, token),
+      refresh_token: () => deps.sessions.revokeRefreshToken(client, token, stamp),
+      access_token: () => revokeAccessToken(deps, client, token, stamp),
     };
     const order: Hint[] =
       hint === 'access_token' ? ['access_token', 'refresh_token'] : ['refresh_token', 'access_token'];

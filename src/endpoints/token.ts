@@ -33,5 +33,10 @@ export function checkGrant(grants: GrantRegistry) {
 export async function dispatchGrant(ctx: Context): Promise<void> {
   const grant = ctx.state.grant;
   if (!grant) throw new Error('checkGrant must run first');
-  ctx.body = await grant.handle({ client: authenticatedClient(ctx).client, params: params(ctx), ip: ctx.ip });
+  ctx.body = await grant.handle({
+    client: authenticatedClient(ctx).client,
+    params: params(ctx),
+    ip: ctx.ip,
+    requestId: ctx.state.requestId,
+  });
 }

@@ -2,7 +2,7 @@ import { OAuthError } from '../errors.js';
 import type { EventBus } from '../events.js';
 import type { AccessTokenMinter } from '../tokens/access_token.js';
 import { issueAccessToken } from './issue_token.js';
-import { ADMIN_SCOPE, resolveAudience, resolveScope } from './scope.js';
+import { ADMIN_SCOPES, resolveAudience, resolveScope } from './scope.js';
 import type { GrantHandler } from './types.js';
 
 export interface ClientCredentialsDeps {
@@ -20,8 +20,8 @@ export function clientCredentialsGrant(deps: ClientCredentialsDeps): GrantHandle
       if (client.secretHash === null) {
         throw new OAuthError('unauthorized_client', 'public clients cannot use client_credentials');
       }
-      const allowed = client.isAdmin ? [...client.scopes, ADMIN_SCOPE] : client.scopes;
-      // Least privilege: the admin scope is granted only when asked for by name.
+      const allowed = client.isAdmin ? [...client.scopes, ...ADMIN_SCOPES] : client.scopes;
+      // Least privilege: the admin scopes are granted only when asked for by name.
       const scope = resolveScope(params.get('scope'), allowed, client.scopes);
       const audience = resolveAudience(params.get('resource'), client);
       return issueAccessToken(deps, {

@@ -17,8 +17,11 @@ export interface LoginThrottle {
 
 /** How a counted attempt ended. */
 export interface LoginAttempt {
-  /** The password was wrong: the points stay spent, and a lockout this attempt earned starts now. */
-  failed(): Promise<void>;
+  /**
+   * The password was wrong: the points stay spent, and a lockout this attempt earned starts now.
+   * True when this failure locked the pair (a `login.locked` audit event).
+   */
+  failed(): Promise<boolean>;
   /** The password was right: the pair's failure streak ends and the IP's point is returned. */
   succeeded(): Promise<void>;
   /** The check itself could not run (hashing queue full, database down): every point is returned. */

@@ -1,13 +1,14 @@
+import type { AuditRecorder } from '../accounts/users.js';
 import { invalidGrant, invalidRequest } from '../errors.js';
 import type { EventBus } from '../events.js';
 import type { Sessions } from '../sessions/sessions.js';
-import type { ClientRecord, UserRecord, UserStore } from '../stores/types.js';
+import type { AuditStamp, ClientRecord, UserRecord, UserStore } from '../stores/types.js';
 import type { AccessTokenMinter } from '../tokens/access_token.js';
 import type { PasswordHasher } from '../tokens/passwords.js';
 import { issueUserToken } from './issue_token.js';
 import type { LoginThrottle } from './login_throttle.js';
 import { audienceList, resolveAudience, resolveScope, userScopes } from './scope.js';
-import type { GrantHandler } from './types.js';
+import { type GrantHandler, grantStamp } from './types.js';
 
 export interface PasswordGrantDeps {
   users: UserStore;
@@ -19,13 +20,15 @@ export interface PasswordGrantDeps {
   sessions: Sessions;
   /** Absent → no login throttling (unit tests). */
   throttle?: LoginThrottle;
+  /** Failed logins and lockouts (a success is audited in the session's own transaction). */
+  audit: AuditRecorder;
 }
 
 /** Usernames and passwords are bounded so a request cannot turn argon2 into a DoS. */
 const MAX_CREDENTIAL_LENGTH = 1024;
 
 /** What checking a password needs: the password grant and the login page of /authorize share it. */
-export type CredentialDeps = Pick<PasswordGrantDeps, 'users' | 'hasher' | 'events' | 'throttle'>;
+export type CredentialDeps = Pick<PasswordGrantDeps, 'users' | 'hasher' | 'events' | 'throttle' | 'audit'>;
 
 /** One sign-in attempt: who typed what, through which client, from where. */
 export interface LoginAttempt {
@@ -33,6 +36,34 @@ export interface LoginAttempt {
   username: string;
   password: string;
   ip: string;
+  /** The request's X-Request-Id, for the audit trail. */
+  requestId?: string;
+  /** How the user signed in, as the audit trail records it. */
+  method?: 'password' | 'authorization_code';
+}
+
+/** The client acted, from this IP, in this request: the stamp of the attempt's audit events. */
+export const attemptStamp = (a: LoginAttempt): AuditStamp => ({
+  actor: a.client.id,
+  ip: a.ip,
+  requestId: a.requestId ?? null,
+});
+
+/** The reason is kept in the audit trail only: the client sees one invalid_grant for all three. */
+async function loginFailed(
+  deps: CredentialDeps,
+  attempt: LoginAttempt,
+  reason: 'unknown_user' | 'bad_password' | 'disabled',
+  userId: string | undefined,
+): Promise<void> {
+  const { client, username } = attempt;
+  deps.events.emit('login.failed', { clientId: client.id, reason });
+  await deps.audit.record(
+    attemptStamp(attempt),
+    'login.failed',
+    { username, userId, clientId: client.id },
+    { reason, method: attempt.method ?? 'password' },
+  );
 }
 
 /** Checks the password (or burns the same work for an unknown user); true when it is right. */
@@ -58,13 +89,17 @@ async function verifyCredentials(deps: CredentialDeps, attempt: LoginAttempt): P
     throw err;
   }
   if (!user || !ok) {
-    await counted?.failed();
-    deps.events.emit('login.failed', { clientId: client.id, reason: user ? 'bad_password' : 'unknown_user' });
+    const locked = await counted?.failed();
+    await loginFailed(deps, attempt, user ? 'bad_password' : 'unknown_user', user?.id);
+    if (locked) {
+      deps.events.emit('login.locked', { clientId: client.id });
+      await deps.audit.record(attemptStamp(attempt), 'login.locked', { username, clientId: client.id });
+    }
     throw invalidGrant(user ? 'bad password' : 'unknown user');
   }
   await counted?.succeeded();
   if (user.disabledAt) {
-    deps.events.emit('login.failed', { clientId: client.id, reason: 'disabled' });
+    await loginFailed(deps, attempt, 'disabled', user.id);
     throw invalidGrant('user disabled');
   }
   return user;
@@ -87,7 +122,8 @@ export async function authenticateUser(deps: CredentialDeps, attempt: LoginAttem
 export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
   return {
     grantType: 'password',
-    async handle({ client, params, ip }) {
+    async handle(request) {
+      const { client, params, ip } = request;
       const username = params.get('username');
       const password = params.get('password');
       if (username === undefined || password === undefined) {
@@ -98,12 +134,14 @@ export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
       const scope = resolveScope(params.get('scope'), allowed, allowed);
       const audience = resolveAudience(params.get('resource'), client);
 
-      const user = await authenticateUser(deps, { client, username, password, ip });
+      const attempt = { client, username, password, ip, requestId: request.requestId };
+      const user = await authenticateUser(deps, attempt);
       const session = await deps.sessions.start({
         userId: user.id,
         client,
         scope,
         audience: audienceList(audience),
+        login: { stamp: grantStamp(request), username: user.username, method: 'password' },
       });
       // RFC 6749 §4.3.3: a refresh token only for clients allowed the refresh_token grant.
       return issueUserToken(deps, {

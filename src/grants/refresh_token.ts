@@ -5,7 +5,7 @@ import type { RefreshFamily, UserStore } from '../stores/types.js';
 import type { AccessTokenMinter } from '../tokens/access_token.js';
 import { issueUserToken } from './issue_token.js';
 import { narrowAudience, resolveScope } from './scope.js';
-import type { GrantHandler } from './types.js';
+import { type GrantHandler, grantStamp } from './types.js';
 
 export interface RefreshGrantDeps {
   sessions: Sessions;
@@ -29,7 +29,9 @@ const FAILURE_DETAIL: Record<Extract<RefreshResult, { ok: false }>['reason'], st
 export function refreshTokenGrant(deps: RefreshGrantDeps): GrantHandler {
   return {
     grantType: 'refresh_token',
-    async handle({ client, params }) {
+    async handle(request) {
+      const { client, params } = request;
+      const stamp = grantStamp(request);
       const presented = params.get('refresh_token');
       if (presented === undefined) throw invalidRequest('refresh_token is required');
       const requestedScope = params.get('scope');
@@ -49,6 +51,7 @@ export function refreshTokenGrant(deps: RefreshGrantDeps): GrantHandler {
       const result = await deps.sessions.refresh(
         client,
         presented,
+        stamp,
         narrowing
           ? (family) => {
               granted = grant(family);
@@ -61,7 +64,7 @@ export function refreshTokenGrant(deps: RefreshGrantDeps): GrantHandler {
       // The one-statement rotation reads the owner in the same round trip; the transaction does not.
       const user = result.user ?? (await deps.users.findById(result.family.userId));
       if (!user || user.disabledAt) {
-        await deps.sessions.end(result.family.id, 'user_disabled');
+        await deps.sessions.end(result.family.id, 'user_disabled', stamp);
         throw invalidGrant('user disabled or gone');
       }
       return issueUserToken(deps, {

@@ -4,6 +4,14 @@ import type { ClientRecord } from '../stores/types.js';
 /** Granted only through client_credentials to clients created with --admin (docs/cli.md, `clients create --admin`). */
 export const ADMIN_SCOPE = 'admin';
 
+/**
+ * The admin API's scopes (docs/admin.md): `admin` allows everything, each narrower one a single
+ * area. Granted only through client_credentials to admin clients, and only when asked for by name.
+ */
+export const ADMIN_SCOPES = ['admin', 'admin:keys', 'admin:clients', 'admin:users', 'admin:audit'] as const;
+export type AdminScope = (typeof ADMIN_SCOPES)[number];
+export const isAdminScope = (scope: string) => scope === ADMIN_SCOPE || scope.startsWith(`${ADMIN_SCOPE}:`);
+
 // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 
@@ -35,8 +43,8 @@ export function resolveScope(
   return wanted.join(' ');
 }
 
-/** Scopes a user grant may carry: the client's scopes, never the admin scope. */
-export const userScopes = (client: ClientRecord) => client.scopes.filter((s) => s !== ADMIN_SCOPE);
+/** Scopes a user grant may carry: the client's scopes, never an admin scope. */
+export const userScopes = (client: ClientRecord) => client.scopes.filter((s) => !isAdminScope(s));
 
 /** RFC 9068 §2.2 / RFC 7519 §4.1.3: `aud` is a single string for one audience, else a list. */
 export const audienceClaim = (audiences: readonly string[]): string | string[] =>

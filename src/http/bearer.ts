@@ -1,6 +1,7 @@
 import type { Context, Next } from 'koa';
 import { OAuthError } from '../errors.js';
 import type { EventBus } from '../events.js';
+import { ADMIN_SCOPE, type AdminScope } from '../grants/scope.js';
 import { type AccessTokenClaims, type AccessTokenVerifier, TokenRejected } from '../tokens/access_token.js';
 
 declare module 'koa' {
@@ -52,6 +53,22 @@ export function requireScope(scope: string) {
     const granted = (ctx.state.token?.claims.scope ?? '').split(' ');
     if (!granted.includes(scope)) {
       throw new OAuthError('insufficient_scope', `the "${scope}" scope is required`, {
+        headers: { 'WWW-Authenticate': `Bearer ${REALM}, error="insufficient_scope", scope="${scope}"` },
+      });
+    }
+    return next();
+  };
+}
+
+/**
+ * The admin API's scope check (docs/admin.md): `admin` allows every area, `admin:<area>` one. The
+ * 403 names the narrow scope, the least a client needs to ask for.
+ */
+export function requireAdminScope(scope: AdminScope) {
+  return async function adminScopeCheck(ctx: Context, next: Next): Promise<void> {
+    const granted = (ctx.state.token?.claims.scope ?? '').split(' ');
+    if (!granted.includes(ADMIN_SCOPE) && !granted.includes(scope)) {
+      throw new OAuthError('insufficient_scope', `the "${scope}" or "${ADMIN_SCOPE}" scope is required`, {
         headers: { 'WWW-Authenticate': `Bearer ${REALM}, error="insufficient_scope", scope="${scope}"` },
       });
     }

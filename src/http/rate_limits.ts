@@ -119,6 +119,7 @@ export class RateLimits implements LoginThrottle {
       failed: async () => {
         // The lock was taken when the attempt began; the lockout runs from the failure.
         if (locking) await this.pairLock.block(key, lockout);
+        return locking;
       },
       succeeded: async () => {
         await Promise.all([

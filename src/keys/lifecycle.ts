@@ -1,6 +1,6 @@
 import type { SigningAlg } from '../config.js';
 import type { EventBus } from '../events.js';
-import type { KeyTransition, SigningKeyRecord, SigningKeyStore } from '../stores/types.js';
+import type { AuditStamp, KeyTransition, SigningKeyRecord, SigningKeyStore } from '../stores/types.js';
 import { generateSigningKey, openPrivateJwk, sealPrivateJwk } from './key_material.js';
 import type { KeyRing } from './keyring.js';
 import type { KeyChangeSignal } from './signal.js';
@@ -75,6 +75,8 @@ export interface RotateOptions {
   force?: boolean;
   /** Scheduled rotation: only if the active key has been active this long (re-checked under the lock). */
   ifActiveOlderThan?: number;
+  /** Who rotates: the `key.rotated` audit event is written in the rotation's transaction. */
+  audit?: AuditStamp;
 }
 
 export class KeyLifecycle {
@@ -104,11 +106,20 @@ export class KeyLifecycle {
         if (options.ifActiveOlderThan !== undefined) return null;
         throw new KeyLifecycleError('rotation_refused', refusal);
       }
+      const newNext = await this.newNextKey(at);
+      const audit = options.audit && {
+        ...options.audit,
+        type: 'key.rotated' as const,
+        at: new Date(at),
+        kid: next.kid,
+        detail: { previous_kid: active?.kid ?? '', next_kid: newNext.kid, forced: options.force === true },
+      };
       return {
         at: new Date(at),
         promote: true,
         retiredExpiresAt: new Date(at + hold),
-        newNext: await this.newNextKey(at),
+        newNext,
+        audit: audit ? [audit] : [],
       };
     });
     if (!after) return null;
@@ -128,7 +139,7 @@ export class KeyLifecycle {
    * Revoking the active key force-promotes next in the same transaction; revoking next replaces
    * it (the replacement waits the usual max-age before it may sign). Revoking twice is a no-op.
    */
-  async revoke(kid: string): Promise<KeyInfo[]> {
+  async revoke(kid: string, audit?: AuditStamp): Promise<KeyInfo[]> {
     const hold = await this.retirementHold();
     let changed = false;
     const after = await this.deps.store.transition(async (keys) => {
@@ -142,6 +153,17 @@ export class KeyLifecycle {
         revokeKid: kid,
         promote: false,
         retiredExpiresAt: new Date(at + hold),
+        audit: audit
+          ? [
+              {
+                ...audit,
+                type: 'key.revoked',
+                at: new Date(at),
+                kid,
+                detail: { previous_state: target.state },
+              },
+            ]
+          : [],
       };
       if (target.state === 'active') {
         change.promote = true;

@@ -1,3 +1,4 @@
+import { SYSTEM_STAMP } from '../audit/trail.js';
 import type { EventBus } from '../events.js';
 import type { KeyRing } from './keyring.js';
 import type { KeyLifecycle } from './lifecycle.js';
@@ -58,7 +59,7 @@ export function scheduleRotation(deps: {
     if (running) return;
     running = true;
     try {
-      await deps.lifecycle.rotate({ ifActiveOlderThan: deps.interval });
+      await deps.lifecycle.rotate({ ifActiveOlderThan: deps.interval, audit: SYSTEM_STAMP });
     } catch (err) {
       deps.events.emit('dependency.degraded', { dependency: 'database', err });
     } finally {

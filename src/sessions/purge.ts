@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 
 import type {
+  AuditStore,
   AuthorizationCodeStore,
   LoginSessionStore,
   RefreshTokenStore,
@@ -23,6 +24,9 @@ const MAX_BATCHES = 50;
 export interface PurgeDeps {
   refreshTokens: RefreshTokenStore;
   revocations: RevocationStore;
+  audit: Pick<AuditStore, 'purge'>;
+  /** AUDIT_RETENTION in seconds. */
+  auditRetention: number;
   /** Expired authorization codes are kept as long as dead families, so a late replay still revokes. */
   authorizationCodes?: Pick<AuthorizationCodeStore, 'purge'>;
   /** Expired login sessions of /authorize: nothing reads them. */
@@ -42,8 +46,13 @@ async function drain(purgeBatch: (batch: number) => Promise<number>): Promise<nu
   return total;
 }
 
-/** One purge run: dead refresh families (and their tokens), expired revocation records, codes and logins. */
-export async function purgeSessions(deps: PurgeDeps): Promise<{ families: number; revocations: number }> {
+/**
+ * One purge run: dead refresh families (and their tokens), expired revocation records, codes and
+ * logins, and audit events older than AUDIT_RETENTION.
+ */
+export async function purgeSessions(
+  deps: PurgeDeps,
+): Promise<{ families: number; revocations: number; auditEvents: number }> {
   const cutoff = new Date(deps.now() - SESSION_RETENTION_S * 1000);
   const families = await drain((batch) => deps.refreshTokens.purge(cutoff, batch));
   // Revocation records are useless once the blocked token expired (no retention needed).
@@ -51,9 +60,14 @@ export async function purgeSessions(deps: PurgeDeps): Promise<{ families: number
   const { authorizationCodes, loginSessions } = deps;
   const codes = authorizationCodes ? await drain((batch) => authorizationCodes.purge(cutoff, batch)) : 0;
   const logins = loginSessions ? await drain((batch) => loginSessions.purge(new Date(deps.now()), batch)) : 0;
-  if (families + revocations + codes + logins > 0)
-    deps.log.info({ families, revocations, codes, logins }, 'purged dead sessions');
-  return { families, revocations };
+  const auditCutoff = new Date(deps.now() - deps.auditRetention * 1000);
+  const auditEvents = await drain((batch) => deps.audit.purge(auditCutoff, batch));
+  if (families + revocations + codes + logins + auditEvents > 0)
+    deps.log.info(
+      { families, revocations, codes, logins, auditEvents },
+      'purged dead sessions and old audit events',
+    );
+  return { families, revocations, auditEvents };
 }
 
 /** Starts the hourly purge; the timer is unref'd so it never keeps the process alive. */

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { StoreError } from '../errors.js';
 import type { EventBus } from '../events.js';
 import type {
+  AuditEvent,
+  AuditStamp,
   ClientRecord,
   Denylist,
   FamilyRevocation,
@@ -35,6 +37,8 @@ export interface NewSession {
   client: ClientRecord;
   scope: string;
   audience: string[];
+  /** The login this session starts: audited as `login.succeeded` in the session's own transaction. */
+  login?: { stamp: AuditStamp; username: string; method: 'password' | 'authorization_code' };
   /** The family id, when the caller had to name it first (an authorization code records it). */
   sid?: string;
 }
@@ -68,8 +72,13 @@ async function retryConflictOnce<T>(work: () => Promise<T>): Promise<T> {
 export class Sessions {
   constructor(private readonly deps: SessionDeps) {}
 
-  private familyRevocation(reason: string): FamilyRevocation {
-    return { reason, at: new Date(this.deps.now()), accessTokenTtl: this.deps.settings.accessTokenTtl };
+  private familyRevocation(reason: string, audit?: AuditStamp): FamilyRevocation {
+    return {
+      reason,
+      at: new Date(this.deps.now()),
+      accessTokenTtl: this.deps.settings.accessTokenTtl,
+      audit,
+    };
   }
 
   private newToken(client: ClientRecord) {
@@ -109,12 +118,27 @@ export class Sessions {
       expiresAt: new Date(now + maxAge * 1000),
     };
     const token = this.newToken(input.client);
+    const { login } = input;
     const limits = {
       maxLiveFamilies: this.deps.settings.maxSessionsPerUser,
-      evict: this.familyRevocation('session_limit'),
+      evict: this.familyRevocation('session_limit', login?.stamp),
     };
+    const audit: AuditEvent[] = login
+      ? [
+          {
+            ...login.stamp,
+            type: 'login.succeeded',
+            at: family.createdAt,
+            username: login.username,
+            userId: input.userId,
+            clientId: input.client.id,
+            sessionId: family.id,
+            detail: { method: login.method },
+          },
+        ]
+      : [];
     const evicted = await retryConflictOnce(() =>
-      this.deps.refreshTokens.createFamily(family, token.record, limits),
+      this.deps.refreshTokens.createFamily(family, token.record, limits, audit),
     );
     await this.publishRevoked(evicted, 'session_limit');
     return { sid: family.id, refreshToken: token.value };
@@ -123,11 +147,12 @@ export class Sessions {
   /**
    * RFC 6749 §6 with rotation, reuse detection and the leeway (docs/sessions.md), in one store
    * transaction. `check` sees the locked family before anything is spent and may throw to refuse;
-   * without one, a clean rotation takes the store's one-statement path.
+   * without one, a clean rotation takes the store's one-statement path. A reuse is audited with `audit` in its revoking transaction.
    */
   async refresh(
     client: ClientRecord,
     presented: string,
+    audit?: AuditStamp,
     check?: (family: RefreshFamily) => void,
   ): Promise<RefreshResult> {
     if (!looksLikeRefreshToken(presented)) return { ok: false, reason: 'not_found' };
@@ -141,6 +166,7 @@ export class Sessions {
         leeway: client.refreshReuseLeeway ?? this.deps.settings.refreshReuseLeeway,
         now: new Date(this.deps.now()),
         accessTokenTtl: this.deps.settings.accessTokenTtl,
+        audit,
         check,
       });
     } catch (err) {
@@ -176,13 +202,13 @@ export class Sessions {
   }
 
   /** RFC 7009 for a refresh token: revokes its family if `client` owns it. */
-  async revokeRefreshToken(client: ClientRecord, presented: string) {
+  async revokeRefreshToken(client: ClientRecord, presented: string, audit?: AuditStamp) {
     if (!looksLikeRefreshToken(presented)) return 'not_found' as const;
     const outcome = await retryConflictOnce(() =>
       this.deps.refreshTokens.revokeByHash(
         sha256(presented),
         client.id,
-        this.familyRevocation('revoked_by_client'),
+        this.familyRevocation('revoked_by_client', audit),
       ),
     );
     if (outcome.kind === 'revoked') {
@@ -193,28 +219,40 @@ export class Sessions {
   }
 
   /** /logout: ends the family named by an access token's `sid`. */
-  async end(familyId: string, reason: string): Promise<boolean> {
+  async end(familyId: string, reason: string, audit?: AuditStamp): Promise<boolean> {
     const revoked = await retryConflictOnce(() =>
-      this.deps.refreshTokens.revokeFamily(familyId, this.familyRevocation(reason)),
+      this.deps.refreshTokens.revokeFamily(familyId, this.familyRevocation(reason, audit)),
     );
     return (await this.publishRevoked(revoked, reason)).length > 0;
   }
 
+  /** A user's live sessions, newest first (`sessions list`, GET /admin/users/{id}/sessions). */
+  listLive(userId: string) {
+    return this.deps.refreshTokens.listLiveFamilies(userId, new Date(this.deps.now()));
+  }
+
+  /** DELETE /admin/sessions/{sid}: false when no such session ever existed; ending twice is a no-op. */
+  async endById(familyId: string, reason: string, audit: AuditStamp): Promise<boolean> {
+    if (!(await this.deps.refreshTokens.findFamily(familyId))) return false;
+    await this.end(familyId, reason, audit);
+    return true;
+  }
+
   /** users disable / set-password / sessions revoke. */
-  async endUserSessions(userId: string, reason: string): Promise<string[]> {
+  async endUserSessions(userId: string, reason: string, audit?: AuditStamp): Promise<string[]> {
     return this.publishRevoked(
       await retryConflictOnce(() =>
-        this.deps.refreshTokens.revokeUserFamilies(userId, this.familyRevocation(reason)),
+        this.deps.refreshTokens.revokeUserFamilies(userId, this.familyRevocation(reason, audit)),
       ),
       reason,
     );
   }
 
   /** clients disable. */
-  async endClientSessions(clientId: string, reason: string): Promise<string[]> {
+  async endClientSessions(clientId: string, reason: string, audit?: AuditStamp): Promise<string[]> {
     return this.publishRevoked(
       await retryConflictOnce(() =>
-        this.deps.refreshTokens.revokeClientFamilies(clientId, this.familyRevocation(reason)),
+        this.deps.refreshTokens.revokeClientFamilies(clientId, this.familyRevocation(reason, audit)),
       ),
       reason,
     );

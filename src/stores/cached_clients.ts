@@ -1,8 +1,8 @@
-import type { ClientRecord, ClientStore, NewClient } from './types.js';
+import type { ClientChanges, ClientRecord, ClientStore, NewClient, PageQuery } from './types.js';
 
 /**
- * How long a client record read from the database is trusted. Client records change only when a
- * client is disabled; this instance forgets its copy at once, other instances within this bound.
+ * How long a client record read from the database is trusted. When a client is disabled, changed
+ * or given a new secret, this instance forgets its copy at once, other instances within this bound.
  * User tokens stop at once everywhere regardless (disabling denylists the sids of the client's
  * sessions); the bound only applies to client authentication and to client_credentials tokens,
  * which carry no sid and cannot be denylisted one by one (access tokens are not stored).
@@ -50,9 +50,23 @@ export class CachedClientStore implements ClientStore {
     return this.inner.list();
   }
 
+  page(query: PageQuery): Promise<ClientRecord[]> {
+    return this.inner.page(query);
+  }
+
   async disable(id: string, at: Date): Promise<boolean> {
     this.cache.delete(id);
     return this.inner.disable(id, at);
+  }
+
+  async update(id: string, changes: ClientChanges): Promise<ClientRecord | undefined> {
+    this.cache.delete(id);
+    return this.inner.update(id, changes);
+  }
+
+  async setSecretHash(id: string, secretHash: string): Promise<boolean> {
+    this.cache.delete(id);
+    return this.inner.setSecretHash(id, secretHash);
   }
 
   count(): Promise<number> {

@@ -48,6 +48,19 @@ export interface ClientRecord {
 
 export type NewUser = Pick<UserRecord, 'id' | 'username' | 'passwordHash' | 'roles'>;
 export type NewClient = Omit<ClientRecord, 'disabledAt' | 'createdAt'>;
+/** The fields an admin may change on a registered client (never its id or secret). */
+export type ClientChanges = Partial<
+  Pick<
+    ClientRecord,
+    'name' | 'grantTypes' | 'scopes' | 'audiences' | 'redirectUris' | 'allowedOrigins' | 'refreshCookie'
+  >
+>;
+
+/** Keyset pagination in creation order: the page after the record with this creation time and id. */
+export interface PageQuery {
+  limit: number;
+  after?: { createdAt: Date; id: string };
+}
 
 export interface UserStore {
   create(user: NewUser): Promise<UserRecord>;
@@ -57,13 +70,21 @@ export interface UserStore {
   disable(id: string, at: Date): Promise<boolean>;
   setPasswordHash(id: string, passwordHash: string, at: Date): Promise<boolean>;
   count(): Promise<number>;
+  /** Oldest first. */
+  page(query: PageQuery): Promise<UserRecord[]>;
 }
 
 export interface ClientStore {
   create(client: NewClient): Promise<ClientRecord>;
   findById(id: string): Promise<ClientRecord | undefined>;
   list(): Promise<ClientRecord[]>;
+  /** Oldest first. */
+  page(query: PageQuery): Promise<ClientRecord[]>;
   disable(id: string, at: Date): Promise<boolean>;
+  /** Returns the changed record, or undefined if no such client. */
+  update(id: string, changes: ClientChanges): Promise<ClientRecord | undefined>;
+  /** Replaces the secret digest; false if no such client. */
+  setSecretHash(id: string, secretHash: string): Promise<boolean>;
   count(): Promise<number>;
 }
 
@@ -116,6 +137,8 @@ export interface KeyTransition {
   retiredExpiresAt: Date;
   /** The new `next` key, required whenever the current `next` is promoted or revoked. */
   newNext?: SigningKeyRecord;
+  /** `key.*` audit events, written in the transition's transaction. */
+  audit?: AuditEvent[];
 }
 
 export type RevocationKind = 'jti' | 'sid';
@@ -187,6 +210,8 @@ export interface FamilyRevocation {
   at: Date;
   /** Server default access-token TTL (s); a client's own override is read by the store. */
   accessTokenTtl: number;
+  /** Who ended them: one `session.ended` audit event per family, in the revoking transaction. */
+  audit?: AuditStamp;
 }
 
 /** Families ended by one call, with the `sid` denylist entries already recorded durably. */
@@ -204,6 +229,8 @@ export interface RotateInput {
   now: Date;
   /** Used when reuse revokes the family. */
   accessTokenTtl: number;
+  /** Reuse writes `refresh.reuse_detected` and `session.ended` with this stamp, in its transaction. */
+  audit?: AuditStamp;
   /**
    * Runs under the family lock once the token is known to be the client's, before anything is
    * spent or revoked; a throw rolls the transaction back and leaves the token as it was (the
@@ -236,19 +263,22 @@ export interface RefreshTokenStore {
   /**
    * Creates a family with its first token. Holds the user's row lock so that concurrent logins
    * count live families correctly; the oldest live families beyond `maxLiveFamilies - 1` are
-   * revoked (reason in `evict`) in the same transaction.
+   * revoked (reason in `evict`) in the same transaction, which also writes the `audit` events.
    */
   createFamily(
     family: Omit<RefreshFamily, 'revokedAt' | 'revokedReason'>,
     token: NewRefreshToken,
     limits: { maxLiveFamilies: number; evict: FamilyRevocation },
+    audit?: AuditEvent[],
   ): Promise<RevokedFamilies>;
   /** Spends the presented token and inserts its child, or detects reuse and revokes the family. */
   rotate(input: RotateInput): Promise<RotateOutcome>;
   /** The token and its family by digest, without any lock (store contract tests, diagnostics). */
   findByHash(hash: string): Promise<{ token: RefreshTokenRecord; family: RefreshFamily } | undefined>;
   findFamily(id: string): Promise<RefreshFamily | undefined>;
-  /** /revoke: only the owning client's token revokes its family. */
+  /** The user's live families (not revoked, not expired at `now`), newest first, with last use. */
+  listLiveFamilies(userId: string, now: Date): Promise<(RefreshFamily & { lastUsedAt: Date })[]>;
+  /** /revoke: only the owning client's token revokes its family (`token.revoked` audited with it). */
   revokeByHash(hash: string, clientId: string, revocation: FamilyRevocation): Promise<RevokeByTokenOutcome>;
   revokeFamily(id: string, revocation: FamilyRevocation): Promise<RevokedFamilies>;
   revokeUserFamilies(userId: string, revocation: FamilyRevocation): Promise<RevokedFamilies>;
@@ -278,6 +308,77 @@ export interface RefreshTokenView {
  */
 export interface RefreshTokenInspector {
   inspect(tokenHash: string, now: Date): Promise<RefreshTokenView | undefined>;
+}
+
+/** Audit event types (docs/audit.md). A closed list, so filters and metrics stay bounded. */
+export const AUDIT_EVENT_TYPES = [
+  'login.succeeded',
+  'login.failed',
+  'login.locked',
+  'refresh.reuse_detected',
+  'token.revoked',
+  'session.ended',
+  'user.created',
+  'user.disabled',
+  'user.password_changed',
+  'client.created',
+  'client.updated',
+  'client.disabled',
+  'client.secret_rotated',
+  'key.rotated',
+  'key.revoked',
+  'key.rewrapped',
+] as const;
+export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
+
+/** Who did it, from where, in which request: the part of an audit event every change shares. */
+export interface AuditStamp {
+  /** Admin client id, `cli`, `system`, or the OAuth client that made the request. */
+  actor: string;
+  ip: string | null;
+  requestId: string | null;
+}
+
+/** What an event is about. `username` is looked up from `userId` when only the id is known. */
+export interface AuditSubject {
+  username?: string | null;
+  userId?: string | null;
+  clientId?: string | null;
+  sessionId?: string | null;
+  kid?: string | null;
+}
+
+export type AuditDetail = Record<string, string | number | boolean | string[]>;
+
+/** One audit trail entry. Never holds a password, secret or token. */
+export interface AuditEvent extends AuditStamp, AuditSubject {
+  type: AuditEventType;
+  at: Date;
+  detail: AuditDetail;
+}
+
+export interface StoredAuditEvent extends AuditEvent {
+  id: string;
+}
+
+export interface AuditQuery {
+  type?: AuditEventType;
+  username?: string;
+  clientId?: string;
+  since?: Date;
+  until?: Date;
+  /** Events older than this id (the cursor of the previous page). */
+  beforeId?: string;
+  limit: number;
+}
+
+/** The audit trail (Postgres). Writes that belong to a change ride in that change's transaction. */
+export interface AuditStore {
+  record(events: AuditEvent[]): Promise<void>;
+  /** Newest first. */
+  list(query: AuditQuery): Promise<StoredAuditEvent[]>;
+  /** Deletes up to `batch` events older than `cutoff`. */
+  purge(cutoff: Date, batch: number): Promise<number>;
 }
 
 /** An authorization code (RFC 6749 §4.1.2); the code itself is never stored, only its digest. */

@@ -3,6 +3,7 @@ import test from 'ava';
 import type { Knex } from 'knex';
 import { createLogger } from '../../src/observability.js';
 import { purgeSessions, SESSION_RETENTION_S } from '../../src/sessions/purge.js';
+import { PostgresAuditStore } from '../../src/stores/postgres/audit_events.js';
 import { PostgresRefreshTokenStore } from '../../src/stores/postgres/refresh_tokens.js';
 import { PostgresRevocationStore } from '../../src/stores/postgres/revocations.js';
 import type { RefreshTokenStore } from '../../src/stores/types.js';
@@ -276,7 +277,14 @@ test.serial(
     const FAR = 10 * 365 * 86400; // after every other test's rows, so counts are this test's own
     const f = await family(store, userId, clientId, FAR);
     await store.revokeFamily(f.id, revocation(FAR + 10));
-    const deps = { refreshTokens: store, revocations, log: createLogger('silent') };
+    const audit = new PostgresAuditStore(db);
+    const deps = {
+      refreshTokens: store,
+      revocations,
+      audit,
+      auditRetention: 90 * 86400,
+      log: createLogger('silent'),
+    };
     // Within the retention: kept (the revocation record blocks access tokens for 900 s).
     const early = await purgeSessions({
       ...deps,

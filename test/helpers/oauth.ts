@@ -41,14 +41,18 @@ export async function postForm(
     headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
     body: typeof body === 'string' ? body : new URLSearchParams(body).toString(),
   });
-  const text = await res.text();
-  let parsed: Record<string, unknown> = {};
-  try {
-    parsed = text ? JSON.parse(text) : {};
-  } catch {
-    parsed = { raw: text };
-  }
+  const { body: parsed } = await readAnswer(res);
   return { status: res.status, headers: res.headers, body: parsed };
+}
+
+/** The body of an answer, parsed as JSON when it is (else `{raw}`), and its text. */
+export async function readAnswer(res: Response): Promise<{ body: Record<string, unknown>; text: string }> {
+  const text = await res.text();
+  try {
+    return { body: text ? JSON.parse(text) : {}, text };
+  } catch {
+    return { body: { raw: text }, text };
+  }
 }
 
 /** A password grant with Basic auth; returns the token response body. */
@@ -69,13 +73,7 @@ export async function passwordLogin(
 
 export async function getJson(url: string, headers: Record<string, string> = {}) {
   const res = await fetch(url, { headers });
-  const text = await res.text();
-  let body: Record<string, unknown> = {};
-  try {
-    body = text ? JSON.parse(text) : {};
-  } catch {
-    body = { raw: text };
-  }
+  const { body } = await readAnswer(res);
   return { status: res.status, headers: res.headers, body };
 }
 

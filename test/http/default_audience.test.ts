@@ -20,6 +20,7 @@ test.serial(
       clients: new PostgresClientStore(s.database.db, 'http://localhost:8080'),
       issuer: 'http://localhost:8080',
       now: Date.now,
+      audit: s.services.audit,
     });
     const created = await cli.create({ name: 'made by the CLI', grantTypes: ['client_credentials'] });
     const res = await clientCredentials(s, {
@@ -32,7 +33,9 @@ test.serial(
     const jwks = createRemoteJWKSet(new URL(`${s.url}/.well-known/jwks.json`));
     const { payload } = await jwtVerify(token, jwks, { issuer, audience: issuer });
     t.is(payload.aud, issuer);
-    const listed = (await s.services.clientAccounts.list()).find((c) => c.client_id === created.client_id);
+    const listed = (await s.services.clientAccounts.list()).clients.find(
+      (c) => c.client_id === created.client_id,
+    );
     t.deepEqual(listed?.audiences, [issuer]);
     t.true(listed?.default_audience);
   },

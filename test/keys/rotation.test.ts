@@ -275,5 +275,9 @@ test.serial(
     const keys = await b.services.keyLifecycle.list();
     t.is(keys.filter((k) => k.state === 'retired').length, 1, 'one rotation, not one per instance');
     t.is(keys.find((k) => k.kid === before)?.state, 'retired');
+    // Audited once, by the schedule, in the rotation's own transaction.
+    const audited = (await a.services.audit.list({ type: 'key.rotated', limit: 10 })).events;
+    t.is(audited.length, 1);
+    t.like(audited[0], { actor: 'system', ip: null, detail: { previous_kid: before, forced: false } });
   },
 );

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
-import type { ClientRecord, ClientStore, GrantType, NewClient } from '../types.js';
+import type { ClientChanges, ClientRecord, ClientStore, GrantType, NewClient, PageQuery } from '../types.js';
+import { afterCursor } from './page.js';
 import { affectedRows, toDate, toDateOrNull } from './rows.js';
 
 interface ClientRow {
@@ -94,5 +95,32 @@ export class PostgresClientStore implements ClientStore {
   async count(): Promise<number> {
     const row = await this.db('clients').count<{ n: string }[]>({ n: '*' }).first();
     return Number(row?.n ?? 0);
+  }
+
+  async page(query: PageQuery): Promise<ClientRecord[]> {
+    const rows = await afterCursor(this.db, this.db<ClientRow>('clients'), query).select('*');
+    return rows.map((r) => fromRow(r, this.issuer));
+  }
+
+  async update(id: string, changes: ClientChanges): Promise<ClientRecord | undefined> {
+    const set: Partial<ClientRow> = {};
+    if (changes.name !== undefined) set.name = changes.name;
+    if (changes.grantTypes !== undefined) set.grant_types = changes.grantTypes;
+    if (changes.scopes !== undefined) set.scopes = changes.scopes;
+    if (changes.audiences !== undefined) {
+      // Audiences set explicitly are registered ones: they no longer follow the ISSUER.
+      set.audiences = changes.audiences;
+      set.audience_is_default = false;
+    }
+    if (changes.redirectUris !== undefined) set.redirect_uris = changes.redirectUris;
+    if (changes.allowedOrigins !== undefined) set.allowed_origins = changes.allowedOrigins;
+    if (changes.refreshCookie !== undefined) set.refresh_cookie = changes.refreshCookie;
+    if (Object.keys(set).length === 0) return this.findById(id);
+    const [row] = await this.db<ClientRow>('clients').where({ id }).update(set).returning('*');
+    return row ? fromRow(row as ClientRow, this.issuer) : undefined;
+  }
+
+  async setSecretHash(id: string, secretHash: string): Promise<boolean> {
+    return affectedRows(await this.db('clients').where({ id }).update({ secret_hash: secretHash })) > 0;
   }
 }

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { StoreError } from '../../errors.js';
 import type {
+  AuditEvent,
   FamilyRevocation,
   NewRefreshToken,
   RefreshFamily,
@@ -12,6 +13,7 @@ import type {
   RotateInput,
   RotateOutcome,
 } from '../types.js';
+import { insertAuditEvents } from './audit_events.js';
 import { upsertRevocations } from './revocations.js';
 import { affectedRows, toDate, toDateOrNull } from './rows.js';
 import { type UserRow, userFromRow } from './users.js';
@@ -93,6 +95,7 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
     family: Omit<RefreshFamily, 'revokedAt' | 'revokedReason'>,
     token: NewRefreshToken,
     limits: { maxLiveFamilies: number; evict: FamilyRevocation },
+    audit: AuditEvent[] = [],
   ): Promise<RevokedFamilies> {
     return this.inTransaction(async (trx) => {
       // The user's row lock serialises this user's logins, so two at once cannot both see room.
@@ -123,6 +126,7 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
         expires_at: family.expiresAt,
       });
       await insertToken(trx, family.id, family.clientId, null, token, family.createdAt, family.expiresAt);
+      await insertAuditEvents(trx, audit);
       return evicted;
     });
   }
@@ -174,10 +178,24 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
         }
       }
       // Reuse (RFC 9700 §4.14.2): revoke the whole family in this same transaction.
+      if (input.audit) {
+        await insertAuditEvents(trx, [
+          {
+            ...input.audit,
+            type: 'refresh.reuse_detected',
+            at: now,
+            userId: family.userId,
+            clientId: family.clientId,
+            sessionId: family.id,
+            detail: {},
+          },
+        ]);
+      }
       const revoked = await revokeFamiliesTx(trx, [family.id], {
         reason: 'refresh_reuse',
         at: now,
         accessTokenTtl: input.accessTokenTtl,
+        audit: input.audit,
       });
       return {
         kind: 'reuse',
@@ -249,6 +267,23 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
     return row ? familyFromRow(row) : undefined;
   }
 
+  async listLiveFamilies(userId: string, now: Date): Promise<(RefreshFamily & { lastUsedAt: Date })[]> {
+    // A family is last used when its newest token was issued (every refresh issues one).
+    const rows: (FamilyRow & { last_used_at: Date })[] = await this.db('refresh_families as f')
+      .where('f.user_id', userId)
+      .whereNull('f.revoked_at')
+      .where('f.expires_at', '>', now)
+      .select(
+        'f.*',
+        this.db.raw(
+          '(select max(t.created_at) from refresh_tokens t where t.family_id = f.id) as last_used_at',
+        ),
+      )
+      .orderBy('f.created_at', 'desc')
+      .orderBy('f.id', 'desc');
+    return rows.map((r) => ({ ...familyFromRow(r), lastUsedAt: toDate(r.last_used_at ?? r.created_at) }));
+  }
+
   async revokeByHash(
     hash: string,
     clientId: string,
@@ -258,7 +293,21 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
       const locked = await lockByHash(trx, hash);
       if (!locked) return { kind: 'not_found' };
       if (locked.token.client_id !== clientId) return { kind: 'wrong_client' };
-      const revoked = await revokeFamiliesTx(trx, [locked.family.id], revocation);
+      const { family } = locked;
+      if (revocation.audit) {
+        await insertAuditEvents(trx, [
+          {
+            ...revocation.audit,
+            type: 'token.revoked',
+            at: revocation.at,
+            userId: family.userId,
+            clientId: family.clientId,
+            sessionId: family.id,
+            detail: { token_type: 'refresh_token' },
+          },
+        ]);
+      }
+      const revoked = await revokeFamiliesTx(trx, [family.id], revocation);
       return { kind: 'revoked', family: locked.family, revoked };
     });
   }
@@ -361,12 +410,27 @@ async function revokeFamiliesTx(
   revocation: FamilyRevocation,
 ): Promise<RevokedFamilies> {
   if (ids.length === 0) return { familyIds: [], revocations: [] };
-  const rows: { id: string; client_id: string }[] = await trx('refresh_families')
+  const rows: { id: string; client_id: string; user_id: string }[] = await trx('refresh_families')
     .whereIn('id', ids)
     .whereNull('revoked_at')
     .update({ revoked_at: revocation.at, revoked_reason: revocation.reason })
-    .returning(['id', 'client_id']);
+    .returning(['id', 'client_id', 'user_id']);
   if (rows.length === 0) return { familyIds: [], revocations: [] };
+  const { audit } = revocation;
+  if (audit) {
+    await insertAuditEvents(
+      trx,
+      rows.map((r) => ({
+        ...audit,
+        type: 'session.ended' as const,
+        at: revocation.at,
+        userId: r.user_id,
+        clientId: r.client_id,
+        sessionId: r.id,
+        detail: { reason: revocation.reason },
+      })),
+    );
+  }
   const clientIds = [...new Set(rows.map((r) => r.client_id))];
   const ttls = new Map<string, number | null>(
     (await trx('clients').whereIn('id', clientIds).select('id', 'access_token_ttl')).map(

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { KeyState, KeyTransition, SigningKeyRecord, SigningKeyStore } from '../types.js';
+import { insertAuditEvents } from './audit_events.js';
 import { toDate, toDateOrNull } from './rows.js';
 
 /** Arbitrary constant id of the transaction-level advisory lock that serialises key-table changes. */
@@ -94,6 +95,7 @@ export class PostgresSigningKeyStore implements SigningKeyStore {
         if (promoted !== 1) throw new Error('no next key to promote');
       }
       if (change.newNext) await trx('signing_keys').insert(serialiseJwk(keyToRow(change.newNext)));
+      await insertAuditEvents(trx, change.audit ?? []);
       // "Removed" (docs/keys.md): once every token a retired key signed has expired, nothing can need
       // it again, so the row and its encrypted private part are deleted. Revoked rows stay as a record.
       await trx('signing_keys').where({ state: 'retired' }).where('expires_at', '<=', at).delete();

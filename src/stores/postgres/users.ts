@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
-import type { NewUser, UserRecord, UserStore } from '../types.js';
+import type { NewUser, PageQuery, UserRecord, UserStore } from '../types.js';
+import { afterCursor } from './page.js';
 import { affectedRows, toDate, toDateOrNull } from './rows.js';
 
 export interface UserRow {
@@ -57,5 +58,10 @@ export class PostgresUserStore implements UserStore {
   async count(): Promise<number> {
     const row = await this.db('users').count<{ n: string }[]>({ n: '*' }).first();
     return Number(row?.n ?? 0);
+  }
+
+  async page(query: PageQuery): Promise<UserRecord[]> {
+    const rows = await afterCursor(this.db, this.db<UserRow>('users'), query).select('*');
+    return rows.map(userFromRow);
   }
 }

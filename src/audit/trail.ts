@@ -1,0 +1,100 @@
+import type {
+  AuditDetail,
+  AuditEvent,
+  AuditEventType,
+  AuditQuery,
+  AuditStamp,
+  AuditStore,
+  AuditSubject,
+  StoredAuditEvent,
+} from '../stores/types.js';
+
+/** Changes made with the `tessera` command (docs/audit.md: actors). */
+export const CLI_STAMP: AuditStamp = { actor: 'cli', ip: null, requestId: null };
+/** Changes made by the server's own schedule (key rotation). */
+export const SYSTEM_STAMP: AuditStamp = { actor: 'system', ip: null, requestId: null };
+
+/** Builds one event; stores that write it inside their own transaction take it as a value. */
+export function auditEvent(
+  stamp: AuditStamp,
+  type: AuditEventType,
+  at: Date,
+  subject: AuditSubject = {},
+  detail: AuditDetail = {},
+): AuditEvent {
+  return { ...stamp, ...subject, type, at, detail };
+}
+
+/** Page size of GET /admin/audit and `tessera audit list` when none is asked for, and the most. */
+export const AUDIT_PAGE_DEFAULT = 50;
+export const AUDIT_PAGE_MAX = 500;
+
+/** The cursor is opaque to callers: the id of the last event of the page, base64url-encoded. */
+export const encodeCursor = (id: string) => Buffer.from(`a:${id}`).toString('base64url');
+export function decodeCursor(cursor: string): string | undefined {
+  const m = /^a:(\d{1,19})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  return m?.[1];
+}
+
+export interface AuditPage {
+  events: StoredAuditEvent[];
+  /** Present when older events exist: pass it back as `cursor` for the next page. */
+  nextCursor?: string;
+}
+
+export interface AuditTrailDeps {
+  store: AuditStore;
+  now: () => number;
+}
+
+/**
+ * The audit trail of changes that have no transaction of their own (a failed login, a lockout, an
+ * access-token revocation, an admin change). The write is awaited: an event is never dropped
+ * silently, and a database outage fails the request like any other write.
+ */
+export class AuditTrail {
+  constructor(private readonly deps: AuditTrailDeps) {}
+
+  event(stamp: AuditStamp, type: AuditEventType, subject?: AuditSubject, detail?: AuditDetail): AuditEvent {
+    return auditEvent(stamp, type, new Date(this.deps.now()), subject, detail);
+  }
+
+  record(
+    stamp: AuditStamp,
+    type: AuditEventType,
+    subject?: AuditSubject,
+    detail?: AuditDetail,
+  ): Promise<void> {
+    return this.deps.store.record([this.event(stamp, type, subject, detail)]);
+  }
+
+  /** Newest first; one more row than asked tells whether another page exists. */
+  async list(query: Omit<AuditQuery, 'limit'> & { limit?: number }): Promise<AuditPage> {
+    const limit = Math.min(Math.max(1, query.limit ?? AUDIT_PAGE_DEFAULT), AUDIT_PAGE_MAX);
+    const rows = await this.deps.store.list({ ...query, limit: limit + 1 });
+    const events = rows.slice(0, limit);
+    const last = events.at(-1);
+    return rows.length > limit && last ? { events, nextCursor: encodeCursor(last.id) } : { events };
+  }
+
+  purge(cutoff: Date, batch: number): Promise<number> {
+    return this.deps.store.purge(cutoff, batch);
+  }
+}
+
+/** The public JSON shape of an event (GET /admin/audit, `tessera audit list --json`). */
+export function describeAuditEvent(e: StoredAuditEvent) {
+  return {
+    id: e.id,
+    at: e.at.toISOString(),
+    type: e.type,
+    actor: e.actor,
+    ip: e.ip,
+    request_id: e.requestId,
+    username: e.username ?? null,
+    client_id: e.clientId ?? null,
+    session_id: e.sessionId ?? null,
+    kid: e.kid ?? null,
+    detail: e.detail,
+  };
+}
