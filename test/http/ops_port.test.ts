@@ -26,7 +26,7 @@ test('/metrics tells no failure reason and no username', async (t) => {
   const metrics = await text(`${s.url}/metrics`);
   t.is(metrics.status, 200);
   t.notRegex(metrics.body, /unknown_user|bad_password|disabled|no-such-user|existing/);
-  const failed = metrics.body.split('\n').filter((l) => l.includes('"login.failed"'));
+  const failed = metrics.body.split('\n').filter((l) => /^tessera_logins_total\{.*outcome="failed"/.test(l));
   t.is(failed.length, 1, 'one series for every failed login');
   t.regex(failed[0] as string, / 3$/);
 });
