@@ -103,6 +103,7 @@ test('clients: create shows the secret once; get, list and patch never show a se
     'audiences',
     'client_id',
     'created_at',
+    'default_audience',
     'disabled',
     'grant_types',
     'introspect',
