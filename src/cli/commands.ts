@@ -178,4 +178,31 @@ export const coreCommands: Record<string, Command> = {
       );
     },
   },
+  'clients rotate-secret': {
+    usage: 'clients rotate-secret --client-id C',
+    summary: 'give a confidential client a new secret, printed once; the old one stops working',
+    async run({ args, services }) {
+      const { values } = parse(args, { 'client-id': { type: 'string' } });
+      return (await services()).clientAccounts.rotateSecret(
+        required(values['client-id'], '--client-id'),
+        CLI_STAMP,
+      );
+    },
+  },
+  'users list': {
+    usage: 'users list',
+    summary: 'list users: id, username, roles, disabled (never a password hash)',
+    async run({ args, services }) {
+      parse(args, {});
+      const s = await services();
+      const users = [];
+      let cursor: string | undefined;
+      do {
+        const page = await s.userAccounts.list({ limit: 500, cursor });
+        users.push(...page.users);
+        cursor = page.next_cursor;
+      } while (cursor);
+      return { users };
+    },
+  },
 };

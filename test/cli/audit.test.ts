@@ -67,3 +67,26 @@ test('every CLI change is an audit event with actor "cli"; audit list filters an
     t.regex(r.stderr, /usage: tessera audit list/);
   }
 });
+
+test('users list, sessions list and clients rotate-secret: no hash, the new secret once, audited', async (t) => {
+  const env = await envFor(t);
+  await json(env, ['migrate']);
+  await json(env, ['users', 'create', '--username', 'lena'], 'a long cli passphrase\n');
+  const listed = await json(env, ['users', 'list']);
+  const users = listed.users as Record<string, unknown>[];
+  t.true(users.some((u) => u.username === 'lena'));
+  t.false(JSON.stringify(listed).includes('argon2'));
+  t.deepEqual((await json(env, ['sessions', 'list', '--username', 'lena'])).sessions, []);
+  const client = await json(env, ['clients', 'create', '--name', 'svc', '--grants', 'client_credentials']);
+  const rotated = await json(env, ['clients', 'rotate-secret', '--client-id', client.client_id as string]);
+  t.is(rotated.client_id, client.client_id);
+  t.regex(rotated.client_secret as string, /^[A-Za-z0-9_-]{43}$/);
+  t.not(rotated.client_secret, client.client_secret);
+  const [event] = (await json(env, ['audit', 'list', '--type', 'client.secret_rotated'])).events as Record<
+    string,
+    unknown
+  >[];
+  t.like(event, { actor: 'cli', client_id: client.client_id });
+  const unknown = await cli(['clients', 'rotate-secret', '--client-id', 'c_nope'], env);
+  t.is(unknown.code, 1);
+});
