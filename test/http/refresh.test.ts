@@ -249,6 +249,19 @@ test('resource on refresh narrows to one of the family audiences', async (t) => 
   );
 });
 
+test('a plain refresh keeps every audience of the login, through the scoped and plain paths', async (t) => {
+  const s = await useServer(t);
+  const { client, refreshToken } = await login(s);
+  const both = ['https://api.example.com', 'https://other.example.com'];
+  // Without scope or resource (the one-statement rotation) and with a scope (the locked transaction).
+  const plain = await refresh(s, client, refreshToken);
+  t.is(plain.status, 200);
+  t.deepEqual(decodeJwt(plain.body.access_token as string).aud, both);
+  const scoped = await refresh(s, client, plain.body.refresh_token as string, { scope: 'read' });
+  t.is(scoped.status, 200);
+  t.deepEqual(decodeJwt(scoped.body.access_token as string).aud, both);
+});
+
 test("another client's refresh token is invalid_grant and has no effect", async (t) => {
   const s = await useServer(t);
   const { client, refreshToken } = await login(s);
