@@ -9,49 +9,51 @@ import { EmbeddedDatabaseBusy } from './db/embedded_lock.js';
 import { createLogger } from './observability.js';
 import { formatDemoCredentials, seedDemo } from './seed.js';
 
-/**
- * Process entry: config → services → app → listen; graceful shutdown on SIGTERM/SIGINT. With
- * `WORKERS=n` in a production mode this process is the node:cluster primary (cluster.ts) and every
- * worker runs the rest of this function.
- */
-async function main(): Promise<void> {
-  let config: ReturnType<typeof loadConfig>;
+type Services = Awaited<ReturnType<typeof buildServices>>;
+
+/** Stops the process with one line naming what is wrong (docs/configuration.md). */
+function refuse(prefix: string, message: string): never {
+  process.stderr.write(`tessera: ${prefix}: ${message}\n`);
+  process.exit(1);
+}
+
+function readConfig(): Config {
   try {
-    config = loadConfig();
+    return loadConfig();
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`tessera: invalid configuration: ${err.message}\n`);
-      process.exit(1);
-    }
+    if (err instanceof ConfigError) refuse('invalid configuration', err.message);
     throw err;
   }
-  if (cluster.isPrimary && config.databaseUrl) {
-    // The Postgres-only mode adds one LISTEN connection per process (docs/scaling.md).
-    const listener = deploymentMode(config) === 'postgres' ? 1 : 0;
-    const budget = await connectionBudgetError(
-      config.databaseUrl,
-      config.workers,
-      config.databasePoolMax,
-      listener,
-    );
-    if (budget) {
-      process.stderr.write(`tessera: invalid configuration: ${budget}\n`);
-      process.exit(1);
-    }
-    if (config.workers > 1) {
-      runPrimary({ workers: config.workers, log: createLogger(config.logLevel) });
-      return;
-    }
-  }
-  const started = Date.now();
-  let services: Awaited<ReturnType<typeof buildServices>>;
+}
+
+/**
+ * The primary's checks before anything opens: the Postgres connection budget of every process.
+ * Returns true when this process became the node:cluster primary (cluster.ts) and serves nothing.
+ */
+async function becomePrimary(config: Config): Promise<boolean> {
+  if (!cluster.isPrimary || !config.databaseUrl) return false;
+  // The Postgres-only mode adds one LISTEN connection per process (docs/scaling.md).
+  const listener = deploymentMode(config) === 'postgres' ? 1 : 0;
+  const budget = await connectionBudgetError(
+    config.databaseUrl,
+    config.workers,
+    config.databasePoolMax,
+    listener,
+  );
+  if (budget) refuse('invalid configuration', budget);
+  if (config.workers <= 1) return false;
+  runPrimary({ workers: config.workers, log: createLogger(config.logLevel) });
+  return true;
+}
+
+async function startServices(config: Config): Promise<Services> {
+  let services: Services;
   try {
     services = await buildServices(config);
   } catch (err) {
     const message =
       err instanceof EmbeddedDatabaseBusy ? err.message : err instanceof Error ? err.message : String(err);
-    process.stderr.write(`tessera: cannot start: ${message}\n`);
-    process.exit(1);
+    refuse('cannot start', message);
   }
   if (isEmbedded(config)) {
     // PGlite and the in-process denylist, limits and key signals belong to one process.
@@ -63,8 +65,11 @@ async function main(): Promise<void> {
     const demo = await seedDemo(services);
     if (demo) process.stdout.write(`${formatDemoCredentials(demo, config.issuer)}\n`);
   }
-  const app = createApp(services);
-  const server: Server = app.listen(config.port, config.host);
+  return services;
+}
+
+function listenPublic(services: Services, config: Config, started: number): Server {
+  const server: Server = createApp(services).listen(config.port, config.host);
   server.on('listening', () => {
     services.log.info(
       {
@@ -82,8 +87,11 @@ async function main(): Promise<void> {
   // Slow clients must not hold sockets forever.
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
-  const ops = listenOps(services, config);
+  return server;
+}
 
+/** Graceful shutdown on SIGTERM/SIGINT: stop accepting, drain, close the backends. */
+function stopOnSignals(services: Services, server: Server, ops: Server | undefined): void {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -101,8 +109,22 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
+/**
+ * Process entry: config → services → app → listen; graceful shutdown on SIGTERM/SIGINT. With
+ * `WORKERS=n` in a production mode this process is the node:cluster primary (cluster.ts) and every
+ * worker runs the rest of this function.
+ */
+async function main(): Promise<void> {
+  const config = readConfig();
+  if (await becomePrimary(config)) return;
+  const started = Date.now();
+  const services = await startServices(config);
+  const server = listenPublic(services, config, started);
+  stopOnSignals(services, server, listenOps(services, config));
+}
+
 /** OPS_PORT: health and metrics on their own listener (same HOST), or nothing when unset. */
-function listenOps(services: Awaited<ReturnType<typeof buildServices>>, config: Config): Server | undefined {
+function listenOps(services: Services, config: Config): Server | undefined {
   if (config.opsPort === undefined) return undefined;
   const ops = createOpsApp(services).listen(config.opsPort, config.host);
   ops.on('listening', () =>
