@@ -152,6 +152,17 @@ const param = (ctx: Context, name: string) => String(ctx.params[name] ?? '');
 
 // --- clients --------------------------------------------------------------------------------
 
+/** What PATCH may change; create also takes the kind of client, which is fixed for its life. */
+const EDITABLE_CLIENT_FIELDS = [
+  'name',
+  'grant_types',
+  'scopes',
+  'audiences',
+  'redirect_uris',
+  'allowed_origins',
+  'refresh_cookie',
+];
+
 export function adminClientSteps(deps: AdminDeps) {
   return {
     async listClients(ctx: Context) {
@@ -160,18 +171,7 @@ export function adminClientSteps(deps: AdminDeps) {
 
     /** 201 with the secret, the only answer that ever carries it (besides rotate-secret). */
     async createClient(ctx: Context) {
-      const body = jsonBody(ctx, [
-        'name',
-        'grant_types',
-        'scopes',
-        'audiences',
-        'redirect_uris',
-        'allowed_origins',
-        'refresh_cookie',
-        'public',
-        'introspect',
-        'admin',
-      ]);
+      const body = jsonBody(ctx, [...EDITABLE_CLIENT_FIELDS, 'public', 'introspect', 'admin']);
       const input = {
         name: requiredString(body, 'name'),
         grantTypes: grantTypes(body),
@@ -193,15 +193,7 @@ export function adminClientSteps(deps: AdminDeps) {
     },
 
     async updateClient(ctx: Context) {
-      const body = jsonBody(ctx, [
-        'name',
-        'grant_types',
-        'scopes',
-        'audiences',
-        'redirect_uris',
-        'allowed_origins',
-        'refresh_cookie',
-      ]);
+      const body = jsonBody(ctx, EDITABLE_CLIENT_FIELDS);
       const input = {
         name: optionalString(body, 'name'),
         grantTypes: grantTypes(body),
