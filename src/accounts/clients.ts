@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { SYSTEM_STAMP } from '../audit/trail.js';
 import { OAuthError } from '../errors.js';
 import { isAdminScope, parseScope } from '../grants/scope.js';
 import {
@@ -11,6 +10,7 @@ import {
   type GrantType,
 } from '../stores/types.js';
 import { randomToken, sha256 } from '../tokens/secrets.js';
+import { type AdminActor, type ClientChange, clientChangeRefusal, SYSTEM_ACTOR } from './admin_policy.js';
 import { browserRegistration, RegistrationError } from './browser_registration.js';
 import { type ListPage, loadPage } from './page.js';
 import { AccountError, type AuditRecorder } from './users.js';
@@ -144,12 +144,18 @@ export class ClientAccounts {
 
   async create(
     input: NewClientInput,
-    stamp: AuditStamp = SYSTEM_STAMP,
+    actor: AdminActor = SYSTEM_ACTOR,
   ): Promise<{ client_id: string; client_secret?: string }> {
+    await this.authorize(actor, 'create', { isAdmin: input.isAdmin ?? false });
+    const stamp = stampOf(actor);
     const name = checkName(input.name);
     const grantTypes = checkGrants(input.grantTypes ?? DEFAULT_GRANTS, input.isPublic ?? false);
     if (input.isPublic && (input.isAdmin || input.canIntrospect))
       throw new AccountError('invalid', 'a public client cannot be --admin or --introspect', 'public');
+    // The admin scopes come only through client_credentials: an admin flag without that grant
+    // could never be used, and would only wait for a later grant change to become live.
+    if (input.isAdmin && !grantTypes.includes('client_credentials'))
+      throw new AccountError('invalid', 'an admin client needs the client_credentials grant', 'admin');
     const scopes = input.scopes && input.scopes.length > 0 ? checkScopes(input.scopes) : DEFAULT_SCOPES;
     // No audience: the ISSUER, as configured wherever the token is minted (stored here only for
     // the previous release, which reads the column as it is).
@@ -208,12 +214,21 @@ export class ClientAccounts {
    * Changes name, grants, scopes or audiences. Tokens already issued keep what they were issued
    * with until they expire; new grants and refreshes follow the new record.
    */
-  async update(clientId: string, input: ClientUpdateInput, stamp: AuditStamp = SYSTEM_STAMP) {
+  async update(clientId: string, input: ClientUpdateInput, actor: AdminActor = SYSTEM_ACTOR) {
     const current = await this.find(clientId);
+    await this.authorize(actor, 'update', current);
+    const stamp = stampOf(actor);
     const changes: ClientChanges = {};
     if (input.name !== undefined) changes.name = checkName(input.name);
-    if (input.grantTypes !== undefined)
+    if (input.grantTypes !== undefined) {
       changes.grantTypes = checkGrants(input.grantTypes, current.secretHash === null);
+      if (current.isAdmin && !changes.grantTypes.includes('client_credentials'))
+        throw new AccountError(
+          'invalid',
+          'an admin client needs the client_credentials grant',
+          'grant_types',
+        );
+    }
     if (input.scopes !== undefined) {
       if (input.scopes.length === 0) throw new AccountError('invalid', 'scopes must not be empty', 'scopes');
       changes.scopes = checkScopes(input.scopes);
@@ -251,7 +266,9 @@ export class ClientAccounts {
   }
 
   /** Disabling ends every session issued to the client; its client_credentials tokens stop too. */
-  async disable(clientId: string, stamp: AuditStamp = SYSTEM_STAMP) {
+  async disable(clientId: string, actor: AdminActor = SYSTEM_ACTOR) {
+    await this.authorize(actor, 'disable', await this.find(clientId));
+    const stamp = stampOf(actor);
     const ok = await this.deps.clients.disable(clientId, new Date(this.deps.now()));
     if (!ok) throw new AccountError('not_found', `no client ${clientId}`);
     await this.deps.audit.record(stamp, 'client.disabled', { clientId });
@@ -260,8 +277,10 @@ export class ClientAccounts {
   }
 
   /** A new secret, shown once; the old one stops working at once (within the client cache bound). */
-  async rotateSecret(clientId: string, stamp: AuditStamp = SYSTEM_STAMP) {
+  async rotateSecret(clientId: string, actor: AdminActor = SYSTEM_ACTOR) {
     const client = await this.find(clientId);
+    await this.authorize(actor, 'rotate_secret', client);
+    const stamp = stampOf(actor);
     if (client.secretHash === null)
       throw new AccountError('invalid', 'a public client has no secret to rotate', 'client_id');
     const secret = randomToken(32);
@@ -271,12 +290,32 @@ export class ClientAccounts {
     return { client_id: clientId, client_secret: secret };
   }
 
+  /** The admin policy (./admin_policy.ts); a refusal is audited before it is answered. */
+  private async authorize(
+    actor: AdminActor,
+    change: ClientChange,
+    target: { isAdmin: boolean; id?: string },
+  ) {
+    const refusal = clientChangeRefusal(actor, change, target);
+    if (refusal === undefined) return;
+    await this.deps.audit.record(
+      stampOf(actor),
+      'admin.refused',
+      { clientId: target.id ?? null },
+      { action: `client.${change}`, reason: 'insufficient_privilege' },
+    );
+    throw new AccountError('forbidden', refusal);
+  }
+
   private async find(clientId: string): Promise<ClientRecord> {
     const client = await this.deps.clients.findById(clientId);
     if (!client) throw new AccountError('not_found', `no client ${clientId}`);
     return client;
   }
 }
+
+/** The audit stamp of an actor (its privilege is not part of the trail). */
+const stampOf = ({ actor, ip, requestId }: AdminActor): AuditStamp => ({ actor, ip, requestId });
 
 /** The JSON name of a changed field, as the admin API spells it. */
 const fieldName = (key: string) =>

@@ -14,7 +14,7 @@ import { type ListPage, loadPage } from './page.js';
 
 export class AccountError extends Error {
   constructor(
-    readonly code: 'invalid' | 'exists' | 'not_found',
+    readonly code: 'invalid' | 'exists' | 'not_found' | 'forbidden',
     message: string,
     /** The input field at fault (JSON name), for validation errors. */
     readonly field?: string,

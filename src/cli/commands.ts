@@ -1,4 +1,5 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { CLI_ACTOR } from '../accounts/admin_policy.js';
 import { CLI_STAMP } from '../audit/trail.js';
 import type { Backends, Services } from '../compose.js';
 import { type MigrationStatus, migrationStatus } from '../db/migrate.js';
@@ -155,7 +156,7 @@ export const coreCommands: Record<string, Command> = {
           canIntrospect: values.introspect ?? false,
           isAdmin: values.admin ?? false,
         },
-        CLI_STAMP,
+        CLI_ACTOR,
       );
     },
   },
@@ -174,7 +175,7 @@ export const coreCommands: Record<string, Command> = {
       const { values } = parse(args, { 'client-id': { type: 'string' } });
       return (await services()).clientAccounts.disable(
         required(values['client-id'], '--client-id'),
-        CLI_STAMP,
+        CLI_ACTOR,
       );
     },
   },
@@ -185,7 +186,7 @@ export const coreCommands: Record<string, Command> = {
       const { values } = parse(args, { 'client-id': { type: 'string' } });
       return (await services()).clientAccounts.rotateSecret(
         required(values['client-id'], '--client-id'),
-        CLI_STAMP,
+        CLI_ACTOR,
       );
     },
   },

@@ -1,9 +1,11 @@
 import type { Context, Next } from 'koa';
+import { tokenActor } from '../accounts/admin_policy.js';
 import type { ClientAccounts } from '../accounts/clients.js';
 import { LIST_PAGE_MAX } from '../accounts/page.js';
 import { AccountError, isUuid, type UserAccounts } from '../accounts/users.js';
 import { AUDIT_PAGE_MAX, type AuditTrail, decodeCursor, describeAuditEvent } from '../audit/trail.js';
 import { OAuthError } from '../errors.js';
+import { ADMIN_SCOPE } from '../grants/scope.js';
 import { bearerClaims } from '../http/bearer.js';
 import { readBody } from '../http/params.js';
 import { auditStamp } from '../http/request_log.js';
@@ -38,6 +40,13 @@ function accountError(err: unknown): unknown {
   if (!(err instanceof AccountError)) return err;
   if (err.code === 'not_found') return new OAuthError('not_found', err.message);
   if (err.code === 'exists') return new OAuthError('invalid_request', err.message, { status: 409 });
+  // RFC 6750 §3.1: the token lacks the privilege this change needs (docs/admin.md).
+  if (err.code === 'forbidden')
+    return new OAuthError('insufficient_scope', err.message, {
+      headers: {
+        'WWW-Authenticate': `Bearer realm="tessera", error="insufficient_scope", scope="${ADMIN_SCOPE}"`,
+      },
+    });
   return invalidField(err.field ?? 'body', err.message);
 }
 
@@ -52,6 +61,8 @@ async function account<T>(work: () => Promise<T>): Promise<T> {
 
 /** The acting admin client and this request: the audit stamp of every change. */
 const adminStamp = (ctx: Context) => auditStamp(ctx, bearerClaims(ctx).client_id);
+/** The same, with the privilege its token holds, for changes the admin policy decides on. */
+const adminActor = (ctx: Context) => tokenActor(adminStamp(ctx), bearerClaims(ctx).scope ?? '');
 
 /** JSON bodies only (object at the top), under the same size limit as every other endpoint. */
 export async function parseJsonBody(ctx: Context, next: Next): Promise<void> {
@@ -182,7 +193,7 @@ export function adminClientSteps(deps: AdminDeps) {
         canIntrospect: optionalBoolean(body, 'introspect'),
         isAdmin: optionalBoolean(body, 'admin'),
       };
-      const created = await account(() => deps.clientAccounts.create(input, adminStamp(ctx)));
+      const created = await account(() => deps.clientAccounts.create(input, adminActor(ctx)));
       ctx.status = 201;
       ctx.set('Location', `/admin/clients/${encodeURIComponent(created.client_id)}`);
       ctx.body = { ...(await deps.clientAccounts.get(created.client_id)), ...created };
@@ -201,17 +212,17 @@ export function adminClientSteps(deps: AdminDeps) {
         audiences: optionalStrings(body, 'audiences'),
         ...browserFields(body),
       };
-      ctx.body = await account(() => deps.clientAccounts.update(param(ctx, 'id'), input, adminStamp(ctx)));
+      ctx.body = await account(() => deps.clientAccounts.update(param(ctx, 'id'), input, adminActor(ctx)));
     },
 
     async disableClient(ctx: Context) {
       const id = param(ctx, 'id');
-      await account(() => deps.clientAccounts.disable(id, adminStamp(ctx)));
+      await account(() => deps.clientAccounts.disable(id, adminActor(ctx)));
       ctx.body = await deps.clientAccounts.get(id);
     },
 
     async rotateClientSecret(ctx: Context) {
-      ctx.body = await account(() => deps.clientAccounts.rotateSecret(param(ctx, 'id'), adminStamp(ctx)));
+      ctx.body = await account(() => deps.clientAccounts.rotateSecret(param(ctx, 'id'), adminActor(ctx)));
     },
   };
 }

@@ -328,6 +328,7 @@ export const AUDIT_EVENT_TYPES = [
   'key.rotated',
   'key.revoked',
   'key.rewrapped',
+  'admin.refused',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 

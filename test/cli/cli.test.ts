@@ -63,6 +63,10 @@ test.serial('clients create, list and disable', async (t) => {
   t.is(Buffer.from(c.client_secret, 'base64url').length, 32, '256-bit secret');
 
   const pub = JSON.parse((await run(env, ['--json', 'clients', 'create', '--name', 'SPA', '--public'])).out);
+  // An admin flag without client_credentials could never be used (docs/cli.md): refused.
+  const idleAdmin = await run(env, ['clients', 'create', '--name', 'Ops', '--admin']);
+  t.is(idleAdmin.code, 1);
+  t.regex(idleAdmin.err, /client_credentials/);
   t.false('client_secret' in pub);
 
   const listed = await run(env, ['clients', 'list', '--json']);
