@@ -4,7 +4,7 @@ import type { Config } from './config.js';
 import { clientIp } from './http/client_ip.js';
 import { errorHandler } from './http/error_handler.js';
 import { requestLog } from './http/request_log.js';
-import { rejectMalformedUrl } from './http/strict_input.js';
+import { rejectMalformedPath } from './http/strict_input.js';
 import { requestMetrics } from './observability.js';
 import { opsRoutes, type RouteDeps, routes } from './routes.js';
 
@@ -38,7 +38,7 @@ export function createApp(deps: AppDeps): Koa {
   app.use(requestMetrics(deps.metrics));
   app.use(errorHandler(deps.events));
   app.use(securityHeaders);
-  app.use(rejectMalformedUrl);
+  app.use(rejectMalformedPath);
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;

@@ -3,14 +3,8 @@ import type { Middleware } from 'koa';
 import type { AuditTrail } from './audit/trail.js';
 import type { LoginSessions } from './authorize/login_sessions.js';
 import type { Config, DeploymentMode } from './config.js';
-import {
-  type AdminDeps,
-  adminAuditSteps,
-  adminClientSteps,
-  adminUserSteps,
-  parseJsonBody,
-} from './endpoints/admin.js';
-import { listKeys, parseRotateBody, revokeKey, rotateKeys } from './endpoints/admin_keys.js';
+import { type AdminDeps, adminAuditSteps, adminClientSteps, adminUserSteps } from './endpoints/admin.js';
+import { listKeys, revokeKey, rotateKeys } from './endpoints/admin_keys.js';
 import {
   type AuthorizeEndpointDeps,
   answerAuthorization,
@@ -43,6 +37,7 @@ import {
 } from './http/browser_clients.js';
 import { authenticateClient } from './http/client_auth.js';
 import { browserCookies } from './http/cookies.js';
+import { readAuthorizeInput, readJsonBody, readJsonOrFormBody, readNoBody } from './http/input.js';
 import { noCache } from './http/no_cache.js';
 import { parseParams } from './http/params.js';
 import type { RateLimits } from './http/rate_limits.js';
@@ -196,8 +191,8 @@ export function routes(deps: RouteDeps): Router {
   const router = new Router();
 
   // RFC 6749 §4.1 with PKCE (RFC 7636) and RFC 9207: the login page, errors as page or redirect.
-  router.get('/authorize', noCache, s.authorizeErrors, s.readAuthorizationRequest, s.answerAuthorization);
-  router.post('/authorize', noCache, s.authorizeErrors, s.readAuthorizationRequest, s.signIn);
+  router.get('/authorize', noCache, s.authorizeErrors, readAuthorizeInput, s.readAuthorizationRequest, s.answerAuthorization);
+  router.post('/authorize', noCache, s.authorizeErrors, readAuthorizeInput, s.readAuthorizationRequest, s.signIn);
   // RFC 6749 §3.2, §5; per-client limits after authentication so nobody spends another's budget.
   router.post('/token', noCache, s.corsResponse, parseParams, s.authenticateClient, s.requireClientOrigin, s.limitTokenRequests, s.checkGrant, s.refreshCookieMode, dispatchGrant);
   // RFC 7662 §2
@@ -205,44 +200,44 @@ export function routes(deps: RouteDeps): Router {
   // RFC 7009 §2
   router.post('/revoke', noCache, s.corsResponse, parseParams, s.authenticateClient, s.requireClientOrigin, s.revokeCookieToken, s.revokeToken);
   // RFC 6750 protected resources
-  router.get('/me', noCache, s.corsResponse, s.requireBearer, echoClaims);
-  router.post('/logout', noCache, s.corsResponse, s.browserLogout, s.requireBearer, s.clearLogoutCookies, s.endSession);
+  router.get('/me', noCache, s.corsResponse, readNoBody, s.requireBearer, echoClaims);
+  router.post('/logout', noCache, s.corsResponse, readNoBody, s.browserLogout, s.requireBearer, s.clearLogoutCookies, s.endSession);
   // CORS preflights of the endpoints browser apps call (registered origins only)
-  for (const path of ['/token', '/revoke', '/logout', '/me']) router.options(path, s.corsPreflight);
+  for (const path of ['/token', '/revoke', '/logout', '/me']) router.options(path, readNoBody, s.corsPreflight);
   // RFC 8414, RFC 7517
-  router.get('/.well-known/oauth-authorization-server', s.serveMetadata);
-  router.get('/.well-known/jwks.json', s.serveJwks);
+  router.get('/.well-known/oauth-authorization-server', readNoBody, s.serveMetadata);
+  router.get('/.well-known/jwks.json', readNoBody, s.serveJwks);
   // Admin API (docs/admin.md): a bearer token with `admin` or the area's scope, checked on every line
-  router.get('/admin/keys', noCache, s.requireBearer, s.requireKeysScope, s.listKeys);
-  router.post('/admin/keys/rotate', noCache, s.requireBearer, s.requireKeysScope, parseRotateBody, s.rotateKeys);
-  router.post('/admin/keys/:kid/revoke', noCache, s.requireBearer, s.requireKeysScope, s.revokeKey);
-  router.get('/admin/clients', noCache, s.requireBearer, s.requireClientsScope, s.listClients);
-  router.post('/admin/clients', noCache, s.requireBearer, s.requireClientsScope, parseJsonBody, s.createClient);
-  router.get('/admin/clients/:id', noCache, s.requireBearer, s.requireClientsScope, s.getClient);
-  router.patch('/admin/clients/:id', noCache, s.requireBearer, s.requireClientsScope, parseJsonBody, s.updateClient);
-  router.post('/admin/clients/:id/disable', noCache, s.requireBearer, s.requireClientsScope, s.disableClient);
-  router.post('/admin/clients/:id/rotate-secret', noCache, s.requireBearer, s.requireClientsScope, s.rotateClientSecret);
-  router.get('/admin/users', noCache, s.requireBearer, s.requireUsersScope, s.listUsers);
-  router.post('/admin/users', noCache, s.requireBearer, s.requireUsersScope, parseJsonBody, s.createUser);
-  router.get('/admin/users/:id', noCache, s.requireBearer, s.requireUsersScope, s.getUser);
-  router.post('/admin/users/:id/disable', noCache, s.requireBearer, s.requireUsersScope, s.disableUser);
-  router.post('/admin/users/:id/password', noCache, s.requireBearer, s.requireUsersScope, parseJsonBody, s.setUserPassword);
-  router.get('/admin/users/:id/sessions', noCache, s.requireBearer, s.requireUsersScope, s.listUserSessions);
-  router.delete('/admin/users/:id/sessions', noCache, s.requireBearer, s.requireUsersScope, s.endUserSessions);
-  router.delete('/admin/sessions/:sid', noCache, s.requireBearer, s.requireUsersScope, s.endOneSession);
-  router.get('/admin/audit', noCache, s.requireBearer, s.requireAuditScope, s.listAuditEvents);
+  router.get('/admin/keys', noCache, readNoBody, s.requireBearer, s.requireKeysScope, s.listKeys);
+  router.post('/admin/keys/rotate', noCache, readJsonOrFormBody, s.requireBearer, s.requireKeysScope, s.rotateKeys);
+  router.post('/admin/keys/:kid/revoke', noCache, readNoBody, s.requireBearer, s.requireKeysScope, s.revokeKey);
+  router.get('/admin/clients', noCache, readNoBody, s.requireBearer, s.requireClientsScope, s.listClients);
+  router.post('/admin/clients', noCache, readJsonBody, s.requireBearer, s.requireClientsScope, s.createClient);
+  router.get('/admin/clients/:id', noCache, readNoBody, s.requireBearer, s.requireClientsScope, s.getClient);
+  router.patch('/admin/clients/:id', noCache, readJsonBody, s.requireBearer, s.requireClientsScope, s.updateClient);
+  router.post('/admin/clients/:id/disable', noCache, readNoBody, s.requireBearer, s.requireClientsScope, s.disableClient);
+  router.post('/admin/clients/:id/rotate-secret', noCache, readNoBody, s.requireBearer, s.requireClientsScope, s.rotateClientSecret);
+  router.get('/admin/users', noCache, readNoBody, s.requireBearer, s.requireUsersScope, s.listUsers);
+  router.post('/admin/users', noCache, readJsonBody, s.requireBearer, s.requireUsersScope, s.createUser);
+  router.get('/admin/users/:id', noCache, readNoBody, s.requireBearer, s.requireUsersScope, s.getUser);
+  router.post('/admin/users/:id/disable', noCache, readNoBody, s.requireBearer, s.requireUsersScope, s.disableUser);
+  router.post('/admin/users/:id/password', noCache, readJsonBody, s.requireBearer, s.requireUsersScope, s.setUserPassword);
+  router.get('/admin/users/:id/sessions', noCache, readNoBody, s.requireBearer, s.requireUsersScope, s.listUserSessions);
+  router.delete('/admin/users/:id/sessions', noCache, readNoBody, s.requireBearer, s.requireUsersScope, s.endUserSessions);
+  router.delete('/admin/sessions/:sid', noCache, readNoBody, s.requireBearer, s.requireUsersScope, s.endOneSession);
+  router.get('/admin/audit', noCache, readNoBody, s.requireBearer, s.requireAuditScope, s.listAuditEvents);
   // Operations; with OPS_PORT, /metrics is served only there (opsRoutes), health on both.
-  router.get('/healthz', liveness);
-  router.get('/readyz', s.readiness);
-  if (deps.config.opsPort === undefined) router.get('/metrics', s.serveMetrics);
+  router.get('/healthz', readNoBody, liveness);
+  router.get('/readyz', readNoBody, s.readiness);
+  if (deps.config.opsPort === undefined) router.get('/metrics', readNoBody, s.serveMetrics);
   return router;
 }
 
 /** The OPS_PORT listener: health for load balancers, metrics for monitoring, nothing else. */
 export function opsRoutes(deps: Pick<RouteDeps, 'readiness' | 'metrics' | 'mode'>): Router {
   const router = new Router();
-  router.get('/healthz', liveness);
-  router.get('/readyz', readiness(deps.readiness, deps.mode));
-  router.get('/metrics', serveMetrics(deps.metrics.registry));
+  router.get('/healthz', readNoBody, liveness);
+  router.get('/readyz', readNoBody, readiness(deps.readiness, deps.mode));
+  router.get('/metrics', readNoBody, serveMetrics(deps.metrics.registry));
   return router;
 }

@@ -147,7 +147,7 @@ export class UserAccounts {
 
   /** Oldest first, `limit` per page; `cursor` is the `next_cursor` of the previous page. */
   async list(page: ListPage = {}) {
-    const { items, nextCursor } = await loadPage(page, (q) => this.deps.users.page(q));
+    const { items, nextCursor } = await loadPage(page, (q) => this.deps.users.page(q), isUuid);
     return { users: items.map(describeUser), ...(nextCursor ? { next_cursor: nextCursor } : {}) };
   }
 }

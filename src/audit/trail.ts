@@ -31,9 +31,14 @@ export const AUDIT_PAGE_MAX = 500;
 
 /** The cursor is opaque to callers: the id of the last event of the page, base64url-encoded. */
 export const encodeCursor = (id: string) => Buffer.from(`a:${id}`).toString('base64url');
+
+/** Event ids are Postgres `bigserial`: 1 to 2^63-1. Anything else would fail in SQL (22003). */
+const MAX_EVENT_ID = 2n ** 63n - 1n;
+
+/** Undefined for anything that is not a cursor this server could have made. */
 export function decodeCursor(cursor: string): string | undefined {
-  const m = /^a:(\d{1,19})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  return m?.[1];
+  const m = /^a:([1-9]\d{0,18})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  return m?.[1] !== undefined && BigInt(m[1]) <= MAX_EVENT_ID ? m[1] : undefined;
 }
 
 export interface AuditPage {

@@ -50,19 +50,6 @@ export interface RawParams {
   repeated: ReadonlySet<string>;
 }
 
-/** RFC 6749 §3.1: empty values count as omitted; a repeated parameter is an error, reported later. */
-export function rawParams(pairs: Iterable<[string, string]>): RawParams {
-  const values = new Map<string, string>();
-  const seen = new Set<string>();
-  const repeated = new Set<string>();
-  for (const [name, value] of pairs) {
-    if (seen.has(name)) repeated.add(name);
-    seen.add(name);
-    if (value !== '') values.set(name, value);
-  }
-  return { values, repeated };
-}
-
 const fail = (description: string) => new OAuthError('invalid_request', description);
 
 /**

@@ -1,13 +1,13 @@
-import type { Context, Next } from 'koa';
+import type { Context } from 'koa';
 import { tokenActor } from '../accounts/admin_policy.js';
 import type { ClientAccounts } from '../accounts/clients.js';
-import { LIST_PAGE_MAX } from '../accounts/page.js';
+import { isStorableTime, LIST_PAGE_MAX } from '../accounts/page.js';
 import { AccountError, isUuid, type UserAccounts } from '../accounts/users.js';
 import { AUDIT_PAGE_MAX, type AuditTrail, decodeCursor, describeAuditEvent } from '../audit/trail.js';
 import { OAuthError } from '../errors.js';
 import { ADMIN_SCOPE } from '../grants/scope.js';
 import { bearerClaims } from '../http/bearer.js';
-import { readBody } from '../http/params.js';
+import { jsonDocument, queryFields } from '../http/input.js';
 import { auditStamp } from '../http/request_log.js';
 import type { Sessions } from '../sessions/sessions.js';
 import { AUDIT_EVENT_TYPES, type AuditEventType, GRANT_TYPES, type GrantType } from '../stores/types.js';
@@ -21,12 +21,6 @@ export interface AdminDeps {
   userAccounts: Pick<UserAccounts, 'create' | 'list' | 'get' | 'resolve' | 'disable' | 'setPassword'>;
   sessions: Pick<Sessions, 'listLive' | 'endUserSessions' | 'endById'>;
   audit: Pick<AuditTrail, 'list'>;
-}
-
-declare module 'koa' {
-  interface DefaultState {
-    json?: Record<string, unknown>;
-  }
 }
 
 type Body = Record<string, unknown>;
@@ -64,22 +58,9 @@ const adminStamp = (ctx: Context) => auditStamp(ctx, bearerClaims(ctx).client_id
 /** The same, with the privilege its token holds, for changes the admin policy decides on. */
 const adminActor = (ctx: Context) => tokenActor(adminStamp(ctx), bearerClaims(ctx).scope ?? '');
 
-/** JSON bodies only (object at the top), under the same size limit as every other endpoint. */
-export async function parseJsonBody(ctx: Context, next: Next): Promise<void> {
-  if (!ctx.request.is('application/json')) {
-    throw new OAuthError('invalid_request', 'use application/json', { status: 415 });
-  }
-  await readBody(ctx, async () => {});
-  const body = ctx.request.body as unknown;
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new OAuthError('invalid_request', 'the JSON body must be an object');
-  }
-  ctx.state.json = body as Body;
-  return next();
-}
-
+/** The route's JSON body (http/input.ts readJsonBody), with no field outside `allowed`. */
 function jsonBody(ctx: Context, allowed: readonly string[]): Body {
-  const body = ctx.state.json ?? {};
+  const body = jsonDocument(ctx);
   const unknown = Object.keys(body).find((k) => !allowed.includes(k));
   if (unknown !== undefined) throw invalidField(unknown, 'unknown field');
   return body;
@@ -129,9 +110,9 @@ const browserFields = (body: Body) => ({
 
 /** A query parameter given once (a repeated one is refused, as for OAuth parameters). */
 function queryValue(ctx: Context, name: string): string | undefined {
-  const v = ctx.query[name];
-  if (Array.isArray(v)) throw invalidField(name, 'is repeated');
-  return v === undefined || v === '' ? undefined : v;
+  const query = queryFields(ctx);
+  if (query.repeated.has(name)) throw invalidField(name, 'is repeated');
+  return query.values.get(name);
 }
 
 function queryLimit(ctx: Context, max: number): number | undefined {
@@ -150,7 +131,8 @@ function queryTime(ctx: Context, name: string): Date | undefined {
   const at = /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/i.test(raw)
     ? new Date(raw)
     : undefined;
-  if (!at || Number.isNaN(at.getTime())) throw invalidField(name, 'must be an RFC 3339 date-time');
+  if (!at || !isStorableTime(at))
+    throw invalidField(name, 'must be an RFC 3339 date-time, years 0001 to 9999');
   return at;
 }
 

@@ -1,18 +1,12 @@
-import type { Context, Next } from 'koa';
+import type { Context } from 'koa';
 import { invalidRequest, OAuthError } from '../errors.js';
 import { bearerClaims } from '../http/bearer.js';
-import { hasBody, readBody } from '../http/params.js';
+import { jsonDocument } from '../http/input.js';
 import { auditStamp } from '../http/request_log.js';
 import { type KeyLifecycle, KeyLifecycleError } from '../keys/lifecycle.js';
 
 export interface AdminKeysDeps {
   keyLifecycle: Pick<KeyLifecycle, 'list' | 'rotate' | 'revoke'>;
-}
-
-declare module 'koa' {
-  interface DefaultState {
-    rotateForce?: boolean;
-  }
 }
 
 function readForce(value: unknown): boolean {
@@ -22,28 +16,14 @@ function readForce(value: unknown): boolean {
 }
 
 /**
- * The rotate body is `{"force": true}`: a JSON boolean, which the OAuth parameter parser rightly
- * refuses, so it is read here under the same size and content-type rules (form `force=true` too).
- * An empty body means `{"force": false}`.
+ * The rotate body is `{"force": true}` (or the form `force=true`), read by the route's input step
+ * (http/input.ts readJsonOrFormBody). An empty body means `{"force": false}`.
  */
-export async function parseRotateBody(ctx: Context, next: Next): Promise<void> {
-  if (!hasBody(ctx)) {
-    ctx.state.rotateForce = false;
-    return next();
-  }
-  const kind = ctx.request.is('application/json', 'application/x-www-form-urlencoded');
-  if (!kind) {
-    throw new OAuthError('invalid_request', 'use application/json', { status: 415 });
-  }
-  await readBody(ctx, async () => {});
-  const body = ctx.request.body as unknown;
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw invalidRequest('the JSON body must be an object');
-  }
+function rotateForce(ctx: Context): boolean {
+  const body = jsonDocument(ctx);
   const unknown = Object.keys(body).find((k) => k !== 'force');
   if (unknown) throw invalidRequest(`unknown parameter "${unknown}"`);
-  ctx.state.rotateForce = readForce((body as { force?: unknown }).force);
-  return next();
+  return readForce(body.force);
 }
 
 /** Maps lifecycle refusals to the admin API's errors (openapi.yaml AdminError). */
@@ -65,9 +45,7 @@ export function rotateKeys(deps: AdminKeysDeps) {
   return async function rotateKeys(ctx: Context): Promise<void> {
     try {
       const stamp = auditStamp(ctx, bearerClaims(ctx).client_id);
-      ctx.body = {
-        keys: await deps.keyLifecycle.rotate({ force: ctx.state.rotateForce === true, audit: stamp }),
-      };
+      ctx.body = { keys: await deps.keyLifecycle.rotate({ force: rotateForce(ctx), audit: stamp }) };
     } catch (err) {
       throw lifecycleError(err);
     }

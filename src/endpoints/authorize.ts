@@ -6,10 +6,8 @@ import {
   type AuthorizationRequest,
   type RawParams,
   type RedirectTarget,
-  rawParams,
   redirectBack,
   resolveTarget,
-  UntrustedRedirect,
   validateRequest,
 } from '../authorize/request.js';
 import { OAuthError } from '../errors.js';
@@ -17,7 +15,7 @@ import type { EventBus } from '../events.js';
 import { authenticateUser, type CredentialDeps } from '../grants/password.js';
 import { type BrowserCookies, readCookie, setCookie } from '../http/cookies.js';
 import { toOAuthError } from '../http/error_handler.js';
-import { readBody } from '../http/params.js';
+import { bodyFields, queryFields } from '../http/input.js';
 import { auditStamp } from '../http/request_log.js';
 import { contentSecurityPolicy, formTarget, renderErrorPage, renderLoginPage } from '../pages/render.js';
 import type { ClientStore, UserRecord } from '../stores/types.js';
@@ -95,13 +93,10 @@ export function authorizeErrors(deps: AuthorizeEndpointDeps) {
   };
 }
 
-/** GET: the query string. POST: the login form, through the one body reader (same limits). */
-async function readRaw(ctx: Context): Promise<RawParams> {
-  if (ctx.method === 'GET') return rawParams(new URLSearchParams(ctx.querystring));
-  if (!ctx.request.is('application/x-www-form-urlencoded'))
-    throw new UntrustedRedirect('invalid_request', 'the sign-in form was not posted as a form');
-  await readBody(ctx, async () => {});
-  const raw = rawParams(new URLSearchParams((ctx.request as { rawBody?: string }).rawBody ?? ''));
+/** GET: the query string. POST: the login form. Both as the route's input step read them. */
+function readRaw(ctx: Context): RawParams {
+  if (ctx.method !== 'POST') return queryFields(ctx);
+  const raw = bodyFields(ctx);
   ctx.state.authorizeForm = raw;
   return raw;
 }
@@ -115,7 +110,7 @@ declare module 'koa' {
 /** Validates the authorization request: first what makes redirecting safe, then the rest. */
 export function readAuthorizationRequest(deps: AuthorizeEndpointDeps) {
   return async function authorizationRequest(ctx: Context, next: Next): Promise<void> {
-    const raw = await readRaw(ctx);
+    const raw = readRaw(ctx);
     ctx.state.authorizeTarget = await resolveTarget(raw, deps.clients);
     ctx.state.authorization = validateRequest(raw, ctx.state.authorizeTarget);
     return next();

@@ -3,7 +3,7 @@ import { OAuthError } from '../errors.js';
 import type { ClientRecord, ClientStore } from '../stores/types.js';
 import { authenticatedClient } from './client_auth.js';
 import { type BrowserCookies, type CookieSpec, clearCookie, readCookie, setCookie } from './cookies.js';
-import { params } from './params.js';
+import { params, supplyParam } from './params.js';
 
 /**
  * Cookie mode and CORS for browser apps (docs/browser-apps.md). A cookie-mode client's refresh
@@ -131,7 +131,7 @@ function fillFromCookie(ctx: Context, name: string, cookie: CookieSpec): boolean
   if (p.has(name)) return false;
   const value = readCookie(ctx, cookie);
   if (value === undefined) return false;
-  ctx.state.params = new Map([...p, [name, value]]);
+  supplyParam(ctx, name, value);
   return true;
 }
 

@@ -9,15 +9,19 @@ import { invalidRequest, OAuthError } from '../errors.js';
  */
 
 /**
- * Text a parameter may hold: well-formed UTF-16 (no lone surrogates), no NUL, no U+FFFD (what a
- * decoder substitutes for invalid UTF-8; no OAuth parameter legitimately contains it).
+ * Text a parameter may hold: well-formed UTF-16 (no lone surrogates, which Postgres would store as
+ * U+FFFD or refuse), no NUL or other control character but tab, CR and LF, no U+FFFD (what a
+ * decoder substitutes for invalid UTF-8; no parameter legitimately contains it).
  */
 export function isCleanText(value: string): boolean {
-  return !LONE_SURROGATE.test(value) && !value.includes('\u0000') && !value.includes('\uFFFD');
+  return !LONE_SURROGATE.test(value) && !CONTROL.test(value) && !value.includes('\uFFFD');
 }
 
 // A high surrogate not followed by a low one, or a low one not preceded by a high one.
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+// C0 controls except HT, LF and CR; DEL.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/;
 
 /**
  * One application/x-www-form-urlencoded component (RFC 6749 appendix B): `+` is a space, every
@@ -65,31 +69,97 @@ function accept(
 }
 
 /**
- * A form body into name → value. Empty values are kept here (callers drop them, RFC 6749 §3.1)
- * so that `a=&a=x` still counts as a repeat.
+ * A form body or query string into its name/value pairs, in order, repeats included. A malformed
+ * name is invalid_request; a malformed value is undefined (the caller decides, see `accept`).
  */
-export function parseFormStrict(raw: string, options: ParseOptions = {}): Map<string, string> {
-  const params = new Map<string, string>();
+export function formPairs(raw: string): [string, string | undefined][] {
+  const pairs: [string, string | undefined][] = [];
   for (const pair of raw.split('&')) {
     if (pair === '') continue;
     const eq = pair.indexOf('=');
     const name = decodeFormComponent(eq < 0 ? pair : pair.slice(0, eq));
     if (name === undefined || name === '') throw invalidRequest('a parameter name is malformed');
-    accept(params, name, decodeFormComponent(eq < 0 ? '' : pair.slice(eq + 1)), options);
+    pairs.push([name, decodeFormComponent(eq < 0 ? '' : pair.slice(eq + 1))]);
   }
+  return pairs;
+}
+
+/**
+ * A form body into name → value. Empty values are kept here (callers drop them, RFC 6749 §3.1)
+ * so that `a=&a=x` still counts as a repeat.
+ */
+export function parseFormStrict(raw: string, options: ParseOptions = {}): Map<string, string> {
+  const params = new Map<string, string>();
+  for (const [name, value] of formPairs(raw)) accept(params, name, value, options);
   return params;
 }
 
-// A JSON string literal, escapes included (RFC 8259 §7).
-const JSON_STRING = /"(?:[^"\\]|\\.)*"/g;
+/** A JSON value as RFC 8259 defines it. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | JsonObject;
+export interface JsonObject {
+  [key: string]: JsonValue;
+}
+
+/** Nesting beyond this is no request this server takes (admin bodies nest two levels). */
+const MAX_JSON_DEPTH = 32;
 
 /**
- * A JSON body into name → value: an object whose values are all strings (every OAuth parameter
- * is a string, RFC 6749 appendix A), no key twice. JSON.parse would keep the last
- * of two equal keys silently, so the keys are read again from the text: with only string values,
- * the string literals alternate key, value, key, value.
+ * Every object key of a JSON text, checked for repeats within its own object at any depth (RFC
+ * 8259 §4 leaves duplicates undefined; JSON.parse silently keeps the last). The text has already
+ * parsed, so a scan that knows strings, brackets and commas is enough: inside an object, a string
+ * after `{` or `,` is a key.
  */
-export function parseJsonStrict(raw: string, options: ParseOptions = {}): Map<string, string> {
+function refuseRepeatedKeys(raw: string): void {
+  const open: (Set<string> | null)[] = []; // null: an array
+  let expectKey = false;
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i];
+    if (c === '"') {
+      let end = i + 1;
+      while (raw[end] !== '"') end += raw[end] === '\\' ? 2 : 1;
+      const keys = open.at(-1);
+      if (keys && expectKey) {
+        const key = JSON.parse(raw.slice(i, end + 1)) as string;
+        if (keys.has(key)) throw invalidRequest(`JSON key "${key.slice(0, 64)}" is repeated`);
+        keys.add(key);
+        expectKey = false;
+      }
+      i = end;
+    } else if (c === '{' || c === '[') {
+      open.push(c === '{' ? new Set() : null);
+      if (open.length > MAX_JSON_DEPTH) throw invalidRequest('the JSON body is nested too deeply');
+      expectKey = c === '{';
+    } else if (c === '}' || c === ']') {
+      open.pop();
+      expectKey = false;
+    } else if (c === ',') {
+      expectKey = open.at(-1) instanceof Set;
+    }
+  }
+}
+
+/** Every key and string at any depth is clean text (isCleanText); lenient top-level values excepted. */
+function cleanJson(value: JsonValue, lenientKey: boolean): JsonValue {
+  if (typeof value === 'string') {
+    if (isCleanText(value)) return value;
+    if (lenientKey) return MALFORMED_VALUE;
+    throw invalidRequest('a JSON string is not valid UTF-8 text', 'malformed JSON string');
+  }
+  if (Array.isArray(value)) return value.map((v) => cleanJson(v, false));
+  if (value !== null && typeof value === 'object') {
+    for (const key of Object.keys(value)) {
+      if (key === '' || !isCleanText(key)) throw invalidRequest('a JSON key is malformed');
+      cleanJson(value[key] as JsonValue, false);
+    }
+  }
+  return value;
+}
+
+/**
+ * A JSON body as a document: an object at the top, no key twice in any object at any depth, every
+ * key and string clean text. Values nest (the admin API's arrays and booleans, RFC 7591 metadata).
+ */
+export function parseJsonDocument(raw: string, options: ParseOptions = {}): JsonObject {
   let body: unknown;
   try {
     body = JSON.parse(raw);
@@ -99,16 +169,27 @@ export function parseJsonStrict(raw: string, options: ParseOptions = {}): Map<st
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw invalidRequest('the JSON body must be an object');
   }
-  for (const [name, value] of Object.entries(body)) {
-    if (typeof value !== 'string') throw invalidRequest(`parameter "${name}" must be a string`);
+  refuseRepeatedKeys(raw);
+  const document = body as JsonObject;
+  for (const key of Object.keys(document)) {
+    if (key === '' || !isCleanText(key)) throw invalidRequest('a parameter name is malformed');
+    const value = document[key] as JsonValue;
+    const cleaned = cleanJson(value, options.lenient?.includes(key) === true);
+    // defineProperty, not assignment: a key "__proto__" must stay a plain own property.
+    if (cleaned !== value) Object.defineProperty(document, key, { value: cleaned, enumerable: true });
   }
-  const literals = raw.match(JSON_STRING) ?? [];
+  return document;
+}
+
+/**
+ * A JSON body into name → value: an object whose values are all strings (every OAuth parameter
+ * is a string, RFC 6749 appendix A), no key twice, the same strict text rules as a form.
+ */
+export function parseJsonStrict(raw: string, options: ParseOptions = {}): Map<string, string> {
   const params = new Map<string, string>();
-  for (let i = 0; i + 1 < literals.length; i += 2) {
-    const name = JSON.parse(literals[i] as string) as string;
-    const value = JSON.parse(literals[i + 1] as string) as string;
-    if (!isCleanText(name) || name === '') throw invalidRequest('a parameter name is malformed');
-    accept(params, name, isCleanText(value) ? value : undefined, options);
+  for (const [name, value] of Object.entries(parseJsonDocument(raw, options))) {
+    if (typeof value !== 'string') throw invalidRequest(`parameter "${name}" must be a string`);
+    params.set(name, value);
   }
   return params;
 }
@@ -128,22 +209,14 @@ export function rejectContentEncoding(ctx: Context): void {
 }
 
 /**
- * Refuses a request whose path or query has a bad percent-escape, invalid UTF-8, or NUL, before
- * any route reads it (path parameters and query values reach database lookups).
+ * Refuses a request whose path has a bad percent-escape, invalid UTF-8, or NUL, before any route
+ * matches it (path parameters reach database lookups). The query and the body are the route's
+ * input reader's (http/input.ts), which answers in the route's own error shape.
  */
-export async function rejectMalformedUrl(ctx: Context, next: Next): Promise<void> {
+export async function rejectMalformedPath(ctx: Context, next: Next): Promise<void> {
   const pathOk = ctx.path
     .split('/')
     .every((segment) => decodeFormComponent(segment.replace(/\+/g, '%2B')) !== undefined);
   if (!pathOk) throw invalidRequest('the request path is malformed');
-  if (ctx.querystring !== '') {
-    for (const pair of ctx.querystring.split('&')) {
-      const eq = pair.indexOf('=');
-      const parts = eq < 0 ? [pair] : [pair.slice(0, eq), pair.slice(eq + 1)];
-      if (parts.some((p) => decodeFormComponent(p) === undefined)) {
-        throw invalidRequest('the query string is malformed');
-      }
-    }
-  }
   await next();
 }
