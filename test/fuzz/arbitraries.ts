@@ -16,6 +16,14 @@ export interface Known {
   accessToken: string;
   refreshToken: string;
   kid: string;
+  /** A code-flow client and its redirect URI and a PKCE challenge, so /authorize gets past its first checks. */
+  codeClientId: string;
+  redirectUri: string;
+  codeChallenge: string;
+  /** Records the admin routes may change or disable: never the fuzzer's own client or user. */
+  victimClientId: string;
+  victimUserId: string;
+  victimSessionId: string;
 }
 
 export interface FuzzRequest {
@@ -42,6 +50,43 @@ const PARAM_NAMES = [
   'redirect_uri',
   'code_verifier',
   'force',
+  // /authorize (RFC 6749 §4.1.1, RFC 7636 §4.3) and its login form
+  'response_type',
+  'state',
+  'code_challenge',
+  'code_challenge_method',
+  'prompt',
+  'csrf_token',
+  // admin list queries (docs/admin.md)
+  'type',
+  'limit',
+  'cursor',
+  'since',
+  'until',
+];
+
+const b64 = (s: string) => Buffer.from(s).toString('base64url');
+
+/** Cursors and dates at and past the edges of what Postgres takes (issue 17 N5). */
+const edgeValues = [
+  b64('a:9223372036854775807'),
+  b64('a:9223372036854775808'),
+  b64('a:0'),
+  b64('a:-1'),
+  b64('2024-01-01T00:00:00.000Z|not-a-uuid'),
+  b64('0000-01-01T00:00:00.000Z|00000000-0000-4000-8000-000000000000'),
+  b64('9999-12-31T23:59:59.999Z|c_x'),
+  '0000-01-01T00:00:00Z',
+  '0001-01-01T00:00:00+01:00',
+  '9999-12-31T23:59:59Z',
+  '275760-09-13T00:00:00Z',
+  '2024-02-30T25:61:61Z',
+  '500',
+  '501',
+  '0',
+  '-1',
+  '1e3',
+  'login.failed',
 ];
 
 /** Strings that broke parsers before: NUL, invalid UTF-8 (as escapes), lone surrogates, injections. */
@@ -126,8 +171,16 @@ const value = (known: Known) =>
         'admin',
         'http://tessera.test',
         'true',
+        known.codeClientId,
+        known.redirectUri,
+        known.codeChallenge,
+        'code',
+        'S256',
+        'none',
+        'login',
       ),
     },
+    { weight: 1, arbitrary: fc.constantFrom(...edgeValues) },
     { weight: 1, arbitrary: jwtLike(known) },
   );
 
@@ -189,6 +242,8 @@ const utf8 = (s: string) => new Uint8Array(Buffer.from(s, 'utf8'));
 
 const body = (known: Known) =>
   fc.oneof(
+    adminDocument(known),
+    adminDocument(known).chain(mutate),
     pairs(known).map((p) => utf8(p.map(([k, v]) => `${formEncode(k)}=${formEncode(v)}`).join('&'))),
     pairs(known)
       .map((p) => utf8(p.map(([k, v]) => `${formEncode(k)}=${formEncode(v)}`).join('&')))
@@ -201,6 +256,67 @@ const body = (known: Known) =>
     fc.uint8Array({ maxLength: 256 }),
     fc.constant(new Uint8Array(20_000).fill(0x61)),
   );
+
+/** Field names of the admin API's JSON bodies (openapi.yaml). */
+const ADMIN_FIELDS = [
+  'name',
+  'grant_types',
+  'scopes',
+  'audiences',
+  'redirect_uris',
+  'allowed_origins',
+  'refresh_cookie',
+  'public',
+  'introspect',
+  'admin',
+  'username',
+  'password',
+  'roles',
+  'force',
+];
+
+/** Values an admin field could hold, and the wrong types. */
+const adminValue = (known: Known): fc.Arbitrary<unknown> =>
+  fc.oneof(
+    value(known),
+    fc.array(
+      fc.oneof(
+        value(known),
+        fc.constantFrom('password', 'client_credentials', 'read', 'https://a.example/cb'),
+      ),
+      {
+        maxLength: 4,
+      },
+    ),
+    fc.boolean(),
+    fc.constantFrom(null, 0, -1, 1e308, {}, [[]], { a: { b: 'c' } }),
+  );
+
+/** Admin JSON bodies, written by hand so keys may repeat at the top or one level down. */
+const adminDocument = (known: Known) =>
+  fc
+    .array(
+      fc.tuple(
+        fc.oneof(
+          { weight: 5, arbitrary: fc.constantFrom(...ADMIN_FIELDS) },
+          { weight: 1, arbitrary: hostileString },
+        ),
+        adminValue(known),
+        fc.boolean(),
+      ),
+      { maxLength: 6 },
+    )
+    .map((fields) =>
+      utf8(
+        `{${fields
+          .map(([k, v, nestRepeat]) =>
+            nestRepeat && typeof v === 'object' && v !== null && !Array.isArray(v)
+              ? `${JSON.stringify(k)}:{"a":1,"a":2}`
+              : `${JSON.stringify(k)}:${JSON.stringify(v) ?? 'null'}`,
+          )
+          .join(',')}}`,
+      ),
+    );
 
 const contentType = fc.oneof(
   fc.constantFrom(
@@ -240,6 +356,7 @@ const authorization = (known: Known) =>
       .tuple(fc.uint8Array({ maxLength: 24 }), fc.uint8Array({ maxLength: 24 }))
       .map(([id, s]) => basic(id, s)),
     fc.constant(`Bearer ${known.accessToken}`),
+    fc.constant(`Bearer ${known.accessToken}`),
     jwtLike(known).map((t) => `Bearer ${t}`),
     fc.constantFrom(
       'Basic',
@@ -256,22 +373,78 @@ const authorization = (known: Known) =>
 const headerValue = fc.stringMatching(/^[!-~][ -~]{0,60}$/);
 
 /** A request to `path` (with `methods` mostly), everything else hostile. */
-export const request = (known: Known, path: fc.Arbitrary<string>, methods: string[]) =>
+/**
+ * What a route's likely callers send, so that most cases get past authentication and the reader
+ * and reach the route's own code; the hostile mix stays one case in five.
+ */
+export type Profile = 'any' | 'admin' | 'authorize';
+
+const biased = <T>(likely: fc.Arbitrary<T>, any: fc.Arbitrary<T>) =>
+  fc.oneof({ weight: 4, arbitrary: likely }, { weight: 1, arbitrary: any });
+
+/** A valid authorization request (RFC 6749 §4.1.1) with one or two of its values replaced. */
+const authorizationQuery = (known: Known) =>
+  fc
+    .tuple(pairs(known), fc.boolean())
+    .map(([extra, keepValid]): [string, string][] => [
+      ['response_type', 'code'],
+      ['client_id', known.codeClientId],
+      ['redirect_uri', known.redirectUri],
+      ['code_challenge', known.codeChallenge],
+      ['code_challenge_method', 'S256'],
+      ...(keepValid ? extra.slice(0, 1) : extra),
+    ]);
+
+function profiled(known: Known, profile: Profile) {
+  const form = (p: [string, string][]) =>
+    utf8(p.map(([k, v]) => `${formEncode(k)}=${formEncode(v)}`).join('&'));
+  if (profile === 'admin') {
+    return {
+      contentType: biased(fc.constant('application/json'), contentType),
+      encoding: biased(fc.constant(undefined), encoding),
+      body: biased(adminDocument(known), body(known)),
+      authorization: biased(fc.constant(`Bearer ${known.accessToken}`), authorization(known)),
+      query: fc.option(pairs(known), { nil: undefined }),
+    };
+  }
+  if (profile === 'authorize') {
+    return {
+      contentType: biased(fc.constant('application/x-www-form-urlencoded'), contentType),
+      encoding: biased(fc.constant(undefined), encoding),
+      body: biased(authorizationQuery(known).map(form), body(known)),
+      authorization: fc.constant(undefined),
+      query: biased(authorizationQuery(known), pairs(known)),
+    };
+  }
+  return {
+    contentType,
+    encoding,
+    body: body(known),
+    authorization: authorization(known),
+    query: fc.option(
+      fc.oneof(pairs(known), fc.array(fc.tuple(hostileString, hostileString), { maxLength: 3 })),
+      {
+        nil: undefined,
+      },
+    ),
+  };
+}
+
+export const request = (
+  known: Known,
+  path: fc.Arbitrary<string>,
+  methods: string[],
+  profile: Profile = 'any',
+) =>
   fc
     .record({
+      ...profiled(known, profile),
       method: fc.oneof(
         { weight: 5, arbitrary: fc.constantFrom(...methods) },
         { weight: 1, arbitrary: fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS') },
       ),
       path,
-      query: fc.option(fc.array(fc.tuple(hostileString, hostileString), { maxLength: 3 }), {
-        nil: undefined,
-      }),
-      contentType,
-      encoding,
       junkEncoding: fc.boolean(),
-      body: body(known),
-      authorization: authorization(known),
       forwardedFor: fc.option(fc.oneof(headerValue, fc.constant('10.0.0.1, 203.0.113.7')), {
         nil: undefined,
       }),
@@ -319,8 +492,16 @@ export const pathAround = (path: string) =>
     },
   );
 
-/** A path with a parameter slot (`:kid`) filled by hostile, percent-encoded text. */
-export const pathWithParam = (template: string, known: Known) =>
+/** A path with a parameter slot (`:param`) filled by a real id or hostile, percent-encoded text. */
+export const pathWithParam = (template: string, known: Known, ids: string[] = [known.kid]) =>
   fc
-    .oneof(fc.constant(known.kid), hostileString, fc.constantFrom('%00', '%ff', '%zz', '%c3%28'))
+    .oneof(
+      fc.constantFrom(...ids),
+      hostileString,
+      fc.constantFrom('%00', '%ff', '%zz', '%c3%28', '00000000-0000-4000-8000-000000000000', 'c_nope'),
+    )
     .map((v) => template.replace(':param', /^%/.test(v) ? v : formEncode(v)));
+
+/** One of several routes of an area, parameter slots filled as by pathWithParam. */
+export const pathsWithParam = (templates: string[], known: Known, ids: string[]) =>
+  fc.constantFrom(...templates).chain((template) => pathWithParam(template, known, ids));

@@ -3,8 +3,17 @@ import test from 'ava';
 import fc from 'fast-check';
 import { createLogger } from '../../src/observability.js';
 import { startServer, type TestServer } from '../helpers/app.js';
+import { createCodeClient, pkce, REDIRECT_URI } from '../helpers/authorize.js';
 import { clientCredentials, createClient, createUser, passwordLogin } from '../helpers/oauth.js';
-import { type FuzzRequest, type Known, pathAround, pathWithParam, request } from './arbitraries.js';
+import {
+  type FuzzRequest,
+  type Known,
+  type Profile,
+  pathAround,
+  pathsWithParam,
+  pathWithParam,
+  request,
+} from './arbitraries.js';
 
 /**
  * Property-based fuzzing of every endpoint (fast-check): hostile bodies, content types and
@@ -12,7 +21,7 @@ import { type FuzzRequest, type Known, pathAround, pathWithParam, request } from
  * SQL in a body or a log line, no error-level log, and the server healthy afterwards.
  * FUZZ_RUNS sets the runs per endpoint (`npm run fuzz -- --runs 10000`); CI uses the default.
  */
-const RUNS = Number(process.env.FUZZ_RUNS) || 200;
+const RUNS = Number(process.env.FUZZ_RUNS) || 100;
 const SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : undefined;
 
 /** What must never leave the server: stack frames, driver or SQL text, internal paths. */
@@ -60,6 +69,17 @@ function setup(): Promise<Fixture> {
     const user = await createUser(s, 'fuzz');
     const login = await passwordLogin(s, app, user.username, user.password);
     const admin = await clientCredentials(s, app, { scope: 'admin' });
+    const codeClient = await createCodeClient(s, { name: 'fuzz code' });
+    // What the admin routes may disable, re-key or end: never the fuzzer's own client or user.
+    const victimClient = await createClient(s, {
+      name: 'fuzz victim',
+      grantTypes: ['password', 'refresh_token'],
+    });
+    const victimUser = await createUser(s, 'victim');
+    const victimLogin = await passwordLogin(s, victimClient, victimUser.username, victimUser.password);
+    const victimSession = JSON.parse(
+      Buffer.from(String(victimLogin.body.access_token).split('.')[1] ?? '', 'base64url').toString(),
+    ) as { sid: string };
     const known: Known = {
       clientId: app.client_id,
       clientSecret: app.client_secret as string,
@@ -69,6 +89,12 @@ function setup(): Promise<Fixture> {
       accessToken: admin.body.access_token as string,
       refreshToken: login.body.refresh_token as string,
       kid: s.services.keys.current().signer.kid,
+      codeClientId: codeClient.client_id,
+      redirectUri: REDIRECT_URI,
+      codeChallenge: pkce().challenge,
+      victimClientId: victimClient.client_id,
+      victimUserId: victimUser.id,
+      victimSessionId: victimSession.sid,
     };
     return { s, known, logs };
   })();
@@ -113,14 +139,62 @@ function checkLogs(logs: string[], from: number, r: FuzzRequest) {
   }
 }
 
-const endpoints: { name: string; path: (k: Known) => fc.Arbitrary<string>; methods: string[] }[] = [
+const endpoints: {
+  name: string;
+  path: (k: Known) => fc.Arbitrary<string>;
+  methods: string[];
+  profile?: Profile;
+}[] = [
   { name: 'POST /token', path: () => pathAround('/token'), methods: ['POST'] },
   { name: 'POST /introspect', path: () => pathAround('/introspect'), methods: ['POST'] },
   { name: 'POST /revoke', path: () => pathAround('/revoke'), methods: ['POST'] },
   { name: 'GET /me', path: () => pathAround('/me'), methods: ['GET'] },
   { name: 'POST /logout', path: () => pathAround('/logout'), methods: ['POST'] },
-  { name: 'GET /admin/keys', path: () => pathAround('/admin/keys'), methods: ['GET'] },
-  { name: 'POST /admin/keys/rotate', path: () => pathAround('/admin/keys/rotate'), methods: ['POST'] },
+  { name: 'GET /authorize', path: () => pathAround('/authorize'), methods: ['GET'], profile: 'authorize' },
+  { name: 'POST /authorize', path: () => pathAround('/authorize'), methods: ['POST'], profile: 'authorize' },
+  {
+    name: 'admin clients routes',
+    path: (k) =>
+      fc.oneof(
+        pathAround('/admin/clients'),
+        pathsWithParam(
+          ['/admin/clients/:param', '/admin/clients/:param/disable', '/admin/clients/:param/rotate-secret'],
+          k,
+          [k.victimClientId],
+        ),
+      ),
+    methods: ['GET', 'POST', 'PATCH'],
+    profile: 'admin',
+  },
+  {
+    name: 'admin users and sessions routes',
+    path: (k) =>
+      fc.oneof(
+        pathAround('/admin/users'),
+        pathsWithParam(
+          [
+            '/admin/users/:param',
+            '/admin/users/:param/disable',
+            '/admin/users/:param/password',
+            '/admin/users/:param/sessions',
+          ],
+          k,
+          [k.victimUserId],
+        ),
+        pathWithParam('/admin/sessions/:param', k, [k.victimSessionId]),
+      ),
+    methods: ['GET', 'POST', 'DELETE'],
+    profile: 'admin',
+  },
+  { name: 'GET /admin/audit', path: () => pathAround('/admin/audit'), methods: ['GET'], profile: 'admin' },
+  // After the other admin routes: a revoked signing key ends the fuzzer's admin token.
+  { name: 'GET /admin/keys', path: () => pathAround('/admin/keys'), methods: ['GET'], profile: 'admin' },
+  {
+    name: 'POST /admin/keys/rotate',
+    path: () => pathAround('/admin/keys/rotate'),
+    methods: ['POST'],
+    profile: 'admin',
+  },
   {
     name: 'POST /admin/keys/{kid}/revoke',
     path: (k) => pathWithParam('/admin/keys/:param/revoke', k),
@@ -152,11 +226,14 @@ for (const endpoint of endpoints) {
     const { s, known, logs } = await setup();
     const started = Date.now();
     const result = await fc.check(
-      fc.asyncProperty(request(known, endpoint.path(known), endpoint.methods), async (r) => {
-        const from = logs.length;
-        checkAnswer(await send(s, r), r);
-        checkLogs(logs, from, r);
-      }),
+      fc.asyncProperty(
+        request(known, endpoint.path(known), endpoint.methods, endpoint.profile),
+        async (r) => {
+          const from = logs.length;
+          checkAnswer(await send(s, r), r);
+          checkLogs(logs, from, r);
+        },
+      ),
       { numRuns: RUNS, seed: SEED, endOnFailure: true },
     );
     t.log(`${result.numRuns} runs in ${Date.now() - started} ms (seed ${result.seed})`);
