@@ -67,27 +67,30 @@ const PARAM_NAMES = [
 
 const b64 = (s: string) => Buffer.from(s).toString('base64url');
 
-/** Cursors and dates at and past the edges of what Postgres takes (issue 17 N5). */
-const edgeValues = [
+/** Cursors, dates and limits at and past the edges of what Postgres takes (issue 17 N5). */
+const CURSOR_EDGES = [
   b64('a:9223372036854775807'),
   b64('a:9223372036854775808'),
+  b64('a:99999999999999999999'),
   b64('a:0'),
   b64('a:-1'),
   b64('2024-01-01T00:00:00.000Z|not-a-uuid'),
+  b64('2024-01-01T00:00:00.000Z|00000000-0000-4000-8000-000000000000'),
   b64('0000-01-01T00:00:00.000Z|00000000-0000-4000-8000-000000000000'),
+  b64('0000-01-01T00:00:00.000Z|c_x'),
   b64('9999-12-31T23:59:59.999Z|c_x'),
+];
+const DATE_EDGES = [
   '0000-01-01T00:00:00Z',
   '0001-01-01T00:00:00+01:00',
+  '0001-01-01T00:00:00Z',
   '9999-12-31T23:59:59Z',
+  '9999-12-31T23:59:59-01:00',
   '275760-09-13T00:00:00Z',
   '2024-02-30T25:61:61Z',
-  '500',
-  '501',
-  '0',
-  '-1',
-  '1e3',
-  'login.failed',
 ];
+const LIMIT_EDGES = ['500', '501', '0', '-1', '1e3', '9999999999999999999999'];
+const edgeValues = [...CURSOR_EDGES, ...DATE_EDGES, ...LIMIT_EDGES, 'login.failed'];
 
 /** Strings that broke parsers before: NUL, invalid UTF-8 (as escapes), lone surrogates, injections. */
 export const hostileString = fc.oneof(
@@ -395,6 +398,28 @@ const authorizationQuery = (known: Known) =>
       ...(keepValid ? extra.slice(0, 1) : extra),
     ]);
 
+/**
+ * Queries of the admin lists: each field absent most of the time (so one bad field is not hidden
+ * behind another), otherwise at its edges or, less often, hostile.
+ */
+const adminQuery = (known: Known) => {
+  const field = (edges: string[], present: number) =>
+    fc.oneof(
+      { weight: 6 - present, arbitrary: fc.constant(undefined) },
+      { weight: present, arbitrary: fc.constantFrom(...edges) },
+      { weight: 1, arbitrary: value(known) },
+    );
+  return fc
+    .record({
+      cursor: field(CURSOR_EDGES, 3),
+      since: field(DATE_EDGES, 1),
+      until: field(DATE_EDGES, 1),
+      limit: field(LIMIT_EDGES, 1),
+      type: field(['login.failed', 'client.created'], 1),
+    })
+    .map((q) => Object.entries(q).filter((e): e is [string, string] => e[1] !== undefined));
+};
+
 function profiled(known: Known, profile: Profile) {
   const form = (p: [string, string][]) =>
     utf8(p.map(([k, v]) => `${formEncode(k)}=${formEncode(v)}`).join('&'));
@@ -404,7 +429,7 @@ function profiled(known: Known, profile: Profile) {
       encoding: biased(fc.constant(undefined), encoding),
       body: biased(adminDocument(known), body(known)),
       authorization: biased(fc.constant(`Bearer ${known.accessToken}`), authorization(known)),
-      query: fc.option(pairs(known), { nil: undefined }),
+      query: fc.option(biased(adminQuery(known), pairs(known)), { nil: undefined }),
     };
   }
   if (profile === 'authorize') {
