@@ -1,4 +1,5 @@
 import type { Context } from 'koa';
+import type { z } from 'zod';
 import { tokenActor } from '../accounts/admin_policy.js';
 import type { ClientAccounts } from '../accounts/clients.js';
 import { isStorableTime, LIST_PAGE_MAX } from '../accounts/page.js';
@@ -10,7 +11,8 @@ import { bearerClaims } from '../http/bearer.js';
 import { jsonDocument, queryFields } from '../http/input.js';
 import { auditStamp } from '../http/request_log.js';
 import type { Sessions } from '../sessions/sessions.js';
-import { AUDIT_EVENT_TYPES, type AuditEventType, GRANT_TYPES, type GrantType } from '../stores/types.js';
+import { AUDIT_EVENT_TYPES, type AuditEventType } from '../stores/types.js';
+import { type AdminBody, adminBodies, firstIssue } from './admin_schemas.js';
 
 /**
  * The admin API for clients, users, sessions and the audit trail (docs/admin.md). Each export is
@@ -22,8 +24,6 @@ export interface AdminDeps {
   sessions: Pick<Sessions, 'listLive' | 'endUserSessions' | 'endById'>;
   audit: Pick<AuditTrail, 'list'>;
 }
-
-type Body = Record<string, unknown>;
 
 /** 422 naming the field (RFC 9110 §15.5.21): the request was understood but a value is wrong. */
 const invalidField = (field: string, message: string) =>
@@ -58,55 +58,12 @@ const adminStamp = (ctx: Context) => auditStamp(ctx, bearerClaims(ctx).client_id
 /** The same, with the privilege its token holds, for changes the admin policy decides on. */
 const adminActor = (ctx: Context) => tokenActor(adminStamp(ctx), bearerClaims(ctx).scope ?? '');
 
-/** The route's JSON body (http/input.ts readJsonBody), with no field outside `allowed`. */
-function jsonBody(ctx: Context, allowed: readonly string[]): Body {
-  const body = jsonDocument(ctx);
-  const unknown = Object.keys(body).find((k) => !allowed.includes(k));
-  if (unknown !== undefined) throw invalidField(unknown, 'unknown field');
-  return body;
+/** The route's JSON body (http/input.ts readJsonBody), checked by its schema (admin_schemas.ts). */
+function jsonBody<K extends AdminBody>(ctx: Context, route: K): z.infer<(typeof adminBodies)[K]> {
+  const parsed = adminBodies[route].safeParse(jsonDocument(ctx));
+  if (!parsed.success) throw invalidField(...firstIssue(parsed.error));
+  return parsed.data as z.infer<(typeof adminBodies)[K]>;
 }
-
-function optionalString(body: Body, field: string): string | undefined {
-  const v = body[field];
-  if (v === undefined) return undefined;
-  if (typeof v !== 'string') throw invalidField(field, 'must be a string');
-  return v;
-}
-
-function requiredString(body: Body, field: string): string {
-  const v = optionalString(body, field);
-  if (v === undefined || v === '') throw invalidField(field, 'is required');
-  return v;
-}
-
-function optionalStrings(body: Body, field: string): string[] | undefined {
-  const v = body[field];
-  if (v === undefined) return undefined;
-  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string') || v.length > 100) {
-    throw invalidField(field, 'must be an array of at most 100 strings');
-  }
-  return v as string[];
-}
-
-function optionalBoolean(body: Body, field: string): boolean | undefined {
-  const v = body[field];
-  if (v === undefined || typeof v === 'boolean') return v;
-  throw invalidField(field, 'must be a boolean');
-}
-
-function grantTypes(body: Body): GrantType[] | undefined {
-  const grants = optionalStrings(body, 'grant_types');
-  const unknown = grants?.find((g) => !GRANT_TYPES.includes(g as GrantType));
-  if (unknown !== undefined) throw invalidField('grant_types', `unknown grant "${unknown}"`);
-  return grants as GrantType[] | undefined;
-}
-
-/** Redirect URIs, browser origins and cookie mode (docs/browser-apps.md). */
-const browserFields = (body: Body) => ({
-  redirectUris: optionalStrings(body, 'redirect_uris'),
-  allowedOrigins: optionalStrings(body, 'allowed_origins'),
-  refreshCookie: optionalBoolean(body, 'refresh_cookie'),
-});
 
 /** A query parameter given once (a repeated one is refused, as for OAuth parameters). */
 function queryValue(ctx: Context, name: string): string | undefined {
@@ -145,16 +102,16 @@ const param = (ctx: Context, name: string) => String(ctx.params[name] ?? '');
 
 // --- clients --------------------------------------------------------------------------------
 
-/** What PATCH may change; create also takes the kind of client, which is fixed for its life. */
-const EDITABLE_CLIENT_FIELDS = [
-  'name',
-  'grant_types',
-  'scopes',
-  'audiences',
-  'redirect_uris',
-  'allowed_origins',
-  'refresh_cookie',
-];
+/** The fields create and PATCH share, as the account layer names them. */
+const editableInput = (body: z.infer<typeof adminBodies.updateClient>) => ({
+  name: body.name,
+  grantTypes: body.grant_types,
+  scopes: body.scopes,
+  audiences: body.audiences,
+  redirectUris: body.redirect_uris,
+  allowedOrigins: body.allowed_origins,
+  refreshCookie: body.refresh_cookie,
+});
 
 export function adminClientSteps(deps: AdminDeps) {
   return {
@@ -164,16 +121,13 @@ export function adminClientSteps(deps: AdminDeps) {
 
     /** 201 with the secret, the only answer that ever carries it (besides rotate-secret). */
     async createClient(ctx: Context) {
-      const body = jsonBody(ctx, [...EDITABLE_CLIENT_FIELDS, 'public', 'introspect', 'admin']);
+      const body = jsonBody(ctx, 'createClient');
       const input = {
-        name: requiredString(body, 'name'),
-        grantTypes: grantTypes(body),
-        scopes: optionalStrings(body, 'scopes'),
-        audiences: optionalStrings(body, 'audiences'),
-        ...browserFields(body),
-        isPublic: optionalBoolean(body, 'public'),
-        canIntrospect: optionalBoolean(body, 'introspect'),
-        isAdmin: optionalBoolean(body, 'admin'),
+        ...editableInput(body),
+        name: body.name,
+        isPublic: body.public,
+        canIntrospect: body.introspect,
+        isAdmin: body.admin,
       };
       const created = await account(() => deps.clientAccounts.create(input, adminActor(ctx)));
       ctx.status = 201;
@@ -186,14 +140,7 @@ export function adminClientSteps(deps: AdminDeps) {
     },
 
     async updateClient(ctx: Context) {
-      const body = jsonBody(ctx, EDITABLE_CLIENT_FIELDS);
-      const input = {
-        name: optionalString(body, 'name'),
-        grantTypes: grantTypes(body),
-        scopes: optionalStrings(body, 'scopes'),
-        audiences: optionalStrings(body, 'audiences'),
-        ...browserFields(body),
-      };
+      const input = editableInput(jsonBody(ctx, 'updateClient'));
       ctx.body = await account(() => deps.clientAccounts.update(param(ctx, 'id'), input, adminActor(ctx)));
     },
 
@@ -221,10 +168,7 @@ export function adminUserSteps(deps: AdminDeps) {
     },
 
     async createUser(ctx: Context) {
-      const body = jsonBody(ctx, ['username', 'password', 'roles']);
-      const username = requiredString(body, 'username');
-      const password = requiredString(body, 'password');
-      const roles = optionalStrings(body, 'roles') ?? [];
+      const { username, password, roles = [] } = jsonBody(ctx, 'createUser');
       const created = await account(() =>
         deps.userAccounts.create(username, password, roles, adminStamp(ctx)),
       );
@@ -243,7 +187,7 @@ export function adminUserSteps(deps: AdminDeps) {
     },
 
     async setUserPassword(ctx: Context) {
-      const password = requiredString(jsonBody(ctx, ['password']), 'password');
+      const { password } = jsonBody(ctx, 'setUserPassword');
       await account(() => deps.userAccounts.setPassword(userRef(ctx), password, adminStamp(ctx)));
       ctx.status = 204;
     },
