@@ -21,8 +21,6 @@ export const editableClientFields = {
   refresh_cookie: z.boolean(),
 };
 
-export const EDITABLE_CLIENT_FIELDS = Object.keys(editableClientFields);
-
 export const adminBodies = {
   createClient: z.strictObject({
     ...editableClientFields,
