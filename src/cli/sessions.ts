@@ -27,11 +27,11 @@ export const sessionCommands: Record<string, Command> = {
       const s = await services();
       const user = await s.userAccounts.find(username);
       const ended = await s.sessions.endUserSessions(user.id, 'admin_revoked', CLI_STAMP);
+      // Both kinds count: refresh families and login sessions of /authorize.
       return {
         id: user.id,
         username,
         sessions_revoked: ended.familyIds.length + ended.loginSessionIds.length,
-        login_sessions_revoked: ended.loginSessionIds.length,
       };
     },
   },

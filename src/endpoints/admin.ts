@@ -275,11 +275,8 @@ export function adminUserSteps(deps: AdminDeps) {
     async endUserSessions(ctx: Context) {
       const user = await account(() => deps.userAccounts.resolve(userRef(ctx)));
       const ended = await deps.sessions.endUserSessions(user.id, 'admin_revoked', adminStamp(ctx));
-      ctx.body = {
-        user_id: user.id,
-        sessions_ended: ended.familyIds.length + ended.loginSessionIds.length,
-        login_sessions_ended: ended.loginSessionIds.length,
-      };
+      // Both kinds count: refresh families and login sessions of /authorize.
+      ctx.body = { user_id: user.id, sessions_ended: ended.familyIds.length + ended.loginSessionIds.length };
     },
 
     /** Ends one session; its `sid` is denylisted at once, so its access tokens stop everywhere. */

@@ -1,4 +1,4 @@
-import type { AuditEvent, AuditStamp } from '../stores/types.js';
+import type { AuditDetail, AuditEvent, AuditStamp } from '../stores/types.js';
 
 /** The two kinds of session a user can hold (docs/sessions.md): a refresh family, a browser sign-in. */
 export type SessionKind = 'refresh' | 'login';
@@ -32,22 +32,28 @@ export type SessionFact =
 /** The one mapping of session facts to audit rows (docs/audit.md), stamped with who caused them. */
 export function auditRows(stamp: AuditStamp | undefined, facts: readonly SessionFact[]): AuditEvent[] {
   if (!stamp) return [];
-  return facts.map((f): AuditEvent => {
-    const subject = { ...stamp, at: f.at, userId: f.userId, clientId: f.clientId, sessionId: f.sid };
-    switch (f.type) {
-      case 'session.ended':
-        // Refresh families were the only kind before login sessions joined them: no `kind` there.
-        return {
-          ...subject,
-          type: f.type,
-          detail: f.kind === 'refresh' ? { reason: f.reason } : { reason: f.reason, kind: f.kind },
-        };
-      case 'refresh.reuse_detected':
-        return { ...subject, type: f.type, detail: {} };
-      case 'token.revoked':
-        return { ...subject, type: f.type, detail: { token_type: 'refresh_token' } };
-      case 'login.succeeded':
-        return { ...subject, type: f.type, username: f.username, detail: { method: f.method } };
-    }
-  });
+  return facts.map((f) => ({
+    ...stamp,
+    type: f.type,
+    at: f.at,
+    userId: f.userId,
+    clientId: f.clientId,
+    sessionId: f.sid,
+    ...(f.type === 'login.succeeded' ? { username: f.username } : {}),
+    detail: detailOf(f),
+  }));
+}
+
+function detailOf(f: SessionFact): AuditDetail {
+  switch (f.type) {
+    case 'session.ended':
+      // Refresh families were the only kind before login sessions joined them: no `kind` there.
+      return f.kind === 'refresh' ? { reason: f.reason } : { reason: f.reason, kind: f.kind };
+    case 'refresh.reuse_detected':
+      return {};
+    case 'token.revoked':
+      return { token_type: 'refresh_token' };
+    case 'login.succeeded':
+      return { method: f.method };
+  }
 }

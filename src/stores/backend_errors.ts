@@ -48,7 +48,10 @@ export function toStoreError(err: unknown, dependency: Dependency): unknown {
     return new StoreError('unavailable', `${dependency} unavailable`, { cause: err, dependency });
   const state = sqlState(err);
   if (state !== undefined && CONFLICT_STATES.has(state))
-    return new StoreError('conflict', 'lost a race with a concurrent transaction', { cause: err, dependency });
+    return new StoreError('conflict', 'lost a race with a concurrent transaction', {
+      cause: err,
+      dependency,
+    });
   if (state === EXISTS_STATE)
     return new StoreError('exists', 'the key is already taken', { cause: err, dependency });
   return err;

@@ -98,5 +98,7 @@ export class PostgresAuthorizationCodeStore implements AuthorizationCodeStore {
  * before the user's sessions ended cannot start a new one. Used codes stay: a replay still revokes.
  */
 export async function deletePendingCodesTx(trx: Knex.Transaction, userId: string): Promise<number> {
-  return affectedRows(await trx('authorization_codes').where({ user_id: userId }).whereNull('used_at').delete());
+  return affectedRows(
+    await trx('authorization_codes').where({ user_id: userId }).whereNull('used_at').delete(),
+  );
 }

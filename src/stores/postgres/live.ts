@@ -13,7 +13,8 @@ export const liveFamilySql = (f: string) => `(${f}.revoked_at IS NULL AND ${f}.e
 export const liveTokenRowSql = (t: string) => `(${t}.spent_at IS NULL AND ${t}.expires_at > ?)`;
 
 /** SQL: a live refresh token (two `?`, both the same `now`). */
-export const liveRefreshTokenSql = (t: string, f: string) => `(${liveTokenRowSql(t)} AND ${liveFamilySql(f)})`;
+export const liveRefreshTokenSql = (t: string, f: string) =>
+  `(${liveTokenRowSql(t)} AND ${liveFamilySql(f)})`;
 
 export const familyIsLive = (f: { revokedAt: Date | null; expiresAt: Date }, now: Date) =>
   f.revokedAt === null && f.expiresAt > now;

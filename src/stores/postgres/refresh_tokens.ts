@@ -326,7 +326,11 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
 
   async revokeUserSessions(userId: string, revocation: FamilyRevocation): Promise<EndedSessions> {
     return this.inTransaction(async (trx) => {
-      const revoked = await revokeFamiliesTx(trx, await lockLiveFamilies(trx, { user_id: userId }), revocation);
+      const revoked = await revokeFamiliesTx(
+        trx,
+        await lockLiveFamilies(trx, { user_id: userId }),
+        revocation,
+      );
       const logins = await endLoginSessionsTx(trx, { user_id: userId }, revocation);
       const pendingCodes = await deletePendingCodesTx(trx, userId);
       return { ...revoked, loginSessionIds: logins.ended, pendingCodes };
@@ -340,7 +344,9 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
   }
 
   async narrowFamily(id: string, scope: string, audience: string[]): Promise<void> {
-    await this.db('refresh_families').where({ id }).update({ scope, audience: JSON.stringify(audience) });
+    await this.db('refresh_families')
+      .where({ id })
+      .update({ scope, audience: JSON.stringify(audience) });
   }
 
   async purge(cutoff: Date, batch: number): Promise<number> {
