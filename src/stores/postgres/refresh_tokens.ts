@@ -16,7 +16,7 @@ import type {
 } from '../types.js';
 import { insertAuditEvents } from './audit_events.js';
 import { deletePendingCodesTx } from './authorization_codes.js';
-import { liveFamilySql, liveTokenRowSql } from './live.js';
+import { familyIsLive, liveFamilySql, liveTokenRowSql, tokenRowIsLive } from './live.js';
 import { deleteLoginSessionsTx } from './login_sessions.js';
 import { upsertRevocations } from './revocations.js';
 import { affectedRows, toDate, toDateOrNull } from './rows.js';
@@ -138,15 +138,15 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
       const { family, token } = locked;
       // RFC 6749 §6: the refresh token must have been issued to the authenticated client.
       if (token.client_id !== input.clientId) return { kind: 'wrong_client' };
-      if (family.revokedAt) return { kind: 'revoked', family };
       const now = input.now;
-      if (family.expiresAt <= now) return { kind: 'expired', family };
+      if (!familyIsLive(family, now)) return { kind: family.revokedAt ? 'revoked' : 'expired', family };
 
       // The caller's check (scope, resource) runs only once the token is known to be acceptable, so
       // a refused token answers invalid_grant whatever else was asked (RFC 6749 §5.2), and a spent one
       // is still treated as reuse below.
       if (token.spent_at === null) {
-        if (toDate(token.expires_at) <= now) return { kind: 'expired', family };
+        if (!tokenRowIsLive({ spentAt: null, expiresAt: toDate(token.expires_at) }, now))
+          return { kind: 'expired', family };
         input.check?.(family);
         await trx('refresh_tokens').where({ id: token.id }).update({ spent_at: now });
         await insertToken(trx, family.id, token.client_id, token.id, input.child, now, family.expiresAt);
