@@ -456,6 +456,7 @@ export async function buildDomain(b: Backends, s: Stores, options: BuildOptions 
   );
   const sessions = new Sessions({
     refreshTokens: s.refreshTokens,
+    loginSessions: s.loginSessionStore,
     denylist: s.denylist,
     events,
     settings: config,

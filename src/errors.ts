@@ -99,12 +99,14 @@ export type Dependency = 'database' | 'redis';
  * to protocol errors in one function (`fromStoreError` in src/http/error_handler.ts).
  * `unavailable` means the named dependency is down: the client gets 503 and may retry.
  * `conflict` means the transaction lost a race with a concurrent one.
+ * `exists` means the row's key was taken, by an earlier or a concurrent insert.
+ * Each flow maps them once (the refresh flow: a lost race is `invalid_grant`; docs/sessions.md).
  */
 export class StoreError extends Error {
   readonly dependency: Dependency | undefined;
 
   constructor(
-    readonly code: 'unavailable' | 'conflict',
+    readonly code: 'unavailable' | 'conflict' | 'exists',
     message: string,
     options?: { cause?: unknown; dependency?: Dependency },
   ) {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { SYSTEM_STAMP } from '../audit/trail.js';
+import { StoreError } from '../errors.js';
 import type {
   AuditDetail,
   AuditEventType,
@@ -42,7 +43,10 @@ export interface UserAccountsDeps {
   hasher: PasswordHasher;
   now: () => number;
   audit: AuditRecorder;
-  /** Ends every session of the user (wired by the refresh-session module). */
+  /**
+   * Ends all of the user's sessions: refresh families, login sessions of /authorize and pending
+   * codes (the one operation of src/sessions/sessions.ts `endUserSessions`).
+   */
   endSessions?: (userId: string, reason: string, stamp: AuditStamp) => Promise<void>;
 }
 
@@ -82,12 +86,19 @@ export class UserAccounts {
     if (policy) throw new AccountError('invalid', policy, 'password');
     if (await this.deps.users.findByUsername(username))
       throw new AccountError('exists', `user ${username} exists`, 'username');
-    const user = await this.deps.users.create({
-      id: randomUUID(),
-      username,
-      passwordHash: await this.deps.hasher.hash(password),
-      roles: [...new Set(roles)],
-    });
+    const user = await this.deps.users
+      .create({
+        id: randomUUID(),
+        username,
+        passwordHash: await this.deps.hasher.hash(password),
+        roles: [...new Set(roles)],
+      })
+      .catch((err: unknown) => {
+        // A concurrent create of the same username won the insert.
+        if (err instanceof StoreError && err.code === 'exists')
+          throw new AccountError('exists', `user ${username} exists`, 'username');
+        throw err;
+      });
     await this.deps.audit.record(
       stamp,
       'user.created',
@@ -97,7 +108,10 @@ export class UserAccounts {
     return { id: user.id, username: user.username };
   }
 
-  /** Disabling ends every session of the user at once (their `sid`s are denylisted). */
+  /**
+   * Disabling ends all of the user's sessions at once: their `sid`s are denylisted, their login
+   * sessions of /authorize end, and codes not yet redeemed are deleted.
+   */
   async disable(ref: UserRef, stamp: AuditStamp = SYSTEM_STAMP): Promise<{ id: string; username: string }> {
     const user = await this.resolve(ref);
     await this.deps.users.disable(user.id, new Date(this.deps.now()));

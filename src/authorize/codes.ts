@@ -12,7 +12,10 @@ export interface CodeIssuerDeps {
 export type CodeGrantRequest = Pick<
   AuthorizationCodeRecord,
   'clientId' | 'userId' | 'redirectUri' | 'codeChallenge' | 'scope' | 'audience'
->;
+> & {
+  /** The login session that issues the code: the family the code starts remembers it. */
+  loginSessionId?: string | null;
+};
 
 /** Codes are opaque like refresh tokens: 256 random bits, and only their SHA-256 is stored. */
 export const AUTHORIZATION_CODE = /^[A-Za-z0-9_-]{43}$/;

@@ -17,30 +17,40 @@ export interface LoginSessionDeps {
 export class LoginSessions {
   constructor(private readonly deps: LoginSessionDeps) {}
 
-  /** A new session for `userId`; the returned token goes into the login cookie for `maxAge` s. */
-  async start(userId: string): Promise<{ token: string; maxAge: number }> {
+  /**
+   * A new session for `userId`; the returned token goes into the login cookie for `maxAge` s, and
+   * `id` into the codes it issues (so ending their families can end it too).
+   */
+  async start(userId: string): Promise<{ id: string; token: string; maxAge: number }> {
     const token = randomToken(32);
     const now = this.deps.now();
+    const id = randomUUID();
     await this.deps.store.create({
-      id: randomUUID(),
+      id,
       hash: sha256(token),
       userId,
       createdAt: new Date(now),
       expiresAt: new Date(now + this.deps.ttl * 1000),
     });
-    return { token, maxAge: this.deps.ttl };
+    return { id, token, maxAge: this.deps.ttl };
   }
 
-  /** The signed-in user of a login cookie, or undefined when there is none that is still valid. */
-  async user(token: string | undefined): Promise<UserRecord | undefined> {
+  /** The signed-in user of a login cookie and the session's id, or undefined when none is valid. */
+  async signedIn(token: string | undefined): Promise<{ user: UserRecord; sessionId: string } | undefined> {
     if (token === undefined) return undefined;
     const session = await this.deps.store.findByHash(sha256(token));
     if (!session || session.expiresAt.getTime() <= this.deps.now()) return undefined;
     const user = await this.deps.users.findById(session.userId);
+    // Ending all of a user's sessions deletes the row; these checks also hold for a session that
+    // predates that rule: a disabled user, or a password changed after the sign-in, ends it.
     if (!user || user.disabledAt) return undefined;
-    // A password change ends every sign-in that happened before it.
     if (user.passwordChangedAt.getTime() > session.createdAt.getTime()) return undefined;
-    return user;
+    return { user, sessionId: session.id };
+  }
+
+  /** The signed-in user of a login cookie, or undefined when there is none that is still valid. */
+  async user(token: string | undefined): Promise<UserRecord | undefined> {
+    return (await this.signedIn(token))?.user;
   }
 
   async end(token: string): Promise<void> {

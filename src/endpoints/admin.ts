@@ -10,7 +10,7 @@ import { ADMIN_SCOPE } from '../grants/scope.js';
 import { bearerClaims } from '../http/bearer.js';
 import { jsonDocument, queryFields } from '../http/input.js';
 import { auditStamp } from '../http/request_log.js';
-import type { Sessions } from '../sessions/sessions.js';
+import { describeSession, type Sessions } from '../sessions/sessions.js';
 import { AUDIT_EVENT_TYPES, type AuditEventType } from '../stores/types.js';
 import { type AdminBody, adminBodies, firstIssue } from './admin_schemas.js';
 
@@ -195,23 +195,14 @@ export function adminUserSteps(deps: AdminDeps) {
     async listUserSessions(ctx: Context) {
       const user = await account(() => deps.userAccounts.resolve(userRef(ctx)));
       const sessions = await deps.sessions.listLive(user.id);
-      ctx.body = {
-        sessions: sessions.map((f) => ({
-          session_id: f.id,
-          client_id: f.clientId,
-          scope: f.scope,
-          audience: f.audience,
-          created_at: f.createdAt.toISOString(),
-          last_used_at: f.lastUsedAt.toISOString(),
-          expires_at: f.expiresAt.toISOString(),
-        })),
-      };
+      ctx.body = { sessions: sessions.map(describeSession) };
     },
 
     async endUserSessions(ctx: Context) {
       const user = await account(() => deps.userAccounts.resolve(userRef(ctx)));
       const ended = await deps.sessions.endUserSessions(user.id, 'admin_revoked', adminStamp(ctx));
-      ctx.body = { user_id: user.id, sessions_ended: ended.length };
+      // Both kinds count: refresh families and login sessions of /authorize.
+      ctx.body = { user_id: user.id, sessions_ended: ended.familyIds.length + ended.loginSessionIds.length };
     },
 
     /** Ends one session; its `sid` is denylisted at once, so its access tokens stop everywhere. */

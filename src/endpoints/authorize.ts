@@ -145,9 +145,15 @@ function showLoginPage(
   sendHtml(ctx, page.status, html, [formTarget(request.redirectUri)]);
 }
 
-async function redirectWithCode(ctx: Context, deps: AuthorizeEndpointDeps, user: UserRecord): Promise<void> {
+async function redirectWithCode(
+  ctx: Context,
+  deps: AuthorizeEndpointDeps,
+  user: UserRecord,
+  loginSessionId: string,
+): Promise<void> {
   const request = authorization(ctx);
   const code = await issueAuthorizationCode(deps.codes, {
+    loginSessionId,
     clientId: request.client.id,
     userId: user.id,
     redirectUri: request.redirectUri,
@@ -162,10 +168,11 @@ async function redirectWithCode(ctx: Context, deps: AuthorizeEndpointDeps, user:
 export function answerAuthorization(deps: AuthorizeEndpointDeps) {
   return async function sessionOrLoginPage(ctx: Context): Promise<void> {
     const request = authorization(ctx);
-    const user = await deps.loginSessions.user(readCookie(ctx, deps.cookies.login));
-    if (request.prompt === 'none' && !user)
+    const signedIn = await deps.loginSessions.signedIn(readCookie(ctx, deps.cookies.login));
+    if (request.prompt === 'none' && !signedIn)
       throw new OAuthError('login_required', 'the user is not signed in');
-    if (user && request.prompt !== 'login') return redirectWithCode(ctx, deps, user);
+    if (signedIn && request.prompt !== 'login')
+      return redirectWithCode(ctx, deps, signedIn.user, signedIn.sessionId);
     showLoginPage(ctx, deps, { status: 200 });
   };
 }
@@ -231,6 +238,6 @@ export function signIn(deps: AuthorizeEndpointDeps) {
       { username: user.username, userId: user.id, clientId: request.client.id },
       { method: 'authorization_code' },
     );
-    await redirectWithCode(ctx, deps, user);
+    await redirectWithCode(ctx, deps, user, session.id);
   };
 }

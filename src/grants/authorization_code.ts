@@ -35,22 +35,25 @@ function redirectMatches(client: ClientRecord, code: AuthorizationCodeRecord, pr
   return client.redirectUris.length === 1 && client.redirectUris[0] === code.redirectUri;
 }
 
-/** Every binding of the code (RFC 6749 §4.1.3, RFC 7636 §4.6); the public answer is always the same. */
-function checkBindings(
+/**
+ * The code's bindings to who presents it (RFC 6749 §4.1.3, RFC 7636 §4.6): the client it was
+ * issued to, its redirect_uri, the PKCE verifier. The public answer is always the same.
+ */
+function checkPresenter(
   client: ClientRecord,
   code: AuthorizationCodeRecord,
-  input: { redirectUri: string | undefined; verifier: string; now: number },
+  input: { redirectUri: string | undefined; verifier: string },
 ): void {
   if (code.clientId !== client.id) throw invalidGrant('code issued to another client');
-  if (code.expiresAt.getTime() <= input.now) throw invalidGrant('code expired');
   if (!redirectMatches(client, code, input.redirectUri)) throw invalidGrant('redirect_uri mismatch');
   if (!verifierMatches(input.verifier, code.codeChallenge)) throw invalidGrant('PKCE verifier mismatch');
 }
 
 /**
- * RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.5). A code works once; presenting a used code again
- * denies the request and revokes the session the code started (RFC 6749 §4.1.2), so a code stolen
- * after use cannot be replayed into a second session, and the first one ends with it.
+ * RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.5). A code works once; its own client presenting a used
+ * code again denies the request and revokes the session the code started (RFC 6749 §4.1.2), so a
+ * code stolen after use cannot be replayed into a second session, and the first one ends with it.
+ * A disabled user's code is refused even if it was issued before the user was disabled.
  */
 export function authorizationCodeGrant(deps: AuthorizationCodeGrantDeps): GrantHandler {
   const replayed = async (client: ClientRecord, code: AuthorizationCodeRecord) => {
@@ -71,11 +74,14 @@ export function authorizationCodeGrant(deps: AuthorizationCodeGrantDeps): GrantH
       const hash = sha256(presented);
       const code = await deps.codes.findByHash(hash);
       if (!code) throw invalidGrant('unknown code');
+      // Only the code's own client, with its redirect_uri and verifier, may trigger the replay
+      // revocation: anyone else holding a leaked used code gets invalid_grant and changes nothing.
+      checkPresenter(client, code, { redirectUri: params.get('redirect_uri'), verifier });
       if (code.usedAt) {
         const outcome = await deps.codes.redeem(hash, randomUUID(), new Date(deps.now()));
         throw await replayed(client, outcome.kind === 'not_found' ? code : outcome.code);
       }
-      checkBindings(client, code, { redirectUri: params.get('redirect_uri'), verifier, now: deps.now() });
+      if (code.expiresAt.getTime() <= deps.now()) throw invalidGrant('code expired');
       const audience = narrowAudience(params.get('resource'), code.audience);
 
       const sid = randomUUID();
@@ -90,6 +96,7 @@ export function authorizationCodeGrant(deps: AuthorizationCodeGrantDeps): GrantH
         client,
         scope: code.scope,
         audience: code.audience,
+        loginSessionId: code.loginSessionId,
       });
       // A replay that arrived while this session was being created found no session to revoke.
       if (await deps.codes.wasReplayed(hash)) {

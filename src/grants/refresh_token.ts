@@ -1,5 +1,6 @@
 import { invalidGrant, invalidRequest } from '../errors.js';
 import type { EventBus } from '../events.js';
+import { boundByClient, narrows } from '../sessions/bounds.js';
 import type { RefreshResult, Sessions } from '../sessions/sessions.js';
 import type { RefreshFamily, UserStore } from '../stores/types.js';
 import type { AccessTokenMinter } from '../tokens/access_token.js';
@@ -25,7 +26,10 @@ const FAILURE_DETAIL: Record<Extract<RefreshResult, { ok: false }>['reason'], st
   conflict: 'lost a concurrent rotation',
 };
 
-/** RFC 6749 §6: every use rotates; scope may only narrow (omitted → the original scope). */
+/**
+ * RFC 6749 §6: every use rotates; scope may only narrow (omitted → the original scope, less what
+ * the client no longer allows).
+ */
 export function refreshTokenGrant(deps: RefreshGrantDeps): GrantHandler {
   return {
     grantType: 'refresh_token',
@@ -36,11 +40,15 @@ export function refreshTokenGrant(deps: RefreshGrantDeps): GrantHandler {
       if (presented === undefined) throw invalidRequest('refresh_token is required');
       const requestedScope = params.get('scope');
       const resource = params.get('resource');
+      // The family's grant as the client's record allows it now (src/sessions/bounds.ts); a
+      // request may only narrow that. `ended` when nothing the family had is allowed any more.
       const grant = (family: RefreshFamily) => {
-        const original = family.scope.split(' ').filter(Boolean);
+        const bounds = boundByClient(family, client);
+        if (!bounds) return 'ended' as const;
         return {
-          scope: resolveScope(requestedScope, original, original),
-          audience: narrowAudience(resource, family.audience),
+          bounds,
+          scope: resolveScope(requestedScope, bounds.scope, bounds.scope),
+          audience: narrowAudience(resource, bounds.audience),
         };
       };
       // A requested scope or resource is checked against the locked family before the token is
@@ -60,7 +68,14 @@ export function refreshTokenGrant(deps: RefreshGrantDeps): GrantHandler {
       );
       if (!result.ok) throw invalidGrant(FAILURE_DETAIL[result.reason]);
       if (narrowing && !granted) throw invalidGrant('not checked');
-      const { scope, audience } = granted ?? grant(result.family);
+      const decided = granted ?? grant(result.family);
+      if (decided === 'ended') {
+        await deps.sessions.end(result.family.id, 'client_changed', stamp);
+        throw invalidGrant('no audience of the session is allowed for the client any more');
+      }
+      const { scope, audience, bounds } = decided;
+      // What the client lost stays lost for the family, even if the client gets it back later.
+      if (narrows(result.family, bounds)) await deps.sessions.narrow(result.family.id, bounds);
       // The one-statement rotation reads the owner in the same round trip; the transaction does not.
       const user = result.user ?? (await deps.users.findById(result.family.userId));
       if (!user || user.disabledAt) {

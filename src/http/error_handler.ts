@@ -13,7 +13,7 @@ function fromStoreError(err: StoreError, events: EventBus): OAuthError {
   }
   return new OAuthError('temporarily_unavailable', 'a dependency is unavailable; retry later', {
     headers: { 'Retry-After': '1' },
-    detail: err.code === 'conflict' ? 'concurrent update' : `${err.dependency ?? 'database'} unavailable`,
+    detail: err.code === 'unavailable' ? `${err.dependency ?? 'database'} unavailable` : `store ${err.code}`,
   });
 }
 

@@ -2,11 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { StoreError } from '../errors.js';
 import type { EventBus } from '../events.js';
 import type {
-  AuditEvent,
   AuditStamp,
   ClientRecord,
   Denylist,
+  EndedSessions,
   FamilyRevocation,
+  LoginSessionStore,
   RefreshFamily,
   RefreshTokenStore,
   RevokedFamilies,
@@ -14,6 +15,8 @@ import type {
   UserRecord,
 } from '../stores/types.js';
 import { randomToken, sha256 } from '../tokens/secrets.js';
+import type { SessionBounds } from './bounds.js';
+import { auditRows, type SessionKind } from './facts.js';
 
 /** The lifetimes this module reads (seconds); per-client overrides win over these. */
 export interface SessionSettings {
@@ -26,6 +29,8 @@ export interface SessionSettings {
 
 export interface SessionDeps {
   refreshTokens: RefreshTokenStore;
+  /** Read for the session lists; login sessions are ended by the refresh store's transactions. */
+  loginSessions: Pick<LoginSessionStore, 'listLive'>;
   denylist: Denylist;
   events: EventBus;
   settings: SessionSettings;
@@ -41,12 +46,46 @@ export interface NewSession {
   login?: { stamp: AuditStamp; username: string; method: 'password' | 'authorization_code' };
   /** The family id, when the caller had to name it first (an authorization code records it). */
   sid?: string;
+  /** The login session of /authorize whose code starts this family. */
+  loginSessionId?: string | null;
 }
+
+/** One line of a session list (`sessions list`, GET /admin/users/{id}/sessions). */
+export interface SessionView {
+  kind: SessionKind;
+  id: string;
+  /** Refresh families belong to a client; a login session of /authorize to the browser. */
+  clientId: string | null;
+  scope: string | null;
+  audience: string[] | null;
+  createdAt: Date;
+  lastUsedAt: Date | null;
+  expiresAt: Date;
+}
+
+/** The wire shape of a session list entry, the same in the admin API and the CLI. */
+export const describeSession = (v: SessionView) => ({
+  kind: v.kind,
+  session_id: v.id,
+  client_id: v.clientId,
+  scope: v.scope,
+  audience: v.audience,
+  created_at: v.createdAt.toISOString(),
+  last_used_at: v.lastUsedAt?.toISOString() ?? null,
+  expires_at: v.expiresAt.toISOString(),
+});
 
 export type RefreshResult =
   /** `user`: the family's owner when the store read it in the same round trip. */
   | { ok: true; family: RefreshFamily; refreshToken: string; user?: UserRecord }
   | { ok: false; reason: Exclude<RotateOutcome['kind'], 'rotated' | 'leeway'> | 'conflict' };
+
+/** What ending all of a user's sessions ended (users disable / set-password, sessions revoke). */
+export interface UserSessionsEnded {
+  familyIds: string[];
+  loginSessionIds: string[];
+  pendingCodes: number;
+}
 
 /** Refresh tokens are 43 base64url characters; anything else cannot be one of ours. */
 const REFRESH_TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
@@ -95,11 +134,11 @@ export class Sessions {
   }
 
   /**
-   * After the store committed a revocation: put the sids in the fast denylist (its durable record
-   * was written in the same transaction) and emit one event per family.
+   * After the store committed a revocation: put the sids in the fast denylist (only its cache: the
+   * durable record was written in the same transaction) and emit one event per family.
    */
   private async publishRevoked(revoked: RevokedFamilies, reason: string): Promise<string[]> {
-    if (revoked.revocations.length > 0) await this.deps.denylist.add(revoked.revocations);
+    if (revoked.revocations.length > 0) await this.deps.denylist.cache(revoked.revocations);
     for (const familyId of revoked.familyIds) this.deps.events.emit('session.revoked', { familyId, reason });
     return revoked.familyIds;
   }
@@ -116,6 +155,7 @@ export class Sessions {
       audience: input.audience,
       createdAt: new Date(now),
       expiresAt: new Date(now + maxAge * 1000),
+      loginSessionId: input.loginSessionId ?? null,
     };
     const token = this.newToken(input.client);
     const { login } = input;
@@ -123,19 +163,18 @@ export class Sessions {
       maxLiveFamilies: this.deps.settings.maxSessionsPerUser,
       evict: this.familyRevocation('session_limit', login?.stamp),
     };
-    const audit: AuditEvent[] = login
-      ? [
+    const audit = login
+      ? auditRows(login.stamp, [
           {
-            ...login.stamp,
             type: 'login.succeeded',
-            at: family.createdAt,
-            username: login.username,
+            sid: family.id,
             userId: input.userId,
+            username: login.username,
             clientId: input.client.id,
-            sessionId: family.id,
-            detail: { method: login.method },
+            method: login.method,
+            at: family.createdAt,
           },
-        ]
+        ])
       : [];
     const evicted = await retryConflictOnce(() =>
       this.deps.refreshTokens.createFamily(family, token.record, limits, audit),
@@ -170,7 +209,10 @@ export class Sessions {
         check,
       });
     } catch (err) {
-      if (err instanceof StoreError && err.code === 'conflict') return { ok: false, reason: 'conflict' };
+      // The refresh flow's mapping (RFC 6749 §5.2): a transaction that lost a race to a concurrent
+      // use of the same token is a loser, answered invalid_grant; an outage stays a 503.
+      if (err instanceof StoreError && (err.code === 'conflict' || err.code === 'exists'))
+        return { ok: false, reason: 'conflict' };
       throw err;
     }
     switch (outcome.kind) {
@@ -226,26 +268,70 @@ export class Sessions {
     return (await this.publishRevoked(revoked, reason)).length > 0;
   }
 
-  /** A user's live sessions, newest first (`sessions list`, GET /admin/users/{id}/sessions). */
-  listLive(userId: string) {
-    return this.deps.refreshTokens.listLiveFamilies(userId, new Date(this.deps.now()));
+  /** The family keeps only what its client still allows (src/sessions/bounds.ts). */
+  async narrow(familyId: string, bounds: SessionBounds): Promise<void> {
+    await this.deps.refreshTokens.narrowFamily(familyId, bounds.scope.join(' '), bounds.audience);
   }
 
-  /** DELETE /admin/sessions/{sid}: false when no such session ever existed; ending twice is a no-op. */
-  async endById(familyId: string, reason: string, audit: AuditStamp): Promise<boolean> {
-    if (!(await this.deps.refreshTokens.findFamily(familyId))) return false;
-    await this.end(familyId, reason, audit);
+  /**
+   * A user's live sessions of both kinds, newest first: refresh families and login sessions of
+   * /authorize (`sessions list`, GET /admin/users/{id}/sessions).
+   */
+  async listLive(userId: string): Promise<SessionView[]> {
+    const now = new Date(this.deps.now());
+    const [families, logins] = await Promise.all([
+      this.deps.refreshTokens.listLiveFamilies(userId, now),
+      this.deps.loginSessions.listLive(userId, now),
+    ]);
+    const views: SessionView[] = [
+      ...families.map((f) => ({
+        kind: 'refresh' as const,
+        id: f.id,
+        clientId: f.clientId,
+        scope: f.scope,
+        audience: f.audience,
+        createdAt: f.createdAt,
+        lastUsedAt: f.lastUsedAt,
+        expiresAt: f.expiresAt,
+      })),
+      ...logins.map((l) => ({
+        kind: 'login' as const,
+        id: l.id,
+        clientId: null,
+        scope: null,
+        audience: null,
+        createdAt: l.createdAt,
+        lastUsedAt: null,
+        expiresAt: l.expiresAt,
+      })),
+    ];
+    return views.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (a.id < b.id ? 1 : -1));
+  }
+
+  /**
+   * DELETE /admin/sessions/{sid}: a refresh family (with the login session it came from) or a
+   * login session. False when no such session ever existed; ending twice is a no-op.
+   */
+  async endById(id: string, reason: string, audit: AuditStamp): Promise<boolean> {
+    const ended = await retryConflictOnce(() =>
+      this.deps.refreshTokens.endSession(id, this.familyRevocation(reason, audit)),
+    );
+    if (!ended) return false;
+    await this.publishRevoked(ended, reason);
     return true;
   }
 
-  /** users disable / set-password / sessions revoke. */
-  async endUserSessions(userId: string, reason: string, audit?: AuditStamp): Promise<string[]> {
-    return this.publishRevoked(
-      await retryConflictOnce(() =>
-        this.deps.refreshTokens.revokeUserFamilies(userId, this.familyRevocation(reason, audit)),
-      ),
-      reason,
+  /**
+   * The one "end all of a user's sessions" (users disable / set-password, sessions revoke, DELETE
+   * /admin/users/{id}/sessions): every refresh family and its live access tokens, every login
+   * session of /authorize, every pending authorization code, in one transaction.
+   */
+  async endUserSessions(userId: string, reason: string, audit?: AuditStamp): Promise<UserSessionsEnded> {
+    const ended: EndedSessions = await retryConflictOnce(() =>
+      this.deps.refreshTokens.revokeUserSessions(userId, this.familyRevocation(reason, audit)),
     );
+    const familyIds = await this.publishRevoked(ended, reason);
+    return { familyIds, loginSessionIds: ended.loginSessionIds, pendingCodes: ended.pendingCodes };
   }
 
   /** clients disable. */

@@ -25,10 +25,36 @@ export function isConnectionFailure(err: unknown): boolean {
   return /Connection terminated|connection.*closed|Client was closed/i.test(err.message);
 }
 
-/** A backend failure as a typed store error; anything else (a bug) is passed through untouched. */
+/**
+ * SQLSTATEs that mean "this transaction lost a race with a concurrent one": serialization_failure,
+ * deadlock_detected, lock_not_available. Retrying, or answering as the loser, is correct.
+ */
+const CONFLICT_STATES = new Set(['40001', '40P01', '55P03']);
+/** unique_violation: a concurrent (or earlier) insert of the same key won. */
+const EXISTS_STATE = '23505';
+
+const sqlState = (err: unknown) => {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+};
+
+/**
+ * A backend failure as a typed store error: `unavailable` (the dependency is down), `conflict`
+ * (lost a race), `exists` (the key is taken). Anything else (a bug) is passed through untouched.
+ */
 export function toStoreError(err: unknown, dependency: Dependency): unknown {
-  if (err instanceof StoreError || !isConnectionFailure(err)) return err;
-  return new StoreError('unavailable', `${dependency} unavailable`, { cause: err, dependency });
+  if (err instanceof StoreError) return err;
+  if (isConnectionFailure(err))
+    return new StoreError('unavailable', `${dependency} unavailable`, { cause: err, dependency });
+  const state = sqlState(err);
+  if (state !== undefined && CONFLICT_STATES.has(state))
+    return new StoreError('conflict', 'lost a race with a concurrent transaction', {
+      cause: err,
+      dependency,
+    });
+  if (state === EXISTS_STATE)
+    return new StoreError('exists', 'the key is already taken', { cause: err, dependency });
+  return err;
 }
 
 /**

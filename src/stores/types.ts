@@ -162,11 +162,14 @@ export interface RevocationStore {
 }
 
 /**
- * The fast check every token verification makes. Implementations write the durable record first
- * (RevocationStore), then their cache, so an acknowledged revocation is never lost.
+ * The fast check every token verification makes. `add` records a new revocation: durable record
+ * first (RevocationStore), then the cache, so an acknowledged revocation is never lost. `cache`
+ * takes revocations a store transaction already recorded durably (a session's end): only the
+ * fast copy is written, so the durable row (and its NOTIFY) is written once.
  */
 export interface Denylist {
   add(entries: Revocation[]): Promise<void>;
+  cache(entries: Revocation[]): Promise<void>;
   /** One round trip for both keys. */
   isRevoked(jti: string, sid: string | undefined): Promise<boolean>;
   close?(): Promise<void>;
@@ -183,6 +186,8 @@ export interface RefreshFamily {
   expiresAt: Date;
   revokedAt: Date | null;
   revokedReason: string | null;
+  /** The login session of /authorize whose code started this family (ended with it by an admin). */
+  loginSessionId: string | null;
 }
 
 /** A refresh token row; the token itself is never stored, only its SHA-256 digest. */
@@ -218,6 +223,13 @@ export interface FamilyRevocation {
 export interface RevokedFamilies {
   familyIds: string[];
   revocations: Revocation[];
+}
+
+/** Everything one "end sessions" call ended: families, login sessions of /authorize, pending codes. */
+export interface EndedSessions extends RevokedFamilies {
+  loginSessionIds: string[];
+  /** Unredeemed authorization codes of the user, deleted so none can start a session later. */
+  pendingCodes: number;
 }
 
 export interface RotateInput {
@@ -266,7 +278,9 @@ export interface RefreshTokenStore {
    * revoked (reason in `evict`) in the same transaction, which also writes the `audit` events.
    */
   createFamily(
-    family: Omit<RefreshFamily, 'revokedAt' | 'revokedReason'>,
+    family: Omit<RefreshFamily, 'revokedAt' | 'revokedReason' | 'loginSessionId'> & {
+      loginSessionId?: string | null;
+    },
     token: NewRefreshToken,
     limits: { maxLiveFamilies: number; evict: FamilyRevocation },
     audit?: AuditEvent[],
@@ -281,7 +295,18 @@ export interface RefreshTokenStore {
   /** /revoke: only the owning client's token revokes its family (`token.revoked` audited with it). */
   revokeByHash(hash: string, clientId: string, revocation: FamilyRevocation): Promise<RevokeByTokenOutcome>;
   revokeFamily(id: string, revocation: FamilyRevocation): Promise<RevokedFamilies>;
-  revokeUserFamilies(userId: string, revocation: FamilyRevocation): Promise<RevokedFamilies>;
+  /**
+   * DELETE /admin/sessions/{sid}: a family with the login session it came from, or a login
+   * session by its id, in one transaction. Undefined when neither ever existed.
+   */
+  endSession(id: string, revocation: FamilyRevocation): Promise<EndedSessions | undefined>;
+  /**
+   * Ends everything the user is signed in with, in one transaction: every live family, every
+   * login session of /authorize, every pending authorization code (docs/sessions.md).
+   */
+  revokeUserSessions(userId: string, revocation: FamilyRevocation): Promise<EndedSessions>;
+  /** Stores the narrowed scope and audience a family keeps after its client lost some (bounds). */
+  narrowFamily(id: string, scope: string, audience: string[]): Promise<void>;
   revokeClientFamilies(clientId: string, revocation: FamilyRevocation): Promise<RevokedFamilies>;
   /** Deletes (with their tokens) up to `batch` families that expired or were revoked before `cutoff`. */
   purge(cutoff: Date, batch: number): Promise<number>;
@@ -396,9 +421,14 @@ export interface AuthorizationCodeRecord {
   usedAt: Date | null;
   /** The session (refresh family) the redemption started; revoked if the code is presented again. */
   familyId: string | null;
+  /** The login session of /authorize that issued the code; its family records it too. */
+  loginSessionId: string | null;
 }
 
-export type NewAuthorizationCode = Omit<AuthorizationCodeRecord, 'usedAt' | 'familyId'> & { hash: string };
+export type NewAuthorizationCode = Omit<AuthorizationCodeRecord, 'usedAt' | 'familyId' | 'loginSessionId'> & {
+  hash: string;
+  loginSessionId?: string | null;
+};
 
 /** Outcome of redeeming a code: it is spent by this call, or it was spent before (a replay). */
 export type RedeemOutcome =
@@ -432,6 +462,8 @@ export interface LoginSessionRecord {
 export interface LoginSessionStore {
   create(session: LoginSessionRecord & { hash: string }): Promise<void>;
   findByHash(hash: string): Promise<LoginSessionRecord | undefined>;
+  /** The user's login sessions still alive at `now`, newest first (the session lists). */
+  listLive(userId: string, now: Date): Promise<LoginSessionRecord[]>;
   deleteByHash(hash: string): Promise<void>;
   /** Deletes up to `batch` sessions that expired before `cutoff`. */
   purge(cutoff: Date, batch: number): Promise<number>;

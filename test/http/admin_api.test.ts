@@ -372,10 +372,12 @@ test("sessions: list a user's, end one (its tokens stop at once), end all; 404 f
       'client_id',
       'created_at',
       'expires_at',
+      'kind',
       'last_used_at',
       'scope',
       'session_id',
     ]);
+    t.is(x.kind, 'refresh');
     t.is(x.client_id, app.client_id);
   }
   t.false(listed.text.includes(first.body.refresh_token as string));

@@ -58,3 +58,18 @@ test('guarded: other errors, results, sync members and private fields pass throu
   const conflict = new StoreError('conflict', 'lost a race');
   t.is(await t.throwsAsync(() => guarded(new FakeStore(conflict), 'database').read()), conflict);
 });
+
+test('guarded: a lost race is StoreError conflict, a taken key StoreError exists', async (t) => {
+  for (const [state, kind] of [
+    ['40001', 'conflict'],
+    ['40P01', 'conflict'],
+    ['55P03', 'conflict'],
+    ['23505', 'exists'],
+  ] as const) {
+    const driver = withCode(state);
+    const err = await t.throwsAsync<StoreError>(() => guarded(new FakeStore(driver), 'database').read());
+    t.true(err instanceof StoreError, state);
+    t.is(err?.code, kind, state);
+    t.is(err?.cause, driver);
+  }
+});

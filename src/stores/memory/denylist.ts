@@ -30,6 +30,10 @@ export class MemoryDenylist implements Denylist {
 
   async add(entries: Revocation[]): Promise<void> {
     await this.durable.record(entries, new Date(this.now()));
+    await this.cache(entries);
+  }
+
+  async cache(entries: Revocation[]): Promise<void> {
     for (const e of entries) this.remember(e);
   }
 

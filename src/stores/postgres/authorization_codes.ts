@@ -20,6 +20,7 @@ interface CodeRow {
   used_at: Date | null;
   family_id: string | null;
   reused_at: Date | null;
+  login_session_id: string | null;
 }
 
 const fromRow = (r: CodeRow): AuthorizationCodeRecord => ({
@@ -33,6 +34,7 @@ const fromRow = (r: CodeRow): AuthorizationCodeRecord => ({
   expiresAt: toDate(r.expires_at),
   usedAt: toDateOrNull(r.used_at),
   familyId: r.family_id,
+  loginSessionId: r.login_session_id ?? null,
 });
 
 /** Authorization codes on Postgres (real or PGlite): single use is one conditional UPDATE. */
@@ -50,6 +52,7 @@ export class PostgresAuthorizationCodeStore implements AuthorizationCodeStore {
       audience: JSON.stringify(c.audience),
       created_at: c.createdAt,
       expires_at: c.expiresAt,
+      login_session_id: c.loginSessionId ?? null,
     });
   }
 
@@ -88,4 +91,14 @@ export class PostgresAuthorizationCodeStore implements AuthorizationCodeStore {
       .limit(batch);
     return affectedRows(await this.db('authorization_codes').whereIn('code_hash', doomed).delete());
   }
+}
+
+/**
+ * Deletes the user's codes not yet redeemed, inside the caller's transaction, so a code issued
+ * before the user's sessions ended cannot start a new one. Used codes stay: a replay still revokes.
+ */
+export async function deletePendingCodesTx(trx: Knex.Transaction, userId: string): Promise<number> {
+  return affectedRows(
+    await trx('authorization_codes').where({ user_id: userId }).whereNull('used_at').delete(),
+  );
 }

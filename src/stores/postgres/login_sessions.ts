@@ -36,6 +36,15 @@ export class PostgresLoginSessionStore implements LoginSessionStore {
     return row ? fromRow(row) : undefined;
   }
 
+  async listLive(userId: string, now: Date): Promise<LoginSessionRecord[]> {
+    const rows = await this.db<LoginSessionRow>('login_sessions')
+      .where({ user_id: userId })
+      .where('expires_at', '>', now)
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc');
+    return rows.map(fromRow);
+  }
+
   async deleteByHash(hash: string): Promise<void> {
     await this.db('login_sessions').where({ token_hash: hash }).delete();
   }
@@ -44,4 +53,16 @@ export class PostgresLoginSessionStore implements LoginSessionStore {
     const doomed = this.db('login_sessions').select('id').where('expires_at', '<', cutoff).limit(batch);
     return affectedRows(await this.db('login_sessions').whereIn('id', doomed).delete());
   }
+}
+
+/**
+ * Ends login sessions inside the caller's transaction (a session's end is one transaction): the
+ * row goes, so the cookie no longer signs anyone in. Returns every row deleted, expired ones too.
+ */
+export async function deleteLoginSessionsTx(
+  trx: Knex.Transaction,
+  where: { user_id: string } | { id: string },
+): Promise<LoginSessionRecord[]> {
+  const rows: LoginSessionRow[] = await trx('login_sessions').where(where).delete().returning('*');
+  return rows.map(fromRow);
 }

@@ -87,6 +87,11 @@ export class NotifiedDenylist implements Denylist {
   async add(entries: Revocation[]): Promise<void> {
     // Durable first; the table's trigger tells every other instance.
     await this.deps.durable.record(entries, new Date(this.deps.now()));
+    await this.cache(entries);
+  }
+
+  /** Already in the table (and notified by its trigger): this instance need not wait for the echo. */
+  async cache(entries: Revocation[]): Promise<void> {
     for (const e of entries) this.remember(e);
   }
 

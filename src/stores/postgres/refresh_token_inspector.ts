@@ -1,11 +1,12 @@
 import type { Knex } from 'knex';
 import type { RefreshTokenInspector, RefreshTokenView } from '../types.js';
+import { liveRefreshTokenSql } from './live.js';
 import { toDate } from './rows.js';
 
 /**
  * Introspection's read-only view of refresh tokens: one indexed lookup by digest joined with its
- * family, user and client. Liveness is decided in SQL so there is one definition of "active":
- * unspent, unexpired (idle and absolute), family not revoked, user and client not disabled.
+ * family, user and client. Liveness is decided in SQL: a live refresh token (src/stores/postgres/
+ * live.ts, the one definition) whose user and client are not disabled.
  */
 export class PostgresRefreshTokenInspector implements RefreshTokenInspector {
   constructor(private readonly db: Knex) {}
@@ -16,10 +17,7 @@ export class PostgresRefreshTokenInspector implements RefreshTokenInspector {
       .join('users as u', 'u.id', 'f.user_id')
       .join('clients as c', 'c.id', 'f.client_id')
       .where('t.token_hash', tokenHash)
-      .whereNull('t.spent_at')
-      .where('t.expires_at', '>', now)
-      .whereNull('f.revoked_at')
-      .where('f.expires_at', '>', now)
+      .whereRaw(liveRefreshTokenSql('t', 'f'), [now, now])
       .whereNull('u.disabled_at')
       .whereNull('c.disabled_at')
       .first(

@@ -1,7 +1,8 @@
 import type { Knex } from 'knex';
-import { StoreError } from '../../errors.js';
+import { auditRows, type SessionFact } from '../../sessions/facts.js';
 import type {
   AuditEvent,
+  EndedSessions,
   FamilyRevocation,
   NewRefreshToken,
   RefreshFamily,
@@ -14,6 +15,9 @@ import type {
   RotateOutcome,
 } from '../types.js';
 import { insertAuditEvents } from './audit_events.js';
+import { deletePendingCodesTx } from './authorization_codes.js';
+import { familyIsLive, liveFamilySql, liveTokenRowSql, tokenRowIsLive } from './live.js';
+import { deleteLoginSessionsTx } from './login_sessions.js';
 import { upsertRevocations } from './revocations.js';
 import { affectedRows, toDate, toDateOrNull } from './rows.js';
 import { type UserRow, userFromRow } from './users.js';
@@ -28,6 +32,7 @@ interface FamilyRow {
   expires_at: Date;
   revoked_at: Date | null;
   revoked_reason: string | null;
+  login_session_id?: string | null;
 }
 
 interface TokenRow {
@@ -51,6 +56,7 @@ const familyFromRow = (r: FamilyRow): RefreshFamily => ({
   expiresAt: toDate(r.expires_at),
   revokedAt: toDateOrNull(r.revoked_at),
   revokedReason: r.revoked_reason,
+  loginSessionId: r.login_session_id ?? null,
 });
 
 const tokenFromRow = (r: TokenRow): RefreshTokenRecord => ({
@@ -63,36 +69,23 @@ const tokenFromRow = (r: TokenRow): RefreshTokenRecord => ({
   spentAt: toDateOrNull(r.spent_at),
 });
 
-// SQLSTATEs that mean "this transaction lost a race": serialization_failure, deadlock_detected,
-// lock_not_available, unique_violation (a concurrent insert of the same row). The caller turns
-// them into a clean invalid_grant instead of a 500.
-const CONFLICT_CODES = new Set(['40001', '40P01', '55P03', '23505']);
-
-function asConflict(err: unknown): unknown {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && CONFLICT_CODES.has(code)) {
-    return new StoreError('conflict', 'concurrent update of a refresh family', { cause: err });
-  }
-  return err;
-}
-
 /**
  * Refresh families on Postgres (real or PGlite). Inside a transaction only `trx` is used: PGlite
  * has a single connection, so a query on `db` there would wait for the transaction forever.
+ * A lost race surfaces as the driver's error; the store boundary (src/stores/backend_errors.ts)
+ * turns it into StoreError `conflict` or `exists`, and the session flow maps those.
  */
 export class PostgresRefreshTokenStore implements RefreshTokenStore {
   constructor(private readonly db: Knex) {}
 
-  private async inTransaction<T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
-    try {
-      return await this.db.transaction(work);
-    } catch (err) {
-      throw asConflict(err);
-    }
+  private inTransaction<T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+    return this.db.transaction(work);
   }
 
   async createFamily(
-    family: Omit<RefreshFamily, 'revokedAt' | 'revokedReason'>,
+    family: Omit<RefreshFamily, 'revokedAt' | 'revokedReason' | 'loginSessionId'> & {
+      loginSessionId?: string | null;
+    },
     token: NewRefreshToken,
     limits: { maxLiveFamilies: number; evict: FamilyRevocation },
     audit: AuditEvent[] = [],
@@ -102,8 +95,7 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
       await trx('users').where({ id: family.userId }).forUpdate().first('id');
       const live: { id: string }[] = await trx('refresh_families')
         .where({ user_id: family.userId })
-        .whereNull('revoked_at')
-        .where('expires_at', '>', limits.evict.at)
+        .whereRaw(liveFamilySql('refresh_families'), [limits.evict.at])
         .orderBy('created_at', 'asc')
         .orderBy('id', 'asc')
         .select('id');
@@ -124,6 +116,7 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
         audience: JSON.stringify(family.audience),
         created_at: family.createdAt,
         expires_at: family.expiresAt,
+        login_session_id: family.loginSessionId ?? null,
       });
       await insertToken(trx, family.id, family.clientId, null, token, family.createdAt, family.expiresAt);
       await insertAuditEvents(trx, audit);
@@ -136,9 +129,7 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
     // revoked, spent: leeway or reuse, a lost race) is decided by the transaction below, and so is
     // every rotation with a `check`, which must see the family before anything is spent.
     if (!input.check) {
-      const rotated = await this.rotateInOneStatement(input).catch((err: unknown) => {
-        throw asConflict(err);
-      });
+      const rotated = await this.rotateInOneStatement(input);
       if (rotated) return rotated;
     }
     return this.inTransaction(async (trx): Promise<RotateOutcome> => {
@@ -147,15 +138,15 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
       const { family, token } = locked;
       // RFC 6749 §6: the refresh token must have been issued to the authenticated client.
       if (token.client_id !== input.clientId) return { kind: 'wrong_client' };
-      if (family.revokedAt) return { kind: 'revoked', family };
       const now = input.now;
-      if (family.expiresAt <= now) return { kind: 'expired', family };
+      if (!familyIsLive(family, now)) return { kind: family.revokedAt ? 'revoked' : 'expired', family };
 
       // The caller's check (scope, resource) runs only once the token is known to be acceptable, so
       // a refused token answers invalid_grant whatever else was asked (RFC 6749 §5.2), and a spent one
       // is still treated as reuse below.
       if (token.spent_at === null) {
-        if (toDate(token.expires_at) <= now) return { kind: 'expired', family };
+        if (!tokenRowIsLive({ spentAt: null, expiresAt: toDate(token.expires_at) }, now))
+          return { kind: 'expired', family };
         input.check?.(family);
         await trx('refresh_tokens').where({ id: token.id }).update({ spent_at: now });
         await insertToken(trx, family.id, token.client_id, token.id, input.child, now, family.expiresAt);
@@ -178,19 +169,18 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
         }
       }
       // Reuse (RFC 9700 §4.14.2): revoke the whole family in this same transaction.
-      if (input.audit) {
-        await insertAuditEvents(trx, [
+      await insertAuditEvents(
+        trx,
+        auditRows(input.audit, [
           {
-            ...input.audit,
             type: 'refresh.reuse_detected',
-            at: now,
+            sid: family.id,
             userId: family.userId,
             clientId: family.clientId,
-            sessionId: family.id,
-            detail: {},
+            at: now,
           },
-        ]);
-      }
+        ]),
+      );
       const revoked = await revokeFamiliesTx(trx, [family.id], {
         reason: 'refresh_reuse',
         at: now,
@@ -216,11 +206,11 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
     const { now, child } = input;
     const result = (await this.db.raw(
       `WITH presented AS (
-         SELECT id, family_id FROM refresh_tokens
-          WHERE token_hash = ? AND client_id = ? AND spent_at IS NULL AND expires_at > ?
+         SELECT t.id, t.family_id FROM refresh_tokens t
+          WHERE t.token_hash = ? AND t.client_id = ? AND ${liveTokenRowSql('t')}
        ), family AS (
          SELECT f.* FROM refresh_families f JOIN presented p ON f.id = p.family_id
-          WHERE f.revoked_at IS NULL AND f.expires_at > ?
+          WHERE ${liveFamilySql('f')}
             FOR UPDATE OF f
        ), spent AS (
          UPDATE refresh_tokens t SET spent_at = ?
@@ -271,8 +261,7 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
     // A family is last used when its newest token was issued (every refresh issues one).
     const rows: (FamilyRow & { last_used_at: Date })[] = await this.db('refresh_families as f')
       .where('f.user_id', userId)
-      .whereNull('f.revoked_at')
-      .where('f.expires_at', '>', now)
+      .whereRaw(liveFamilySql('f'), [now])
       .select(
         'f.*',
         this.db.raw(
@@ -294,19 +283,18 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
       if (!locked) return { kind: 'not_found' };
       if (locked.token.client_id !== clientId) return { kind: 'wrong_client' };
       const { family } = locked;
-      if (revocation.audit) {
-        await insertAuditEvents(trx, [
+      await insertAuditEvents(
+        trx,
+        auditRows(revocation.audit, [
           {
-            ...revocation.audit,
             type: 'token.revoked',
-            at: revocation.at,
+            sid: family.id,
             userId: family.userId,
             clientId: family.clientId,
-            sessionId: family.id,
-            detail: { token_type: 'refresh_token' },
+            at: revocation.at,
           },
-        ]);
-      }
+        ]),
+      );
       const revoked = await revokeFamiliesTx(trx, [family.id], revocation);
       return { kind: 'revoked', family: locked.family, revoked };
     });
@@ -319,32 +307,46 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
     });
   }
 
-  async revokeUserFamilies(userId: string, revocation: FamilyRevocation): Promise<RevokedFamilies> {
-    return this.revokeWhere({ user_id: userId }, revocation);
+  async endSession(id: string, revocation: FamilyRevocation): Promise<EndedSessions | undefined> {
+    return this.inTransaction(async (trx) => {
+      const family: FamilyRow | undefined = await trx('refresh_families').where({ id }).forUpdate().first();
+      if (!family) {
+        const logins = await endLoginSessionsTx(trx, { id }, revocation);
+        if (logins.deleted === 0) return undefined;
+        return { familyIds: [], revocations: [], loginSessionIds: logins.ended, pendingCodes: 0 };
+      }
+      const revoked = await revokeFamiliesTx(trx, [id], revocation);
+      // The browser sign-in that started this family ends with it: no fresh code without a password.
+      const logins = family.login_session_id
+        ? (await endLoginSessionsTx(trx, { id: family.login_session_id }, revocation)).ended
+        : [];
+      return { ...revoked, loginSessionIds: logins, pendingCodes: 0 };
+    });
+  }
+
+  async revokeUserSessions(userId: string, revocation: FamilyRevocation): Promise<EndedSessions> {
+    return this.inTransaction(async (trx) => {
+      const revoked = await revokeFamiliesTx(
+        trx,
+        await lockLiveFamilies(trx, { user_id: userId }),
+        revocation,
+      );
+      const logins = await endLoginSessionsTx(trx, { user_id: userId }, revocation);
+      const pendingCodes = await deletePendingCodesTx(trx, userId);
+      return { ...revoked, loginSessionIds: logins.ended, pendingCodes };
+    });
   }
 
   async revokeClientFamilies(clientId: string, revocation: FamilyRevocation): Promise<RevokedFamilies> {
-    return this.revokeWhere({ client_id: clientId }, revocation);
+    return this.inTransaction(async (trx) =>
+      revokeFamiliesTx(trx, await lockLiveFamilies(trx, { client_id: clientId }), revocation),
+    );
   }
 
-  private async revokeWhere(
-    where: Record<string, string>,
-    revocation: FamilyRevocation,
-  ): Promise<RevokedFamilies> {
-    return this.inTransaction(async (trx) => {
-      // Lock in id order, the same order every multi-family statement uses: no lock cycles.
-      const rows: { id: string }[] = await trx('refresh_families')
-        .where(where)
-        .whereNull('revoked_at')
-        .orderBy('id')
-        .forUpdate()
-        .select('id');
-      return revokeFamiliesTx(
-        trx,
-        rows.map((r) => r.id),
-        revocation,
-      );
-    });
+  async narrowFamily(id: string, scope: string, audience: string[]): Promise<void> {
+    await this.db('refresh_families')
+      .where({ id })
+      .update({ scope, audience: JSON.stringify(audience) });
   }
 
   async purge(cutoff: Date, batch: number): Promise<number> {
@@ -357,6 +359,41 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
       .limit(batch);
     return affectedRows(await this.db('refresh_families').whereIn('id', victims).del());
   }
+}
+
+/** Locks the matching unrevoked families in id order, the order every multi-family statement uses. */
+async function lockLiveFamilies(trx: Knex.Transaction, where: Record<string, string>): Promise<string[]> {
+  const rows: { id: string }[] = await trx('refresh_families')
+    .where(where)
+    .whereNull('revoked_at')
+    .orderBy('id')
+    .forUpdate()
+    .select('id');
+  return rows.map((r) => r.id);
+}
+
+/**
+ * Ends login sessions in the transaction; each one still alive is `ended` and audited as a
+ * `login` session. `deleted` counts expired rows too (they existed).
+ */
+async function endLoginSessionsTx(
+  trx: Knex.Transaction,
+  where: { user_id: string } | { id: string },
+  revocation: FamilyRevocation,
+): Promise<{ ended: string[]; deleted: number }> {
+  const deleted = await deleteLoginSessionsTx(trx, where);
+  const ended = deleted.filter((l) => l.expiresAt > revocation.at);
+  const facts: SessionFact[] = ended.map((l) => ({
+    type: 'session.ended',
+    kind: 'login',
+    sid: l.id,
+    userId: l.userId,
+    clientId: null,
+    reason: revocation.reason,
+    at: revocation.at,
+  }));
+  await insertAuditEvents(trx, auditRows(revocation.audit, facts));
+  return { ended: ended.map((l) => l.id), deleted: deleted.length };
 }
 
 /** Finds a token by digest and locks its family row; re-reads the token after the lock. */
@@ -416,21 +453,16 @@ async function revokeFamiliesTx(
     .update({ revoked_at: revocation.at, revoked_reason: revocation.reason })
     .returning(['id', 'client_id', 'user_id']);
   if (rows.length === 0) return { familyIds: [], revocations: [] };
-  const { audit } = revocation;
-  if (audit) {
-    await insertAuditEvents(
-      trx,
-      rows.map((r) => ({
-        ...audit,
-        type: 'session.ended' as const,
-        at: revocation.at,
-        userId: r.user_id,
-        clientId: r.client_id,
-        sessionId: r.id,
-        detail: { reason: revocation.reason },
-      })),
-    );
-  }
+  const facts: SessionFact[] = rows.map((r) => ({
+    type: 'session.ended',
+    kind: 'refresh',
+    sid: r.id,
+    userId: r.user_id,
+    clientId: r.client_id,
+    reason: revocation.reason,
+    at: revocation.at,
+  }));
+  await insertAuditEvents(trx, auditRows(revocation.audit, facts));
   const clientIds = [...new Set(rows.map((r) => r.client_id))];
   const ttls = new Map<string, number | null>(
     (await trx('clients').whereIn('id', clientIds).select('id', 'access_token_ttl')).map(

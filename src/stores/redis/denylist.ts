@@ -127,6 +127,11 @@ export class RedisDenylist implements Denylist {
   async add(entries: Revocation[]): Promise<void> {
     // Durable first: once Postgres has it, no Redis mishap can lose the revocation.
     await this.durable.record(entries, new Date(this.now()));
+    await this.cache(entries);
+  }
+
+  /** Revocations already durable: only Redis is written; a failure marks it for a rebuild. */
+  async cache(entries: Revocation[]): Promise<void> {
     try {
       await withTimeout(this.write(entries), this.checkTimeoutMs * 4);
       this.markUp();
