@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { StoreError } from '../errors.js';
 import type { EventBus } from '../events.js';
 import type {
-  AuditEvent,
   AuditStamp,
   ClientRecord,
   Denylist,
@@ -37,8 +36,8 @@ export interface NewSession {
   client: ClientRecord;
   scope: string;
   audience: string[];
-  /** The login this session starts: audited as `login.succeeded` in the session's own transaction. */
-  login?: { stamp: AuditStamp; username: string; method: 'password' | 'authorization_code' };
+  /** Who started the session: the stamp of the audit rows of the sessions its start evicts. */
+  stamp?: AuditStamp;
   /** The family id, when the caller had to name it first (an authorization code records it). */
   sid?: string;
 }
@@ -118,27 +117,12 @@ export class Sessions {
       expiresAt: new Date(now + maxAge * 1000),
     };
     const token = this.newToken(input.client);
-    const { login } = input;
     const limits = {
       maxLiveFamilies: this.deps.settings.maxSessionsPerUser,
-      evict: this.familyRevocation('session_limit', login?.stamp),
+      evict: this.familyRevocation('session_limit', input.stamp),
     };
-    const audit: AuditEvent[] = login
-      ? [
-          {
-            ...login.stamp,
-            type: 'login.succeeded',
-            at: family.createdAt,
-            username: login.username,
-            userId: input.userId,
-            clientId: input.client.id,
-            sessionId: family.id,
-            detail: { method: login.method },
-          },
-        ]
-      : [];
     const evicted = await retryConflictOnce(() =>
-      this.deps.refreshTokens.createFamily(family, token.record, limits, audit),
+      this.deps.refreshTokens.createFamily(family, token.record, limits),
     );
     await this.publishRevoked(evicted, 'session_limit');
     return { sid: family.id, refreshToken: token.value };
