@@ -20,9 +20,12 @@ export function lockoutSeconds(streak: number, limits: LockoutLimits): number {
  */
 export const LOCK_EPOCH_MS = Date.UTC(2026, 0, 1);
 
-/** The stored form of "locked until `now + seconds`" (rounded down to a whole second, at least 1). */
+/**
+ * The stored form of "locked until `now + seconds`": rounded up to a whole second, so a lock is
+ * never shorter than its lockout (and Retry-After may say one second more).
+ */
 export const lockEnd = (now: number, seconds: number): number =>
-  Math.max(1, Math.floor((now - LOCK_EPOCH_MS) / 1000) + seconds);
+  Math.max(1, Math.ceil((now - LOCK_EPOCH_MS) / 1000) + seconds);
 
 /** Seconds left of a stored lock end, 0 when it is over. */
 export function secondsLocked(end: number, now: number): number {
