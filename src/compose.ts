@@ -25,6 +25,7 @@ import { KeyLifecycle } from './keys/lifecycle.js';
 import { PostgresKeyChangeSignal } from './keys/postgres_signal.js';
 import { scheduleRotation, watchKeyChanges } from './keys/propagation.js';
 import { type KeyChangeSignal, LocalKeyChangeSignal, RedisKeyChangeSignal } from './keys/signal.js';
+import type { CredentialDeps } from './login/credentials.js';
 import { createLogger, createMetrics, type Metrics, observeEvents } from './observability.js';
 import { closeRedis } from './redis/close.js';
 import { connectRedis, type RedisClient } from './redis/connect.js';
@@ -283,6 +284,7 @@ export async function openStores(b: Backends): Promise<Stores> {
     limiter: limiterFactory(limiterBackend(b)),
     limits: config.rateLimits,
     events,
+    now,
   });
 
   await denylist.load();
@@ -365,6 +367,8 @@ export interface Domain {
   sessions: Sessions;
   /** The login session cookie of /authorize. */
   loginSessions: LoginSessions;
+  /** The one password check (src/login/credentials.ts): the password grant and the login page. */
+  credentials: CredentialDeps;
   grants: GrantRegistry;
   /** Rotation, revocation and listing of signing keys (docs/keys.md). */
   keyLifecycle: KeyLifecycle;
@@ -414,22 +418,13 @@ function keyLifecycle(b: Backends, s: Stores, keys: KeyRing, signal: KeyChangeSi
 function grants(
   b: Backends,
   s: Stores,
-  d: Pick<Domain, 'hasher' | 'minter' | 'sessions' | 'audit'>,
+  d: Pick<Domain, 'credentials' | 'minter' | 'sessions'>,
 ): GrantRegistry {
   const { events } = b;
   const { accessTokenTtl } = b.config;
   const { minter, sessions } = d;
   return grantRegistry([
-    passwordGrant({
-      users: s.users,
-      hasher: d.hasher,
-      minter,
-      events,
-      accessTokenTtl,
-      throttle: s.rateLimits,
-      sessions,
-      audit: d.audit,
-    }),
+    passwordGrant({ credentials: d.credentials, minter, events, accessTokenTtl, sessions }),
     refreshTokenGrant({ sessions, users: s.users, minter, events, accessTokenTtl }),
     authorizationCodeGrant({
       codes: s.authorizationCodes,
@@ -464,6 +459,7 @@ export async function buildDomain(b: Backends, s: Stores, options: BuildOptions 
   });
   const keySignal = keyChangeSignal(b, options);
   const audit = new AuditTrail({ store: s.auditEvents, now });
+  const credentials = { users: s.users, hasher, throttle: s.rateLimits, audit, events };
   const endUserSessions = async (id: string, reason: string, stamp: AuditStamp) =>
     void (await sessions.endUserSessions(id, reason, stamp));
   const endClientSessions = async (id: string, reason: string, stamp: AuditStamp) =>
@@ -480,7 +476,8 @@ export async function buildDomain(b: Backends, s: Stores, options: BuildOptions 
       ttl: config.loginSessionTtl,
       now,
     }),
-    grants: grants(b, s, { hasher, minter, sessions, audit }),
+    credentials,
+    grants: grants(b, s, { credentials, minter, sessions }),
     keyLifecycle: keyLifecycle(b, s, keys, keySignal),
     keySignal,
     userAccounts: new UserAccounts({ users: s.users, hasher, now, audit, endSessions: endUserSessions }),

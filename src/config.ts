@@ -20,6 +20,8 @@ export interface RateLimitConfig {
   loginFailuresPerIpHour: number;
   /** Requests per client per minute on /token and /introspect. */
   clientRequestsPerMinute: number;
+  /** IPv6 clients are counted per prefix of this many bits: one host usually holds a whole /64. */
+  ipv6Prefix: number;
 }
 
 /** The whole runtime configuration, validated once at start. Durations are in seconds. */
@@ -274,6 +276,7 @@ function readRateLimits(env: Env): RateLimitConfig {
     loginLockoutMax: readDuration(env, 'RATE_LIMIT_LOGIN_LOCKOUT_MAX', 3600, 1, 30 * DAY),
     loginFailuresPerIpHour: readInt(env, 'RATE_LIMIT_IP_FAILURES_PER_HOUR', 100, 1, 10_000_000),
     clientRequestsPerMinute: readInt(env, 'RATE_LIMIT_CLIENT_PER_MINUTE', 1200, 1, 100_000_000),
+    ipv6Prefix: readInt(env, 'RATE_LIMIT_IPV6_PREFIX', 64, 1, 128),
   };
   if (limits.loginLockoutBase > limits.loginLockoutMax)
     throw new ConfigError('RATE_LIMIT_LOGIN_LOCKOUT', 'must not exceed RATE_LIMIT_LOGIN_LOCKOUT_MAX');

@@ -210,7 +210,6 @@ function errorMessage(err: unknown): string {
 export function observeEvents(events: EventBus, log: Logger, metrics: Metrics): void {
   events.on('token.issued', (e) => {
     metrics.tokensIssued.inc({ grant_type: e.grantType });
-    if (e.grantType === 'password') metrics.logins.inc({ outcome: 'succeeded' });
     log.debug({ clientId: e.clientId, sub: e.sub, kid: e.kid, grant: e.grantType }, 'token issued');
   });
   events.on('login.failed', (e) => {
@@ -248,7 +247,7 @@ export function observeEvents(events: EventBus, log: Logger, metrics: Metrics): 
   });
   events.on('login.succeeded', (e) => {
     metrics.logins.inc({ outcome: 'succeeded' });
-    log.info({ clientId: e.clientId, userId: e.userId }, 'signed in on the login page');
+    log.info({ clientId: e.clientId, userId: e.userId, method: e.method }, 'signed in');
   });
   events.on('refresh.leeway_used', (e) => {
     metrics.refreshLeeway.inc();

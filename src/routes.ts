@@ -20,7 +20,6 @@ import { echoClaims } from './endpoints/me.js';
 import { revokeToken } from './endpoints/revoke.js';
 import { checkGrant, dispatchGrant } from './endpoints/token.js';
 import type { EventBus } from './events.js';
-import type { LoginThrottle } from './grants/login_throttle.js';
 import { type GrantRegistry, supportedGrantTypes } from './grants/registry.js';
 import { ADMIN_SCOPES } from './grants/scope.js';
 import { requireAdminScope, requireBearer } from './http/bearer.js';
@@ -43,6 +42,7 @@ import { parseParams } from './http/params.js';
 import type { RateLimits } from './http/rate_limits.js';
 import type { KeyRing } from './keys/keyring.js';
 import type { KeyLifecycle } from './keys/lifecycle.js';
+import type { CredentialDeps } from './login/credentials.js';
 import type { Metrics } from './observability.js';
 import type { Sessions } from './sessions/sessions.js';
 import type {
@@ -53,7 +53,6 @@ import type {
   UserStore,
 } from './stores/types.js';
 import type { AccessTokenVerifier } from './tokens/access_token.js';
-import type { PasswordHasher } from './tokens/passwords.js';
 
 /** What the HTTP API needs: the parts of the composition root it uses, nothing that opens a backend. */
 export interface RouteDeps {
@@ -65,7 +64,7 @@ export interface RouteDeps {
   clients: ClientStore;
   refreshInspector: RefreshTokenInspector;
   denylist: Denylist;
-  rateLimits: Pick<RateLimits, 'perClient'> & LoginThrottle;
+  rateLimits: Pick<RateLimits, 'perClient'>;
   readiness: ReadinessCheck[];
   /** Where the shared state lives, for /readyz. */
   mode: DeploymentMode;
@@ -73,7 +72,8 @@ export interface RouteDeps {
   sessions: Sessions;
   grants: GrantRegistry;
   users: UserStore;
-  hasher: PasswordHasher;
+  /** The one credentials check of the password grant and the login page. */
+  credentials: CredentialDeps;
   authorizationCodes: AuthorizationCodeStore;
   loginSessions: LoginSessions;
   keys: KeyRing;
@@ -102,7 +102,7 @@ function browserSteps(d: RouteDeps) {
     clients: d.clients,
     loginSessions: d.loginSessions,
     codes: { store: d.authorizationCodes, ttl: config.authorizationCodeTtl, now: d.now },
-    credentials: { users: d.users, hasher: d.hasher, events, throttle: d.rateLimits, audit: d.audit },
+    credentials: d.credentials,
     cookies,
     events,
   };

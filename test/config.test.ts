@@ -40,6 +40,8 @@ test('defaults match docs/configuration.md', (t) => {
   t.false(c.trustProxy);
   t.is(c.opsPort, undefined);
   t.is(c.logLevel, 'info');
+  t.is(c.rateLimits.ipv6Prefix, 64);
+  t.is(loadConfig({ RATE_LIMIT_IPV6_PREFIX: '128' }).rateLimits.ipv6Prefix, 128);
 });
 
 test('ISSUER defaults from PORT and is kept exactly', (t) => {
@@ -70,6 +72,9 @@ const bad: [Record<string, string>, string][] = [
   [{ TRUST_PROXY: '99' }, 'TRUST_PROXY'],
   // Contradictions and unbounded values.
   [{ RATE_LIMIT_LOGIN_LOCKOUT: '2h', RATE_LIMIT_LOGIN_LOCKOUT_MAX: '1h' }, 'RATE_LIMIT_LOGIN_LOCKOUT'],
+  [{ RATE_LIMIT_IPV6_PREFIX: '0' }, 'RATE_LIMIT_IPV6_PREFIX'],
+  [{ RATE_LIMIT_IPV6_PREFIX: '129' }, 'RATE_LIMIT_IPV6_PREFIX'],
+  [{ RATE_LIMIT_IPV6_PREFIX: '/64' }, 'RATE_LIMIT_IPV6_PREFIX'],
   [{ KEY_ROTATION_INTERVAL: '60', JWKS_MAX_AGE: '300' }, 'KEY_ROTATION_INTERVAL'],
   [{ KEY_ROTATION_INTERVAL: '300', JWKS_MAX_AGE: '300' }, 'KEY_ROTATION_INTERVAL'],
   [{ REFRESH_REUSE_LEEWAY: '1d' }, 'REFRESH_REUSE_LEEWAY'],

@@ -27,7 +27,12 @@ const TARGETS = {
     tests: ['test/http/token.test.ts'],
   },
   grants: {
-    mutate: ['src/grants/refresh_token.ts', 'src/grants/scope.ts', 'src/grants/password.ts:35-62'],
+    mutate: [
+      'src/grants/refresh_token.ts',
+      'src/grants/scope.ts',
+      'src/grants/password.ts',
+      'src/login/credentials.ts:63-105',
+    ],
     tests: ['test/http/refresh_refusals.test.ts', 'test/http/token.test.ts', 'test/http/refresh.test.ts'],
   },
   'refresh-rotation': {

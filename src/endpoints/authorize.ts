@@ -12,11 +12,11 @@ import {
 } from '../authorize/request.js';
 import { OAuthError } from '../errors.js';
 import type { EventBus } from '../events.js';
-import { authenticateUser, type CredentialDeps } from '../grants/password.js';
 import { type BrowserCookies, readCookie, setCookie } from '../http/cookies.js';
 import { toOAuthError } from '../http/error_handler.js';
 import { bodyFields, queryFields } from '../http/input.js';
 import { auditStamp } from '../http/request_log.js';
+import { authenticateUser, type CredentialDeps, type CredentialResult } from '../login/credentials.js';
 import { contentSecurityPolicy, formTarget, renderErrorPage, renderLoginPage } from '../pages/render.js';
 import type { ClientStore, UserRecord } from '../stores/types.js';
 import { randomToken } from '../tokens/secrets.js';
@@ -187,11 +187,42 @@ function csrfMatches(ctx: Context, deps: AuthorizeEndpointDeps): boolean {
 }
 
 /** Minutes in a Retry-After, for a person rather than a program. */
-const inMinutes = (retryAfter: string | undefined) => Math.max(1, Math.ceil(Number(retryAfter ?? 60) / 60));
+const inMinutes = (seconds: number) => Math.max(1, Math.ceil(seconds / 60));
+
+/** The login page's answer to a sign-in that did not succeed. */
+function showRefusal(
+  ctx: Context,
+  deps: AuthorizeEndpointDeps,
+  result: Exclude<CredentialResult<unknown>, { kind: 'ok' }>,
+  username: string,
+): void {
+  switch (result.kind) {
+    case 'bad_credentials':
+    case 'disabled':
+      showLoginPage(ctx, deps, { status: 400, message: LOGIN_FAILED, username });
+      return;
+    case 'locked': {
+      ctx.set('Retry-After', String(result.retryAfterSeconds));
+      const minutes = inMinutes(result.retryAfterSeconds);
+      const message = `Too many failed sign-in attempts. Try again in about ${minutes} minute(s).`;
+      showLoginPage(ctx, deps, { status: 429, message, username });
+      return;
+    }
+    case 'busy':
+      ctx.set('Retry-After', String(result.retryAfterSeconds));
+      showLoginPage(ctx, deps, {
+        status: 503,
+        message: 'Sign-in is busy right now. Please try again in a moment.',
+        username,
+      });
+      return;
+  }
+}
 
 /**
- * POST /authorize: the login form. Same throttle and same generic failure as the password grant
- * (docs/redis.md); success starts a login session and redirects with the code.
+ * POST /authorize: the login form. The same credentials check, throttle and generic failure as
+ * the password grant (src/login/credentials.ts); success starts a login session and redirects
+ * with the code.
  */
 export function signIn(deps: AuthorizeEndpointDeps) {
   return async function signInWithPassword(ctx: Context): Promise<void> {
@@ -203,41 +234,24 @@ export function signIn(deps: AuthorizeEndpointDeps) {
     }
     const username = form.get('username') ?? '';
     const password = form.get('password') ?? '';
-    let user: UserRecord;
-    try {
-      if (username === '' || password === '') throw new OAuthError('invalid_grant', 'missing credentials');
-      user = await authenticateUser(deps.credentials, {
-        client: request.client,
-        username,
-        password,
-        ip: ctx.ip,
-        requestId: ctx.state.requestId,
-        method: 'authorization_code',
-      });
-    } catch (err) {
-      if (!(err instanceof OAuthError)) throw err;
-      if (err.error === 'invalid_grant')
-        return showLoginPage(ctx, deps, { status: 400, message: LOGIN_FAILED, username });
-      if (err.status !== 429 && err.status !== 503) throw err;
-      const retryAfter = err.headers['Retry-After'];
-      if (retryAfter) ctx.set('Retry-After', retryAfter);
-      const message =
-        err.status === 429
-          ? `Too many failed sign-in attempts. Try again in about ${inMinutes(retryAfter)} minute(s).`
-          : 'Sign-in is busy right now. Please try again in a moment.';
-      return showLoginPage(ctx, deps, { status: err.status, message, username });
+    if (username === '' || password === '') {
+      return showLoginPage(ctx, deps, { status: 400, message: LOGIN_FAILED, username });
     }
-    const previous = readCookie(ctx, deps.cookies.login);
-    if (previous !== undefined) await deps.loginSessions.end(previous);
-    const session = await deps.loginSessions.start(user.id);
-    setCookie(ctx, deps.cookies.login, session.token, session.maxAge);
-    deps.events.emit('login.succeeded', { clientId: request.client.id, userId: user.id });
-    await deps.credentials.audit.record(
-      auditStamp(ctx, request.client.id),
-      'login.succeeded',
-      { username: user.username, userId: user.id, clientId: request.client.id },
-      { method: 'authorization_code' },
-    );
-    await redirectWithCode(ctx, deps, user, session.id);
+    const attempt = {
+      clientId: request.client.id,
+      username,
+      password,
+      ip: ctx.ip,
+      stamp: auditStamp(ctx, request.client.id),
+      method: 'authorization_code' as const,
+    };
+    const result = await authenticateUser(deps.credentials, attempt, async (user) => {
+      const previous = readCookie(ctx, deps.cookies.login);
+      if (previous !== undefined) await deps.loginSessions.end(previous);
+      return deps.loginSessions.start(user.id);
+    });
+    if (result.kind !== 'ok') return showRefusal(ctx, deps, result, username);
+    setCookie(ctx, deps.cookies.login, result.session.token, result.session.maxAge);
+    await redirectWithCode(ctx, deps, result.user, result.session.id);
   };
 }

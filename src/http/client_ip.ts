@@ -48,3 +48,39 @@ export function clientIp(setting: TrustProxy) {
     await next();
   };
 }
+
+/** The eight 16-bit groups of a valid IPv6 address (zone dropped, a dotted IPv4 tail converted). */
+function ipv6Groups(address: string): number[] {
+  let text = address.split('%')[0] ?? address;
+  const tailStart = text.lastIndexOf(':') + 1;
+  const tail = text.slice(tailStart);
+  if (tail.includes('.')) {
+    const [a = 0, b = 0, c = 0, d = 0] = tail.split('.').map(Number);
+    text = `${text.slice(0, tailStart)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head = '', rest] = text.split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = rest === undefined || rest === '' ? [] : rest.split(':');
+  const zeros = rest === undefined ? [] : Array<string>(8 - left.length - right.length).fill('0');
+  return [...left, ...zeros, ...right].map((g) => Number.parseInt(g, 16));
+}
+
+/**
+ * The address a rate limit counts (RATE_LIMIT_IPV6_PREFIX, docs/configuration.md): an IPv4
+ * address as is; an IPv4-mapped IPv6 address (RFC 4291 §2.5.5.2) as the IPv4 address it carries;
+ * any other IPv6 address as its network of `ipv6Prefix` bits, because one host usually holds a
+ * whole /64 (RFC 6177) and would otherwise get a fresh budget per address.
+ */
+export function rateLimitAddress(ip: string, ipv6Prefix: number): string {
+  if (isIP(ip) !== 6) return ip;
+  const groups = ipv6Groups(ip);
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
+    const [hi = 0, lo = 0] = groups.slice(6);
+    return `${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`;
+  }
+  const masked = groups.map((g, i) => {
+    const bits = Math.min(16, Math.max(0, ipv6Prefix - 16 * i));
+    return g & (0xffff << (16 - bits)) & 0xffff;
+  });
+  return `${masked.map((g) => g.toString(16)).join(':')}/${ipv6Prefix}`;
+}

@@ -4,8 +4,10 @@ import { type RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible'
 import type { RateLimitConfig } from '../config.js';
 import { OAuthError } from '../errors.js';
 import type { EventBus } from '../events.js';
-import type { LoginAttempt, LoginThrottle } from '../grants/login_throttle.js';
+import { lockEnd, lockoutSeconds, secondsLocked } from '../login/lockout.js';
+import type { CountedAttempt, LoginThrottle, ThrottleRefusal } from '../login/throttle.js';
 import { authenticatedClient } from './client_auth.js';
+import { rateLimitAddress } from './client_ip.js';
 import type { LimiterFactory } from './limiter_store.js';
 
 /**
@@ -15,6 +17,12 @@ import type { LimiterFactory } from './limiter_store.js';
  */
 export const LOGIN_FAILURE_MEMORY_S = 86_400;
 
+/**
+ * Longest an attempt past the limit holds its pair's gate: a hash waits at most a few seconds for
+ * its turn, so this only matters when a process dies mid-check (its gate then frees itself).
+ */
+const GATE_HOLD_S = 60;
+
 export type LimiterName = 'login_user_ip' | 'login_ip' | 'client_token' | 'client_introspect';
 
 export interface RateLimitDeps {
@@ -22,6 +30,8 @@ export interface RateLimitDeps {
   limiter: LimiterFactory;
   limits: RateLimitConfig;
   events: EventBus;
+  /** The clock lockouts are decided by (the counters' own windows follow their store's clock). */
+  now?: () => number;
 }
 
 /** The pair key is a digest: bounded length, no raw usernames in Redis, no hash-tag surprises. */
@@ -32,8 +42,8 @@ const pairKey = (username: string, ip: string) =>
  * 429 with Retry-After (RFC 9110 §10.2.3) and the RateLimit-* fields of
  * draft-ietf-httpapi-ratelimit-headers (delta seconds). Rendered by the one error handler.
  */
-function tooManyRequests(limit: number, msBeforeNext: number): OAuthError {
-  const seconds = String(Math.max(1, Math.ceil(msBeforeNext / 1000)));
+export function tooManyRequests(limit: number, retryAfterSeconds: number): OAuthError {
+  const seconds = String(Math.max(1, Math.ceil(retryAfterSeconds)));
   return new OAuthError('rate_limited', 'too many requests; retry later', {
     headers: {
       'Retry-After': seconds,
@@ -46,31 +56,36 @@ function tooManyRequests(limit: number, msBeforeNext: number): OAuthError {
 
 /**
  * Every rate limit (docs/redis.md): the password-login throttle (per username+IP with a doubling
- * lockout, per IP per hour) and the per-client request limits of /token and /introspect.
+ * lockout, per IP per hour) and the per-client request limits of /token and /introspect. IP keys
+ * are counted per RATE_LIMIT_IPV6_PREFIX network for IPv6 clients (client_ip.ts).
  */
 export class RateLimits implements LoginThrottle {
   private readonly pairFailures: RateLimiterAbstract;
-  private readonly pairLock: RateLimiterAbstract;
+  private readonly pairLockEnd: RateLimiterAbstract;
+  private readonly pairGate: RateLimiterAbstract;
   private readonly ipFailures: RateLimiterAbstract;
   private readonly clientLimiters: Record<'token' | 'introspect', RateLimiterAbstract>;
   private readonly limits: RateLimitConfig;
   private readonly events: EventBus;
+  private readonly now: () => number;
 
   constructor(deps: RateLimitDeps) {
     this.limits = deps.limits;
     this.events = deps.events;
+    this.now = deps.now ?? Date.now;
     this.pairFailures = deps.limiter({
       name: 'login_fail',
       points: deps.limits.loginFailuresPerUserIp,
       duration: LOGIN_FAILURE_MEMORY_S,
     });
-    // Present means locked: taken (one point, for the lockout of that attempt) by the attempt
-    // that may end the streak, so only one such attempt runs and a failure leaves the lock behind.
-    this.pairLock = deps.limiter({
-      name: 'login_lock',
+    // The value is the lock's end (lockout.ts), decided by `now`; the store's expiry only cleans up.
+    this.pairLockEnd = deps.limiter({
+      name: 'login_until',
       points: 1,
-      duration: deps.limits.loginLockoutMax,
+      duration: deps.limits.loginLockoutMax + GATE_HOLD_S,
     });
+    // Present means an attempt past the limit is being checked: only one such attempt runs at a time.
+    this.pairGate = deps.limiter({ name: 'login_gate', points: 1, duration: GATE_HOLD_S });
     this.ipFailures = deps.limiter({
       name: 'login_ip',
       points: deps.limits.loginFailuresPerIpHour,
@@ -83,48 +98,66 @@ export class RateLimits implements LoginThrottle {
     };
   }
 
+  /** The key an address is counted under (an IPv6 client by its network). */
+  private address(ip: string): string {
+    return rateLimitAddress(ip, this.limits.ipv6Prefix);
+  }
+
+  /** Seconds the pair is still locked, by this throttle's clock; 0 when it is not. */
+  private async lockedFor(key: string): Promise<number> {
+    const end = await this.pairLockEnd.get(key);
+    return end && end.consumedPoints > 0 ? secondsLocked(end.consumedPoints, this.now()) : 0;
+  }
+
   /**
    * Counts a login attempt before any hashing. Attempt k of a streak (k = the pair's count) runs
-   * freely while k < RATE_LIMIT_LOGIN_FAILURES; from the limit on, an attempt runs only if it takes
-   * the pair's lock first, for the lockout its failure would earn (the base, doubling with every
-   * further failure up to the maximum). So a parallel burst gets at most the limit's worth of
-   * hashes, and each lockout lets exactly one more guess through.
+   * freely while k < RATE_LIMIT_LOGIN_FAILURES; from the limit on, an attempt runs only when the
+   * pair's lock is over and it takes the pair's gate, and its failure locks the pair for the
+   * lockout of its streak (the base, doubling with every further failure up to the maximum). So a
+   * parallel burst gets at most the limit's worth of hashes, and each lockout lets exactly one more
+   * guess through.
    */
-  async begin(username: string, ip: string): Promise<LoginAttempt> {
+  async begin(username: string, rawIp: string): Promise<CountedAttempt | ThrottleRefusal> {
+    const ip = this.address(rawIp);
     const key = pairKey(username, ip);
     const { loginFailuresPerUserIp: perPair, loginFailuresPerIpHour: perIp } = this.limits;
-    const lock = await this.pairLock.get(key);
-    if (lock && lock.consumedPoints > 0 && lock.msBeforeNext > 0) {
-      throw this.exceeded('login_user_ip', perPair, lock.msBeforeNext);
-    }
+    const locked = await this.lockedFor(key);
+    if (locked > 0) return this.refuse('login_user_ip', perPair, locked);
     const ipCount = await this.consume(this.ipFailures, ip);
     if (ipCount && ipCount.consumedPoints > perIp) {
-      throw this.exceeded('login_ip', perIp, ipCount.msBeforeNext);
+      return this.refuse('login_ip', perIp, ipCount.msBeforeNext / 1000);
     }
     const streak = (await this.consume(this.pairFailures, key))?.consumedPoints ?? 1;
-    const locking = streak >= perPair;
-    const lockout = Math.min(
-      this.limits.loginLockoutBase * 2 ** Math.min(Math.max(streak - perPair, 0), 30),
-      this.limits.loginLockoutMax,
-    );
-    if (locking) {
-      const gate = await this.consume(this.pairLock, key, { customDuration: lockout });
-      if (gate && gate.consumedPoints > 1) {
-        // Another attempt holds the lock: this one never ran, so it costs nothing.
-        await Promise.all([this.refund(this.pairFailures, key), this.refund(this.ipFailures, ip)]);
-        throw this.exceeded('login_user_ip', perPair, gate.msBeforeNext);
+    const lockout = lockoutSeconds(streak, this.limits);
+    const gated = lockout > 0;
+    if (gated) {
+      const held = (await this.consume(this.pairGate, key))?.consumedPoints === 1;
+      // Another attempt holds the gate, or one failed and locked the pair after this one looked:
+      // this one never runs, so it costs nothing.
+      const lockedMeanwhile = held ? await this.lockedFor(key) : 0;
+      if (!held || lockedMeanwhile > 0) {
+        await Promise.all([
+          this.refund(this.pairFailures, key),
+          this.refund(this.ipFailures, ip),
+          held ? this.pairGate.delete(key) : undefined,
+        ]);
+        return this.refuse('login_user_ip', perPair, lockedMeanwhile || lockout);
       }
     }
     return {
+      refused: false,
       failed: async () => {
-        // The lock was taken when the attempt began; the lockout runs from the failure.
-        if (locking) await this.pairLock.block(key, lockout);
-        return locking;
+        if (!gated) return false;
+        // The lock's end is written before the gate opens, so the next attempt to take the gate sees it.
+        await this.pairLockEnd.set(key, lockEnd(this.now(), lockout), lockout + GATE_HOLD_S);
+        await this.pairGate.delete(key);
+        return true;
       },
       succeeded: async () => {
         await Promise.all([
           this.pairFailures.delete(key),
-          this.pairLock.delete(key),
+          this.pairLockEnd.delete(key),
+          this.pairGate.delete(key),
           this.refund(this.ipFailures, ip),
         ]);
       },
@@ -132,7 +165,7 @@ export class RateLimits implements LoginThrottle {
         await Promise.all([
           this.refund(this.pairFailures, key),
           this.refund(this.ipFailures, ip),
-          locking ? this.pairLock.delete(key) : undefined,
+          gated ? this.pairGate.delete(key) : undefined,
         ]);
       },
     };
@@ -150,13 +183,14 @@ export class RateLimits implements LoginThrottle {
       const limit = this.limits.clientRequestsPerMinute;
       // A public client proves nothing but its id, which anyone can send: counted per client and
       // IP, so strangers cannot spend the budget of that app's real users.
-      const key = method === 'none' ? `${client.id}|${ctx.ip}` : client.id;
+      const key = method === 'none' ? `${client.id}|${this.address(ctx.ip)}` : client.id;
       let res: RateLimiterRes;
       try {
         res = await limiter.consume(key);
       } catch (err) {
         if (!(err instanceof RateLimiterRes)) throw err;
-        throw this.exceeded(name, limit, err.msBeforeNext);
+        this.events.emit('ratelimit.exceeded', { limiter: name });
+        throw tooManyRequests(limit, err.msBeforeNext / 1000);
       }
       // The client's budget on every answer (draft-ietf-httpapi-ratelimit-headers), not only on 429.
       ctx.set('RateLimit-Limit', String(limit));
@@ -166,19 +200,15 @@ export class RateLimits implements LoginThrottle {
     };
   }
 
-  private exceeded(limiter: LimiterName, limit: number, msBeforeNext: number): OAuthError {
+  private refuse(limiter: LimiterName, limit: number, retryAfterSeconds: number): ThrottleRefusal {
     this.events.emit('ratelimit.exceeded', { limiter });
-    return tooManyRequests(limit, msBeforeNext);
+    return { refused: true, limit, retryAfterSeconds: Math.max(1, Math.ceil(retryAfterSeconds)) };
   }
 
   /** Consumes one point; being over the limit is an answer here, not an error. */
-  private async consume(
-    limiter: RateLimiterAbstract,
-    key: string,
-    options?: { customDuration: number },
-  ): Promise<RateLimiterRes | undefined> {
+  private async consume(limiter: RateLimiterAbstract, key: string): Promise<RateLimiterRes | undefined> {
     try {
-      return await limiter.consume(key, 1, options);
+      return await limiter.consume(key, 1);
     } catch (res) {
       if (res instanceof RateLimiterRes) return res;
       throw res;

@@ -18,16 +18,7 @@ export type SessionFact =
       at: Date;
     }
   | { type: 'refresh.reuse_detected'; sid: string; userId: string; clientId: string; at: Date }
-  | { type: 'token.revoked'; sid: string; userId: string; clientId: string; at: Date }
-  | {
-      type: 'login.succeeded';
-      sid: string;
-      userId: string;
-      username: string;
-      clientId: string;
-      method: 'password' | 'authorization_code';
-      at: Date;
-    };
+  | { type: 'token.revoked'; sid: string; userId: string; clientId: string; at: Date };
 
 /** The one mapping of session facts to audit rows (docs/audit.md), stamped with who caused them. */
 export function auditRows(stamp: AuditStamp | undefined, facts: readonly SessionFact[]): AuditEvent[] {
@@ -39,7 +30,6 @@ export function auditRows(stamp: AuditStamp | undefined, facts: readonly Session
     userId: f.userId,
     clientId: f.clientId,
     sessionId: f.sid,
-    ...(f.type === 'login.succeeded' ? { username: f.username } : {}),
     detail: detailOf(f),
   }));
 }
@@ -53,7 +43,5 @@ function detailOf(f: SessionFact): AuditDetail {
       return {};
     case 'token.revoked':
       return { token_type: 'refresh_token' };
-    case 'login.succeeded':
-      return { method: f.method };
   }
 }

@@ -16,7 +16,7 @@ import type {
 } from '../stores/types.js';
 import { randomToken, sha256 } from '../tokens/secrets.js';
 import type { SessionBounds } from './bounds.js';
-import { auditRows, type SessionKind } from './facts.js';
+import type { SessionKind } from './facts.js';
 
 /** The lifetimes this module reads (seconds); per-client overrides win over these. */
 export interface SessionSettings {
@@ -42,8 +42,8 @@ export interface NewSession {
   client: ClientRecord;
   scope: string;
   audience: string[];
-  /** The login this session starts: audited as `login.succeeded` in the session's own transaction. */
-  login?: { stamp: AuditStamp; username: string; method: 'password' | 'authorization_code' };
+  /** Who started the session: the stamp of the audit rows of the sessions its start evicts. */
+  stamp?: AuditStamp;
   /** The family id, when the caller had to name it first (an authorization code records it). */
   sid?: string;
   /** The login session of /authorize whose code starts this family. */
@@ -158,26 +158,12 @@ export class Sessions {
       loginSessionId: input.loginSessionId ?? null,
     };
     const token = this.newToken(input.client);
-    const { login } = input;
     const limits = {
       maxLiveFamilies: this.deps.settings.maxSessionsPerUser,
-      evict: this.familyRevocation('session_limit', login?.stamp),
+      evict: this.familyRevocation('session_limit', input.stamp),
     };
-    const audit = login
-      ? auditRows(login.stamp, [
-          {
-            type: 'login.succeeded',
-            sid: family.id,
-            userId: input.userId,
-            username: login.username,
-            clientId: input.client.id,
-            method: login.method,
-            at: family.createdAt,
-          },
-        ])
-      : [];
     const evicted = await retryConflictOnce(() =>
-      this.deps.refreshTokens.createFamily(family, token.record, limits, audit),
+      this.deps.refreshTokens.createFamily(family, token.record, limits),
     );
     await this.publishRevoked(evicted, 'session_limit');
     return { sid: family.id, refreshToken: token.value };

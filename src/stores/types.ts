@@ -275,7 +275,7 @@ export interface RefreshTokenStore {
   /**
    * Creates a family with its first token. Holds the user's row lock so that concurrent logins
    * count live families correctly; the oldest live families beyond `maxLiveFamilies - 1` are
-   * revoked (reason in `evict`) in the same transaction, which also writes the `audit` events.
+   * revoked (reason in `evict`, audited) in the same transaction.
    */
   createFamily(
     family: Omit<RefreshFamily, 'revokedAt' | 'revokedReason' | 'loginSessionId'> & {
@@ -283,7 +283,6 @@ export interface RefreshTokenStore {
     },
     token: NewRefreshToken,
     limits: { maxLiveFamilies: number; evict: FamilyRevocation },
-    audit?: AuditEvent[],
   ): Promise<RevokedFamilies>;
   /** Spends the presented token and inserts its child, or detects reuse and revokes the family. */
   rotate(input: RotateInput): Promise<RotateOutcome>;

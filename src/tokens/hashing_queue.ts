@@ -19,6 +19,17 @@ export interface HashingQueueOptions {
   maxQueued: number;
 }
 
+/** The timers the waiting limit runs on (a test passes fake ones). */
+export interface QueueTimers {
+  setTimeout(run: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+const SYSTEM_TIMERS: QueueTimers = {
+  setTimeout: (run, ms) => setTimeout(run, ms),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
 export const DEFAULT_HASHING_QUEUE: HashingQueueOptions = {
   concurrency: Math.max(1, Math.min(THREAD_POOL_SIZE - 2, availableParallelism() - 1)),
   // Long enough to absorb a burst of honest logins, short enough that a flood is told to come back.
@@ -26,17 +37,26 @@ export const DEFAULT_HASHING_QUEUE: HashingQueueOptions = {
   maxQueued: 256,
 };
 
-/** RFC 9110 §15.6.4: 503 with Retry-After; the login throttle has already returned the points. */
-function busy(retryAfterMs: number): OAuthError {
-  return new OAuthError('temporarily_unavailable', 'too many logins in progress; retry later', {
-    detail: 'password hashing queue full',
-    headers: { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterMs / 1000))) },
-  });
+/**
+ * RFC 9110 §15.6.4: 503 with Retry-After. The login's credentials check tells it apart from other
+ * failures (a busy login is not a wrong password, and costs no throttle points).
+ */
+export class HashingBusy extends OAuthError {
+  readonly retryAfterSeconds: number;
+
+  constructor(retryAfterMs: number) {
+    const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
+    super('temporarily_unavailable', 'too many logins in progress; retry later', {
+      detail: 'password hashing queue full',
+      headers: { 'Retry-After': String(seconds) },
+    });
+    this.retryAfterSeconds = seconds;
+  }
 }
 
 interface Waiter {
   start(): void;
-  timer: NodeJS.Timeout;
+  timer: unknown;
 }
 
 /**
@@ -47,7 +67,10 @@ export class HashingQueue {
   private running = 0;
   private readonly waiting: Waiter[] = [];
 
-  constructor(private readonly options: HashingQueueOptions = DEFAULT_HASHING_QUEUE) {}
+  constructor(
+    private readonly options: HashingQueueOptions = DEFAULT_HASHING_QUEUE,
+    private readonly timers: QueueTimers = SYSTEM_TIMERS,
+  ) {}
 
   async run<T>(task: () => Promise<T>): Promise<T> {
     await this.acquire();
@@ -68,17 +91,18 @@ export class HashingQueue {
       this.running++;
       return Promise.resolve();
     }
-    if (this.waiting.length >= this.options.maxQueued) return Promise.reject(busy(this.options.maxWaitMs));
+    const { maxQueued, maxWaitMs } = this.options;
+    if (this.waiting.length >= maxQueued) return Promise.reject(new HashingBusy(maxWaitMs));
     return new Promise<void>((resolve, reject) => {
       const waiter: Waiter = {
         start: () => {
-          clearTimeout(waiter.timer);
+          this.timers.clearTimeout(waiter.timer);
           resolve();
         },
-        timer: setTimeout(() => {
+        timer: this.timers.setTimeout(() => {
           this.waiting.splice(this.waiting.indexOf(waiter), 1);
-          reject(busy(this.options.maxWaitMs));
-        }, this.options.maxWaitMs),
+          reject(new HashingBusy(maxWaitMs));
+        }, maxWaitMs),
       };
       this.waiting.push(waiter);
     });

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import test from 'ava';
 import { loadConfig } from '../../src/config.js';
-import { resolveClientIp, trustFunction } from '../../src/http/client_ip.js';
+import { rateLimitAddress, resolveClientIp, trustFunction } from '../../src/http/client_ip.js';
 import { useServer } from '../helpers/app.js';
 import { assertOAuthError, createClient, createUser, passwordLogin } from '../helpers/oauth.js';
 
@@ -64,6 +64,83 @@ test('TRUST_PROXY=false: X-Forwarded-For is ignored entirely', async (t) => {
     429,
     'rate_limited',
   );
+});
+
+test('N8: IPv6 clients are counted per /64 in the username+IP and the per-IP limits', async (t) => {
+  const s = await useServer(t, {
+    env: { TRUST_PROXY: '1', RATE_LIMIT_LOGIN_FAILURES: '3', RATE_LIMIT_IP_FAILURES_PER_HOUR: '6' },
+  });
+  const app = await createClient(s, { name: 'app', grantTypes: ['password'] });
+  const u = await createUser(s, 'six');
+  const from = (address: string) => ({ 'x-forwarded-for': address });
+  // One host, a new address of its /64 for every guess.
+  for (const host of ['a', 'b', 'c']) {
+    const res = await passwordLogin(s, app, u.username, 'wrong password', {}, from(`2001:db8:1:2::${host}`));
+    assertOAuthError(t, res, 400, 'invalid_grant');
+  }
+  assertOAuthError(
+    t,
+    await passwordLogin(s, app, u.username, u.password, {}, from('2001:db8:1:2:ffff:ffff:ffff:fffe')),
+    429,
+    'rate_limited',
+  );
+  // Another /64 is another client.
+  t.is((await passwordLogin(s, app, u.username, u.password, {}, from('2001:db8:1:3::1'))).status, 200);
+  // Spraying usernames from fresh addresses of the /64 spends the one per-IP budget (3 spent above).
+  for (let i = 0; i < 3; i++) {
+    const res = await passwordLogin(
+      s,
+      app,
+      `nobody${i}`,
+      'wrong password',
+      {},
+      from(`2001:db8:1:2::${i + 1}:1`),
+    );
+    t.is(res.status, 400);
+  }
+  assertOAuthError(
+    t,
+    await passwordLogin(s, app, 'nobody-else', 'wrong password', {}, from('2001:db8:1:2:abcd::1')),
+    429,
+    'rate_limited',
+  );
+});
+
+test('N8: an IPv4-mapped IPv6 address counts as the IPv4 address', async (t) => {
+  const s = await useServer(t, { env: { TRUST_PROXY: '1', RATE_LIMIT_LOGIN_FAILURES: '2' } });
+  const app = await createClient(s, { name: 'app', grantTypes: ['password'] });
+  const u = await createUser(s, 'mapped');
+  const from = (address: string) => ({ 'x-forwarded-for': address });
+  t.is((await passwordLogin(s, app, u.username, 'wrong', {}, from('203.0.113.7'))).status, 400);
+  t.is((await passwordLogin(s, app, u.username, 'wrong', {}, from('::ffff:cb00:7107'))).status, 400);
+  assertOAuthError(
+    t,
+    await passwordLogin(s, app, u.username, u.password, {}, from('::ffff:203.0.113.7')),
+    429,
+    'rate_limited',
+  );
+});
+
+test('rateLimitAddress: IPv4 as is, IPv4-mapped as IPv4, IPv6 as its network of RATE_LIMIT_IPV6_PREFIX bits', (t) => {
+  t.is(rateLimitAddress('203.0.113.7', 64), '203.0.113.7');
+  t.is(rateLimitAddress('::ffff:203.0.113.7', 64), '203.0.113.7');
+  t.is(rateLimitAddress('::ffff:cb00:7107', 64), '203.0.113.7');
+  t.is(rateLimitAddress('0:0:0:0:0:FFFF:CB00:7107', 64), '203.0.113.7');
+  const net = '2001:db8:1:2:0:0:0:0/64';
+  for (const a of ['2001:db8:1:2::a', '2001:0db8:0001:0002:ffff:ffff:ffff:ffff', '2001:DB8:1:2::1.2.3.4']) {
+    t.is(rateLimitAddress(a, 64), net, a);
+  }
+  t.is(rateLimitAddress('fe80::1%eth0', 64), 'fe80:0:0:0:0:0:0:0/64');
+  t.is(rateLimitAddress('2001:db8:1:3::1', 64), '2001:db8:1:3:0:0:0:0/64');
+  t.is(rateLimitAddress('2001:db8:1:2::a', 48), '2001:db8:1:0:0:0:0:0/48');
+  t.is(rateLimitAddress('2001:db8:1:2::a', 56), '2001:db8:1:0:0:0:0:0/56');
+  t.is(rateLimitAddress('2001:db8:1:2ff::a', 56), '2001:db8:1:200:0:0:0:0/56');
+  t.is(rateLimitAddress('2001:db8::7', 127), '2001:db8:0:0:0:0:0:6/127');
+  t.is(rateLimitAddress('2001:db8::7', 128), '2001:db8:0:0:0:0:0:7/128');
+  t.is(rateLimitAddress('::1', 64), '0:0:0:0:0:0:0:0/64');
+  t.is(rateLimitAddress('ffff::', 1), '8000:0:0:0:0:0:0:0/1');
+  // Not an address (the resolution never produces one, but the key must not throw): unchanged.
+  t.is(rateLimitAddress('unknown', 64), 'unknown');
 });
 
 // Unit: the resolution itself, per TRUST_PROXY form.

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import test, { type ExecutionContext } from 'ava';
-import { TEST_REDIS_PREFIX, type TestServer, useServer } from '../helpers/app.js';
+import { TEST_REDIS_PREFIX, type TestClock, type TestServer, testClock, useServer } from '../helpers/app.js';
 import {
   assertOAuthError,
   basic,
@@ -18,10 +17,21 @@ const needsRedis = process.env.REDIS_URL ? test : test.skip;
 /** Every test its own key namespace under the file's prefix: they all log in from 127.0.0.1. */
 const ownPrefix = () => `${TEST_REDIS_PREFIX}${randomBytes(4).toString('hex')}:`;
 
-async function setup(t: ExecutionContext, env: Record<string, string>, prefix = ownPrefix()) {
-  const s = await useServer(t, { env: { REDIS_KEY_PREFIX: prefix, ...env } });
+/**
+ * The clock lockouts are decided by: a fake one, started on a whole second (lock ends are stored
+ * in whole seconds), so lockouts and their doubling are tested without waiting.
+ */
+const lockoutClock = () => testClock(Math.ceil(Date.now() / 1000) * 1000);
+
+async function setup(
+  t: ExecutionContext,
+  env: Record<string, string>,
+  prefix = ownPrefix(),
+  clock: TestClock = lockoutClock(),
+) {
+  const s = await useServer(t, { env: { REDIS_KEY_PREFIX: prefix, ...env }, now: clock.now });
   const app = await createClient(s, { name: 'app', grantTypes: ['password', 'client_credentials'] });
-  return { s, app, prefix };
+  return { s, app, prefix, clock };
 }
 
 /** Counts argon2 verifications, to prove a locked pair costs no hashing. */
@@ -70,24 +80,41 @@ test('brute force on one username+IP: locked after N failures, without hashing; 
   t.is(cc.status, 200);
 });
 
-test('lockout doubles on every further failure; a success resets the pair', async (t) => {
-  const { s, app } = await setup(t, {
+test('lockout doubles on every further failure up to the maximum; a success resets the pair', async (t) => {
+  const { s, app, clock } = await setup(t, {
     RATE_LIMIT_LOGIN_FAILURES: '2',
-    RATE_LIMIT_LOGIN_LOCKOUT: '1',
-    RATE_LIMIT_LOGIN_LOCKOUT_MAX: '4',
+    RATE_LIMIT_LOGIN_LOCKOUT: '10',
+    RATE_LIMIT_LOGIN_LOCKOUT_MAX: '25',
   });
   const u = await createUser(s, 'backoff');
   const fail = () => passwordLogin(s, app, u.username, 'wrong password');
   t.is((await fail()).status, 400);
   t.is((await fail()).status, 400);
+  assertRateLimited(t, await fail(), 2, 10);
+  clock.advance(9);
   assertRateLimited(t, await fail(), 2, 1);
-  await sleep(1100);
+  clock.advance(1);
   t.is((await fail()).status, 400, 'lock over: the attempt is checked');
-  assertRateLimited(t, await fail(), 2, 2);
-  await sleep(2100);
+  assertRateLimited(t, await fail(), 2, 20);
+  clock.advance(20);
+  t.is((await fail()).status, 400);
+  assertRateLimited(t, await fail(), 2, 25);
+  clock.advance(25);
   t.is((await passwordLogin(s, app, u.username, u.password)).status, 200, 'success');
   t.is((await fail()).status, 400, 'streak reset');
   t.is((await passwordLogin(s, app, u.username, u.password)).status, 200);
+});
+
+test("N7: a disabled user's right password counts as a failure: the throttle does not tell it apart", async (t) => {
+  const { s, app } = await setup(t, { RATE_LIMIT_LOGIN_FAILURES: '3' });
+  const u = await createUser(s, 'disabled');
+  await s.services.userAccounts.disable(u.username);
+  for (let i = 0; i < 2; i++) {
+    assertOAuthError(t, await passwordLogin(s, app, u.username, `wrong ${i}`), 400, 'invalid_grant');
+  }
+  assertOAuthError(t, await passwordLogin(s, app, u.username, u.password), 400, 'invalid_grant');
+  // Had the right password reset the streak, this would be a checked (400) guess.
+  assertRateLimited(t, await passwordLogin(s, app, u.username, 'wrong again'), 3, 60);
 });
 
 test('per-IP failed logins: many usernames from one IP hit the hourly limit', async (t) => {
@@ -139,6 +166,7 @@ needsRedis('limits are shared by two instances on one Redis [needs REDIS_URL]', 
   const b = await useServer(t, {
     database: a.s.database,
     env: { REDIS_KEY_PREFIX: a.prefix, RATE_LIMIT_LOGIN_FAILURES: '3', RATE_LIMIT_CLIENT_PER_MINUTE: '5' },
+    now: a.clock.now,
   });
   const u = await createUser(a.s, 'shared');
   const other = await createUser(a.s, 'unaffected');

@@ -1,7 +1,6 @@
 import type { Knex } from 'knex';
 import { auditRows, type SessionFact } from '../../sessions/facts.js';
 import type {
-  AuditEvent,
   EndedSessions,
   FamilyRevocation,
   NewRefreshToken,
@@ -88,7 +87,6 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
     },
     token: NewRefreshToken,
     limits: { maxLiveFamilies: number; evict: FamilyRevocation },
-    audit: AuditEvent[] = [],
   ): Promise<RevokedFamilies> {
     return this.inTransaction(async (trx) => {
       // The user's row lock serialises this user's logins, so two at once cannot both see room.
@@ -119,7 +117,6 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
         login_session_id: family.loginSessionId ?? null,
       });
       await insertToken(trx, family.id, family.clientId, null, token, family.createdAt, family.expiresAt);
-      await insertAuditEvents(trx, audit);
       return evicted;
     });
   }

@@ -1,0 +1,105 @@
+import type { AuditStamp, UserRecord, UserStore } from '../stores/types.js';
+import { HashingBusy } from '../tokens/hashing_queue.js';
+import type { PasswordHasher } from '../tokens/passwords.js';
+import { type LoginFactDeps, type LoginFailureReason, type LoginMethod, publishLoginFact } from './facts.js';
+import type { LoginThrottle } from './throttle.js';
+
+/**
+ * What checking a password needs: the password grant and the login page of /authorize share it,
+ * and with it one throttle (docs/security.md).
+ */
+export interface CredentialDeps extends LoginFactDeps {
+  users: Pick<UserStore, 'findByUsername'>;
+  hasher: Pick<PasswordHasher, 'verify' | 'verifyUnknownUser'>;
+  throttle: LoginThrottle;
+}
+
+/** One sign-in attempt: who typed what, through which client, from where. */
+export interface SignInAttempt {
+  clientId: string;
+  username: string;
+  password: string;
+  /** The client address the throttle counts (an IPv6 client by its network, rate_limits.ts). */
+  ip: string;
+  /** The request's audit stamp, for every fact of this attempt. */
+  stamp: AuditStamp;
+  method: LoginMethod;
+}
+
+/**
+ * How a sign-in ended. Each endpoint maps this to its own answer: the password grant to
+ * invalid_grant / 429 / 503, the login page to its generic failure message / 429 page / 503 page.
+ * `bad_credentials` and `disabled` must look the same to the caller.
+ */
+export type CredentialResult<S> =
+  | { kind: 'ok'; user: UserRecord; session: S }
+  | { kind: 'bad_credentials' }
+  | { kind: 'disabled' }
+  /** The throttle refused the attempt before any hashing (RFC 6585 §4). */
+  | { kind: 'locked'; limit: number; retryAfterSeconds: number }
+  /** The server-wide hashing queue is full (RFC 9110 §15.6.4); the attempt cost nothing. */
+  | { kind: 'busy'; retryAfterSeconds: number };
+
+/**
+ * What a right password opens (a refresh family, a login session); `sessionId` goes into the
+ * `login.succeeded` audit row.
+ */
+export type OpenSession<S> = (user: UserRecord) => Promise<S & { sessionId?: string }>;
+
+/** Usernames and passwords are bounded so a request cannot turn argon2 into a DoS. */
+const MAX_CREDENTIAL_LENGTH = 1024;
+
+/** Checks the password, or burns the same work for an unknown user (no timing difference). */
+async function passwordMatches(deps: CredentialDeps, user: UserRecord | undefined, password: string) {
+  return user ? deps.hasher.verify(user.passwordHash, password) : deps.hasher.verifyUnknownUser(password);
+}
+
+/**
+ * A password sign-in under the throttle (docs/redis.md, "Rate limits"). The attempt is counted
+ * before any hashing, so a locked or spent username+IP pair or IP costs no argon2 work; a
+ * disabled user's right password counts as a failure, so the throttle never tells a guesser which
+ * password was right. Every outcome is published once here as a login fact (facts.ts).
+ */
+export async function authenticateUser<S>(
+  deps: CredentialDeps,
+  attempt: SignInAttempt,
+  open: OpenSession<S>,
+): Promise<CredentialResult<S>> {
+  const { username, password } = attempt;
+  if (username.length > MAX_CREDENTIAL_LENGTH || password.length > MAX_CREDENTIAL_LENGTH) {
+    return { kind: 'bad_credentials' };
+  }
+  const counted = await deps.throttle.begin(username, attempt.ip);
+  if (counted.refused) {
+    return { kind: 'locked', limit: counted.limit, retryAfterSeconds: counted.retryAfterSeconds };
+  }
+  let user: UserRecord | undefined;
+  let matches: boolean;
+  try {
+    user = await deps.users.findByUsername(username);
+    matches = await passwordMatches(deps, user, password);
+  } catch (err) {
+    // Not an answer about the password (hashing queue full, database down): it costs nothing.
+    await counted.abandoned();
+    if (err instanceof HashingBusy) return { kind: 'busy', retryAfterSeconds: err.retryAfterSeconds };
+    throw err;
+  }
+  const facts = { stamp: attempt.stamp, clientId: attempt.clientId, username, method: attempt.method };
+  if (!user || !matches || user.disabledAt) {
+    const reason: LoginFailureReason = !user ? 'unknown_user' : !matches ? 'bad_password' : 'disabled';
+    const locked = await counted.failed();
+    await publishLoginFact(deps, { ...facts, type: 'login.failed', reason, userId: user?.id });
+    if (locked) await publishLoginFact(deps, { ...facts, type: 'login.locked' });
+    return reason === 'disabled' ? { kind: 'disabled' } : { kind: 'bad_credentials' };
+  }
+  await counted.succeeded();
+  const session = await open(user);
+  await publishLoginFact(deps, {
+    ...facts,
+    type: 'login.succeeded',
+    username: user.username,
+    userId: user.id,
+    sessionId: session.sessionId,
+  });
+  return { kind: 'ok', user, session };
+}
