@@ -163,6 +163,19 @@ test('N10/N11: POST /logout with the login cookie, client_id and a registered Or
   t.regex(out.setCookies.find((c) => c.startsWith('tessera_login=')) ?? '', /Max-Age=0/);
   t.false(jar.cookies.has(rt(a)), 'and the refresh cookie went too');
   t.false(await loginSessionAlive(s, a, ORIGIN_A, jar), '/authorize asks for the password again');
+
+  // An app outside cookie mode (tokens in memory) ends the login session the same way.
+  const spa = await createCodeClient(s, {
+    isPublic: true,
+    allowedOrigins: [ORIGIN_B],
+    redirectUris: [`${ORIGIN_B}/callback`],
+  });
+  const browser = new CookieJar();
+  await signInApp(s, spa, ORIGIN_B, user, browser);
+  t.deepEqual([...browser.cookies.keys()].sort(), ['tessera_csrf', 'tessera_login']);
+  const spaOut = await post(`${s.url}/logout`, { client_id: spa.client_id }, browser, ORIGIN_B);
+  t.is(spaOut.status, 204, JSON.stringify(spaOut.body));
+  t.false(await loginSessionAlive(s, spa, ORIGIN_B, browser));
 });
 
 test('N11: a stale refresh cookie plus the login cookie without a registered Origin ends nothing (logout CSRF)', async (t) => {
