@@ -27,13 +27,16 @@ import {
   type BrowserLogoutDeps,
   browserLogout,
   clearLogoutCookies,
-  corsPreflight,
-  corsResponse,
-  RegisteredOrigins,
   refreshCookieMode,
   requireClientOrigin,
   revokeCookieToken,
 } from './http/browser_clients.js';
+import {
+  corsForBearerClient,
+  corsForNamedClient,
+  corsPreflight,
+  RegisteredOrigins,
+} from './http/browser_cors.js';
 import { authenticateClient } from './http/client_auth.js';
 import { browserCookies } from './http/cookies.js';
 import { readAuthorizeInput, readJsonBody, readJsonOrFormBody, readNoBody } from './http/input.js';
@@ -118,14 +121,13 @@ function browserSteps(d: RouteDeps) {
     readAuthorizationRequest: readAuthorizationRequest(authorize),
     answerAuthorization: answerAuthorization(authorize),
     signIn: signIn(authorize),
-    corsPreflight: corsPreflight(origins),
-    corsResponse: corsResponse(origins),
-    requireClientOrigin: requireClientOrigin(cookies.refresh),
-    refreshCookieMode: refreshCookieMode({
-      cookie: cookies.refresh,
-      refreshTokenIdleTtl: config.refreshTokenIdleTtl,
-    }),
-    revokeCookieToken: revokeCookieToken(cookies.refresh),
+    corsPreflight: corsPreflight(origins, { methods: 'POST', credentials: true }),
+    corsPreflightBearer: corsPreflight(origins, { methods: 'GET', credentials: false }),
+    corsForNamedClient: corsForNamedClient(d.clients),
+    corsForBearerClient: corsForBearerClient(d.clients),
+    requireClientOrigin: requireClientOrigin(cookies),
+    refreshCookieMode: refreshCookieMode({ cookies, refreshTokenIdleTtl: config.refreshTokenIdleTtl }),
+    revokeCookieToken: revokeCookieToken(cookies),
     browserLogout: browserLogout(logout),
     clearLogoutCookies: clearLogoutCookies(logout),
   } satisfies Record<string, Middleware>;
@@ -194,16 +196,17 @@ export function routes(deps: RouteDeps): Router {
   router.get('/authorize', noCache, s.authorizeErrors, readAuthorizeInput, s.readAuthorizationRequest, s.answerAuthorization);
   router.post('/authorize', noCache, s.authorizeErrors, readAuthorizeInput, s.readAuthorizationRequest, s.signIn);
   // RFC 6749 §3.2, §5; per-client limits after authentication so nobody spends another's budget.
-  router.post('/token', noCache, s.corsResponse, parseParams, s.authenticateClient, s.requireClientOrigin, s.limitTokenRequests, s.checkGrant, s.refreshCookieMode, dispatchGrant);
+  router.post('/token', noCache, parseParams, s.corsForNamedClient, s.authenticateClient, s.requireClientOrigin, s.limitTokenRequests, s.checkGrant, s.refreshCookieMode, dispatchGrant);
   // RFC 7662 §2
   router.post('/introspect', noCache, parseParams, s.authenticateClient, s.limitIntrospectRequests, requireIntrospectFlag, s.introspectToken);
   // RFC 7009 §2
-  router.post('/revoke', noCache, s.corsResponse, parseParams, s.authenticateClient, s.requireClientOrigin, s.revokeCookieToken, s.revokeToken);
+  router.post('/revoke', noCache, parseParams, s.corsForNamedClient, s.authenticateClient, s.requireClientOrigin, s.revokeCookieToken, s.revokeToken);
   // RFC 6750 protected resources
-  router.get('/me', noCache, s.corsResponse, readNoBody, s.requireBearer, echoClaims);
-  router.post('/logout', noCache, s.corsResponse, readNoBody, s.browserLogout, s.requireBearer, s.clearLogoutCookies, s.endSession);
-  // CORS preflights of the endpoints browser apps call (registered origins only)
-  for (const path of ['/token', '/revoke', '/logout', '/me']) router.options(path, readNoBody, s.corsPreflight);
+  router.get('/me', noCache, readNoBody, s.requireBearer, s.corsForBearerClient, echoClaims);
+  router.post('/logout', noCache, parseParams, s.corsForNamedClient, s.browserLogout, s.requireBearer, s.clearLogoutCookies, s.endSession);
+  // CORS preflights of the endpoints browser apps call (registered origins only; docs/browser-apps.md)
+  for (const path of ['/token', '/revoke', '/logout']) router.options(path, readNoBody, s.corsPreflight);
+  router.options('/me', readNoBody, s.corsPreflightBearer);
   // RFC 8414, RFC 7517
   router.get('/.well-known/oauth-authorization-server', readNoBody, s.serveMetadata);
   router.get('/.well-known/jwks.json', readNoBody, s.serveJwks);

@@ -80,8 +80,18 @@ async function refresh() {
   show('signed-in', 'Token refreshed through the cookie', { expires_in: tokens.expires_in, scope: tokens.scope, refresh_token_in_body: 'refresh_token' in tokens });
 }
 
+/**
+ * Ends this app's session (the bearer token's, or the cookie's when the token is gone) and, since
+ * the browser sends the login cookie to a same-site Tessera, the login session too
+ * (docs/browser-apps.md "Logging out"). Other apps' cookies stay.
+ */
 async function logout() {
-  await fetch(`${issuer}/logout`, { method: 'POST', credentials: 'include', headers: { authorization: `Bearer ${accessToken}` } });
+  await fetch(`${issuer}/logout`, {
+    method: 'POST',
+    credentials: 'include',
+    headers: accessToken ? { authorization: `Bearer ${accessToken}` } : {},
+    body: new URLSearchParams({ client_id: config.clientId }),
+  });
   accessToken = null;
   show('signed-out', 'Signed out', '');
 }

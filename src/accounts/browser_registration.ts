@@ -11,7 +11,8 @@ const FORBIDDEN_SCHEMES = new Set(['javascript:', 'data:', 'vbscript:', 'file:',
 
 /**
  * A redirect URI a client may register (RFC 6749 §3.1.2, RFC 9700 §2.1, RFC 8252 §7): an absolute
- * URI without a fragment, compared later byte for byte; https, http on a loopback host, or a
+ * URI without a fragment, compared later byte for byte (loopback IP URIs: any port, see
+ * redirectUriMatches); https, http on a loopback host, or a
  * private-use scheme in reverse-domain form (`com.example.app:/callback`) for native apps.
  */
 export function checkRedirectUri(uri: string): string {
@@ -45,6 +46,33 @@ export function checkOrigin(origin: string): string {
       `origin "${origin}" must be exactly scheme://host[:port], e.g. "${url.origin}"`,
     );
   return origin;
+}
+
+/**
+ * A loopback IP redirect URI split into the parts compared (RFC 8252 §7.3): host, port, and the
+ * rest (path and query) as written. `localhost` is not one: RFC 8252 §8.3 advises against it,
+ * and it may resolve elsewhere, so it is compared exactly like any other URI.
+ */
+const LOOPBACK_IP_URI = /^http:\/\/(127\.0\.0\.1|\[::1\])(?::([0-9]{1,5}))?([/?][^#]*)?$/;
+
+function loopbackParts(uri: string) {
+  const m = LOOPBACK_IP_URI.exec(uri);
+  if (!m) return undefined;
+  const port = m[2] === undefined ? undefined : Number(m[2]);
+  if (port !== undefined && (port < 1 || port > 65535)) return undefined;
+  return { host: m[1] as string, rest: m[3] ?? '' };
+}
+
+/**
+ * Whether a presented redirect URI matches a registered one: byte for byte (RFC 9700 §2.1), except
+ * that a loopback IP URI may carry any port (RFC 8252 §7.3: native apps listen on an ephemeral
+ * port); its scheme, host, path and query must still be exactly the registered ones.
+ */
+export function redirectUriMatches(registered: string, presented: string): boolean {
+  if (registered === presented) return true;
+  const want = loopbackParts(registered);
+  const got = want && loopbackParts(presented);
+  return got !== undefined && want?.host === got.host && want.rest === got.rest;
 }
 
 export interface BrowserRegistrationInput {

@@ -1,3 +1,4 @@
+import { redirectUriMatches } from '../accounts/browser_registration.js';
 import { OAuthError } from '../errors.js';
 import { resolveAudience, resolveScope, userScopes } from '../grants/scope.js';
 import type { ClientRecord, ClientStore } from '../stores/types.js';
@@ -53,7 +54,8 @@ export interface RawParams {
 const fail = (description: string) => new OAuthError('invalid_request', description);
 
 /**
- * RFC 6749 §4.1.2.1, first step: the client and its exact redirect URI (RFC 9700 §2.1). Until both
+ * RFC 6749 §4.1.2.1, first step: the client and its exact redirect URI (RFC 9700 §2.1; a loopback
+ * IP URI with any port, RFC 8252 §7.3). Until both
  * are known good nothing may redirect; every later error goes back to the client.
  */
 export async function resolveTarget(
@@ -74,7 +76,7 @@ export async function resolveTarget(
     if (client.redirectUris.length !== 1)
       throw new UntrustedRedirect('invalid_request', 'redirect_uri is missing');
     redirectUri = client.redirectUris[0] as string;
-  } else if (client.redirectUris.includes(presented)) {
+  } else if (client.redirectUris.some((registered) => redirectUriMatches(registered, presented))) {
     redirectUri = presented;
   } else {
     throw new UntrustedRedirect('invalid_request', 'redirect_uri is not registered for this app');

@@ -3,6 +3,7 @@ import knexFactory, { type Knex } from 'knex';
 import type { Logger } from 'pino';
 import { preparePrivateDataDir } from './data_dir.js';
 import { embeddedClusterPath } from './embedded_lock.js';
+import { openOwnerOnlyPglite } from './owner_only_pglite.js';
 
 /**
  * knex-pglite (and PGlite with it) is loaded only when the embedded mode asks for it: a production
@@ -42,11 +43,14 @@ export function connectDatabase(target: DatabaseTarget): Knex {
       log: knexLog(target.log),
     });
   }
-  // knex-pglite: `{}` is an in-memory database, `{ filename }` a folder on disk.
+  // knex-pglite: `{}` is an in-memory database, `{ pglite }` one we opened. On disk the umask is
+  // set (preparePrivateDataDir) before PGlite writes its first file, and PGlite's own chmods are
+  // kept owner-only (owner_only_pglite.ts): DATA_DIR holds password hashes.
   let connection = {} as Knex.StaticConnectionConfig;
   if (target.dataDir !== null) {
     const dir = preparePrivateDataDir(target.dataDir);
-    connection = { filename: embeddedClusterPath(dir) } as Knex.StaticConnectionConfig;
+    const pglite = openOwnerOnlyPglite(embeddedClusterPath(dir));
+    connection = { pglite } as unknown as Knex.StaticConnectionConfig;
   }
   return knexFactory({
     client: loadPgLiteClient(),

@@ -4,12 +4,15 @@ import path from 'node:path';
 /** The embedded database folder holds argon2 hashes and encrypted keys: owner only. */
 const PRIVATE_DIR_MODE = 0o700;
 
+/** The group and other permission bits: none of them is ever set under DATA_DIR. */
+export const OWNER_ONLY = 0o077;
+
 /**
- * For everything else this process creates there (the lock file, keys/). PGlite itself sets
- * explicit 0666/0777 modes through its emulated file system, which a umask does not narrow: the
- * 0700 folder is what keeps its files private, and narrowFileModes() tidies them at open and close.
+ * For everything this process creates there (the lock file, keys/, PGlite's folders and files).
+ * PGlite also sets modes with explicit chmods, which no umask narrows: owner_only_pglite.ts
+ * strips those, and narrowFileModes() tidies what an older release left behind.
  */
-const PRIVATE_UMASK = 0o077;
+const PRIVATE_UMASK = OWNER_ONLY;
 
 export class DataDirAccessible extends Error {
   constructor(dir: string, mode: number) {
@@ -40,7 +43,7 @@ export function preparePrivateDataDir(dataDir: string): string {
   }
   if (created) chmodSync(dir, PRIVATE_DIR_MODE);
   const { mode } = statSync(dir);
-  if ((mode & 0o077) !== 0) throw new DataDirAccessible(dir, mode);
+  if ((mode & OWNER_ONLY) !== 0) throw new DataDirAccessible(dir, mode);
   narrowFileModes(dir);
   return dir;
 }
@@ -54,7 +57,7 @@ export function narrowFileModes(dir: string): void {
     const file = path.join(dir, entry);
     try {
       const { mode } = lstatSync(file);
-      if ((mode & 0o170000) !== 0o120000 && (mode & 0o077) !== 0) chmodSync(file, mode & 0o7700);
+      if ((mode & 0o170000) !== 0o120000 && (mode & OWNER_ONLY) !== 0) chmodSync(file, mode & 0o7700);
     } catch {
       // Removed meanwhile (PGlite rotates WAL files): nothing to narrow.
     }

@@ -1,185 +1,122 @@
 import type { Context, Middleware, Next } from 'koa';
 import { OAuthError } from '../errors.js';
 import type { ClientRecord, ClientStore } from '../stores/types.js';
+import { registeredOrigin, shareWithClient } from './browser_cors.js';
 import { authenticatedClient } from './client_auth.js';
-import { type BrowserCookies, type CookieSpec, clearCookie, readCookie, setCookie } from './cookies.js';
+import { type BrowserCookies, clearCookie, readCookie, setCookie } from './cookies.js';
 import { params, supplyParam } from './params.js';
 
 /**
- * Cookie mode and CORS for browser apps (docs/browser-apps.md). A cookie-mode client's refresh
- * token travels only in an HttpOnly cookie; requests that carry it, and every request of such a
- * client, must come from one of the client's registered origins; /token, /revoke and /logout answer
- * CORS with credentials for exactly those origins.
+ * Cookie mode for browser apps (docs/browser-apps.md). A cookie-mode client's refresh token
+ * travels only in an HttpOnly cookie named for that client; a request that carries any Tessera
+ * cookie, and every request of a cookie-mode client, must come from an origin registered for the
+ * client the request names. CORS itself lives in browser_cors.ts.
  */
-
-/** How long the set of registered origins is trusted: a new client's origin works within this. */
-const ORIGINS_TTL_MS = 5000;
-
-/** Headers a browser app may read from an answer (RFC 6750 challenges, rate-limit hints). */
-const EXPOSED = 'WWW-Authenticate, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset';
-
-/** Every origin some client registered, read at most every ORIGINS_TTL_MS (preflights carry no client). */
-export class RegisteredOrigins {
-  private cached: { origins: Promise<Set<string>>; until: number } | undefined;
-
-  constructor(
-    private readonly listClients: () => Promise<ClientRecord[]>,
-    private readonly now: () => number = Date.now,
-  ) {}
-
-  async has(origin: string): Promise<boolean> {
-    if (!this.cached || this.cached.until <= this.now()) {
-      const origins = this.listClients().then(
-        (clients) => new Set(clients.filter((c) => !c.disabledAt).flatMap((c) => c.allowedOrigins)),
-      );
-      // A failed read is not cached: the next request tries again.
-      origins.catch(() => {
-        this.cached = undefined;
-      });
-      this.cached = { origins, until: this.now() + ORIGINS_TTL_MS };
-    }
-    return (await this.cached.origins).has(origin);
-  }
-}
-
-function allowOrigin(ctx: Context, origin: string): void {
-  ctx.set('Access-Control-Allow-Origin', origin);
-  ctx.set('Access-Control-Allow-Credentials', 'true');
-  ctx.set('Access-Control-Expose-Headers', EXPOSED);
-}
-
-function withdrawOrigin(ctx: Context): void {
-  for (const h of [
-    'Access-Control-Allow-Origin',
-    'Access-Control-Allow-Credentials',
-    'Access-Control-Expose-Headers',
-  ])
-    ctx.remove(h);
-}
-
-/** The answer differs by Origin, so shared caches must key on it (Fetch standard, CORS protocol). */
-function varyOnOrigin(ctx: Context): void {
-  ctx.vary('Origin');
-}
 
 /**
- * CORS preflight (OPTIONS) of /token, /revoke and /logout. A preflight names no client, so any
- * registered origin passes here; the real request is checked against its own client.
+ * Once the client is known: its origins get the answer (browser_cors.ts), and a request that
+ * carries any Tessera cookie (a refresh cookie of any client, or the login session), or any
+ * request of a cookie-mode client, must come from an origin registered for that client (403
+ * invalid_request). The cookies are ambient: without this, any page could spend them.
  */
-export function corsPreflight(origins: RegisteredOrigins): Middleware {
-  return async function preflight(ctx: Context): Promise<void> {
-    varyOnOrigin(ctx);
-    const origin = ctx.get('origin');
-    if (!origin || !(await origins.has(origin)))
-      throw new OAuthError('invalid_request', 'this origin is not registered', { status: 403 });
-    allowOrigin(ctx, origin);
-    ctx.set('Access-Control-Allow-Methods', 'POST');
-    ctx.set('Access-Control-Allow-Headers', 'Authorization, Content-Type');
-    // Browsers cap this (Chromium at 2 h); 10 minutes keeps a removed origin from lingering.
-    ctx.set('Access-Control-Max-Age', '600');
-    ctx.status = 204;
-  };
-}
-
-/**
- * First step of a browser-callable endpoint: CORS headers for a registered origin, so even an
- * early error (client authentication, a bad body) is readable by the app that caused it.
- */
-export function corsResponse(origins: RegisteredOrigins): Middleware {
-  return async function cors(ctx: Context, next: Next): Promise<void> {
-    varyOnOrigin(ctx);
-    const origin = ctx.get('origin');
-    if (origin && (await origins.has(origin))) allowOrigin(ctx, origin);
-    return next();
-  };
-}
-
-/**
- * Once the client is known: a request that carries the refresh cookie, or any request of a
- * cookie-mode client, must come from an origin registered for that client (403 invalid_request);
- * other clients' answers are not shared with origins they did not register.
- */
-export function checkClientOrigin(ctx: Context, client: ClientRecord, refreshCookie: CookieSpec): void {
+export function checkClientOrigin(
+  ctx: Context,
+  client: ClientRecord | undefined,
+  cookies: BrowserCookies,
+): void {
+  shareWithClient(ctx, client);
+  if (registeredOrigin(ctx, client) !== undefined) return;
+  if (!cookies.carriesAny(ctx) && !client?.refreshCookie) return;
   const origin = ctx.get('origin');
-  const registered = origin !== '' && client.allowedOrigins.includes(origin);
-  if (!registered) withdrawOrigin(ctx);
-  const carriesCookie = readCookie(ctx, refreshCookie) !== undefined;
-  if ((carriesCookie || client.refreshCookie) && !registered)
-    throw new OAuthError('invalid_request', 'this origin is not registered for the client', {
+  throw new OAuthError(
+    'invalid_request',
+    client ? 'this origin is not registered for the client' : 'client_id must name the app',
+    {
       status: 403,
-      detail: origin ? 'unregistered origin' : 'no Origin header',
-    });
+      detail: !client ? 'no client named' : origin ? 'unregistered origin' : 'no Origin header',
+    },
+  );
 }
 
 /** After client authentication at /token and /revoke: the origin rule of checkClientOrigin. */
-export function requireClientOrigin(refreshCookie: CookieSpec): Middleware {
+export function requireClientOrigin(cookies: BrowserCookies): Middleware {
   return async function clientOrigin(ctx: Context, next: Next): Promise<void> {
-    checkClientOrigin(ctx, authenticatedClient(ctx).client, refreshCookie);
+    checkClientOrigin(ctx, authenticatedClient(ctx).client, cookies);
     return next();
   };
 }
 
 export interface RefreshCookieDeps {
-  cookie: CookieSpec;
+  cookies: BrowserCookies;
   /** REFRESH_TOKEN_IDLE_TTL: the cookie lives as long as the token in it may be used. */
   refreshTokenIdleTtl: number;
 }
 
-/** The request's parameters with `name` filled from the cookie when the body has none. */
-function fillFromCookie(ctx: Context, name: string, cookie: CookieSpec): boolean {
+/** The request's parameters with `name` filled from the client's cookie when the body has none. */
+function fillFromCookie(ctx: Context, name: string, client: ClientRecord, cookies: BrowserCookies): boolean {
   const p = params(ctx);
   if (p.has(name)) return false;
-  const value = readCookie(ctx, cookie);
+  const value = readCookie(ctx, cookies.refresh(client.id));
   if (value === undefined) return false;
   supplyParam(ctx, name, value);
   return true;
 }
 
 /**
- * /token for cookie-mode clients: the refresh grant reads the cookie when the body has no token;
- * the code and refresh grants' refresh token leaves the body for the cookie; a failed refresh
- * clears the cookie (its token is spent, revoked or expired: keeping it only repeats the failure).
+ * /token for cookie-mode clients: the refresh grant reads the client's own cookie when the body
+ * has no token; the code and refresh grants' refresh token leaves the body for that cookie; a
+ * failed refresh clears it (its token is spent, revoked or expired: keeping it only repeats the
+ * failure). Another client's cookie is never read, set or cleared here.
  */
 export function refreshCookieMode(deps: RefreshCookieDeps): Middleware {
   return async function refreshCookie(ctx: Context, next: Next): Promise<void> {
     const { client } = authenticatedClient(ctx);
     if (!client.refreshCookie) return next();
+    const cookie = deps.cookies.refresh(client.id);
     const refreshing = params(ctx).get('grant_type') === 'refresh_token';
-    if (refreshing) fillFromCookie(ctx, 'refresh_token', deps.cookie);
+    if (refreshing) fillFromCookie(ctx, 'refresh_token', client, deps.cookies);
     try {
       await next();
     } catch (err) {
-      if (refreshing) clearCookie(ctx, deps.cookie);
+      if (refreshing) clearCookie(ctx, cookie);
       throw err;
     }
     const body = ctx.body as { refresh_token?: string } | undefined;
     if (!body?.refresh_token) return;
-    setCookie(ctx, deps.cookie, body.refresh_token, client.refreshTokenIdleTtl ?? deps.refreshTokenIdleTtl);
+    setCookie(ctx, cookie, body.refresh_token, client.refreshTokenIdleTtl ?? deps.refreshTokenIdleTtl);
     delete body.refresh_token;
   };
 }
 
-/** /revoke for cookie-mode clients: the cookie's token when the body has none, then the cookie goes. */
-export function revokeCookieToken(cookie: CookieSpec): Middleware {
+/** /revoke for cookie-mode clients: the client's cookie when the body has no token, then it goes. */
+export function revokeCookieToken(cookies: BrowserCookies): Middleware {
   return async function revokeCookie(ctx: Context, next: Next): Promise<void> {
     const { client } = authenticatedClient(ctx);
-    const fromCookie = client.refreshCookie && fillFromCookie(ctx, 'token', cookie);
+    const fromCookie = client.refreshCookie && fillFromCookie(ctx, 'token', client, cookies);
     await next();
-    if (fromCookie) clearCookie(ctx, cookie);
+    if (fromCookie) clearCookie(ctx, cookies.refresh(client.id));
   };
 }
 
 export interface BrowserLogoutDeps {
   cookies: BrowserCookies;
   clients: Pick<ClientStore, 'findById'>;
-  /** The client and session of a refresh token (cookie-only logout names neither). */
+  /** The client and session of a refresh token. */
   ownerOf(refreshToken: string): Promise<{ clientId: string; sid: string } | undefined>;
   endSession(sid: string): Promise<unknown>;
   endLoginSession(token: string): Promise<void>;
 }
 
-/** The login session of /authorize ends with the app's logout when the browser carries it. */
-async function endBrowserLogin(ctx: Context, deps: BrowserLogoutDeps): Promise<void> {
+/**
+ * The browser's side of a logout, once the origin rule passed for `client`: its own refresh
+ * cookie goes, and the login session of /authorize ends when the browser sent its cookie (it
+ * does only for same-site requests: SameSite=Lax). Other clients' cookies stay.
+ */
+async function clearBrowserSide(ctx: Context, client: ClientRecord | undefined, deps: BrowserLogoutDeps) {
+  if (client) {
+    const refresh = deps.cookies.refresh(client.id);
+    if (client.refreshCookie || readCookie(ctx, refresh) !== undefined) clearCookie(ctx, refresh);
+  }
   const login = readCookie(ctx, deps.cookies.login);
   if (login === undefined) return;
   await deps.endLoginSession(login);
@@ -187,36 +124,40 @@ async function endBrowserLogin(ctx: Context, deps: BrowserLogoutDeps): Promise<v
 }
 
 /**
- * /logout from a browser: without a bearer token, the refresh cookie names the session (the access
- * token may have expired); with one, the bearer step below ends it. Either way the request must
- * pass the origin rule, and the refresh and login cookies are cleared.
+ * /logout from a browser without a bearer token (the access token may have expired): `client_id`
+ * names the app, whose refresh cookie names the session to end. A request carrying no Tessera
+ * cookie goes on to the bearer step (and its 401).
  */
 export function browserLogout(deps: BrowserLogoutDeps): Middleware {
   return async function logoutWithCookie(ctx: Context, next: Next): Promise<void> {
-    const token = readCookie(ctx, deps.cookies.refresh);
-    if (ctx.get('authorization') !== '' || token === undefined) return next();
-    const owner = await deps.ownerOf(token);
-    const client = owner && (await deps.clients.findById(owner.clientId));
-    // A cookie naming no session is merely stale: clearing it is the whole logout.
-    if (owner && client) {
-      checkClientOrigin(ctx, client, deps.cookies.refresh);
-      await deps.endSession(owner.sid);
-    }
-    clearCookie(ctx, deps.cookies.refresh);
-    await endBrowserLogin(ctx, deps);
+    if (ctx.get('authorization') !== '' || !deps.cookies.carriesAny(ctx)) return next();
+    const clientId = params(ctx).get('client_id');
+    const client =
+      clientId === undefined || clientId.length > 256 ? undefined : await deps.clients.findById(clientId);
+    // Refuses a request naming no client: it carries a Tessera cookie, and no Origin is registered.
+    checkClientOrigin(ctx, client, deps.cookies);
+    const token = client && readCookie(ctx, deps.cookies.refresh(client.id));
+    const owner = token === undefined ? undefined : await deps.ownerOf(token);
+    // A cookie naming no session of this client is merely stale: clearing it is the whole logout.
+    if (owner && owner.clientId === client?.id) await deps.endSession(owner.sid);
+    await clearBrowserSide(ctx, client, deps);
     ctx.status = 204;
   };
 }
 
-/** After the bearer step of /logout: the origin rule for the token's client, then the cookies go. */
+/**
+ * After the bearer step of /logout: the token's client is the one named (a different `client_id`
+ * is invalid_request); the origin rule for it, then, once the session ended, the browser's side.
+ */
 export function clearLogoutCookies(deps: BrowserLogoutDeps): Middleware {
   return async function logoutCookies(ctx: Context, next: Next): Promise<void> {
     const clientId = ctx.state.token?.claims.client_id;
+    const named = params(ctx).get('client_id');
+    if (named !== undefined && named !== clientId)
+      throw new OAuthError('invalid_request', 'client_id is not the client of the access token');
     const client = clientId === undefined ? undefined : await deps.clients.findById(clientId);
-    if (client) checkClientOrigin(ctx, client, deps.cookies.refresh);
+    checkClientOrigin(ctx, client, deps.cookies);
     await next();
-    if (client?.refreshCookie || readCookie(ctx, deps.cookies.refresh) !== undefined)
-      clearCookie(ctx, deps.cookies.refresh);
-    await endBrowserLogin(ctx, deps);
+    await clearBrowserSide(ctx, client, deps);
   };
 }

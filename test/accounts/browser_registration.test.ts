@@ -4,6 +4,7 @@ import {
   checkOrigin,
   checkRedirectUri,
   RegistrationError,
+  redirectUriMatches,
 } from '../../src/accounts/browser_registration.js';
 
 test('redirect URIs: https, loopback http and reverse-domain private-use schemes only', (t) => {
@@ -71,4 +72,34 @@ test('the code grant needs a redirect URI; cookie mode needs an origin and the r
     }),
     { redirectUris: ['https://a.example/cb'], allowedOrigins: ['https://a.example'], refreshCookie: true },
   );
+});
+
+test('N13: a loopback IP redirect URI matches with any port (RFC 8252 §7.3); everything else exactly', (t) => {
+  const matches: [string, string][] = [
+    ['http://127.0.0.1:8080/cb', 'http://127.0.0.1:51234/cb'],
+    ['http://127.0.0.1/cb', 'http://127.0.0.1:51234/cb'],
+    ['http://127.0.0.1:8080/cb', 'http://127.0.0.1/cb'],
+    ['http://[::1]:8080/cb?x=1', 'http://[::1]:65535/cb?x=1'],
+    ['http://127.0.0.1:8080', 'http://127.0.0.1:9000'],
+    ['https://app.example/cb', 'https://app.example/cb'],
+  ];
+  for (const [registered, presented] of matches)
+    t.true(redirectUriMatches(registered, presented), `${registered} ~ ${presented}`);
+  const refused: [string, string][] = [
+    ['http://localhost:8080/cb', 'http://localhost:9000/cb'], // not an IP literal
+    ['http://127.0.0.1:8080/cb', 'http://127.0.0.1:9000/cb2'], // path
+    ['http://127.0.0.1:8080/cb', 'http://127.0.0.1:9000/cb?x=1'], // query
+    ['http://127.0.0.1:8080/cb', 'http://[::1]:8080/cb'], // another host
+    ['http://127.0.0.1:8080/cb', 'https://127.0.0.1:8080/cb'], // scheme
+    ['http://127.0.0.1:8080/cb', 'http://127.0.0.1:0/cb'], // no such port
+    ['http://127.0.0.1:8080/cb', 'http://127.0.0.1:65536/cb'],
+    ['http://127.0.0.1:8080/cb', 'http://127.0.0.1:90000/cb'],
+    ['http://127.0.0.1:8080/cb', 'http://127.0.0.1:80x/cb'],
+    ['http://127.0.0.1:8080/cb', 'http://user@127.0.0.1:8080/cb'],
+    ['http://127.0.0.1:8080/cb', 'http://127.0.0.1:8080/cb#f'],
+    ['http://127.0.0.1.evil.example:8080/cb', 'http://127.0.0.1.evil.example:9000/cb'],
+    ['https://app.example:8443/cb', 'https://app.example:9443/cb'],
+  ];
+  for (const [registered, presented] of refused)
+    t.false(redirectUriMatches(registered, presented), `${registered} !~ ${presented}`);
 });

@@ -28,24 +28,38 @@ async function launch(): Promise<Browser> {
   });
 }
 
+/** A cookie-mode public client for an app served from `origin`. */
+function registerApp(s: Awaited<ReturnType<typeof useServer>>, name: string, origin: string) {
+  return s.services.clientAccounts.create({
+    name,
+    isPublic: true,
+    grantTypes: ['authorization_code', 'refresh_token'],
+    scopes: ['read'],
+    redirectUris: [`${origin}/callback`],
+    allowedOrigins: [origin],
+    refreshCookie: true,
+  });
+}
+
 (hasChromium ? test : test.skip)(
-  'the browser app signs in through the login page, keeps the refresh token in an HttpOnly cookie, refreshes, is refused from another origin, logs out [needs /usr/bin/chromium]',
+  'the browser app signs in through the login page, keeps the refresh token in an HttpOnly cookie, refreshes, is refused from another origin, logs out; a second app on another origin keeps its own cookie throughout [needs /usr/bin/chromium]',
   async (t) => {
     const s = await useServer(t, { issuerFromUrl: true });
     const user = await createUser(s);
     const appPort = await freePort();
     const appOrigin = `http://127.0.0.1:${appPort}`;
-    const client = await s.services.clientAccounts.create({
-      name: 'Notes (browser)',
-      isPublic: true,
-      grantTypes: ['authorization_code', 'refresh_token'],
-      scopes: ['read'],
-      redirectUris: [`${appOrigin}/callback`],
-      allowedOrigins: [appOrigin],
-      refreshCookie: true,
-    });
+    const client = await registerApp(s, 'Notes (browser)', appOrigin);
     const app = await startBrowserApp({ issuer: s.url, clientId: client.client_id, port: appPort });
     t.teardown(() => app.close());
+    // A second cookie-mode app of the same user, on its own origin (N9).
+    const photosPort = await freePort();
+    const photosClient = await registerApp(s, 'Photos (browser)', `http://127.0.0.1:${photosPort}`);
+    const photos = await startBrowserApp({
+      issuer: s.url,
+      clientId: photosClient.client_id,
+      port: photosPort,
+    });
+    t.teardown(() => photos.close());
     // The same app served from an origin nobody registered.
     const stranger = await startBrowserApp({ issuer: s.url, clientId: client.client_id });
     t.teardown(() => stranger.close());
@@ -76,7 +90,10 @@ async function launch(): Promise<Browser> {
     t.is(await page.textContent('#status'), `Signed in as ${user.username}`);
     t.is(new URL(page.url()).search, '', 'the code left the address bar');
 
-    const refreshCookie = async () => (await context.cookies(s.url)).find((c) => c.name === 'tessera_rt');
+    const cookieOf = async (clientId: string) =>
+      (await context.cookies(s.url)).find((c) => c.name === `tessera_rt_${clientId}`);
+    const refreshCookie = () => cookieOf(client.client_id);
+    const photosCookie = () => cookieOf(photosClient.client_id);
     const first = await refreshCookie();
     t.truthy(first);
     t.true(first?.httpOnly);
@@ -96,6 +113,44 @@ async function launch(): Promise<Browser> {
     // A reload keeps the user signed in through the cookie alone.
     await page.reload();
     await page.waitForSelector('body[data-state="signed-in"]');
+    const notesCookie = (await refreshCookie())?.value;
+
+    // The second app: its silent refresh on load fails (it has no cookie yet) and leaves the first
+    // app's cookie alone; its sign-in (the login session asks no password) sets its own cookie.
+    const other = await context.newPage();
+    await other.goto(photos.url);
+    await other.waitForSelector('body[data-state="signed-out"]');
+    t.is(
+      (await refreshCookie())?.value,
+      notesCookie,
+      "the second app's failed refresh left the first app's cookie",
+    );
+    await other.click('#sign-in');
+    await other.waitForSelector('body[data-state="signed-in"]');
+    t.is(await other.textContent('#status'), `Signed in as ${user.username}`);
+    t.truthy(await photosCookie());
+    t.is(
+      (await refreshCookie())?.value,
+      notesCookie,
+      "the second app's sign-in did not overwrite the first's cookie",
+    );
+
+    // The first app refreshes with its own cookie; the second app's stays as it was.
+    const photosBefore = (await photosCookie())?.value;
+    await page.click('#refresh');
+    await page.waitForFunction(
+      () => document.getElementById('status')?.textContent === 'Token refreshed through the cookie',
+    );
+    t.not((await refreshCookie())?.value, notesCookie);
+    t.is((await photosCookie())?.value, photosBefore);
+
+    // The second app logs out: its cookie goes, the first app's stays and still works.
+    await other.click('#logout');
+    await other.waitForSelector('body[data-state="signed-out"]');
+    t.is(await photosCookie(), undefined, "the second app's logout cleared its cookie");
+    t.truthy(await refreshCookie(), "and not the first app's");
+    await page.reload();
+    await page.waitForSelector('body[data-state="signed-in"]');
 
     // The same code on an unregistered origin: the cookie goes along (same site), Tessera refuses.
     // The browser hides the refused answer from the page (no CORS headers); the server tells.
@@ -104,11 +159,11 @@ async function launch(): Promise<Browser> {
         if (e.route === '/token') resolve(e);
       }),
     );
-    const other = await context.newPage();
-    await other.goto(stranger.url);
-    await other.waitForSelector('body[data-state="signed-out"]');
+    const strangerPage = await context.newPage();
+    await strangerPage.goto(stranger.url);
+    await strangerPage.waitForSelector('body[data-state="signed-out"]');
     t.like(await refused, { status: 403, error: 'invalid_request' });
-    t.regex((await other.textContent('#output')) ?? '', /fetch/i, 'the page saw a network error');
+    t.regex((await strangerPage.textContent('#output')) ?? '', /fetch/i, 'the page saw a network error');
     t.truthy(await refreshCookie(), 'the refusal did not touch the cookie');
 
     await page.click('#logout');

@@ -45,6 +45,32 @@ test.serial(
   },
 );
 
+test.serial(
+  'N14: under umask 022, every file and folder PGlite writes is owner-only while the database runs',
+  async (t) => {
+    const { dir, cleanup } = scratch();
+    t.teardown(cleanup);
+    const before = process.umask(0o022);
+    t.teardown(() => {
+      process.umask(before);
+    });
+    const dataDir = path.join(dir, 'data');
+    // No lock and no close: nothing tidies the modes afterwards, so this sees what PGlite wrote.
+    const db = connectDatabase({ url: undefined, dataDir });
+    t.teardown(() => db.destroy());
+    await migrateLatest(db);
+    await db.raw('create table probe (x text)');
+    await db.raw("insert into probe values ('hash')");
+    await db.raw('checkpoint');
+    const files = [...walk(path.join(dataDir, 'pgdata'))];
+    t.true(files.length > 10, 'PGlite wrote its files');
+    const open = files
+      .filter((f) => (statSync(f).mode & 0o077) !== 0)
+      .map((f) => `${(statSync(f).mode & 0o777).toString(8)} ${path.relative(dataDir, f)}`);
+    t.deepEqual(open.slice(0, 5), [], `${open.length} files or folders are group- or world-accessible`);
+  },
+);
+
 test.serial('a group- or world-accessible DATA_DIR is refused with the fix in the message', (t) => {
   const { dir, cleanup } = scratch();
   t.teardown(cleanup);

@@ -16,6 +16,9 @@ type Client = Awaited<ReturnType<typeof createCodeClient>>;
 const cookieClient = (s: TestServer) =>
   createCodeClient(s, { isPublic: true, allowedOrigins: [APP_ORIGIN], refreshCookie: true });
 
+/** The refresh cookie of one client (docs/browser-apps.md): `tessera_rt_<client_id>`. */
+const rt = (client: Client) => `tessera_rt_${client.client_id}`;
+
 /** A browser's POST: Origin and the jar's cookies; the answer's cookies go back into the jar. */
 async function browserPost(
   url: string,
@@ -69,8 +72,9 @@ test('cookie mode: the refresh token is only in an HttpOnly SameSite=Strict cook
   t.is(res.status, 200, JSON.stringify(res.body));
   t.truthy(res.body.access_token);
   t.false('refresh_token' in res.body, 'never in the body');
-  const cookie = jar.lastSetCookie('tessera_rt') ?? '';
-  t.regex(cookie, /^tessera_rt=[A-Za-z0-9_-]{43};/);
+  const cookie = jar.lastSetCookie(rt(client)) ?? '';
+  t.true(cookie.startsWith(`${rt(client)}=`), cookie);
+  t.regex(cookie, /^[^=]+=[A-Za-z0-9_-]{43};/);
   t.regex(cookie, /HttpOnly/);
   t.regex(cookie, /SameSite=Strict/);
   t.regex(cookie, /Path=\//);
@@ -80,19 +84,19 @@ test('cookie mode: the refresh token is only in an HttpOnly SameSite=Strict cook
   t.regex(res.headers.get('vary') ?? '', /Origin/);
 });
 
-test('cookie mode on an https issuer: __Host-tessera_rt with Secure', async (t) => {
+test('cookie mode on an https issuer: __Host-tessera_rt_<client_id> with Secure', async (t) => {
   const s = await useServer(t, { env: { ISSUER: 'https://tessera.test' } });
   const client = await cookieClient(s);
   const { res, jar } = await signedIn(s, client);
   t.is(res.status, 200);
-  t.regex(jar.lastSetCookie('__Host-tessera_rt') ?? '', /HttpOnly.*Secure|Secure.*HttpOnly/);
+  t.regex(jar.lastSetCookie(`__Host-${rt(client)}`) ?? '', /HttpOnly.*Secure|Secure.*HttpOnly/);
 });
 
 test('the refresh grant reads the cookie, rotates it, and a failed refresh clears it', async (t) => {
   const s = await useServer(t);
   const client = await cookieClient(s);
   const { jar } = await signedIn(s, client);
-  const first = jar.cookies.get('tessera_rt') as string;
+  const first = jar.cookies.get(rt(client)) as string;
   const refreshed = await browserPost(
     `${s.url}/token`,
     { grant_type: 'refresh_token', client_id: client.client_id },
@@ -100,20 +104,20 @@ test('the refresh grant reads the cookie, rotates it, and a failed refresh clear
   );
   t.is(refreshed.status, 200, JSON.stringify(refreshed.body));
   t.false('refresh_token' in refreshed.body);
-  const second = jar.cookies.get('tessera_rt');
+  const second = jar.cookies.get(rt(client));
   t.truthy(second);
   t.not(second, first, 'rotated');
 
   // Presenting the spent cookie again is reuse: refused, family revoked, cookie cleared.
   const stale = new CookieJar();
-  stale.cookies.set('tessera_rt', first);
+  stale.cookies.set(rt(client), first);
   const replay = await browserPost(
     `${s.url}/token`,
     { grant_type: 'refresh_token', client_id: client.client_id },
     stale,
   );
   assertOAuthError(t, replay, 400, 'invalid_grant');
-  t.regex(stale.lastSetCookie('tessera_rt') ?? '', /^tessera_rt=;.*Max-Age=0/);
+  t.regex(stale.lastSetCookie(rt(client)) ?? '', /^[^=]+=;.*Max-Age=0/);
   t.is(replay.headers.get('access-control-allow-origin'), APP_ORIGIN, 'the app can read why');
 });
 
@@ -135,10 +139,11 @@ test('a request carrying the cookie from an unregistered origin, or with no Orig
   t.is((await browserPost(`${s.url}/token`, form, jar)).status, 200);
 });
 
-test('preflight: registered origins get CORS with credentials on /token, /revoke, /logout and /me; others 403', async (t) => {
+test('preflight: registered origins get CORS with credentials on /token, /revoke, /logout, without on /me; others 403', async (t) => {
   const s = await useServer(t);
   await cookieClient(s);
   for (const path of ['/token', '/revoke', '/logout', '/me']) {
+    const credentials = path === '/me' ? null : 'true';
     const ok = await fetch(`${s.url}${path}`, {
       method: 'OPTIONS',
       headers: {
@@ -149,7 +154,7 @@ test('preflight: registered origins get CORS with credentials on /token, /revoke
     });
     t.is(ok.status, 204, path);
     t.is(ok.headers.get('access-control-allow-origin'), APP_ORIGIN, path);
-    t.is(ok.headers.get('access-control-allow-credentials'), 'true', path);
+    t.is(ok.headers.get('access-control-allow-credentials'), credentials, path);
     t.regex(ok.headers.get('access-control-allow-headers') ?? '', /Authorization/i, path);
     const refused = await fetch(`${s.url}${path}`, {
       method: 'OPTIONS',
@@ -170,7 +175,7 @@ test('/logout ends the session and clears the refresh and login cookies', async 
   });
   t.is(out.status, 204);
   t.is(out.headers.get('access-control-allow-origin'), APP_ORIGIN);
-  t.regex(jar.lastSetCookie('tessera_rt') ?? '', /^tessera_rt=;.*Max-Age=0/);
+  t.regex(jar.lastSetCookie(rt(client)) ?? '', /^[^=]+=;.*Max-Age=0/);
   t.regex(jar.lastSetCookie('tessera_login') ?? '', /^tessera_login=;.*Max-Age=0/);
   t.is(jar.cookies.size, 1, 'only the CSRF cookie of the login form is left');
   const me = await getJson(`${s.url}/me`, { authorization: `Bearer ${res.body.access_token}` });
@@ -190,14 +195,14 @@ test('/revoke reads the cookie when the body has no token, and clears it', async
   const s = await useServer(t);
   const client = await cookieClient(s);
   const { res, jar } = await signedIn(s, client);
-  const old = jar.cookies.get('tessera_rt') as string;
+  const old = jar.cookies.get(rt(client)) as string;
   const revoked = await browserPost(`${s.url}/revoke`, { client_id: client.client_id }, jar);
   t.is(revoked.status, 200, JSON.stringify(revoked.body));
-  t.regex(jar.lastSetCookie('tessera_rt') ?? '', /Max-Age=0/);
+  t.regex(jar.lastSetCookie(rt(client)) ?? '', /Max-Age=0/);
   const me = await getJson(`${s.url}/me`, { authorization: `Bearer ${res.body.access_token}` });
   t.is(me.status, 401, 'revoking the refresh token ended its session');
   const replay = new CookieJar();
-  replay.cookies.set('tessera_rt', old);
+  replay.cookies.set(rt(client), old);
   assertOAuthError(
     t,
     await browserPost(`${s.url}/token`, { grant_type: 'refresh_token', client_id: client.client_id }, replay),
