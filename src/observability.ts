@@ -50,6 +50,7 @@ export interface Metrics {
   loginLockouts: Counter;
   clientAuthFailures: Counter;
   accessTokenRejections: Counter<'reason'>;
+  introspections: Counter<'result' | 'reason'>;
   refreshRotations: Counter;
   refreshReuse: Counter;
   refreshLeeway: Counter;
@@ -112,6 +113,11 @@ export function createMetrics(): Metrics {
       'tessera_access_token_rejections_total',
       'Bearer access tokens refused (expired, revoked, bad_signature, ...)',
       ['reason'],
+    ),
+    introspections: counter(
+      'tessera_introspections_total',
+      'Introspection answers: result active or inactive, and why a token was inactive (none when active)',
+      ['result', 'reason'],
     ),
     refreshRotations: counter('tessera_refresh_rotations_total', 'Refresh tokens rotated'),
     refreshReuse: counter(
@@ -227,6 +233,11 @@ export function observeEvents(events: EventBus, log: Logger, metrics: Metrics): 
     log.info({ clientId: e.clientId, reason: e.reason }, 'client authentication failed');
   });
   events.on('token.rejected', (e) => metrics.accessTokenRejections.inc({ reason: e.reason }));
+  events.on('introspection.answered', (e) => {
+    // The caller only ever reads {"active": false} (RFC 7662 §2.2); the operator reads why here.
+    metrics.introspections.inc({ result: e.active ? 'active' : 'inactive', reason: e.reason ?? 'none' });
+    if (!e.active) log.debug({ clientId: e.clientId, reason: e.reason }, 'introspection: token inactive');
+  });
   events.on('request.error', (e) => {
     log.debug({ error: e.error, status: e.status, detail: e.detail, route: e.route }, 'request refused');
   });
