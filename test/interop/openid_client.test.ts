@@ -1,6 +1,6 @@
 import test from 'ava';
-import * as oidc from 'openid-client';
 import * as oauth from 'oauth4webapi';
+import * as oidc from 'openid-client';
 import { useServer } from '../helpers/app.js';
 import { createClient, createUser } from '../helpers/oauth.js';
 
@@ -76,7 +76,10 @@ test('openid-client and oauth4webapi: default OpenID discovery is a 404, algorit
       execute: [oidc.allowInsecureRequests],
     }),
   );
-  t.regex(String((refused as Error & { code?: string }).code ?? refused?.message), /NOT_CONFORM|status code/i);
+  t.regex(
+    String((refused as Error & { code?: string }).code ?? refused?.message),
+    /NOT_CONFORM|status code/i,
+  );
 
   const issuer = new URL(s.url);
   const response = await oauth.discoveryRequest(issuer, {
