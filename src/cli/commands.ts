@@ -32,6 +32,8 @@ export interface Command {
    * migration jobs run everything else without holding the key that opens the signing keys.
    */
   needsKek?: boolean;
+  /** Reads a password from stdin: sent along when a running server runs the command. */
+  readsPassword?: boolean;
   run(ctx: CommandContext): Promise<Record<string, unknown>>;
   /** Human output (without --json); the default is aligned columns (src/cli/table.ts). */
   format?(result: Record<string, unknown>): string;
@@ -181,6 +183,7 @@ export const coreCommands: Record<string, Command> = {
   'users create': command('users create', {
     summary: 'create a user; prints id and username',
     note: '(password on stdin)',
+    readsPassword: true,
     options: {
       username: USERNAME,
       roles: { type: 'string', value: 'a,b', description: 'roles, carried in its tokens', default: 'none' },
@@ -208,6 +211,7 @@ export const coreCommands: Record<string, Command> = {
   'users set-password': command('users set-password', {
     summary: "change a password and end all of the user's sessions",
     note: '(password on stdin)',
+    readsPassword: true,
     options: { username: USERNAME },
     async run({ values, io, services }) {
       const username = values.username as string;

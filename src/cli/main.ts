@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import { AccountError } from '../accounts/users.js';
-import { type BuildOptions, buildCommandServices, openBackends } from '../compose.js';
+import { type BuildOptions, buildCommandServices, openBackends, type Services } from '../compose.js';
 import { type Config, ConfigError, isEmbedded, loadConfig } from '../config.js';
 import { DataDirAccessible } from '../db/data_dir.js';
 import { EmbeddedDatabaseBusy, EmbeddedDatabaseMissing, embeddedClusterPath } from '../db/embedded_lock.js';
@@ -8,8 +9,9 @@ import { packageVersion } from '../install_root.js';
 import { KeyDecryptionError } from '../keys/key_material.js';
 import { KeyLifecycleError } from '../keys/lifecycle.js';
 import { createLogger } from '../observability.js';
+import { adminSocketPath, sendToServer } from './admin_socket.js';
 import { auditCommands } from './audit.js';
-import { type Command, coreCommands, UsageError } from './commands.js';
+import { type Command, coreCommands, readPassword, UsageError } from './commands.js';
 import type { CliIo } from './io.js';
 import { keyCommands } from './keys_commands.js';
 import { optionsHelp } from './options.js';
@@ -98,11 +100,20 @@ function mayCreateEmbedded(config: Config, key: string, args: string[], io: CliI
   return create;
 }
 
-/** Runs one CLI invocation; returns the exit code. Exported so tests drive it in-process. */
+/** A running server's services: the command runs in that process (cli/admin_socket.ts). */
+export interface InServer {
+  services: Services;
+}
+
+/**
+ * Runs one CLI invocation; returns the exit code. Exported so tests drive it in-process. With
+ * `inServer`, the command runs on the services of the server that received it on its admin socket.
+ */
 export async function runCli(
   argv: string[],
   io: CliIo,
   env: NodeJS.ProcessEnv = process.env,
+  inServer?: InServer,
 ): Promise<number> {
   const json = argv.includes('--json');
   let args = argv.filter((a) => a !== '--json');
@@ -127,8 +138,16 @@ export async function runCli(
   }
   let opened: { close(): Promise<void> } | undefined;
   try {
-    const config = loadConfig(env, { requireKek: command.needsKek === true });
     const rest = args.slice(key.split(' ').length);
+    if (inServer) return await report(command, await runInServer(command, rest, io, inServer), json, io);
+    const config = loadConfig(env, { requireKek: command.needsKek === true });
+    if (isEmbedded(config)) {
+      // A running embedded server holds the database: it runs the command (docs/cli.md).
+      const stdin = command.readsPassword ? await readPassword(io, 'Password: ') : '';
+      const code = await sendToServer(adminSocketPath(config.dataDir), argv, stdin, io);
+      if (code !== undefined) return code;
+      if (command.readsPassword) io = { ...io, stdin: Readable.from([`${stdin}\n`]) };
+    }
     const options: BuildOptions = {
       // Logs go to stderr so stdout stays one JSON object.
       log: createLogger(cliLogLevel(config.logLevel), io.stderr),
@@ -147,10 +166,7 @@ export async function runCli(
       opened = built;
       return built;
     };
-    const result = await command.run({ args: rest, io, services, backends });
-    const text = json ? JSON.stringify(result) : (command.format?.(result) ?? human(result));
-    io.stdout.write(`${text}\n`);
-    return 0;
+    return await report(command, await command.run({ args: rest, io, services, backends }), json, io);
   } catch (err) {
     if (err instanceof UsageError) {
       io.stderr.write(
@@ -173,6 +189,24 @@ export async function runCli(
   } finally {
     await opened?.close();
   }
+}
+
+async function report(command: Command, result: Record<string, unknown>, json: boolean, io: CliIo) {
+  const text = json ? JSON.stringify(result) : (command.format?.(result) ?? human(result));
+  io.stdout.write(`${text}\n`);
+  return 0;
+}
+
+/** The command on the server's own services; nothing is opened, so nothing is closed after. */
+function runInServer(command: Command, args: string[], io: CliIo, { services }: InServer) {
+  return command.run({
+    args,
+    io,
+    services: async () => services,
+    // The server applied its migrations when it started: there is nothing left to apply.
+    backends: async (migrations) =>
+      migrations === 'apply' ? { ...services, appliedMigrations: [] } : services,
+  });
 }
 
 const isEntry = process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/'));
