@@ -162,3 +162,18 @@ test('docs and examples show only the npx form that reaches this checkout with e
     );
   }
 });
+
+test('npm ci --omit=dev: prepare succeeds without TypeScript, with or without a built dist/', async (t) => {
+  const { cpSync, mkdirSync, writeFileSync } = await import('node:fs');
+  const root = mkdtempSync(path.join(tmpdir(), 'tessera-prepare-'));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  mkdirSync(path.join(root, 'bin'));
+  cpSync(path.join(INSTALL_ROOT, 'bin', 'prepare.js'), path.join(root, 'bin', 'prepare.js'));
+  writeFileSync(path.join(root, 'package.json'), '{"type":"module"}');
+  const bare = await run(process.execPath, ['bin/prepare.js'], { cwd: root });
+  t.regex(bare.stderr, /no TypeScript installed \(--omit=dev\) and no dist\/: build first/);
+  mkdirSync(path.join(root, 'dist', 'src'), { recursive: true });
+  writeFileSync(path.join(root, 'dist', 'src', 'main.js'), '');
+  const built = await run(process.execPath, ['bin/prepare.js'], { cwd: root });
+  t.regex(built.stderr, /using the dist\/ already built/);
+});
