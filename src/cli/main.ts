@@ -14,7 +14,7 @@ import { auditCommands } from './audit.js';
 import { type Command, coreCommands, readPassword, UsageError } from './commands.js';
 import type { CliIo } from './io.js';
 import { keyCommands } from './keys_commands.js';
-import { optionsHelp } from './options.js';
+import { optionsHelp, parseOptions } from './options.js';
 import { sessionCommands } from './sessions.js';
 import { closest } from './suggest.js';
 import { human } from './table.js';
@@ -143,6 +143,8 @@ export async function runCli(
     const config = loadConfig(env, { requireKek: command.needsKek === true });
     if (isEmbedded(config)) {
       // A running embedded server holds the database: it runs the command (docs/cli.md).
+      // Its usage errors come before the password prompt, as in a local run.
+      if (command.options) parseOptions(rest, command.options, true);
       const stdin = command.readsPassword ? await readPassword(io, 'Password: ') : '';
       const code = await sendToServer(adminSocketPath(config.dataDir), argv, stdin, io);
       if (code !== undefined) return code;
