@@ -40,7 +40,7 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json openapi.yaml ./
 COPY bin ./bin
-# `tessera` on PATH: the same CLI as `npx --no tessera` in a checkout, never fetched from a registry.
+# `tessera` on PATH: the same CLI as `npx --no -- tessera` in a checkout, never fetched from a registry.
 RUN ln -s /app/bin/tessera.js /usr/local/bin/tessera \
  && mkdir -p /var/lib/tessera/data /var/lib/tessera/keys \
  && chown -R node:node /var/lib/tessera \

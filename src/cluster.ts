@@ -1,5 +1,56 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
+import { AggregatorRegistry, type Registry } from 'prom-client';
+
+const METRICS_REQUEST = 'tessera:cluster-metrics-request';
+const METRICS_ANSWER = 'tessera:cluster-metrics-answer';
+/** A scrape waits at most this long for the primary, then answers with this worker's own metrics. */
+const METRICS_TIMEOUT_MS = 5_000;
+
+/**
+ * The primary's half of `/metrics` under WORKERS=n: whichever worker a scrape reaches asks the
+ * primary, which collects every worker's registry (prom-client's AggregatorRegistry: counters and
+ * histograms summed, gauges by their own aggregator) and answers with the one text.
+ */
+export function answerMetricsRequests(): void {
+  const aggregator = new AggregatorRegistry();
+  cluster.on('message', (worker, message: { type?: string; id?: number }) => {
+    if (message?.type !== METRICS_REQUEST) return;
+    aggregator.clusterMetrics().then(
+      (text) => worker.send({ type: METRICS_ANSWER, id: message.id, text }),
+      () => worker.send({ type: METRICS_ANSWER, id: message.id }),
+    );
+  });
+}
+
+/**
+ * The worker's half: its registry answers the primary's collection, and its `metrics()` (what
+ * `/metrics` serves) becomes the cluster-wide text. A primary that does not answer in time leaves
+ * the worker's own metrics, so a scrape never hangs.
+ */
+export function shareMetricsWithPrimary(registry: Registry): void {
+  if (!cluster.isWorker || !process.send) return;
+  // Constructing it registers the worker's listener for the primary's collection requests.
+  new AggregatorRegistry();
+  AggregatorRegistry.setRegistries([registry]);
+  const own = registry.metrics.bind(registry);
+  let next = 0;
+  registry.metrics = () =>
+    new Promise<string>((resolve) => {
+      const id = next++;
+      const timer = setTimeout(() => finish(undefined), METRICS_TIMEOUT_MS);
+      const onMessage = (m: { type?: string; id?: number; text?: string }) => {
+        if (m?.type === METRICS_ANSWER && m.id === id) finish(m.text);
+      };
+      function finish(text: string | undefined) {
+        clearTimeout(timer);
+        process.off('message', onMessage);
+        resolve(text ?? own());
+      }
+      process.on('message', onMessage);
+      process.send?.({ type: METRICS_REQUEST, id });
+    });
+}
 
 /** How long the primary waits for workers to finish their requests on SIGTERM before it stops them. */
 export const WORKER_STOP_TIMEOUT_MS = 15_000;
@@ -59,6 +110,7 @@ export function runPrimary(options: ClusterOptions): void {
   process.on('SIGTERM', () => stopAll('SIGTERM', 0));
   process.on('SIGINT', () => stopAll('SIGINT', 0));
 
+  answerMetricsRequests();
   log.info({ workers, pid: process.pid }, 'tessera primary: starting workers');
   for (let i = 0; i < workers; i++) fork();
 }

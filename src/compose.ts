@@ -26,7 +26,7 @@ import { PostgresKeyChangeSignal } from './keys/postgres_signal.js';
 import { scheduleRotation, watchKeyChanges } from './keys/propagation.js';
 import { type KeyChangeSignal, LocalKeyChangeSignal, RedisKeyChangeSignal } from './keys/signal.js';
 import type { CredentialDeps } from './login/credentials.js';
-import { createLogger, createMetrics, type Metrics, observeEvents } from './observability.js';
+import { createLogger, createMetrics, knexPoolState, type Metrics, observeEvents } from './observability.js';
 import { closeRedis } from './redis/close.js';
 import { connectRedis, type RedisClient } from './redis/connect.js';
 import { warnIfRedisMayEvict } from './redis/eviction_check.js';
@@ -563,6 +563,7 @@ function watchLiveState(b: Backends, s: Stores, d: Domain, options: BuildOptions
     now: b.now,
     database: async () => databaseCheck !== undefined && (await runCheck(databaseCheck)) === 'ok',
     redis: b.redis && redisCheck ? async () => (await runCheck(redisCheck)) === 'ok' : undefined,
+    pool: () => knexPoolState(b.db),
     version: buildVersion(),
   });
 }

@@ -10,6 +10,8 @@ export interface TesseraEvents {
   'login.locked': [{ clientId: string }];
   'client.auth_failed': [{ clientId: string | undefined; reason: string }];
   'token.rejected': [{ reason: string }];
+  /** An /introspect answer; `reason` (inactive only) is for the operator, never the caller. */
+  'introspection.answered': [{ clientId: string; active: boolean; reason?: string }];
   'request.error': [{ error: string; status: number; detail?: string; route: string }];
   'server.error': [{ err: unknown; route: string }];
   'refresh.rotated': [{ clientId: string; familyId: string }];

@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
 import type { Server } from 'node:http';
 import { createApp, createOpsApp } from './app.js';
+import { listenAdminSocket } from './cli/admin_socket.js';
 import { runPrimary } from './cluster.js';
 import { buildServices } from './compose.js';
 import { type Config, ConfigError, deploymentMode, isEmbedded, loadConfig } from './config.js';
@@ -64,6 +65,11 @@ async function startServices(config: Config): Promise<Services> {
       );
     const demo = await seedDemo(services);
     if (demo) process.stdout.write(`${formatDemoCredentials(demo, config.issuer)}\n`);
+    // The CLI reaches this process through DATA_DIR/admin.sock instead of the held database.
+    await listenAdminSocket(services, config.dataDir).catch((err: Error) =>
+      // A DATA_DIR path too long for a Unix socket (about 100 bytes) must not stop the server.
+      services.log.warn({ err: err.message }, 'no admin socket: stop the server to use the CLI'),
+    );
   }
   return services;
 }

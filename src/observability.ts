@@ -1,6 +1,7 @@
 import type { Context, Next } from 'koa';
 import { type Logger, pino } from 'pino';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { shareMetricsWithPrimary } from './cluster.js';
 import type { LogLevel } from './config.js';
 import type { EventBus } from './events.js';
 import { routeOf } from './http/request_log.js';
@@ -50,6 +51,7 @@ export interface Metrics {
   loginLockouts: Counter;
   clientAuthFailures: Counter;
   accessTokenRejections: Counter<'reason'>;
+  introspections: Counter<'result' | 'reason'>;
   refreshRotations: Counter;
   refreshReuse: Counter;
   refreshLeeway: Counter;
@@ -72,13 +74,53 @@ export interface MetricProbes {
   /** Up checks, run at scrape time with a timeout; Redis only where it is configured. */
   database: () => Promise<boolean>;
   redis?: () => Promise<boolean>;
+  /** The database connection pool (knex/tarn); absent for the embedded database. */
+  pool?: () => PoolState | undefined;
   version: string;
+}
+
+export interface PoolState {
+  used: number;
+  idle: number;
+  /** Queries waiting for a connection. */
+  waiting: number;
+}
+
+/** Pool gauges, summed across workers: saturation shows as waiting > 0 (docs/monitoring.md). */
+function watchPool(registry: Registry, pool: () => PoolState | undefined): void {
+  const gauge = (name: string, help: string, read: (p: PoolState) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const state = pool();
+        if (state) this.set(read(state));
+      },
+    });
+  gauge('tessera_database_pool_connections_in_use', 'Database connections running a query', (p) => p.used);
+  gauge('tessera_database_pool_connections_idle', 'Open database connections not in use', (p) => p.idle);
+  gauge('tessera_database_pool_waiting', 'Queries waiting for a database connection', (p) => p.waiting);
+}
+
+/** What a knex pool (tarn.js) says about itself; undefined when the client has none. */
+export function knexPoolState(db: { client: unknown }): PoolState | undefined {
+  const pool = (db.client as { pool?: Record<string, unknown> }).pool;
+  if (!pool || typeof pool.numUsed !== 'function') return undefined;
+  const call = (name: string) => (pool[name] as () => number).call(pool);
+  return {
+    used: call('numUsed'),
+    idle: call('numFree'),
+    waiting: call('numPendingAcquires'),
+  };
 }
 
 export function createMetrics(): Metrics {
   // One registry per app instance: no global state, so tests can run several apps in one process.
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  // WORKERS=n: every worker's /metrics answers for all of them (cluster.ts).
+  shareMetricsWithPrimary(registry);
   const counter = <L extends string = never>(name: string, help: string, labelNames: L[] = []) =>
     new Counter<L>({ name, help, labelNames, registers: [registry] });
   return {
@@ -112,6 +154,11 @@ export function createMetrics(): Metrics {
       'tessera_access_token_rejections_total',
       'Bearer access tokens refused (expired, revoked, bad_signature, ...)',
       ['reason'],
+    ),
+    introspections: counter(
+      'tessera_introspections_total',
+      'Introspection answers: result active or inactive, and why a token was inactive (none when active)',
+      ['result', 'reason'],
     ),
     refreshRotations: counter('tessera_refresh_rotations_total', 'Refresh tokens rotated'),
     refreshReuse: counter(
@@ -162,12 +209,14 @@ function watchLiveState(registry: Registry, probes: MetricProbes): void {
     help: 'Always 1; the labels say which build runs',
     labelNames: ['version', 'node_version'],
     registers: [registry],
+    aggregator: 'first',
   });
   info.set({ version: probes.version, node_version: process.version }, 1);
   new Gauge({
     name: 'tessera_active_signing_key_age_seconds',
     help: 'Seconds since the signing key in use was activated',
     registers: [registry],
+    aggregator: 'max',
     collect() {
       const at = probes.activeKeyActivatedAt();
       if (at) this.set(Math.max(0, (probes.now() - at.getTime()) / 1000));
@@ -178,11 +227,14 @@ function watchLiveState(registry: Registry, probes: MetricProbes): void {
       name,
       help,
       registers: [registry],
+      // Across workers: down when any worker cannot reach it.
+      aggregator: 'min',
       async collect() {
         this.set((await check()) ? 1 : 0);
       },
     });
   up('tessera_database_up', '1 when the database answers a query, else 0', probes.database);
+  if (probes.pool) watchPool(registry, probes.pool);
   if (probes.redis) up('tessera_redis_up', '1 when Redis answers a PING, else 0', probes.redis);
 }
 
@@ -226,6 +278,11 @@ export function observeEvents(events: EventBus, log: Logger, metrics: Metrics): 
     log.info({ clientId: e.clientId, reason: e.reason }, 'client authentication failed');
   });
   events.on('token.rejected', (e) => metrics.accessTokenRejections.inc({ reason: e.reason }));
+  events.on('introspection.answered', (e) => {
+    // The caller only ever reads {"active": false} (RFC 7662 §2.2); the operator reads why here.
+    metrics.introspections.inc({ result: e.active ? 'active' : 'inactive', reason: e.reason ?? 'none' });
+    if (!e.active) log.debug({ clientId: e.clientId, reason: e.reason }, 'introspection: token inactive');
+  });
   events.on('request.error', (e) => {
     log.debug({ error: e.error, status: e.status, detail: e.detail, route: e.route }, 'request refused');
   });

@@ -94,6 +94,19 @@ const production = async () => ({
     const answers = await Promise.all(Array.from({ length: 20 }, () => fetch(`${s.url}/healthz`)));
     t.true(answers.every((r) => r.ok));
 
+    // /metrics counts every worker's requests, whichever worker answers the scrape (docs/monitoring.md).
+    const healthzCount = async () => {
+      const text = await (await fetch(`${s.url}/metrics`)).text();
+      const m = /^tessera_http_requests_total\{route="\/healthz",method="GET",status="200"\} (\d+)$/m.exec(
+        text,
+      );
+      t.regex(text, /^tessera_database_pool_connections_in_use \d+$/m);
+      t.regex(text, /^tessera_database_pool_waiting \d+$/m);
+      t.regex(text, /^tessera_database_up 1$/m, 'an up gauge is not summed over workers');
+      return Number(m?.[1]);
+    };
+    for (let scrape = 0; scrape < 4; scrape++) t.true((await healthzCount()) >= 20, `scrape ${scrape}`);
+
     const [victim] = childrenOf(primary);
     process.kill(victim as number, 'SIGKILL');
     await until('a replacement worker', () => {

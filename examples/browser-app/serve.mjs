@@ -1,7 +1,7 @@
 // Serves the browser app example (no build step): node examples/browser-app/serve.mjs
 //   TESSERA_ISSUER=http://localhost:8080 CLIENT_ID=c_... PORT=5173
 // Register the client first (docs/browser-apps.md):
-//   npx tessera clients create --name "Browser app" --public --grants authorization_code,refresh_token \
+//   npx --no -- tessera clients create --name "Browser app" --public --grants authorization_code,refresh_token \
 //     --redirect-uri http://localhost:5173/callback --origin http://localhost:5173 --refresh-cookie
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';

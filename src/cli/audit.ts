@@ -1,7 +1,7 @@
 import { AUDIT_PAGE_MAX, decodeCursor, describeAuditEvent } from '../audit/trail.js';
 import { parseDuration } from '../config.js';
 import { AUDIT_EVENT_TYPES, type AuditEventType } from '../stores/types.js';
-import { type Command, parse, UsageError } from './commands.js';
+import { type Command, command, UsageError } from './commands.js';
 
 /** `--since 1h` (that long ago) or an RFC 3339 date-time. */
 function readTime(value: string | undefined, flag: string, now: number): Date | undefined {
@@ -16,20 +16,23 @@ function readTime(value: string | undefined, flag: string, now: number): Date | 
 
 /** `tessera audit list` (docs/audit.md): the same trail as GET /admin/audit, newest first. */
 export const auditCommands: Record<string, Command> = {
-  'audit list': {
-    usage:
-      'audit list [--type T] [--username U] [--client-id C] [--since T] [--until T] [--limit N] [--cursor C]',
+  'audit list': command('audit list', {
     summary: 'audit events, newest first (T: a duration such as 24h, or an RFC 3339 date-time)',
-    async run({ args, services }) {
-      const { values } = parse(args, {
-        type: { type: 'string' },
-        username: { type: 'string' },
-        'client-id': { type: 'string' },
-        since: { type: 'string' },
-        until: { type: 'string' },
-        limit: { type: 'string' },
-        cursor: { type: 'string' },
-      });
+    options: {
+      type: { type: 'string', value: 'T', description: 'one event type (user.created, login.failed, ...)' },
+      username: { type: 'string', value: 'U', description: 'events about this user' },
+      'client-id': { type: 'string', value: 'C', description: 'events about or by this client' },
+      since: { type: 'string', value: 'T', description: 'from this time (24h: that long ago)' },
+      until: { type: 'string', value: 'T', description: 'up to this time' },
+      limit: {
+        type: 'string',
+        value: 'N',
+        description: `events per page, 1 to ${AUDIT_PAGE_MAX}`,
+        default: '50',
+      },
+      cursor: { type: 'string', value: 'C', description: 'the next_cursor of the previous page' },
+    },
+    async run({ values, services }) {
       if (values.type !== undefined && !AUDIT_EVENT_TYPES.includes(values.type as AuditEventType)) {
         throw new UsageError(`unknown --type (use one of ${AUDIT_EVENT_TYPES.join(', ')})`);
       }
@@ -58,5 +61,5 @@ export const auditCommands: Record<string, Command> = {
         ...(page.nextCursor ? { next_cursor: page.nextCursor } : {}),
       };
     },
-  },
+  }),
 };

@@ -1,12 +1,12 @@
-import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { CLI_ACTOR } from '../accounts/admin_policy.js';
 import { CLI_STAMP } from '../audit/trail.js';
 import type { Backends, Services } from '../compose.js';
 import { type MigrationStatus, migrationStatus } from '../db/migrate.js';
 import { GRANT_TYPES, type GrantType } from '../stores/types.js';
 import { type CliIo, readSecret } from './io.js';
+import { type OptionTable, type OptionValues, parseOptions, UsageError, usageLine } from './options.js';
 
-export class UsageError extends Error {}
+export { UsageError } from './options.js';
 
 export interface CommandContext {
   args: string[];
@@ -18,11 +18,13 @@ export interface CommandContext {
 }
 
 export interface Command {
-  /** e.g. "users create --username U [--roles a,b]" */
-  usage: string;
+  /** The usage line without `tessera`; made from the option table by `command()`. */
+  usage?: string;
   summary: string;
   /** More for `tessera <command> --help`: what it changes, what it prints. */
   details?: string;
+  /** Its flags: they parse the arguments and write --help (src/cli/options.ts). */
+  options?: OptionTable;
   /** Commands that need no signing keys skip loading them. */
   needsKeys?: boolean;
   /**
@@ -30,22 +32,67 @@ export interface Command {
    * migration jobs run everything else without holding the key that opens the signing keys.
    */
   needsKek?: boolean;
+  /** Reads a password from stdin: sent along when a running server runs the command. */
+  readsPassword?: boolean;
   run(ctx: CommandContext): Promise<Record<string, unknown>>;
-  /** Human output (without --json); the default prints one `key: value` line per member. */
+  /** Human output (without --json); the default is aligned columns (src/cli/table.ts). */
   format?(result: Record<string, unknown>): string;
 }
 
-export function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
-  try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true } as const);
-  } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err));
-  }
+export interface CommandDefinition<O extends OptionTable> extends Omit<Command, 'run' | 'usage' | 'options'> {
+  options: O;
+  /** Positional arguments, by their usage names (`KID`). */
+  positionals?: string[];
+  /** Shown after the flags in the usage line: `(password on stdin)`. */
+  note?: string;
+  run(
+    ctx: CommandContext & { values: OptionValues<O>; positionals: string[] },
+  ): Promise<Record<string, unknown>>;
+}
+
+/**
+ * A command whose flags are one table: `run` gets the parsed values; unknown flags, missing
+ * required ones and stray arguments are usage errors before anything opens.
+ */
+export function command<const O extends OptionTable>(words: string, def: CommandDefinition<O>): Command {
+  const positionals = def.positionals ?? [];
+  return {
+    ...def,
+    usage: `${usageLine(words, def.options, positionals)}${def.note ? `   ${def.note}` : ''}`,
+    run(ctx) {
+      const parsed = parseOptions(ctx.args, def.options, positionals.length > 0);
+      if (parsed.positionals.length > positionals.length)
+        throw new UsageError(`unexpected argument "${parsed.positionals[positionals.length]}"`);
+      return def.run({ ...ctx, ...parsed });
+    },
+  };
+}
+
+/** For commands without a table: the same one-line errors (src/cli/options.ts). */
+export function parse(
+  args: string[],
+  options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>,
+) {
+  const table = Object.fromEntries(Object.entries(options).map(([n, o]) => [n, { ...o, description: '' }]));
+  return parseOptions(args, table, true);
 }
 
 export function required(value: unknown, flag: string): string {
   if (typeof value !== 'string' || value === '') throw new UsageError(`${flag} is required`);
   return value;
+}
+
+/** A password from stdin or the prompt; nothing at all is its own error, not a policy failure. */
+export async function readPassword(io: CliIo, prompt: string): Promise<string> {
+  const password = await readSecret(io, prompt);
+  if (password === '') {
+    throw new UsageError(
+      io.stdin.isTTY
+        ? 'no password entered'
+        : 'no password on stdin (pipe it as the first line, or run in a terminal to be prompted)',
+    );
+  }
+  return password;
 }
 
 export const list = (v: unknown) =>
@@ -56,9 +103,57 @@ export const list = (v: unknown) =>
         .filter(Boolean)
     : [];
 
+const USERNAME = { type: 'string', value: 'U', description: 'the username', required: true } as const;
+const CLIENT_ID = { type: 'string', value: 'C', description: 'the client id', required: true } as const;
+
+/** The flags of `clients create`; further flags add a line here and a field in its run. */
+const CLIENT_CREATE_OPTIONS = {
+  name: { type: 'string', value: 'N', description: 'a name for people (logs, audit)', required: true },
+  grants: {
+    type: 'string',
+    value: 'G,...',
+    description: `grant types, of ${GRANT_TYPES.join(', ')}`,
+    default: 'password,refresh_token',
+  },
+  scopes: {
+    type: 'string',
+    value: '"a b"',
+    description: 'the scopes it may ask for (space or comma separated)',
+    default: 'read',
+  },
+  audience: {
+    type: 'string',
+    multiple: true,
+    value: 'URI',
+    description: 'an API it may get tokens for (RFC 8707 resource); also what an --introspect client sees',
+    default: 'the ISSUER',
+  },
+  'redirect-uri': {
+    type: 'string',
+    multiple: true,
+    value: 'URI',
+    description: 'an exact redirect URI for authorization_code',
+  },
+  origin: {
+    type: 'string',
+    multiple: true,
+    value: 'URL',
+    description: 'a browser origin answered with CORS',
+  },
+  'refresh-cookie': { type: 'boolean', description: 'cookie mode: the refresh token in an HttpOnly cookie' },
+  public: { type: 'boolean', description: 'no secret (authenticates with none)' },
+  introspect: { type: 'boolean', description: 'may call /introspect (give it the --audience it serves)' },
+  admin: { type: 'boolean', description: 'may get the admin scopes through client_credentials' },
+} as const;
+
+/** Introspection shows a caller only tokens for its audiences (docs/endpoints.md#introspection). */
+const INTROSPECT_WITHOUT_AUDIENCE =
+  'warning: --introspect without --audience: this client sees only its own tokens, and every user ' +
+  'token for an API introspects as {"active": false}; add --audience URI for the API it serves ' +
+  '(docs/endpoints.md#introspection)\n';
+
 export const coreCommands: Record<string, Command> = {
-  migrate: {
-    usage: 'migrate [--status]',
+  migrate: command('migrate', {
     summary: "apply this release's pending migrations; --status lists applied, pending and unknown ones",
     details: [
       'Production instances never migrate on their own: run this once per release, before the new',
@@ -66,8 +161,8 @@ export const coreCommands: Record<string, Command> = {
       'migration is backward compatible with the previous release (docs/upgrades.md). In embedded',
       'mode this is also the one command that creates a missing database.',
     ].join('\n'),
-    async run({ args, backends }) {
-      const { values } = parse(args, { status: { type: 'boolean' } });
+    options: { status: { type: 'boolean', description: 'list migrations; change nothing' } },
+    async run({ values, backends }) {
       if (values.status) return { ...(await migrationStatus((await backends('report')).db)) };
       return { applied: (await backends('apply')).appliedMigrations };
     },
@@ -84,68 +179,59 @@ export const coreCommands: Record<string, Command> = {
         ...pending.map((m) => `pending  ${m}`),
       ].join('\n');
     },
-  },
-  'users create': {
-    usage: 'users create --username U [--roles a,b]   (password on stdin)',
-    summary: 'create a user; prints {"id","username"}',
-    async run({ args, io, services }) {
-      const { values } = parse(args, { username: { type: 'string' }, roles: { type: 'string' } });
-      const username = required(values.username, '--username');
-      const password = await readSecret(io, `Password for ${username}: `);
-      return (await services()).userAccounts.create(username, password, list(values.roles), CLI_STAMP);
+  }),
+  'users create': command('users create', {
+    summary: 'create a user; prints id and username',
+    note: '(password on stdin)',
+    readsPassword: true,
+    options: {
+      username: USERNAME,
+      roles: { type: 'string', value: 'a,b', description: 'roles, carried in its tokens', default: 'none' },
     },
-  },
-  'users disable': {
-    usage: 'users disable --username U',
+    async run({ values, io, services }) {
+      const password = await readPassword(io, `Password for ${values.username}: `);
+      return (await services()).userAccounts.create(
+        values.username as string,
+        password,
+        list(values.roles),
+        CLI_STAMP,
+      );
+    },
+  }),
+  'users disable': command('users disable', {
     summary: "disable a user and end all of the user's sessions",
-    async run({ args, services }) {
-      const { values } = parse(args, { username: { type: 'string' } });
+    options: { username: USERNAME },
+    async run({ values, services }) {
       return {
-        ...(await (
-          await services()
-        ).userAccounts.disable(required(values.username, '--username'), CLI_STAMP)),
+        ...(await (await services()).userAccounts.disable(values.username as string, CLI_STAMP)),
         disabled: true,
       };
     },
-  },
-  'users set-password': {
-    usage: 'users set-password --username U   (password on stdin)',
+  }),
+  'users set-password': command('users set-password', {
     summary: "change a password and end all of the user's sessions",
-    async run({ args, io, services }) {
-      const { values } = parse(args, { username: { type: 'string' } });
-      const username = required(values.username, '--username');
-      const password = await readSecret(io, `New password for ${username}: `);
+    note: '(password on stdin)',
+    readsPassword: true,
+    options: { username: USERNAME },
+    async run({ values, io, services }) {
+      const username = values.username as string;
+      const password = await readPassword(io, `New password for ${username}: `);
       return {
         ...(await (await services()).userAccounts.setPassword(username, password, CLI_STAMP)),
         password_changed: true,
       };
     },
-  },
-  'clients create': {
-    usage:
-      'clients create --name N [--grants authorization_code,password,refresh_token,client_credentials] ' +
-      '[--scopes "read write"] [--audience URI ...] [--redirect-uri URI ...] [--origin URL ...] ' +
-      '[--refresh-cookie] [--public] [--introspect] [--admin]',
-    summary: 'register a client; prints {"client_id","client_secret"} once',
-    async run({ args, services }) {
-      const { values } = parse(args, {
-        name: { type: 'string' },
-        grants: { type: 'string' },
-        scopes: { type: 'string' },
-        audience: { type: 'string', multiple: true },
-        'redirect-uri': { type: 'string', multiple: true },
-        origin: { type: 'string', multiple: true },
-        'refresh-cookie': { type: 'boolean' },
-        public: { type: 'boolean' },
-        introspect: { type: 'boolean' },
-        admin: { type: 'boolean' },
-      });
+  }),
+  'clients create': command('clients create', {
+    summary: 'register a client; prints client_id and client_secret (shown once)',
+    options: CLIENT_CREATE_OPTIONS,
+    async run({ values, io, services }) {
       const grants = values.grants === undefined ? undefined : list(values.grants);
       const unknown = grants?.find((g) => !GRANT_TYPES.includes(g as GrantType));
       if (unknown) throw new UsageError(`unknown grant "${unknown}" (use ${GRANT_TYPES.join(', ')})`);
-      return (await services()).clientAccounts.create(
+      const created = await (await services()).clientAccounts.create(
         {
-          name: required(values.name, '--name'),
+          name: values.name as string,
           grantTypes: grants as GrantType[] | undefined,
           scopes: values.scopes === undefined ? undefined : list(values.scopes),
           audiences: values.audience,
@@ -158,43 +244,35 @@ export const coreCommands: Record<string, Command> = {
         },
         CLI_ACTOR,
       );
+      if (values.introspect && !values.audience?.length) io.stderr.write(INTROSPECT_WITHOUT_AUDIENCE);
+      return created;
     },
-  },
-  'clients list': {
-    usage: 'clients list',
+  }),
+  'clients list': command('clients list', {
     summary: 'list clients (never their secrets)',
-    async run({ args, services }) {
-      parse(args, {});
+    options: {},
+    async run({ services }) {
       return { clients: await (await services()).clientAccounts.listAll() };
     },
-  },
-  'clients disable': {
-    usage: 'clients disable --client-id C',
+  }),
+  'clients disable': command('clients disable', {
     summary: 'disable a client; its tokens stop working',
-    async run({ args, services }) {
-      const { values } = parse(args, { 'client-id': { type: 'string' } });
-      return (await services()).clientAccounts.disable(
-        required(values['client-id'], '--client-id'),
-        CLI_ACTOR,
-      );
+    options: { 'client-id': CLIENT_ID },
+    async run({ values, services }) {
+      return (await services()).clientAccounts.disable(values['client-id'] as string, CLI_ACTOR);
     },
-  },
-  'clients rotate-secret': {
-    usage: 'clients rotate-secret --client-id C',
+  }),
+  'clients rotate-secret': command('clients rotate-secret', {
     summary: 'give a confidential client a new secret, printed once; the old one stops working',
-    async run({ args, services }) {
-      const { values } = parse(args, { 'client-id': { type: 'string' } });
-      return (await services()).clientAccounts.rotateSecret(
-        required(values['client-id'], '--client-id'),
-        CLI_ACTOR,
-      );
+    options: { 'client-id': CLIENT_ID },
+    async run({ values, services }) {
+      return (await services()).clientAccounts.rotateSecret(values['client-id'] as string, CLI_ACTOR);
     },
-  },
-  'users list': {
-    usage: 'users list',
+  }),
+  'users list': command('users list', {
     summary: 'list users: id, username, roles, disabled (never a password hash)',
-    async run({ args, services }) {
-      parse(args, {});
+    options: {},
+    async run({ services }) {
       const s = await services();
       const users = [];
       let cursor: string | undefined;
@@ -205,5 +283,5 @@ export const coreCommands: Record<string, Command> = {
       } while (cursor);
       return { users };
     },
-  },
+  }),
 };

@@ -1,29 +1,29 @@
 import { CLI_STAMP } from '../audit/trail.js';
 import { describeSession } from '../sessions/sessions.js';
-import { type Command, parse, required } from './commands.js';
+import { type Command, command } from './commands.js';
+
+const USERNAME = { type: 'string', value: 'U', description: 'the username', required: true } as const;
 
 /** `tessera sessions ...`: session administration (docs/cli.md). */
 export const sessionCommands: Record<string, Command> = {
-  'sessions list': {
-    usage: 'sessions list --username U',
+  'sessions list': command('sessions list', {
     summary:
       "the user's live sessions, refresh (session id = the sid claim, client, scope, last used) and login (signed in at /authorize): kind, created, expiry",
-    async run({ args, services }) {
-      const { values } = parse(args, { username: { type: 'string' } });
-      const username = required(values.username, '--username');
+    options: { username: USERNAME },
+    async run({ values, services }) {
+      const username = values.username as string;
       const s = await services();
       const user = await s.userAccounts.find(username);
       const sessions = (await s.sessions.listLive(user.id)).map(describeSession);
       return { id: user.id, username, sessions };
     },
-  },
-  'sessions revoke': {
-    usage: 'sessions revoke --username U',
+  }),
+  'sessions revoke': command('sessions revoke', {
     summary:
       'end every session of the user: refresh families and their live access tokens, login sessions of /authorize, pending codes',
-    async run({ args, services }) {
-      const { values } = parse(args, { username: { type: 'string' } });
-      const username = required(values.username, '--username');
+    options: { username: USERNAME },
+    async run({ values, services }) {
+      const username = values.username as string;
       const s = await services();
       const user = await s.userAccounts.find(username);
       const ended = await s.sessions.endUserSessions(user.id, 'admin_revoked', CLI_STAMP);
@@ -34,5 +34,5 @@ export const sessionCommands: Record<string, Command> = {
         sessions_revoked: ended.familyIds.length + ended.loginSessionIds.length,
       };
     },
-  },
+  }),
 };

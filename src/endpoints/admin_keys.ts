@@ -30,7 +30,10 @@ function rotateForce(ctx: Context): boolean {
 function lifecycleError(err: unknown): unknown {
   if (!(err instanceof KeyLifecycleError)) return err;
   if (err.code === 'unknown_key') return new OAuthError('not_found', 'no key with this kid');
-  return new OAuthError('rotation_refused', err.message);
+  return new OAuthError(
+    'rotation_refused',
+    err.forceable ? `${err.message}; send {"force": true} to rotate now` : err.message,
+  );
 }
 
 /** GET /admin/keys: every key with its state, never private material. */

@@ -17,6 +17,36 @@ export interface IntrospectDeps {
 
 type Answer = Record<string, unknown> & { active: boolean };
 
+/**
+ * Why a token was out of the caller's view: logged (debug) and counted for the operator, never
+ * sent (RFC 7662 §2.2). A fixed set, so it can be a metric label (docs/endpoints.md#introspection).
+ */
+export type InactiveReason =
+  | 'malformed'
+  | 'unknown_key'
+  | 'bad_signature'
+  | 'expired'
+  | 'not_yet_valid'
+  | 'revoked'
+  | 'wrong_audience'
+  | 'other_client'
+  | 'not_found';
+
+const REJECTION_REASON: Record<string, InactiveReason> = {
+  malformed: 'malformed',
+  bad_header: 'malformed',
+  claims: 'malformed',
+  unknown_key: 'unknown_key',
+  bad_signature: 'bad_signature',
+  expired: 'expired',
+  not_yet_valid: 'not_yet_valid',
+  revoked: 'revoked',
+  wrong_audience: 'wrong_audience',
+};
+
+/** A lookup's answer: the live token, why it is not shown, or undefined (not this kind of token). */
+type Lookup = Answer | { inactive: InactiveReason } | undefined;
+
 /** RFC 7662 §2.2: anything not active is exactly this, with nothing more disclosed. */
 const INACTIVE: Answer = { active: false };
 
@@ -30,7 +60,7 @@ export async function requireIntrospectFlag(ctx: Context, next: Next): Promise<v
   await next();
 }
 
-async function accessTokenAnswer(deps: IntrospectDeps, caller: ClientRecord, token: string) {
+async function accessTokenAnswer(deps: IntrospectDeps, caller: ClientRecord, token: string): Promise<Lookup> {
   // Cheap shape check first: an opaque refresh token is never a JWS.
   if (token.split('.').length !== 3) return undefined;
   try {
@@ -41,7 +71,11 @@ async function accessTokenAnswer(deps: IntrospectDeps, caller: ClientRecord, tok
     const c = caller.audienceIsDefault
       ? await deps.verifier.verify(token)
       : await deps.verifier.verify(token, { audiences: caller.audiences });
-    if (caller.audienceIsDefault && c.client_id !== caller.id) return undefined;
+    if (caller.audienceIsDefault && c.client_id !== caller.id) {
+      const aud = typeof c.aud === 'string' ? [c.aud] : c.aud;
+      const forCaller = aud.some((a) => caller.audiences.includes(a));
+      return { inactive: forCaller ? 'other_client' : 'wrong_audience' };
+    }
     return {
       active: true,
       ...(c.scope !== undefined ? { scope: c.scope } : {}),
@@ -61,18 +95,23 @@ async function accessTokenAnswer(deps: IntrospectDeps, caller: ClientRecord, tok
     if (err instanceof TokenRejected) {
       // Counted like any other rejection; the caller only ever learns "inactive".
       deps.events.emit('token.rejected', { reason: err.reason });
-      return undefined;
+      return { inactive: REJECTION_REASON[err.reason] ?? 'malformed' };
     }
     throw err;
   }
 }
 
-async function refreshTokenAnswer(deps: IntrospectDeps, caller: ClientRecord, token: string) {
+async function refreshTokenAnswer(
+  deps: IntrospectDeps,
+  caller: ClientRecord,
+  token: string,
+): Promise<Lookup> {
   // Refresh tokens are 256-bit base64url strings; anything far off is not worth a query.
   if (token.length > 512) return undefined;
   const view = await deps.liveRefreshTokens.inspect(sha256(token), new Date(deps.now()));
+  if (!view) return { inactive: 'not_found' };
   // Only the owner sees its refresh tokens; for anyone else they do not exist.
-  if (!view || view.clientId !== caller.id) return undefined;
+  if (view.clientId !== caller.id) return { inactive: 'other_client' };
   return {
     active: true,
     scope: view.scope,
@@ -101,13 +140,19 @@ export function introspectToken(deps: IntrospectDeps) {
       p.get('token_type_hint') === 'refresh_token'
         ? [refreshTokenAnswer, accessTokenAnswer]
         : [accessTokenAnswer, refreshTokenAnswer];
+    const reasons: Partial<Record<'access' | 'refresh', InactiveReason>> = {};
     for (const lookup of lookups) {
       const answer = await lookup(deps, client, token);
-      if (answer) {
+      if (answer && 'active' in answer) {
+        deps.events.emit('introspection.answered', { clientId: client.id, active: true });
         ctx.body = answer;
         return;
       }
+      if (answer) reasons[lookup === accessTokenAnswer ? 'access' : 'refresh'] = answer.inactive;
     }
+    // A JWS-shaped token is an access token: its reason says more than "no such refresh token".
+    const reason = reasons.access ?? reasons.refresh ?? 'malformed';
+    deps.events.emit('introspection.answered', { clientId: client.id, active: false, reason });
     ctx.body = INACTIVE;
   };
 }

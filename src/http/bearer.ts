@@ -26,13 +26,20 @@ export function requireBearer(deps: { verifier: AccessTokenVerifier; events: Eve
         headers: { 'WWW-Authenticate': `Bearer ${REALM}` },
       });
     }
-    const invalid = (reason: string) =>
-      new OAuthError('invalid_token', 'the access token is invalid', {
+    const invalid = (reason: string) => {
+      // A valid token minted for an API (its aud) is still invalid here (RFC 9068 §4); saying so
+      // tells the integrator what to fix and discloses nothing the token's holder cannot decode.
+      const description =
+        reason === 'wrong_audience'
+          ? "the access token's audience is not this server"
+          : 'the access token is invalid';
+      return new OAuthError('invalid_token', description, {
         detail: reason,
         headers: {
-          'WWW-Authenticate': `Bearer ${REALM}, error="invalid_token", error_description="the access token is invalid"`,
+          'WWW-Authenticate': `Bearer ${REALM}, error="invalid_token", error_description="${description}"`,
         },
       });
+    };
     if (!m?.[1]) throw invalid('malformed Authorization header');
     try {
       ctx.state.token = { raw: m[1], claims: await deps.verifier.verifyForIssuer(m[1]) };

@@ -18,6 +18,8 @@ export class KeyLifecycleError extends Error {
   constructor(
     readonly code: KeyLifecycleErrorCode,
     message: string,
+    /** A refusal that `force` overrides: each surface names its own way to force (--force, {"force": true}). */
+    readonly forceable = false,
   ) {
     super(message);
     this.name = 'KeyLifecycleError';
@@ -104,7 +106,7 @@ export class KeyLifecycle {
       const refusal = this.tooFresh(next, at);
       if (refusal && !options.force) {
         if (options.ifActiveOlderThan !== undefined) return null;
-        throw new KeyLifecycleError('rotation_refused', refusal);
+        throw new KeyLifecycleError('rotation_refused', refusal, true);
       }
       const newNext = await this.newNextKey(at);
       const audit = options.audit && {
@@ -185,7 +187,7 @@ export class KeyLifecycle {
     // docs/keys.md: "a next key is promoted only after it has been published for longer than the JWKS
     // max-age", so every cached JWKS a resource server holds already contains it.
     if (publishedFor >= this.deps.settings.jwksMaxAge) return undefined;
-    return `next key published ${publishedFor} s ago; it may sign after ${this.deps.settings.jwksMaxAge} s (use force)`;
+    return `next key published ${publishedFor} s ago; it may sign after ${this.deps.settings.jwksMaxAge} s`;
   }
 
   private newNextKey(at: number): Promise<SigningKeyRecord> {

@@ -93,6 +93,8 @@ export type TokenRejection =
   | 'expired'
   | 'not_yet_valid'
   | 'claims'
+  /** Valid, but its aud names none of the audiences the caller serves (RFC 9068 §4). */
+  | 'wrong_audience'
   | 'revoked';
 
 export class TokenRejected extends Error {
@@ -158,7 +160,7 @@ export class AccessTokenVerifier {
     if (options.audiences) {
       const aud = typeof claims.aud === 'string' ? [claims.aud] : claims.aud;
       if (!Array.isArray(aud) || !aud.some((a) => options.audiences?.includes(a))) {
-        throw new TokenRejected('claims');
+        throw new TokenRejected('wrong_audience');
       }
     }
     return claims;

@@ -11,7 +11,7 @@ import { cli, cliEnv } from '../helpers/cli.js';
 import { fileDatabase } from '../helpers/database.js';
 
 const run = promisify(execFile);
-const version = (
+const expectedVersion = (
   JSON.parse(readFileSync(path.join(INSTALL_ROOT, 'package.json'), 'utf8')) as { version: string }
 ).version;
 
@@ -25,9 +25,9 @@ const UNREACHABLE = {
 test('--version, alone or with --json, opens nothing', async (t) => {
   const plain = await cli(['--version'], UNREACHABLE);
   t.is(plain.code, 0);
-  t.is(plain.stdout, `tessera ${version}\n`);
+  t.is(plain.stdout, `tessera ${expectedVersion}\n`);
   const json = await cli(['--json', '--version'], UNREACHABLE);
-  t.deepEqual(JSON.parse(json.stdout), { version });
+  t.deepEqual(JSON.parse(json.stdout), { version: expectedVersion });
 });
 
 test('--help works on every command (and on groups), opens nothing, exits 0', async (t) => {
@@ -104,7 +104,7 @@ test.serial(
   },
 );
 
-/** The documented invocations, as child processes: `npx --no tessera` and `npm run -s tessera --`. */
+/** The documented invocations, as child processes: `npx --no -- tessera` and `npm run -s tessera --`. */
 test.serial(
   'documented invocations print clean JSON and find the same database from a subdirectory',
   async (t) => {
@@ -120,10 +120,16 @@ test.serial(
       LOG_LEVEL: 'silent',
     };
     const opts = { env, timeout: 60_000 };
-    const first = await run('npx', ['--no', 'tessera', 'migrate', '--json'], { ...opts, cwd: INSTALL_ROOT });
+    const first = await run('npx', ['--no', '--', 'tessera', 'migrate', '--json'], {
+      ...opts,
+      cwd: INSTALL_ROOT,
+    });
     t.true(Array.isArray(JSON.parse(first.stdout).applied), first.stdout);
     const sub = path.join(INSTALL_ROOT, 'test');
-    const viaNpx = await run('npx', ['--no', 'tessera', 'clients', 'list', '--json'], { ...opts, cwd: sub });
+    const viaNpx = await run('npx', ['--no', '--', 'tessera', 'clients', 'list', '--json'], {
+      ...opts,
+      cwd: sub,
+    });
     t.deepEqual(JSON.parse(viaNpx.stdout), { clients: [] });
     const viaNpm = await run('npm', ['run', '-s', 'tessera', '--', 'clients', 'list', '--json'], {
       ...opts,
@@ -131,5 +137,43 @@ test.serial(
     });
     t.deepEqual(JSON.parse(viaNpm.stdout), { clients: [] });
     t.false(existsSync(path.join(sub, rel)), 'nothing created in the subdirectory');
+    // The documented form passes top-level flags to Tessera, not to npx.
+    const help = await run('npx', ['--no', '--', 'tessera', '--help'], { ...opts, cwd: sub });
+    t.regex(help.stdout, /^usage: tessera <command>/);
+    const version = await run('npx', ['--no', '--', 'tessera', '--version'], { ...opts, cwd: sub });
+    t.is(version.stdout, `tessera ${expectedVersion}\n`);
   },
 );
+
+test('docs and examples show only the npx form that reaches this checkout with every flag', (t) => {
+  const files = [
+    'README.md',
+    'Dockerfile',
+    ...['cli', 'keys', 'audit', 'browser-apps', 'upgrades', 'client-libraries'].map((d) => `docs/${d}.md`),
+    'examples/browser-app/serve.mjs',
+  ];
+  for (const file of files) {
+    const text = readFileSync(path.join(INSTALL_ROOT, file), 'utf8');
+    // `npx tessera` may fetch the unrelated registry package; `npx --no tessera --help` is npm's help.
+    t.notRegex(
+      text.replace(/`npx --no tessera --help` prints npm's help/g, ''),
+      /npx (--no )?tessera\b/,
+      file,
+    );
+  }
+});
+
+test('npm ci --omit=dev: prepare succeeds without TypeScript, with or without a built dist/', async (t) => {
+  const { cpSync, mkdirSync, writeFileSync } = await import('node:fs');
+  const root = mkdtempSync(path.join(tmpdir(), 'tessera-prepare-'));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  mkdirSync(path.join(root, 'bin'));
+  cpSync(path.join(INSTALL_ROOT, 'bin', 'prepare.js'), path.join(root, 'bin', 'prepare.js'));
+  writeFileSync(path.join(root, 'package.json'), '{"type":"module"}');
+  const bare = await run(process.execPath, ['bin/prepare.js'], { cwd: root });
+  t.regex(bare.stderr, /no TypeScript installed \(--omit=dev\) and no dist\/: build first/);
+  mkdirSync(path.join(root, 'dist', 'src'), { recursive: true });
+  writeFileSync(path.join(root, 'dist', 'src', 'main.js'), '');
+  const built = await run(process.execPath, ['bin/prepare.js'], { cwd: root });
+  t.regex(built.stderr, /using the dist\/ already built/);
+});

@@ -311,3 +311,47 @@ test('a client registered without --audience introspects only its own tokens; th
   t.is((await introspect(s, wide, userToken)).body.active, true);
   t.is((await introspect(s, wide, adminToken)).body.active, true);
 });
+
+/** The count of one tessera_introspections_total sample on /metrics. */
+async function introspections(s: TestServer, result: string, reason: string) {
+  const text = await (await fetch(`${s.url}/metrics`)).text();
+  const m = new RegExp(
+    `^tessera_introspections_total\\{result="${result}",reason="${reason}"\\} (\\d+)$`,
+    'm',
+  ).exec(text);
+  return Number(m?.[1] ?? 0);
+}
+
+test('an inactive answer stays {"active": false} for the caller; the operator sees why in the metrics', async (t) => {
+  const { s, app, rs, user } = await setup(t);
+  // A resource server registered without --audience: its audience is the ISSUER.
+  const noAudience = await createClient(s, {
+    name: 'introspector without audience',
+    grantTypes: ['client_credentials'],
+    canIntrospect: true,
+  });
+  const forApi = await login(s, app, user);
+  const forOther = await login(s, app, user, OTHER);
+
+  const seen = await introspect(s, noAudience, forApi);
+  t.deepEqual(seen.body, { active: false });
+  t.is(await introspections(s, 'inactive', 'wrong_audience'), 1);
+
+  t.deepEqual((await introspect(s, rs, forOther)).body, { active: false });
+  t.is(await introspections(s, 'inactive', 'wrong_audience'), 2);
+
+  t.deepEqual((await introspect(s, rs, randomToken())).body, { active: false });
+  t.is(await introspections(s, 'inactive', 'not_found'), 1);
+
+  t.deepEqual((await introspect(s, rs, 'a.b.c')).body, { active: false });
+  t.is(await introspections(s, 'inactive', 'malformed'), 1);
+
+  t.true((await introspect(s, rs, forApi)).body.active as boolean);
+  t.is(await introspections(s, 'active', 'none'), 1);
+
+  // A default-audience token of another client: in the ISSUER's audience, but not the caller's own.
+  const plain = await createClient(s, { name: 'plain app', grantTypes: ['password'] });
+  const own = (await passwordLogin(s, plain, user.username, user.password)).body.access_token as string;
+  t.deepEqual((await introspect(s, noAudience, own)).body, { active: false });
+  t.is(await introspections(s, 'inactive', 'other_client'), 1);
+});

@@ -66,3 +66,18 @@ test('a token with iat beyond the 1 s tolerance in the future is refused, even w
   t.is(future.status, 401);
   t.is(future.body.error, 'invalid_token');
 });
+
+test("/logout and /me say the token's audience is not this server, still as invalid_token", async (t) => {
+  const s = await useServer(t);
+  const app = await createClient(s, { name: 'api app', grantTypes: ['password'], audiences: [API] });
+  const u = await createUser(s, 'aud2');
+  const token = (await passwordLogin(s, app, u.username, u.password)).body.access_token as string;
+  const logout = await postForm(`${s.url}/logout`, '', { authorization: `Bearer ${token}` });
+  t.is(logout.status, 401);
+  t.is(logout.body.error, 'invalid_token');
+  t.is(logout.body.error_description, "the access token's audience is not this server");
+  t.regex(logout.headers.get('www-authenticate') ?? '', /error_description="the access token's audience/);
+  // Any other refusal keeps the plain description.
+  const forged = await getJson(`${s.url}/me`, { authorization: `Bearer ${token.slice(0, -4)}AAAA` });
+  t.is(forged.body.error_description, 'the access token is invalid');
+});

@@ -1,4 +1,5 @@
 import test from 'ava';
+import * as oauth from 'oauth4webapi';
 import * as oidc from 'openid-client';
 import { useServer } from '../helpers/app.js';
 import { createClient, createUser } from '../helpers/oauth.js';
@@ -61,4 +62,32 @@ test('openid-client: RFC 8414 discovery (algorithm oauth2), password grant, prot
     oidc.genericGrantRequest(config, 'password', { username: user.username, password: 'wrong-password' }),
   );
   t.is((err as oidc.ResponseBodyError).error, 'invalid_grant');
+});
+
+// docs/client-libraries.md: Tessera is not an OpenID Provider, so OpenID discovery (the libraries'
+// default) finds nothing, and the RFC 8414 mode of each library is what works.
+test('openid-client and oauth4webapi: default OpenID discovery is a 404, algorithm oauth2 finds the metadata', async (t) => {
+  const s = await useServer(t, { issuerFromUrl: true });
+  const oidcConfig = await fetch(`${s.url}/.well-known/openid-configuration`);
+  t.is(oidcConfig.status, 404);
+
+  const refused = await t.throwsAsync(
+    oidc.discovery(new URL(s.url), 'any-client', 'any-secret', undefined, {
+      execute: [oidc.allowInsecureRequests],
+    }),
+  );
+  t.regex(
+    String((refused as Error & { code?: string }).code ?? refused?.message),
+    /NOT_CONFORM|status code/i,
+  );
+
+  const issuer = new URL(s.url);
+  const response = await oauth.discoveryRequest(issuer, {
+    algorithm: 'oauth2',
+    [oauth.allowInsecureRequests]: true,
+  });
+  const as = await oauth.processDiscoveryResponse(issuer, response);
+  t.is(as.issuer, s.url);
+  t.is(as.token_endpoint, `${s.url}/token`);
+  t.is(as.introspection_endpoint, `${s.url}/introspect`);
 });

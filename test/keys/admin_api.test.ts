@@ -76,7 +76,7 @@ test.serial(
     assertOAuthError(t, refused, 409, 'rotation_refused');
     t.regex(
       refused.body.error_description as string,
-      /published 0 s ago; it may sign after 300 s \(use force\)/,
+      /published 0 s ago; it may sign after 300 s; send \{"force": true\} to rotate now/,
     );
     assertOAuthError(
       t,

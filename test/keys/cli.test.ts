@@ -41,7 +41,7 @@ test.serial(
     t.is(refused.stdout, '');
     t.regex(
       refused.stderr,
-      /^tessera keys rotate: next key published \d+ s ago; it may sign after 300 s \(use force\)\n$/,
+      /^tessera keys rotate: next key published \d+ s ago; it may sign after 300 s; run with --force to rotate now\n$/,
     );
 
     const forced = await run('keys', 'rotate', '--force', '--json');
@@ -64,12 +64,15 @@ test.serial(
     ]);
     const human = await run('keys', 'list');
     t.is(human.code, 0);
-    t.regex(human.stdout, /"state": "active"/);
+    t.regex(human.stdout, /^kid +alg +state +created_at[\s\S]+ active +/m);
 
     const active = keys.find((k) => k.state === 'active')?.kid as string;
-    const revoked = await run('keys', 'revoke', active, '--json');
+    // Human output with the server's LOG_LEVEL: the table alone, no pino line beside it on stderr.
+    const revoked = await cli(['keys', 'revoke', active], { ...env, LOG_LEVEL: 'info' });
     t.is(revoked.code, 0, revoked.stderr);
-    const after = JSON.parse(revoked.stdout).keys as Record<string, string>[];
+    t.is(revoked.stderr, '');
+    t.regex(revoked.stdout, /^revoked +\S+/);
+    const after = JSON.parse((await run('keys', 'list', '--json')).stdout).keys as Record<string, string>[];
     t.is(after.find((k) => k.kid === active)?.state, 'revoked');
     t.is(after.filter((k) => k.state === 'active').length, 1);
 
