@@ -125,7 +125,7 @@ export const coreCommands: Record<string, Command> = {
     usage:
       'clients create --name N [--grants authorization_code,password,refresh_token,client_credentials] ' +
       '[--scopes "read write"] [--audience URI ...] [--redirect-uri URI ...] [--origin URL ...] ' +
-      '[--refresh-cookie] [--public] [--introspect] [--admin]',
+      '[--refresh-cookie] [--public] [--introspect] [--admin] [--dpop]',
     summary: 'register a client; prints {"client_id","client_secret"} once',
     async run({ args, services }) {
       const { values } = parse(args, {
@@ -139,6 +139,7 @@ export const coreCommands: Record<string, Command> = {
         public: { type: 'boolean' },
         introspect: { type: 'boolean' },
         admin: { type: 'boolean' },
+        dpop: { type: 'boolean' },
       });
       const grants = values.grants === undefined ? undefined : list(values.grants);
       const unknown = grants?.find((g) => !GRANT_TYPES.includes(g as GrantType));
@@ -155,6 +156,8 @@ export const coreCommands: Record<string, Command> = {
           isPublic: values.public ?? false,
           canIntrospect: values.introspect ?? false,
           isAdmin: values.admin ?? false,
+          // docs/dpop.md: every token request of this client must carry a DPoP proof.
+          dpopBoundAccessTokens: values.dpop ?? false,
         },
         CLI_ACTOR,
       );

@@ -172,6 +172,7 @@ const EDITABLE_CLIENT_FIELDS = [
   'redirect_uris',
   'allowed_origins',
   'refresh_cookie',
+  'dpop_bound_access_tokens',
 ];
 
 export function adminClientSteps(deps: AdminDeps) {
@@ -189,6 +190,7 @@ export function adminClientSteps(deps: AdminDeps) {
         scopes: optionalStrings(body, 'scopes'),
         audiences: optionalStrings(body, 'audiences'),
         ...browserFields(body),
+        dpopBoundAccessTokens: optionalBoolean(body, 'dpop_bound_access_tokens'),
         isPublic: optionalBoolean(body, 'public'),
         canIntrospect: optionalBoolean(body, 'introspect'),
         isAdmin: optionalBoolean(body, 'admin'),
@@ -211,6 +213,7 @@ export function adminClientSteps(deps: AdminDeps) {
         scopes: optionalStrings(body, 'scopes'),
         audiences: optionalStrings(body, 'audiences'),
         ...browserFields(body),
+        dpopBoundAccessTokens: optionalBoolean(body, 'dpop_bound_access_tokens'),
       };
       ctx.body = await account(() => deps.clientAccounts.update(param(ctx, 'id'), input, adminActor(ctx)));
     },

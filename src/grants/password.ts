@@ -1,4 +1,5 @@
 import type { AuditRecorder } from '../accounts/users.js';
+import { refreshBinding } from '../dpop/binding.js';
 import { invalidGrant, invalidRequest } from '../errors.js';
 import type { EventBus } from '../events.js';
 import type { Sessions } from '../sessions/sessions.js';
@@ -142,6 +143,7 @@ export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
         scope,
         audience: audienceList(audience),
         login: { stamp: grantStamp(request), username: user.username, method: 'password' },
+        dpopJkt: refreshBinding(client, request.dpop),
       });
       // RFC 6749 §4.3.3: a refresh token only for clients allowed the refresh_token grant.
       return issueUserToken(deps, {
@@ -152,6 +154,7 @@ export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
         scope,
         sid: session.sid,
         refreshToken: client.grantTypes.includes('refresh_token') ? session.refreshToken : undefined,
+        dpop: request.dpop,
       });
     },
   };

@@ -16,7 +16,8 @@ import { params } from './params.js';
 const ORIGINS_TTL_MS = 5000;
 
 /** Headers a browser app may read from an answer (RFC 6750 challenges, rate-limit hints). */
-const EXPOSED = 'WWW-Authenticate, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset';
+const EXPOSED =
+  'WWW-Authenticate, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, DPoP-Nonce';
 
 /** Every origin some client registered, read at most every ORIGINS_TTL_MS (preflights carry no client). */
 export class RegisteredOrigins {
@@ -74,7 +75,8 @@ export function corsPreflight(origins: RegisteredOrigins): Middleware {
       throw new OAuthError('invalid_request', 'this origin is not registered', { status: 403 });
     allowOrigin(ctx, origin);
     ctx.set('Access-Control-Allow-Methods', 'POST');
-    ctx.set('Access-Control-Allow-Headers', 'Authorization, Content-Type');
+    // DPoP (docs/dpop.md): browser apps send proofs in the DPoP header.
+    ctx.set('Access-Control-Allow-Headers', 'Authorization, Content-Type, DPoP');
     // Browsers cap this (Chromium at 2 h); 10 minutes keeps a removed origin from lingering.
     ctx.set('Access-Control-Max-Age', '600');
     ctx.status = 204;

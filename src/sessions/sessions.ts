@@ -41,6 +41,8 @@ export interface NewSession {
   login?: { stamp: AuditStamp; username: string; method: 'password' | 'authorization_code' };
   /** The family id, when the caller had to name it first (an authorization code records it). */
   sid?: string;
+  /** RFC 9449 §5: bind the family's refresh tokens to this DPoP key (src/dpop/binding.ts). */
+  dpopJkt?: string;
 }
 
 export type RefreshResult =
@@ -116,6 +118,7 @@ export class Sessions {
       audience: input.audience,
       createdAt: new Date(now),
       expiresAt: new Date(now + maxAge * 1000),
+      dpopJkt: input.dpopJkt ?? null,
     };
     const token = this.newToken(input.client);
     const { login } = input;
@@ -154,6 +157,7 @@ export class Sessions {
     presented: string,
     audit?: AuditStamp,
     check?: (family: RefreshFamily) => void,
+    dpopJkt?: string,
   ): Promise<RefreshResult> {
     if (!looksLikeRefreshToken(presented)) return { ok: false, reason: 'not_found' };
     const token = this.newToken(client);
@@ -168,6 +172,7 @@ export class Sessions {
         accessTokenTtl: this.deps.settings.accessTokenTtl,
         audit,
         check,
+        dpopJkt,
       });
     } catch (err) {
       if (err instanceof StoreError && err.code === 'conflict') return { ok: false, reason: 'conflict' };

@@ -42,6 +42,8 @@ export interface ClientRecord {
   allowedOrigins: string[];
   /** Cookie mode: the refresh token travels only in an HttpOnly cookie (docs/browser-apps.md). */
   refreshCookie: boolean;
+  /** RFC 9449 §5.2 `dpop_bound_access_tokens`: every token request must carry a DPoP proof. */
+  dpopBoundAccessTokens: boolean;
   disabledAt: Date | null;
   createdAt: Date;
 }
@@ -52,7 +54,14 @@ export type NewClient = Omit<ClientRecord, 'disabledAt' | 'createdAt'>;
 export type ClientChanges = Partial<
   Pick<
     ClientRecord,
-    'name' | 'grantTypes' | 'scopes' | 'audiences' | 'redirectUris' | 'allowedOrigins' | 'refreshCookie'
+    | 'name'
+    | 'grantTypes'
+    | 'scopes'
+    | 'audiences'
+    | 'redirectUris'
+    | 'allowedOrigins'
+    | 'refreshCookie'
+    | 'dpopBoundAccessTokens'
   >
 >;
 
@@ -183,6 +192,8 @@ export interface RefreshFamily {
   expiresAt: Date;
   revokedAt: Date | null;
   revokedReason: string | null;
+  /** RFC 9449 §5: the key thumbprint its refresh tokens are bound to (public clients using DPoP). */
+  dpopJkt: string | null;
 }
 
 /** A refresh token row; the token itself is never stored, only its SHA-256 digest. */
@@ -237,6 +248,8 @@ export interface RotateInput {
    * refresh grant checks scope and audience here, so a bad request does not cost the token).
    */
   check?(family: RefreshFamily): void;
+  /** The DPoP key of this request; a family bound to another key (or none) is `wrong_key`. */
+  dpopJkt?: string;
 }
 
 /**
@@ -248,7 +261,7 @@ export type RotateOutcome =
   | { kind: 'rotated' | 'leeway'; family: RefreshFamily; user?: UserRecord }
   | { kind: 'reuse'; family: RefreshFamily; revoked: RevokedFamilies }
   | { kind: 'not_found' | 'wrong_client' }
-  | { kind: 'revoked' | 'expired'; family: RefreshFamily };
+  | { kind: 'revoked' | 'expired' | 'wrong_key'; family: RefreshFamily };
 
 export type RevokeByTokenOutcome =
   | { kind: 'revoked'; family: RefreshFamily; revoked: RevokedFamilies }
@@ -266,7 +279,7 @@ export interface RefreshTokenStore {
    * revoked (reason in `evict`) in the same transaction, which also writes the `audit` events.
    */
   createFamily(
-    family: Omit<RefreshFamily, 'revokedAt' | 'revokedReason'>,
+    family: Omit<RefreshFamily, 'revokedAt' | 'revokedReason' | 'dpopJkt'> & { dpopJkt?: string | null },
     token: NewRefreshToken,
     limits: { maxLiveFamilies: number; evict: FamilyRevocation },
     audit?: AuditEvent[],

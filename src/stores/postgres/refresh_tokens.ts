@@ -28,6 +28,7 @@ interface FamilyRow {
   expires_at: Date;
   revoked_at: Date | null;
   revoked_reason: string | null;
+  dpop_jkt: string | null;
 }
 
 interface TokenRow {
@@ -51,6 +52,7 @@ const familyFromRow = (r: FamilyRow): RefreshFamily => ({
   expiresAt: toDate(r.expires_at),
   revokedAt: toDateOrNull(r.revoked_at),
   revokedReason: r.revoked_reason,
+  dpopJkt: r.dpop_jkt ?? null,
 });
 
 const tokenFromRow = (r: TokenRow): RefreshTokenRecord => ({
@@ -92,7 +94,7 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
   }
 
   async createFamily(
-    family: Omit<RefreshFamily, 'revokedAt' | 'revokedReason'>,
+    family: Omit<RefreshFamily, 'revokedAt' | 'revokedReason' | 'dpopJkt'> & { dpopJkt?: string | null },
     token: NewRefreshToken,
     limits: { maxLiveFamilies: number; evict: FamilyRevocation },
     audit: AuditEvent[] = [],
@@ -124,6 +126,7 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
         audience: JSON.stringify(family.audience),
         created_at: family.createdAt,
         expires_at: family.expiresAt,
+        dpop_jkt: family.dpopJkt ?? null,
       });
       await insertToken(trx, family.id, family.clientId, null, token, family.createdAt, family.expiresAt);
       await insertAuditEvents(trx, audit);
@@ -156,6 +159,7 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
       // is still treated as reuse below.
       if (token.spent_at === null) {
         if (toDate(token.expires_at) <= now) return { kind: 'expired', family };
+        if (!keyMatches(family, input)) return { kind: 'wrong_key', family };
         input.check?.(family);
         await trx('refresh_tokens').where({ id: token.id }).update({ spent_at: now });
         await insertToken(trx, family.id, token.client_id, token.id, input.child, now, family.expiresAt);
@@ -171,6 +175,7 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
           .whereNull('spent_at')
           .first();
         if (live && live.parent_id === token.id) {
+          if (!keyMatches(family, input)) return { kind: 'wrong_key', family };
           input.check?.(family);
           await trx('refresh_tokens').where({ id: live.id }).update({ spent_at: now });
           await insertToken(trx, family.id, token.client_id, token.id, input.child, now, family.expiresAt);
@@ -221,6 +226,7 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
        ), family AS (
          SELECT f.* FROM refresh_families f JOIN presented p ON f.id = p.family_id
           WHERE f.revoked_at IS NULL AND f.expires_at > ?
+            AND (f.dpop_jkt IS NULL OR f.dpop_jkt = ?)
             FOR UPDATE OF f
        ), spent AS (
          UPDATE refresh_tokens t SET spent_at = ?
@@ -239,7 +245,18 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
               u.roles AS u_roles, u.password_changed_at AS u_password_changed_at,
               u.disabled_at AS u_disabled_at, u.created_at AS u_created_at
          FROM child c JOIN family f ON f.id = c.family_id JOIN users u ON u.id = f.user_id`,
-      [input.hash, input.clientId, now, now, now, child.id, child.hash, now, child.idleExpiresAt],
+      [
+        input.hash,
+        input.clientId,
+        now,
+        now,
+        input.dpopJkt ?? null,
+        now,
+        child.id,
+        child.hash,
+        now,
+        child.idleExpiresAt,
+      ],
     )) as { rows: (FamilyRow & Record<`u_${string}`, unknown>)[] };
     const row = result.rows[0];
     if (!row) return undefined;
@@ -358,6 +375,10 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
     return affectedRows(await this.db('refresh_families').whereIn('id', victims).del());
   }
 }
+
+/** RFC 9449 §5: a bound family is refreshed only with a proof of its own key. */
+const keyMatches = (family: RefreshFamily, input: RotateInput) =>
+  family.dpopJkt === null || family.dpopJkt === input.dpopJkt;
 
 /** Finds a token by digest and locks its family row; re-reads the token after the lock. */
 async function lockByHash(
