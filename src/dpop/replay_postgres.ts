@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { affectedRows } from '../stores/postgres/rows.js';
 import { type ReplayCache, replayKey } from './replay.js';
 
 /** How often expired proofs are deleted, and how many at most per statement. */
@@ -41,7 +42,7 @@ export class PostgresReplayCache implements ReplayCache {
       .select('id')
       .where('expires_at', '<=', new Date(this.now()))
       .limit(PURGE_BATCH);
-    return Number(await this.db('dpop_proofs').whereIn('id', victims).del());
+    return affectedRows(await this.db('dpop_proofs').whereIn('id', victims).del());
   }
 
   close(): void {
