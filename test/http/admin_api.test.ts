@@ -106,6 +106,7 @@ test('clients: create shows the secret once; get, list and patch never show a se
     'created_at',
     'default_audience',
     'disabled',
+    'dpop_bound_access_tokens',
     'grant_types',
     'introspect',
     'name',
