@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import {
+  type CryptoKey,
   calculateJwkThumbprint,
   decodeProtectedHeader,
   errors,
@@ -79,6 +80,9 @@ export class ProofRejected extends Error {
   }
 }
 
+/** Imported keys and thumbprints of recently seen proof keys: a client signs every proof with one key. */
+const KEY_CACHE_SIZE = 1000;
+
 /** What the proof must match: this request, and at a resource, the access token it comes with. */
 export interface ProofRequest {
   /** Every `DPoP` header line of the request (Node's `headersDistinct`); exactly one is allowed. */
@@ -139,6 +143,8 @@ function publicJwk(jwk: unknown): JWK {
  * other reason does not use up its `jti`.
  */
 export class DpopProofVerifier {
+  private readonly keys = new Map<string, { key: CryptoKey; jkt: string }>();
+
   constructor(private readonly deps: ProofVerifierDeps) {}
 
   async verify(request: ProofRequest): Promise<VerifiedProof> {
@@ -147,10 +153,9 @@ export class DpopProofVerifier {
     if (header.typ !== DPOP_PROOF_TYP) throw new ProofRejected('typ');
     if (typeof header.alg !== 'string' || !(DPOP_ALGS as readonly string[]).includes(header.alg))
       throw new ProofRejected('alg');
-    const jwk = publicJwk(header.jwk);
-    const payload = await this.verifySignature(proof, jwk, header.alg);
+    const { key, jkt } = await this.importKey(publicJwk(header.jwk), header.alg);
+    const payload = await this.verifySignature(proof, key, header.alg);
     const claims = this.checkClaims(payload, request);
-    const jkt = await calculateJwkThumbprint(jwk, 'sha256');
     if (request.expectedJkt !== undefined && request.expectedJkt !== jkt)
       throw new ProofRejected('key_mismatch');
     if (request.requireNonce && !this.deps.nonces.accepts(claims.nonce)) throw new ProofRejected('nonce');
@@ -175,14 +180,30 @@ export class DpopProofVerifier {
     return proof;
   }
 
-  private async verifySignature(proof: string, jwk: JWK, alg: string): Promise<JWTPayload> {
+  /**
+   * The header jwk as a public CryptoKey for `alg`, and its RFC 7638 thumbprint. Cached by the
+   * exact jwk and alg (bounded, oldest out first): importing and hashing cost more than verifying.
+   */
+  private async importKey(jwk: JWK, alg: string): Promise<{ key: CryptoKey; jkt: string }> {
+    const id = `${alg}:${JSON.stringify(jwk)}`;
+    const cached = this.keys.get(id);
+    if (cached) return cached;
     let key: Awaited<ReturnType<typeof importJWK>>;
+    let jkt: string;
     try {
       key = await importJWK(jwk, alg);
+      jkt = await calculateJwkThumbprint(jwk, 'sha256');
     } catch {
       throw new ProofRejected('jwk');
     }
     if (key instanceof Uint8Array || key.type !== 'public') throw new ProofRejected('jwk');
+    const entry = { key, jkt };
+    if (this.keys.size >= KEY_CACHE_SIZE) this.keys.delete(this.keys.keys().next().value as string);
+    this.keys.set(id, entry);
+    return entry;
+  }
+
+  private async verifySignature(proof: string, key: CryptoKey, alg: string): Promise<JWTPayload> {
     try {
       const { payload } = await jwtVerify(proof, key, {
         algorithms: [alg],
