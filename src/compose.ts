@@ -10,6 +10,11 @@ import { connectDatabase } from './db/connect.js';
 import { lockEmbeddedDatabase } from './db/embedded_lock.js';
 import { migrateLatest, migrationStatus } from './db/migrate.js';
 import { type NotificationSource, PostgresListener } from './db/notifications.js';
+import { HmacDpopNonces } from './dpop/nonce.js';
+import { DpopProofVerifier, IAT_WINDOW_S } from './dpop/proof.js';
+import { MemoryReplayCache, type ReplayCache } from './dpop/replay.js';
+import { PostgresReplayCache } from './dpop/replay_postgres.js';
+import { RedisReplayCache } from './dpop/replay_redis.js';
 import { type ReadinessCheck, runCheck } from './endpoints/health.js';
 import { EventBus } from './events.js';
 import { authorizationCodeGrant } from './grants/authorization_code.js';
@@ -259,6 +264,8 @@ export interface Stores {
   rateLimits: RateLimits;
   /** The audit trail (docs/audit.md). */
   auditEvents: AuditStore;
+  /** DPoP proofs seen recently (RFC 9449 §11.1), where the denylist lives (docs/dpop.md). */
+  dpopReplay: ReplayCache;
   readiness: ReadinessCheck[];
   close(): Promise<void>;
 }
@@ -287,9 +294,13 @@ export async function openStores(b: Backends): Promise<Stores> {
     now,
   });
 
+  const dpopReplay = openDpopReplay(b);
   await denylist.load();
   const readiness = readinessChecks(b, denylist);
-  const close = async () => denylist.close?.();
+  const close = async () => {
+    await dpopReplay.close?.();
+    await denylist.close?.();
+  };
   return {
     users,
     clients,
@@ -302,9 +313,28 @@ export async function openStores(b: Backends): Promise<Stores> {
     denylist,
     rateLimits,
     auditEvents,
+    dpopReplay,
     readiness,
     close,
   };
+}
+
+/** The DPoP replay cache beside the denylist: Redis (Postgres while it fails), Postgres, or memory. */
+function openDpopReplay(b: Backends): ReplayCache {
+  const { redis, config, events, now } = b;
+  if (!redis && b.mode !== 'postgres') return new MemoryReplayCache(now);
+  const durable = new PostgresReplayCache(b.db, now);
+  durable.startPurge();
+  const postgres = guarded(durable, 'database');
+  if (!redis) return postgres;
+  return new RedisReplayCache({
+    redis,
+    prefix: config.redisKeyPrefix,
+    fallback: postgres,
+    events,
+    now,
+    proofLifetimeMs: 2 * (IAT_WINDOW_S + 1) * 1000,
+  });
 }
 
 /** Redis when configured; else Postgres (with its LISTEN copy in servers); in-process when embedded. */
@@ -378,6 +408,10 @@ export interface Domain {
   clientAccounts: ClientAccounts;
   /** Records changes that have no transaction of their own, and reads the trail. */
   audit: AuditTrail;
+  /** RFC 9449 §4.3 proof checks for /token and Tessera's own resources (docs/dpop.md). */
+  dpopProofs: DpopProofVerifier;
+  /** RFC 9449 §8 server nonces (required at /token with DPOP_NONCE=true). */
+  dpopNonces: HmacDpopNonces;
   close(): Promise<void>;
 }
 
@@ -462,6 +496,7 @@ export async function buildDomain(b: Backends, s: Stores, options: BuildOptions 
   const credentials = { users: s.users, hasher, throttle: s.rateLimits, audit, events };
   const endUserSessions = async (id: string, reason: string, stamp: AuditStamp) =>
     void (await sessions.endUserSessions(id, reason, stamp));
+  const dpopNonces = new HmacDpopNonces(b.kek, now);
   const endClientSessions = async (id: string, reason: string, stamp: AuditStamp) =>
     void (await sessions.endClientSessions(id, reason, stamp));
   return {
@@ -489,6 +524,8 @@ export async function buildDomain(b: Backends, s: Stores, options: BuildOptions 
       endSessions: endClientSessions,
     }),
     audit,
+    dpopProofs: new DpopProofVerifier({ replay: s.dpopReplay, nonces: dpopNonces, now }),
+    dpopNonces,
     close: async () => keySignal.close(),
   };
 }

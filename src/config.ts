@@ -75,6 +75,8 @@ export interface Config {
   authorizationCodeTtl: number;
   logLevel: LogLevel;
   rateLimits: RateLimitConfig;
+  /** DPOP_NONCE: DPoP proofs at /token must carry a server nonce (RFC 9449 §8, docs/dpop.md). */
+  dpopNonce: boolean;
 }
 
 /**
@@ -283,6 +285,15 @@ function readRateLimits(env: Env): RateLimitConfig {
   return limits;
 }
 
+/** An on/off setting: true/false, 1/0, yes/no, on/off (case-insensitive); anything else is refused. */
+function readFlag(env: Env, key: string, fallback: boolean): boolean {
+  const raw = env[key]?.trim().toLowerCase() ?? '';
+  if (raw === '') return fallback;
+  if (['true', '1', 'yes', 'on'].includes(raw)) return true;
+  if (['false', '0', 'no', 'off'].includes(raw)) return false;
+  throw new ConfigError(key, 'must be true or false');
+}
+
 function readOpsPort(env: Env, port: number): number | undefined {
   if (env.OPS_PORT === undefined || env.OPS_PORT === '') return undefined;
   const opsPort = readInt(env, 'OPS_PORT', 0, 1, 65535);
@@ -345,6 +356,7 @@ export function loadConfig(env: Env = process.env, options: { requireKek?: boole
     authorizationCodeTtl: readAuthorizationCodeTtl(env),
     logLevel,
     rateLimits: readRateLimits(env),
+    dpopNonce: readFlag(env, 'DPOP_NONCE', false),
   };
 }
 

@@ -22,6 +22,9 @@ export type OAuthErrorCode =
   | 'unsupported_response_type'
   | 'server_error'
   | 'temporarily_unavailable'
+  // RFC 9449 §5, §7.1, §8 (DPoP)
+  | 'invalid_dpop_proof'
+  | 'use_dpop_nonce'
   // OpenID Connect Core 1.0 §3.1.2.6, answered to prompt=none without a login session
   | 'login_required'
   // Tessera-specific
@@ -43,6 +46,8 @@ const DEFAULT_STATUS: Record<OAuthErrorCode, number> = {
   invalid_target: 400,
   unsupported_response_type: 400,
   login_required: 400,
+  invalid_dpop_proof: 400,
+  use_dpop_nonce: 400,
   server_error: 500,
   temporarily_unavailable: 503,
   rate_limited: 429,

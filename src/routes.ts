@@ -3,6 +3,9 @@ import type { Middleware } from 'koa';
 import type { AuditTrail } from './audit/trail.js';
 import type { LoginSessions } from './authorize/login_sessions.js';
 import type { Config, DeploymentMode } from './config.js';
+import type { DpopNonces } from './dpop/nonce.js';
+import type { DpopProofVerifier } from './dpop/proof.js';
+import { checkDpopProof } from './dpop/token_proof.js';
 import { type AdminDeps, adminAuditSteps, adminClientSteps, adminUserSteps } from './endpoints/admin.js';
 import { listKeys, revokeKey, rotateKeys } from './endpoints/admin_keys.js';
 import {
@@ -60,7 +63,7 @@ import type { AccessTokenVerifier } from './tokens/access_token.js';
 /** What the HTTP API needs: the parts of the composition root it uses, nothing that opens a backend. */
 export interface RouteDeps {
   config: Pick<Config, 'issuer' | 'jwksMaxAge' | 'authorizationCodeTtl' | 'refreshTokenIdleTtl'> &
-    Partial<Pick<Config, 'opsPort'>>;
+    Partial<Pick<Config, 'opsPort' | 'dpopNonce'>>;
   events: EventBus;
   metrics: Metrics;
   now: () => number;
@@ -84,6 +87,8 @@ export interface RouteDeps {
   clientAccounts: AdminDeps['clientAccounts'];
   userAccounts: AdminDeps['userAccounts'];
   audit: AuditTrail;
+  dpopProofs: DpopProofVerifier;
+  dpopNonces: DpopNonces;
 }
 
 /** Every scope a client may ask for: the admin scopes and every registered client's scopes. */
@@ -138,7 +143,12 @@ function steps(d: RouteDeps) {
   const { config, events } = d;
   return {
     authenticateClient: authenticateClient({ clients: d.clients, events }),
-    requireBearer: requireBearer({ verifier: d.verifier, events }),
+    requireBearer: requireBearer({
+      verifier: d.verifier,
+      events,
+      proofs: d.dpopProofs,
+      issuer: config.issuer,
+    }),
     // docs/admin.md: `admin` or the area's own scope.
     requireKeysScope: requireAdminScope('admin:keys'),
     requireClientsScope: requireAdminScope('admin:clients'),
@@ -150,6 +160,12 @@ function steps(d: RouteDeps) {
     limitTokenRequests: d.rateLimits.perClient('token'),
     limitIntrospectRequests: d.rateLimits.perClient('introspect'),
     checkGrant: checkGrant(d.grants),
+    checkDpopProof: checkDpopProof({
+      proofs: d.dpopProofs,
+      nonces: d.dpopNonces,
+      requireNonce: config.dpopNonce ?? false,
+      issuer: config.issuer,
+    }),
     introspectToken: introspectToken({
       verifier: d.verifier,
       liveRefreshTokens: d.refreshInspector,
@@ -196,7 +212,7 @@ export function routes(deps: RouteDeps): Router {
   router.get('/authorize', noCache, s.authorizeErrors, readAuthorizeInput, s.readAuthorizationRequest, s.answerAuthorization);
   router.post('/authorize', noCache, s.authorizeErrors, readAuthorizeInput, s.readAuthorizationRequest, s.signIn);
   // RFC 6749 §3.2, §5; per-client limits after authentication so nobody spends another's budget.
-  router.post('/token', noCache, parseParams, s.corsForNamedClient, s.authenticateClient, s.requireClientOrigin, s.limitTokenRequests, s.checkGrant, s.refreshCookieMode, dispatchGrant);
+  router.post('/token', noCache, parseParams, s.corsForNamedClient, s.authenticateClient, s.requireClientOrigin, s.limitTokenRequests, s.checkGrant, s.checkDpopProof, s.refreshCookieMode, dispatchGrant);
   // RFC 7662 §2
   router.post('/introspect', noCache, parseParams, s.authenticateClient, s.limitIntrospectRequests, requireIntrospectFlag, s.introspectToken);
   // RFC 7009 §2

@@ -29,6 +29,8 @@ export interface NewClientInput {
   allowedOrigins?: string[];
   /** Cookie mode: the refresh token only in an HttpOnly cookie (docs/browser-apps.md). */
   refreshCookie?: boolean;
+  /** RFC 9449 §5.2: every token request must carry a DPoP proof (docs/dpop.md). */
+  dpopBoundAccessTokens?: boolean;
 }
 
 /** What PATCH /admin/clients/{id} may change; absent fields stay as they are. */
@@ -40,6 +42,7 @@ export interface ClientUpdateInput {
   redirectUris?: string[];
   allowedOrigins?: string[];
   refreshCookie?: boolean;
+  dpopBoundAccessTokens?: boolean;
 }
 
 /** The admin API field a browser-registration refusal is about (its message names it in words). */
@@ -81,6 +84,7 @@ export function describeClient(c: ClientRecord) {
     redirect_uris: c.redirectUris,
     allowed_origins: c.allowedOrigins,
     refresh_cookie: c.refreshCookie,
+    dpop_bound_access_tokens: c.dpopBoundAccessTokens,
     disabled: c.disabledAt !== null,
     created_at: c.createdAt.toISOString(),
   };
@@ -179,6 +183,7 @@ export class ClientAccounts {
       refreshTokenMaxAge: null,
       refreshReuseLeeway: null,
       ...browser,
+      dpopBoundAccessTokens: input.dpopBoundAccessTokens ?? false,
     });
     await this.deps.audit.record(
       stamp,
@@ -190,6 +195,7 @@ export class ClientAccounts {
         public: secret === undefined,
         admin: client.isAdmin,
         introspect: client.canIntrospect,
+        dpop_bound_access_tokens: client.dpopBoundAccessTokens,
       },
     );
     return secret === undefined ? { client_id: client.id } : { client_id: client.id, client_secret: secret };
@@ -254,6 +260,8 @@ export class ClientAccounts {
       if (input.allowedOrigins !== undefined) changes.allowedOrigins = next.allowedOrigins;
       if (input.refreshCookie !== undefined) changes.refreshCookie = next.refreshCookie;
     }
+    if (input.dpopBoundAccessTokens !== undefined)
+      changes.dpopBoundAccessTokens = input.dpopBoundAccessTokens;
     const updated = await this.deps.clients.update(clientId, changes);
     if (!updated) throw new AccountError('not_found', `no client ${clientId}`);
     await this.deps.audit.record(
@@ -324,4 +332,5 @@ const fieldName = (key: string) =>
     redirectUris: 'redirect_uris',
     allowedOrigins: 'allowed_origins',
     refreshCookie: 'refresh_cookie',
+    dpopBoundAccessTokens: 'dpop_bound_access_tokens',
   })[key] ?? key;

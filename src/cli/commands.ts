@@ -144,6 +144,7 @@ const CLIENT_CREATE_OPTIONS = {
   public: { type: 'boolean', description: 'no secret (authenticates with none)' },
   introspect: { type: 'boolean', description: 'may call /introspect (give it the --audience it serves)' },
   admin: { type: 'boolean', description: 'may get the admin scopes through client_credentials' },
+  dpop: { type: 'boolean', description: 'every token request must carry a DPoP proof (docs/dpop.md)' },
 } as const;
 
 /** Introspection shows a caller only tokens for its audiences (docs/endpoints.md#introspection). */
@@ -241,6 +242,8 @@ export const coreCommands: Record<string, Command> = {
           isPublic: values.public ?? false,
           canIntrospect: values.introspect ?? false,
           isAdmin: values.admin ?? false,
+          // docs/dpop.md: every token request of this client must carry a DPoP proof.
+          dpopBoundAccessTokens: values.dpop ?? false,
         },
         CLI_ACTOR,
       );

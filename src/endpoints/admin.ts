@@ -111,6 +111,7 @@ const editableInput = (body: z.infer<typeof adminBodies.updateClient>) => ({
   redirectUris: body.redirect_uris,
   allowedOrigins: body.allowed_origins,
   refreshCookie: body.refresh_cookie,
+  dpopBoundAccessTokens: body.dpop_bound_access_tokens,
 });
 
 export function adminClientSteps(deps: AdminDeps) {

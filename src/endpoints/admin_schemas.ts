@@ -19,6 +19,7 @@ export const editableClientFields = {
   redirect_uris: strings,
   allowed_origins: strings,
   refresh_cookie: z.boolean(),
+  dpop_bound_access_tokens: z.boolean(),
 };
 
 export const adminBodies = {
@@ -30,6 +31,7 @@ export const adminBodies = {
     redirect_uris: strings.optional(),
     allowed_origins: strings.optional(),
     refresh_cookie: z.boolean().optional(),
+    dpop_bound_access_tokens: z.boolean().optional(),
     public: z.boolean().optional(),
     introspect: z.boolean().optional(),
     admin: z.boolean().optional(),

@@ -1,5 +1,6 @@
 import type { Context } from 'koa';
 import { PKCE_METHODS } from '../authorize/pkce.js';
+import { DPOP_ALGS } from '../dpop/proof.js';
 import { strongEtag } from '../etag.js';
 import { CLIENT_AUTH_METHODS } from '../http/client_auth.js';
 import type { KeyRing } from '../keys/keyring.js';
@@ -96,6 +97,8 @@ export function serveMetadata(deps: DiscoveryDeps) {
       scopes_supported: scopesSupported,
       // RFC 9068 tokens are signed with the server keys; advertise the algorithms of published keys.
       access_token_signing_alg_values_supported: algs,
+      // RFC 9449 §5.1: the proof algorithms /token and Tessera's own resources accept.
+      dpop_signing_alg_values_supported: DPOP_ALGS,
     };
   }
 }

@@ -88,8 +88,9 @@ async function accessTokenAnswer(deps: IntrospectDeps, caller: ClientRecord, tok
       iat: c.iat,
       nbf: c.nbf,
       jti: c.jti,
-      // RFC 7662 §2.2 token_type is the RFC 6749 §7.1 type of an access token.
-      token_type: 'Bearer',
+      // RFC 9449 §6.2: a bound token shows its key and the DPoP type, so a resource server that
+      // introspects can demand the proof (RFC 7662 §2.2 token_type, RFC 6749 §7.1).
+      ...(c.cnf ? { cnf: { jkt: c.cnf.jkt }, token_type: 'DPoP' } : { token_type: 'Bearer' }),
     } satisfies Answer;
   } catch (err) {
     if (err instanceof TokenRejected) {

@@ -38,5 +38,7 @@ export async function dispatchGrant(ctx: Context): Promise<void> {
     params: params(ctx),
     ip: ctx.ip,
     requestId: ctx.state.requestId,
+    // Set by checkDpopProof (src/dpop/token_proof.ts) when the request carried a valid proof.
+    ...(ctx.state.dpop ? { dpop: ctx.state.dpop } : {}),
   });
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { AUTHORIZATION_CODE } from '../authorize/codes.js';
 import { verifierMatches } from '../authorize/pkce.js';
+import { refreshBinding } from '../dpop/binding.js';
 import { invalidGrant, invalidRequest } from '../errors.js';
 import type { EventBus } from '../events.js';
 import type { Sessions } from '../sessions/sessions.js';
@@ -64,7 +65,7 @@ export function authorizationCodeGrant(deps: AuthorizationCodeGrantDeps): GrantH
 
   return {
     grantType: 'authorization_code',
-    async handle({ client, params }) {
+    async handle({ client, params, dpop }) {
       const presented = params.get('code');
       const verifier = params.get('code_verifier');
       if (presented === undefined) throw invalidRequest('code is required');
@@ -97,6 +98,7 @@ export function authorizationCodeGrant(deps: AuthorizationCodeGrantDeps): GrantH
         scope: code.scope,
         audience: code.audience,
         loginSessionId: code.loginSessionId,
+        dpopJkt: refreshBinding(client, dpop),
       });
       // A replay that arrived while this session was being created found no session to revoke.
       if (await deps.codes.wasReplayed(hash)) {
@@ -111,6 +113,7 @@ export function authorizationCodeGrant(deps: AuthorizationCodeGrantDeps): GrantH
         scope: code.scope,
         sid: session.sid,
         refreshToken: client.grantTypes.includes('refresh_token') ? session.refreshToken : undefined,
+        dpop,
       });
     },
   };

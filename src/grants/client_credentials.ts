@@ -15,7 +15,7 @@ export interface ClientCredentialsDeps {
 export function clientCredentialsGrant(deps: ClientCredentialsDeps): GrantHandler {
   return {
     grantType: 'client_credentials',
-    async handle({ client, params }) {
+    async handle({ client, params, dpop }) {
       // Public clients hold no credential, so they cannot use a grant that is only the credential.
       if (client.secretHash === null) {
         throw new OAuthError('unauthorized_client', 'public clients cannot use client_credentials');
@@ -31,6 +31,7 @@ export function clientCredentialsGrant(deps: ClientCredentialsDeps): GrantHandle
         clientId: client.id,
         audience,
         scope,
+        dpop,
       });
     },
   };

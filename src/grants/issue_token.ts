@@ -1,3 +1,4 @@
+import type { DpopBinding } from '../dpop/binding.js';
 import type { EventBus } from '../events.js';
 import type { ClientRecord, GrantType, UserRecord } from '../stores/types.js';
 import type { AccessTokenMinter, MintInput } from '../tokens/access_token.js';
@@ -13,16 +14,22 @@ export interface IssueDeps {
 }
 
 /**
- * Every grant ends here: mint the RFC 9068 access token with the client's lifetime, emit
+ * Every grant ends here: mint the RFC 9068 access token with the client's lifetime (bound to the
+ * DPoP key when the request proved one, RFC 9449 §6), emit
  * `token.issued`, answer the RFC 6749 §5.1 body (a refresh token only when one is given).
  */
 export async function issueAccessToken(
   deps: IssueDeps,
-  input: Omit<MintInput, 'ttl'> & { grantType: GrantType; client: ClientRecord; refreshToken?: string },
+  input: Omit<MintInput, 'ttl' | 'jkt'> & {
+    grantType: GrantType;
+    client: ClientRecord;
+    refreshToken?: string;
+    dpop?: DpopBinding;
+  },
 ): Promise<TokenResponseBody> {
-  const { grantType, client, refreshToken, ...claims } = input;
+  const { grantType, client, refreshToken, dpop, ...claims } = input;
   const ttl = accessTokenTtl(client, deps.accessTokenTtl);
-  const { token, kid } = await deps.minter.mint({ ...claims, ttl });
+  const { token, kid } = await deps.minter.mint({ ...claims, ttl, ...(dpop ? { jkt: dpop.jkt } : {}) });
   deps.events.emit('token.issued', {
     grantType,
     clientId: client.id,
@@ -32,7 +39,8 @@ export async function issueAccessToken(
   });
   return {
     access_token: token,
-    token_type: 'Bearer',
+    // RFC 9449 §5: a bound token is a DPoP token, to be presented with `Authorization: DPoP`.
+    token_type: dpop ? 'DPoP' : 'Bearer',
     expires_in: ttl,
     scope: claims.scope,
     ...(refreshToken === undefined ? {} : { refresh_token: refreshToken }),
@@ -53,6 +61,7 @@ export function issueUserToken(
     scope: string;
     sid: string;
     refreshToken?: string;
+    dpop?: DpopBinding;
   },
 ): Promise<TokenResponseBody> {
   const { user, ...rest } = input;

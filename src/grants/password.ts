@@ -1,3 +1,4 @@
+import { refreshBinding } from '../dpop/binding.js';
 import { invalidGrant, invalidRequest } from '../errors.js';
 import type { EventBus } from '../events.js';
 import { tooManyRequests } from '../http/rate_limits.js';
@@ -44,6 +45,7 @@ export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
           scope,
           audience: audienceList(audience),
           stamp,
+          dpopJkt: refreshBinding(client, request.dpop),
         });
         return { sessionId: session.sid, refreshToken: session.refreshToken };
       });
@@ -69,6 +71,7 @@ export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
         scope,
         sid: session.sessionId,
         refreshToken: client.grantTypes.includes('refresh_token') ? session.refreshToken : undefined,
+        dpop: request.dpop,
       });
     },
   };

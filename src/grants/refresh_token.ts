@@ -24,6 +24,7 @@ const FAILURE_DETAIL: Record<Extract<RefreshResult, { ok: false }>['reason'], st
   expired: 'refresh token or family expired',
   reuse: 'spent refresh token presented again: family revoked',
   conflict: 'lost a concurrent rotation',
+  wrong_key: 'refresh token bound to another DPoP key (or a proof is missing)',
 };
 
 /**
@@ -65,6 +66,8 @@ export function refreshTokenGrant(deps: RefreshGrantDeps): GrantHandler {
               granted = grant(family);
             }
           : undefined,
+        // RFC 9449 §5: a bound family refreshes only with a proof of its key.
+        request.dpop?.jkt,
       );
       if (!result.ok) throw invalidGrant(FAILURE_DETAIL[result.reason]);
       if (narrowing && !granted) throw invalidGrant('not checked');
@@ -90,6 +93,7 @@ export function refreshTokenGrant(deps: RefreshGrantDeps): GrantHandler {
         scope,
         sid: result.family.id,
         refreshToken: result.refreshToken,
+        dpop: request.dpop,
       });
     },
   };

@@ -1,10 +1,12 @@
+import type { DpopBinding } from '../dpop/binding.js';
 import type { Params } from '../http/params.js';
 import type { AuditStamp, ClientRecord, GrantType } from '../stores/types.js';
 
 /** RFC 6749 §5.1 successful response. */
 export interface TokenResponseBody {
   access_token: string;
-  token_type: 'Bearer';
+  /** RFC 9449 §5: `DPoP` when the access token is bound to the client's key. */
+  token_type: 'Bearer' | 'DPoP';
   expires_in: number;
   scope: string;
   refresh_token?: string;
@@ -17,6 +19,8 @@ export interface GrantRequest {
   ip: string;
   /** The request's X-Request-Id, for the audit trail. */
   requestId?: string;
+  /** The key of the request's verified DPoP proof (src/dpop/token_proof.ts), if it sent one. */
+  dpop?: DpopBinding;
 }
 
 /** The audit stamp of a grant: the client acted, from this IP, in this request. */

@@ -15,7 +15,8 @@ import { params } from './params.js';
 const ORIGINS_TTL_MS = 5000;
 
 /** Headers a browser app may read from an answer (RFC 6750 challenges, rate-limit hints). */
-const EXPOSED = 'WWW-Authenticate, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset';
+const EXPOSED =
+  'WWW-Authenticate, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, DPoP-Nonce';
 
 const CORS_HEADERS = [
   'Access-Control-Allow-Origin',
@@ -124,7 +125,8 @@ export function corsPreflight(
     ctx.set('Access-Control-Allow-Origin', origin);
     if (options.credentials) ctx.set('Access-Control-Allow-Credentials', 'true');
     ctx.set('Access-Control-Allow-Methods', options.methods);
-    ctx.set('Access-Control-Allow-Headers', 'Authorization, Content-Type');
+    // DPoP (docs/dpop.md): browser apps send proofs in the DPoP header.
+    ctx.set('Access-Control-Allow-Headers', 'Authorization, Content-Type, DPoP');
     // Browsers cap this (Chromium at 2 h); 10 minutes keeps a removed origin from lingering.
     ctx.set('Access-Control-Max-Age', '600');
     ctx.status = 204;

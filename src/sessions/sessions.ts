@@ -48,6 +48,8 @@ export interface NewSession {
   sid?: string;
   /** The login session of /authorize whose code starts this family. */
   loginSessionId?: string | null;
+  /** RFC 9449 §5: bind the family's refresh tokens to this DPoP key (src/dpop/binding.ts). */
+  dpopJkt?: string;
 }
 
 /** One line of a session list (`sessions list`, GET /admin/users/{id}/sessions). */
@@ -156,6 +158,7 @@ export class Sessions {
       createdAt: new Date(now),
       expiresAt: new Date(now + maxAge * 1000),
       loginSessionId: input.loginSessionId ?? null,
+      dpopJkt: input.dpopJkt ?? null,
     };
     const token = this.newToken(input.client);
     const limits = {
@@ -179,6 +182,7 @@ export class Sessions {
     presented: string,
     audit?: AuditStamp,
     check?: (family: RefreshFamily) => void,
+    dpopJkt?: string,
   ): Promise<RefreshResult> {
     if (!looksLikeRefreshToken(presented)) return { ok: false, reason: 'not_found' };
     const token = this.newToken(client);
@@ -193,6 +197,7 @@ export class Sessions {
         accessTokenTtl: this.deps.settings.accessTokenTtl,
         audit,
         check,
+        dpopJkt,
       });
     } catch (err) {
       // The refresh flow's mapping (RFC 6749 §5.2): a transaction that lost a race to a concurrent

@@ -42,6 +42,8 @@ export interface ClientRecord {
   allowedOrigins: string[];
   /** Cookie mode: the refresh token travels only in an HttpOnly cookie (docs/browser-apps.md). */
   refreshCookie: boolean;
+  /** RFC 9449 §5.2 `dpop_bound_access_tokens`: every token request must carry a DPoP proof. */
+  dpopBoundAccessTokens: boolean;
   disabledAt: Date | null;
   createdAt: Date;
 }
@@ -52,7 +54,14 @@ export type NewClient = Omit<ClientRecord, 'disabledAt' | 'createdAt'>;
 export type ClientChanges = Partial<
   Pick<
     ClientRecord,
-    'name' | 'grantTypes' | 'scopes' | 'audiences' | 'redirectUris' | 'allowedOrigins' | 'refreshCookie'
+    | 'name'
+    | 'grantTypes'
+    | 'scopes'
+    | 'audiences'
+    | 'redirectUris'
+    | 'allowedOrigins'
+    | 'refreshCookie'
+    | 'dpopBoundAccessTokens'
   >
 >;
 
@@ -188,6 +197,8 @@ export interface RefreshFamily {
   revokedReason: string | null;
   /** The login session of /authorize whose code started this family (ended with it by an admin). */
   loginSessionId: string | null;
+  /** RFC 9449 §5: the key thumbprint its refresh tokens are bound to (public clients using DPoP). */
+  dpopJkt: string | null;
 }
 
 /** A refresh token row; the token itself is never stored, only its SHA-256 digest. */
@@ -249,6 +260,8 @@ export interface RotateInput {
    * refresh grant checks scope and audience here, so a bad request does not cost the token).
    */
   check?(family: RefreshFamily): void;
+  /** The DPoP key of this request; a family bound to another key (or none) is `wrong_key`. */
+  dpopJkt?: string;
 }
 
 /**
@@ -260,7 +273,7 @@ export type RotateOutcome =
   | { kind: 'rotated' | 'leeway'; family: RefreshFamily; user?: UserRecord }
   | { kind: 'reuse'; family: RefreshFamily; revoked: RevokedFamilies }
   | { kind: 'not_found' | 'wrong_client' }
-  | { kind: 'revoked' | 'expired'; family: RefreshFamily };
+  | { kind: 'revoked' | 'expired' | 'wrong_key'; family: RefreshFamily };
 
 export type RevokeByTokenOutcome =
   | { kind: 'revoked'; family: RefreshFamily; revoked: RevokedFamilies }
@@ -278,8 +291,9 @@ export interface RefreshTokenStore {
    * revoked (reason in `evict`, audited) in the same transaction.
    */
   createFamily(
-    family: Omit<RefreshFamily, 'revokedAt' | 'revokedReason' | 'loginSessionId'> & {
+    family: Omit<RefreshFamily, 'revokedAt' | 'revokedReason' | 'loginSessionId' | 'dpopJkt'> & {
       loginSessionId?: string | null;
+      dpopJkt?: string | null;
     },
     token: NewRefreshToken,
     limits: { maxLiveFamilies: number; evict: FamilyRevocation },

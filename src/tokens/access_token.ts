@@ -24,6 +24,8 @@ export interface AccessTokenClaims extends JWTPayload {
   username?: string;
   roles?: string[];
   sid?: string;
+  /** RFC 9449 §6.1: the DPoP key the token is bound to (RFC 7638 thumbprint). */
+  cnf?: { jkt: string };
 }
 
 export interface MintInput {
@@ -34,6 +36,8 @@ export interface MintInput {
   ttl: number;
   user?: { username: string; roles: string[] };
   sid?: string;
+  /** Bind the token to this DPoP key (`cnf.jkt`, RFC 9449 §6.1). */
+  jkt?: string;
 }
 
 export interface MintedAccessToken {
@@ -64,6 +68,7 @@ export class AccessTokenMinter {
       ...(input.scope ? { scope: input.scope } : {}),
       ...(input.user ? { username: input.user.username, roles: input.user.roles } : {}),
       ...(input.sid ? { sid: input.sid } : {}),
+      ...(input.jkt ? { cnf: { jkt: input.jkt } } : {}),
     };
     const token = await new SignJWT(claims)
       .setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ: ACCESS_TOKEN_TYP })
@@ -194,6 +199,8 @@ export class AccessTokenVerifier {
       if ((payload.iat as number) > Math.floor(this.now() / 1000) + CLOCK_TOLERANCE_S)
         throw new TokenRejected('not_yet_valid');
       if (payload.sid !== undefined && typeof payload.sid !== 'string') throw new TokenRejected('claims');
+      if (payload.cnf !== undefined && typeof (payload.cnf as { jkt?: unknown } | null)?.jkt !== 'string')
+        throw new TokenRejected('claims');
       return this.verified.set(digest, payload as AccessTokenClaims, key.kid, key.key);
     } catch (err) {
       if (err instanceof TokenRejected) throw err;

@@ -14,6 +14,7 @@ if (!/^\d+$/.test(values.runs)) {
 const env = { ...process.env, FUZZ_RUNS: values.runs, ...(values.seed ? { FUZZ_SEED: values.seed } : {}) };
 const files = [
   'test/fuzz/endpoints.test.ts',
+  'test/fuzz/dpop.test.ts',
   'test/http/strict_input.test.ts',
   'test/tokens/token_parsing.test.ts',
 ];

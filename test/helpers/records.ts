@@ -19,6 +19,7 @@ export function newClient(id: string, over: Partial<NewClient> = {}): NewClient 
     redirectUris: [],
     allowedOrigins: [],
     refreshCookie: false,
+    dpopBoundAccessTokens: false,
     ...over,
   };
 }

@@ -50,7 +50,8 @@ test('every admin route: 401 without a valid token, 403 without its scope or wit
   for (const [method, path, scope] of ROUTES) {
     const none = await bearerCall(s, undefined, method, path);
     assertOAuthError(t, none, 401, 'invalid_token');
-    t.is(none.headers.get('www-authenticate'), 'Bearer realm="tessera"', path);
+    // RFC 6750 §3.1 and RFC 9449 §7.1: both schemes offered, no error code.
+    t.regex(none.headers.get('www-authenticate') ?? '', /^Bearer realm="tessera", DPoP algs="[^"]+"$/, path);
     assertOAuthError(t, await bearerCall(s, 'not.a.token', method, path), 401, 'invalid_token');
     const noScope = await bearerCall(s, plain, method, path);
     assertOAuthError(t, noScope, 403, 'insufficient_scope');
@@ -105,6 +106,7 @@ test('clients: create shows the secret once; get, list and patch never show a se
     'created_at',
     'default_audience',
     'disabled',
+    'dpop_bound_access_tokens',
     'grant_types',
     'introspect',
     'name',

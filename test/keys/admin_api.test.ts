@@ -21,7 +21,7 @@ test.serial('admin API: 401 without a token, 403 without the admin scope, 200 wi
   const s = await keyServer(t);
   const none = await getJson(`${s.url}/admin/keys`);
   assertOAuthError(t, none, 401, 'invalid_token');
-  t.is(none.headers.get('www-authenticate'), 'Bearer realm="tessera"');
+  t.regex(none.headers.get('www-authenticate') ?? '', /^Bearer realm="tessera", DPoP algs="[^"]+"$/);
   const bad = await getJson(`${s.url}/admin/keys`, { authorization: 'Bearer not.a.token' });
   assertOAuthError(t, bad, 401, 'invalid_token');
   for (const path of ['/admin/keys/rotate', '/admin/keys/x/revoke']) {

@@ -20,6 +20,7 @@ interface ClientRow {
   redirect_uris: string[];
   allowed_origins: string[];
   refresh_cookie: boolean;
+  dpop_bound_access_tokens: boolean;
   disabled_at: Date | null;
   created_at: Date;
 }
@@ -42,6 +43,7 @@ const fromRow = (r: ClientRow, issuer: string): ClientRecord => ({
   redirectUris: r.redirect_uris,
   allowedOrigins: r.allowed_origins,
   refreshCookie: r.refresh_cookie,
+  dpopBoundAccessTokens: r.dpop_bound_access_tokens,
   disabledAt: toDateOrNull(r.disabled_at),
   createdAt: toDate(r.created_at),
 });
@@ -72,6 +74,7 @@ export class PostgresClientStore implements ClientStore {
         redirect_uris: c.redirectUris,
         allowed_origins: c.allowedOrigins,
         refresh_cookie: c.refreshCookie,
+        dpop_bound_access_tokens: c.dpopBoundAccessTokens,
       })
       .returning('*');
     return fromRow(row as ClientRow, this.issuer);
@@ -115,6 +118,8 @@ export class PostgresClientStore implements ClientStore {
     if (changes.redirectUris !== undefined) set.redirect_uris = changes.redirectUris;
     if (changes.allowedOrigins !== undefined) set.allowed_origins = changes.allowedOrigins;
     if (changes.refreshCookie !== undefined) set.refresh_cookie = changes.refreshCookie;
+    if (changes.dpopBoundAccessTokens !== undefined)
+      set.dpop_bound_access_tokens = changes.dpopBoundAccessTokens;
     if (Object.keys(set).length === 0) return this.findById(id);
     const [row] = await this.db<ClientRow>('clients').where({ id }).update(set).returning('*');
     return row ? fromRow(row as ClientRow, this.issuer) : undefined;

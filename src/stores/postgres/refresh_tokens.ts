@@ -32,6 +32,7 @@ interface FamilyRow {
   revoked_at: Date | null;
   revoked_reason: string | null;
   login_session_id?: string | null;
+  dpop_jkt: string | null;
 }
 
 interface TokenRow {
@@ -56,6 +57,7 @@ const familyFromRow = (r: FamilyRow): RefreshFamily => ({
   revokedAt: toDateOrNull(r.revoked_at),
   revokedReason: r.revoked_reason,
   loginSessionId: r.login_session_id ?? null,
+  dpopJkt: r.dpop_jkt ?? null,
 });
 
 const tokenFromRow = (r: TokenRow): RefreshTokenRecord => ({
@@ -82,8 +84,9 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
   }
 
   async createFamily(
-    family: Omit<RefreshFamily, 'revokedAt' | 'revokedReason' | 'loginSessionId'> & {
+    family: Omit<RefreshFamily, 'revokedAt' | 'revokedReason' | 'loginSessionId' | 'dpopJkt'> & {
       loginSessionId?: string | null;
+      dpopJkt?: string | null;
     },
     token: NewRefreshToken,
     limits: { maxLiveFamilies: number; evict: FamilyRevocation },
@@ -115,6 +118,7 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
         created_at: family.createdAt,
         expires_at: family.expiresAt,
         login_session_id: family.loginSessionId ?? null,
+        dpop_jkt: family.dpopJkt ?? null,
       });
       await insertToken(trx, family.id, family.clientId, null, token, family.createdAt, family.expiresAt);
       return evicted;
@@ -144,6 +148,7 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
       if (token.spent_at === null) {
         if (!tokenRowIsLive({ spentAt: null, expiresAt: toDate(token.expires_at) }, now))
           return { kind: 'expired', family };
+        if (!keyMatches(family, input)) return { kind: 'wrong_key', family };
         input.check?.(family);
         await trx('refresh_tokens').where({ id: token.id }).update({ spent_at: now });
         await insertToken(trx, family.id, token.client_id, token.id, input.child, now, family.expiresAt);
@@ -159,6 +164,7 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
           .whereNull('spent_at')
           .first();
         if (live && live.parent_id === token.id) {
+          if (!keyMatches(family, input)) return { kind: 'wrong_key', family };
           input.check?.(family);
           await trx('refresh_tokens').where({ id: live.id }).update({ spent_at: now });
           await insertToken(trx, family.id, token.client_id, token.id, input.child, now, family.expiresAt);
@@ -208,6 +214,7 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
        ), family AS (
          SELECT f.* FROM refresh_families f JOIN presented p ON f.id = p.family_id
           WHERE ${liveFamilySql('f')}
+            AND (f.dpop_jkt IS NULL OR f.dpop_jkt = ?)
             FOR UPDATE OF f
        ), spent AS (
          UPDATE refresh_tokens t SET spent_at = ?
@@ -226,7 +233,18 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
               u.roles AS u_roles, u.password_changed_at AS u_password_changed_at,
               u.disabled_at AS u_disabled_at, u.created_at AS u_created_at
          FROM child c JOIN family f ON f.id = c.family_id JOIN users u ON u.id = f.user_id`,
-      [input.hash, input.clientId, now, now, now, child.id, child.hash, now, child.idleExpiresAt],
+      [
+        input.hash,
+        input.clientId,
+        now,
+        now,
+        input.dpopJkt ?? null,
+        now,
+        child.id,
+        child.hash,
+        now,
+        child.idleExpiresAt,
+      ],
     )) as { rows: (FamilyRow & Record<`u_${string}`, unknown>)[] };
     const row = result.rows[0];
     if (!row) return undefined;
@@ -392,6 +410,9 @@ async function endLoginSessionsTx(
   await insertAuditEvents(trx, auditRows(revocation.audit, facts));
   return { ended: ended.map((l) => l.id), deleted: deleted.length };
 }
+/** RFC 9449 §5: a bound family is refreshed only with a proof of its own key. */
+const keyMatches = (family: RefreshFamily, input: RotateInput) =>
+  family.dpopJkt === null || family.dpopJkt === input.dpopJkt;
 
 /** Finds a token by digest and locks its family row; re-reads the token after the lock. */
 async function lockByHash(

@@ -1,0 +1,53 @@
+import type { Context, Next } from 'koa';
+import { authenticatedClient } from '../http/client_auth.js';
+import type { DpopBinding } from './binding.js';
+import { proofRequired, tokenEndpointError } from './errors.js';
+import type { DpopNonces } from './nonce.js';
+import { type DpopProofVerifier, ProofRejected } from './proof.js';
+
+declare module 'koa' {
+  interface DefaultState {
+    /** Set by checkDpopProof when the token request carried a valid proof. */
+    dpop?: DpopBinding;
+  }
+}
+
+export interface TokenProofDeps {
+  proofs: DpopProofVerifier;
+  nonces: DpopNonces;
+  /** DPOP_NONCE: proofs at /token must carry a current server nonce (RFC 9449 §8). */
+  requireNonce: boolean;
+  issuer: string;
+}
+
+/**
+ * The token endpoint's DPoP step (RFC 9449 §5): a request with a `DPoP` header must carry a
+ * valid proof for this request, and a client registered with `dpop_bound_access_tokens` must send
+ * one. With DPOP_NONCE every answer carries the current nonce (RFC 9449 §8.2).
+ */
+export function checkDpopProof(deps: TokenProofDeps) {
+  const base = deps.issuer.replace(/\/$/, '');
+  return async function checkDpopProof(ctx: Context, next: Next): Promise<void> {
+    const nonce = deps.requireNonce ? deps.nonces.current() : undefined;
+    if (nonce !== undefined) ctx.set('DPoP-Nonce', nonce);
+    const headers = ctx.req.headersDistinct.dpop;
+    if (headers === undefined) {
+      if (authenticatedClient(ctx).client.dpopBoundAccessTokens) throw proofRequired();
+      return next();
+    }
+    try {
+      ctx.state.dpop = await deps.proofs.verify({
+        headers,
+        method: ctx.method,
+        // The URI the client was told (metadata token_endpoint), never one built from Host.
+        uri: `${base}${ctx.path}`,
+        requireNonce: deps.requireNonce,
+      });
+    } catch (err) {
+      // The reason travels as the error's private detail into the request log (request.error).
+      if (!(err instanceof ProofRejected)) throw err;
+      throw tokenEndpointError(err, nonce);
+    }
+    return next();
+  };
+}
