@@ -24,6 +24,11 @@ export type OAuthErrorCode =
   | 'temporarily_unavailable'
   // OpenID Connect Core 1.0 §3.1.2.6, answered to prompt=none without a login session
   | 'login_required'
+  // OpenID Connect Core 1.0 §3.1.2.6, answered to prompt=none without a remembered consent
+  | 'consent_required'
+  // RFC 7591 §3.2.2 (dynamic client registration)
+  | 'invalid_redirect_uri'
+  | 'invalid_client_metadata'
   // Tessera-specific
   | 'rate_limited'
   | 'rotation_refused'
@@ -43,6 +48,9 @@ const DEFAULT_STATUS: Record<OAuthErrorCode, number> = {
   invalid_target: 400,
   unsupported_response_type: 400,
   login_required: 400,
+  consent_required: 400,
+  invalid_redirect_uri: 400,
+  invalid_client_metadata: 400,
   server_error: 500,
   temporarily_unavailable: 503,
   rate_limited: 429,

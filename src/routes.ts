@@ -3,6 +3,8 @@ import type { Middleware } from 'koa';
 import type { AuditTrail } from './audit/trail.js';
 import type { LoginSessions } from './authorize/login_sessions.js';
 import type { Config, DeploymentMode } from './config.js';
+import { adminConsentSteps } from './consent/admin_steps.js';
+import type { Consents } from './consent/consents.js';
 import {
   type AdminDeps,
   adminAuditSteps,
@@ -15,6 +17,7 @@ import {
   type AuthorizeEndpointDeps,
   answerAuthorization,
   authorizeErrors,
+  decideConsent,
   readAuthorizationRequest,
   signIn,
 } from './endpoints/authorize.js';
@@ -43,12 +46,15 @@ import {
 } from './http/browser_clients.js';
 import { authenticateClient } from './http/client_auth.js';
 import { browserCookies } from './http/cookies.js';
+import type { LimiterFactory } from './http/limiter_store.js';
 import { noCache } from './http/no_cache.js';
 import { parseParams } from './http/params.js';
 import type { RateLimits } from './http/rate_limits.js';
 import type { KeyRing } from './keys/keyring.js';
 import type { KeyLifecycle } from './keys/lifecycle.js';
 import type { Metrics } from './observability.js';
+import { registrationSteps } from './registration/endpoint.js';
+import type { Registrations } from './registration/registrations.js';
 import type { Sessions } from './sessions/sessions.js';
 import type {
   AuthorizationCodeStore,
@@ -62,7 +68,10 @@ import type { PasswordHasher } from './tokens/passwords.js';
 
 /** What the HTTP API needs: the parts of the composition root it uses, nothing that opens a backend. */
 export interface RouteDeps {
-  config: Pick<Config, 'issuer' | 'jwksMaxAge' | 'authorizationCodeTtl' | 'refreshTokenIdleTtl'> &
+  config: Pick<
+    Config,
+    'issuer' | 'jwksMaxAge' | 'authorizationCodeTtl' | 'refreshTokenIdleTtl' | 'thirdParty'
+  > &
     Partial<Pick<Config, 'opsPort'>>;
   events: EventBus;
   metrics: Metrics;
@@ -86,12 +95,16 @@ export interface RouteDeps {
   clientAccounts: AdminDeps['clientAccounts'];
   userAccounts: AdminDeps['userAccounts'];
   audit: AuditTrail;
+  /** Third-party clients (docs/mcp.md). */
+  consents: Consents;
+  registrations: Registrations;
+  limiters: LimiterFactory;
 }
 
-/** Every scope a client may ask for: the admin scopes and every registered client's scopes. */
-function knownScopes(clients: ClientStore) {
+/** Every scope a client may ask for: the admin scopes, THIRD_PARTY_SCOPES and every client's scopes. */
+function knownScopes(clients: ClientStore, thirdParty: readonly string[]) {
   return async () => {
-    const scopes = new Set<string>(ADMIN_SCOPES);
+    const scopes = new Set<string>([...ADMIN_SCOPES, ...thirdParty]);
     for (const c of await clients.list()) for (const s of c.scopes) scopes.add(s);
     return [...scopes].sort();
   };
@@ -110,6 +123,7 @@ function browserSteps(d: RouteDeps) {
     credentials: { users: d.users, hasher: d.hasher, events, throttle: d.rateLimits, audit: d.audit },
     cookies,
     events,
+    consents: d.consents,
   };
   const logout: BrowserLogoutDeps = {
     cookies,
@@ -123,6 +137,7 @@ function browserSteps(d: RouteDeps) {
     readAuthorizationRequest: readAuthorizationRequest(authorize),
     answerAuthorization: answerAuthorization(authorize),
     signIn: signIn(authorize),
+    decideConsent: decideConsent(authorize),
     corsPreflight: corsPreflight(origins),
     corsResponse: corsResponse(origins),
     requireClientOrigin: requireClientOrigin(cookies.refresh),
@@ -150,6 +165,13 @@ function steps(d: RouteDeps) {
     ...adminClientSteps(d),
     ...adminUserSteps(d),
     ...adminAuditSteps(d),
+    ...adminConsentSteps(d),
+    ...registrationSteps({
+      registrations: d.registrations,
+      limiter: d.limiters,
+      perIpHour: config.thirdParty.registrationsPerIpHour,
+      events,
+    }),
     limitTokenRequests: d.rateLimits.perClient('token'),
     limitIntrospectRequests: d.rateLimits.perClient('introspect'),
     checkGrant: checkGrant(d.grants),
@@ -174,7 +196,9 @@ function steps(d: RouteDeps) {
       keys: d.keys,
       jwksMaxAge: config.jwksMaxAge,
       grantTypes: () => supportedGrantTypes(d.grants),
-      scopes: knownScopes(d.clients),
+      scopes: knownScopes(d.clients, config.thirdParty.scopes),
+      registrationEndpoint: config.thirdParty.registration !== 'off',
+      metadataDocuments: config.thirdParty.metadataDocuments,
       signingAlgs: () => d.keys.current().algorithms,
     }),
     listKeys: listKeys(d),
@@ -198,6 +222,7 @@ export function routes(deps: RouteDeps): Router {
   // RFC 6749 §4.1 with PKCE (RFC 7636) and RFC 9207: the login page, errors as page or redirect.
   router.get('/authorize', noCache, s.authorizeErrors, s.readAuthorizationRequest, s.answerAuthorization);
   router.post('/authorize', noCache, s.authorizeErrors, s.readAuthorizationRequest, s.signIn);
+  router.post('/authorize/consent', noCache, s.authorizeErrors, s.readAuthorizationRequest, s.decideConsent);
   // RFC 6749 §3.2, §5; per-client limits after authentication so nobody spends another's budget.
   router.post('/token', noCache, s.corsResponse, parseParams, s.authenticateClient, s.requireClientOrigin, s.limitTokenRequests, s.checkGrant, s.refreshCookieMode, dispatchGrant);
   // RFC 7662 §2
@@ -231,6 +256,17 @@ export function routes(deps: RouteDeps): Router {
   router.delete('/admin/users/:id/sessions', noCache, s.requireBearer, s.requireUsersScope, s.endUserSessions);
   router.delete('/admin/sessions/:sid', noCache, s.requireBearer, s.requireUsersScope, s.endOneSession);
   router.get('/admin/audit', noCache, s.requireBearer, s.requireAuditScope, s.listAuditEvents);
+  router.get('/admin/users/:id/consents', noCache, s.requireBearer, s.requireUsersScope, s.listUserConsents);
+  router.delete('/admin/users/:id/consents/:client_id', noCache, s.requireBearer, s.requireUsersScope, s.revokeUserConsent);
+  // RFC 7591 / RFC 7592 (docs/mcp.md): absent, so 404, while CLIENT_REGISTRATION=off
+  const registration = deps.config.thirdParty.registration;
+  if (registration !== 'off') {
+    const initialAccess = registration === 'token' ? [s.requireBearer, s.requireClientsScope] : [];
+    router.post('/register', noCache, s.limitRegistrations, ...initialAccess, s.registerClient);
+    router.get('/register/:client_id', noCache, s.readRegistration);
+    router.put('/register/:client_id', noCache, s.updateRegistration);
+    router.delete('/register/:client_id', noCache, s.deleteRegistration);
+  }
   // Operations; with OPS_PORT, /metrics is served only there (opsRoutes), health on both.
   router.get('/healthz', liveness);
   router.get('/readyz', s.readiness);
