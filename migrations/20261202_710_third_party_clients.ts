@@ -4,7 +4,9 @@ import type { Knex } from 'knex';
 // from RFC 7591 registrations, which get the third-party limits and a consent page. RFC 7592 needs
 // the registration access token (only its SHA-256 is stored) and the metadata as registered.
 // A user's consent to a third-party client is remembered per client, scope and resource until
-// CONSENT_TTL; metadata-document clients are not in `clients`, so `client_id` is plain text.
+// CONSENT_TTL. A metadata-document client gets an inert `clients` row (kind `metadata_document`,
+// no grants, scopes or redirect URIs: its document supplies them at each use), so its codes,
+// sessions and audit events keep their foreign keys and an admin can disable it.
 // Expand only: a column with a default and two new tables; the previous release reads neither.
 export async function up(knex: Knex): Promise<void> {
   await knex.schema.alterTable('clients', (t) => {

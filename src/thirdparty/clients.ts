@@ -21,17 +21,46 @@ export class ThirdPartyClients implements ClientStore {
   private view = (c: ClientRecord): ClientRecord => (isThirdParty(c) ? thirdPartyView(c, this.settings) : c);
 
   async findById(id: string): Promise<ClientRecord | undefined> {
-    if (this.documents && isMetadataDocumentUrl(id)) return this.documents.client(id);
+    if (this.documents && isMetadataDocumentUrl(id)) {
+      const client = await this.documents.client(id);
+      const row = (await this.inner.findById(id)) ?? (await this.placeholder(client));
+      // An admin may disable a metadata-document client like any other (docs/mcp.md).
+      return row.disabledAt ? { ...client, disabledAt: row.disabledAt } : client;
+    }
     const client = await this.inner.findById(id);
     return client && this.view(client);
   }
 
   /**
-   * Token verification's "is the client still enabled": a metadata-document client has no record
-   * to disable; its tokens live while documents are on (turning them off stops them at once).
+   * The row a metadata-document client's codes, sessions and audit events point to. It holds no
+   * grants, scopes or redirect URIs (the document does, at each use), so a release that does not
+   * know metadata documents can do nothing with it.
+   */
+  private async placeholder(client: ClientRecord): Promise<ClientRecord> {
+    try {
+      return await this.inner.create({
+        ...client,
+        kind: 'metadata_document',
+        grantTypes: [],
+        scopes: [],
+        audiences: [],
+        audienceIsDefault: true,
+        redirectUris: [],
+      });
+    } catch (err) {
+      // Another request created it first.
+      const row = await this.inner.findById(client.id);
+      if (row) return row;
+      throw err;
+    }
+  }
+
+  /**
+   * Token verification's "is the client still enabled": a metadata-document client's tokens live
+   * while documents are on and its row is not disabled (turning documents off stops them at once).
    */
   async isActive(id: string): Promise<boolean> {
-    if (isMetadataDocumentUrl(id)) return this.documents !== undefined;
+    if (isMetadataDocumentUrl(id) && this.documents === undefined) return false;
     return this.inner.isActive(id);
   }
 

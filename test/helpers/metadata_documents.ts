@@ -9,12 +9,33 @@ import { join } from 'node:path';
 function selfSigned(): { key: string; cert: string } {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-cimd-'));
   try {
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=localhost',
-      '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-    ], { stdio: 'ignore' });
-    return { key: readFileSync(join(dir, 'key.pem'), 'utf8'), cert: readFileSync(join(dir, 'cert.pem'), 'utf8') };
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      ],
+      { stdio: 'ignore' },
+    );
+    return {
+      key: readFileSync(join(dir, 'key.pem'), 'utf8'),
+      cert: readFileSync(join(dir, 'cert.pem'), 'utf8'),
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -38,21 +59,20 @@ export interface DocumentServer {
   /** The same server named by its IP literal (https://127.0.0.1:PORT). */
   ipOrigin: string;
   ca: string;
-  routes: Map<string, Route | ((origin: string) => Route)>;
+  routes: Map<string, Route | (() => Route)>;
   hits: Map<string, number>;
   close(): Promise<void>;
 }
 
 export async function startDocumentServer(): Promise<DocumentServer> {
   const { key, cert } = selfSigned();
-  const routes = new Map<string, Route | ((origin: string) => Route)>();
+  const routes = new Map<string, Route | (() => Route)>();
   const hits = new Map<string, number>();
-  let origin = '';
   const server: Server = createServer({ key, cert }, (req, res) => {
     const path = req.url ?? '/';
     hits.set(path, (hits.get(path) ?? 0) + 1);
     const entry = routes.get(path);
-    const route = typeof entry === 'function' ? entry(origin) : entry;
+    const route = typeof entry === 'function' ? entry() : entry;
     if (!route) {
       res.writeHead(404).end();
       return;
@@ -64,9 +84,8 @@ export async function startDocumentServer(): Promise<DocumentServer> {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const { port } = server.address() as AddressInfo;
-  origin = `https://localhost:${port}`;
   return {
-    origin,
+    origin: `https://localhost:${port}`,
     ipOrigin: `https://127.0.0.1:${port}`,
     ca: cert,
     routes,

@@ -4,22 +4,30 @@ import { cacheLifetime, isMetadataDocumentUrl } from '../../src/cimd/document.js
 import { checkTarget, fetchMetadataDocument, MetadataFetchError } from '../../src/cimd/fetch.js';
 import { testClock, useServer } from '../helpers/app.js';
 import { CookieJar, getAuthorize, hiddenFields, pkce, postAuthorize } from '../helpers/authorize.js';
-import { documentFor, startDocumentServer } from '../helpers/metadata_documents.js';
+import {
+  type DocumentServer,
+  documentFor,
+  type Route,
+  startDocumentServer,
+} from '../helpers/metadata_documents.js';
 import { createUser, getJson, postForm } from '../helpers/oauth.js';
 
-const docs = await startDocumentServer();
+let docs: DocumentServer;
+test.before(async () => {
+  docs = await startDocumentServer();
+});
 test.after.always(() => docs.close());
 
 const REDIRECT = 'http://127.0.0.1:33418/callback';
 let paths = 0;
-/** A fresh document path (the resolver caches per URL) with `route` behind it. */
-function serve(route: Parameters<typeof docs.routes.set>[1]) {
+/** A fresh document path (the resolver caches per URL) with `route` (given its client_id) behind it. */
+function serve(route: Route | ((clientId: string) => Route)) {
   const path = `/clients/${++paths}.json`;
-  docs.routes.set(path, route);
-  return { path, clientId: `${docs.origin}${path}` };
+  const clientId = `${docs.origin}${path}`;
+  docs.routes.set(path, typeof route === 'function' ? () => route(clientId) : route);
+  return { path, clientId };
 }
-const valid = (extra: Record<string, unknown> = {}) =>
-  serve((origin) => ({ body: documentFor(`${origin}/clients/${paths}.json`, extra) }));
+const valid = (extra: Record<string, unknown> = {}) => serve((id) => ({ body: documentFor(id, extra) }));
 
 const ENV = {
   CLIENT_ID_METADATA_DOCUMENTS: 'on',
@@ -27,7 +35,7 @@ const ENV = {
   THIRD_PARTY_SCOPES: 'read write',
   THIRD_PARTY_AUDIENCES: 'https://mcp.example.test/mcp',
 };
-const fetchOptions = { metadataDocumentFetch: { ca: docs.ca, timeoutMs: 1500 } };
+const fetchOptions = () => ({ metadataDocumentFetch: { ca: docs.ca, timeoutMs: 1500 } });
 
 function authorizeParams(clientId: string, extra: Record<string, string> = {}) {
   const pair = pkce();
@@ -47,21 +55,44 @@ function authorizeParams(clientId: string, extra: Record<string, string> = {}) {
 }
 
 /** An error page, never a redirect (docs/mcp.md): the URI in the document is not verified. */
-async function assertErrorPage(t: import('ava').ExecutionContext, s: { url: string }, clientId: string) {
+async function assertErrorPage(
+  t: import('ava').ExecutionContext,
+  s: { url: string },
+  clientId: string,
+  reason: RegExp,
+) {
   const page = await getAuthorize(s as never, authorizeParams(clientId).params);
   t.is(page.status, 400, page.html.slice(0, 200));
   t.is(page.location, null);
   t.regex(page.headers.get('content-type') ?? '', /text\/html/);
   t.regex(page.html, /Unknown app/);
+  // The rule that refused it, so that removing any one rule turns its case red.
+  t.regex(page.html, reason, clientId);
   return page;
 }
 
 test('address rules: loopback, private, link-local, unique-local, mapped and reserved addresses are not public', (t) => {
   for (const a of ['127.0.0.1', '127.9.9.9', '::1']) t.is(classifyAddress(a), 'loopback', a);
   for (const a of [
-    '10.1.2.3', '172.16.0.1', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '224.0.0.1',
-    '255.255.255.255', 'fc00::1', 'fd12::1', 'fe80::1', 'ff02::1', '::', '::ffff:10.0.0.1', '::ffff:169.254.169.254',
-    '64:ff9b::a00:1', '2002:a00:1::', '2001:db8::1', 'not-an-ip',
+    '10.1.2.3',
+    '172.16.0.1',
+    '192.168.1.1',
+    '169.254.169.254',
+    '100.64.0.1',
+    '0.0.0.0',
+    '224.0.0.1',
+    '255.255.255.255',
+    'fc00::1',
+    'fd12::1',
+    'fe80::1',
+    'ff02::1',
+    '::',
+    '::ffff:10.0.0.1',
+    '::ffff:169.254.169.254',
+    '64:ff9b::a00:1',
+    '2002:a00:1::',
+    '2001:db8::1',
+    'not-an-ip',
   ])
     t.is(classifyAddress(a), 'non_public', a);
   for (const a of ['93.184.216.34', '2606:2800:220:1:248:1893:25c8:1946', '::ffff:93.184.216.34'])
@@ -90,19 +121,40 @@ test('client_id URLs: https with a path, no fragment, credentials or dot segment
 });
 
 test('the fetch refuses non-https, hosts off the list and address literals before connecting', async (t) => {
-  const policy = { allowedHosts: ['*'], allowLoopback: false, timeoutMs: 1000, maxBytes: 16384 };
-  const reason = (f: () => unknown) => (t.throws(f, { instanceOf: MetadataFetchError }) as MetadataFetchError).reason;
-  t.is(reason(() => checkTarget(new URL('http://app.example.com/c'), policy)), 'not_https');
-  t.is(reason(() => checkTarget(new URL('https://app.example.com/c'), { ...policy, allowedHosts: ['*.other.test'] })), 'host_not_allowed');
-  for (const literal of ['https://10.0.0.1/c', 'https://169.254.169.254/latest', 'https://[fd00::1]/c', 'https://127.0.0.1/c'])
-    t.is(reason(() => checkTarget(new URL(literal), policy)), 'address_not_allowed', literal);
+  const policy = { allowedHosts: ['*'], allowLoopback: false, timeoutMs: 20_000, maxBytes: 16384 };
+  const reason = (f: () => unknown) =>
+    (t.throws(f, { instanceOf: MetadataFetchError }) as MetadataFetchError).reason;
+  t.is(
+    reason(() => checkTarget(new URL('http://app.example.com/c'), policy)),
+    'not_https',
+  );
+  t.is(
+    reason(() =>
+      checkTarget(new URL('https://app.example.com/c'), { ...policy, allowedHosts: ['*.other.test'] }),
+    ),
+    'host_not_allowed',
+  );
+  for (const literal of [
+    'https://10.0.0.1/c',
+    'https://169.254.169.254/latest',
+    'https://[fd00::1]/c',
+    'https://127.0.0.1/c',
+  ])
+    t.is(
+      reason(() => checkTarget(new URL(literal), policy)),
+      'address_not_allowed',
+      literal,
+    );
   // A name that resolves to loopback is refused after resolution, by the checked lookup.
-  const err = await t.throwsAsync(fetchMetadataDocument(new URL(`${docs.origin}/x`), { ...policy, ca: docs.ca }));
+  const err = await t.throwsAsync(
+    fetchMetadataDocument(new URL(`${docs.origin}/x`), { ...policy, ca: docs.ca }),
+  );
   t.is((err as MetadataFetchError).reason, 'address_not_allowed');
 });
 
 test('cache lifetimes follow Cache-Control/Expires, bounded to 1 min – 24 h', (t) => {
-  const at = (cacheControl: string, expires = '', date = '') => cacheLifetime({ cacheControl, expires, date });
+  const at = (cacheControl: string, expires = '', date = '') =>
+    cacheLifetime({ cacheControl, expires, date });
   t.is(at(''), 60);
   t.is(at('max-age=600'), 600);
   t.is(at('public, max-age=5'), 60);
@@ -112,8 +164,9 @@ test('cache lifetimes follow Cache-Control/Expires, bounded to 1 min – 24 h', 
 });
 
 test('a metadata-document client signs in, consents, and redeems its code with PKCE (auth method none)', async (t) => {
-  const clock = testClock();
-  const s = await useServer(t, { env: ENV, ...fetchOptions, now: clock.now });
+  // Ahead of the database's clock, which stamps the user's password change.
+  const clock = testClock(Date.now() + 30_000);
+  const s = await useServer(t, { env: ENV, ...fetchOptions(), now: clock.now });
   const meta = await getJson(`${s.url}/.well-known/oauth-authorization-server`);
   t.true(meta.body.client_id_metadata_document_supported);
   const { path, clientId } = valid({ scope: 'read write' });
@@ -122,7 +175,11 @@ test('a metadata-document client signs in, consents, and redeems its code with P
   const request = authorizeParams(clientId, { resource: 'https://mcp.example.test/mcp' });
   const login = await getAuthorize(s, request.params, jar);
   t.is(login.status, 200, login.html.slice(0, 300));
-  const consent = await postAuthorize(s, { ...hiddenFields(login.html), username: user.username, password: user.password }, jar);
+  const consent = await postAuthorize(
+    s,
+    { ...hiddenFields(login.html), username: user.username, password: user.password },
+    jar,
+  );
   t.is(consent.status, 200);
   t.regex(consent.html, new RegExp(`localhost:${new URL(docs.origin).port}`));
   t.regex(consent.html, /a program on this computer/);
@@ -133,7 +190,7 @@ test('a metadata-document client signs in, consents, and redeems its code with P
     headers: { 'content-type': 'application/x-www-form-urlencoded', ...jar.header() },
     body: new URLSearchParams({ ...hiddenFields(consent.html), decision: 'allow' }).toString(),
   });
-  t.is(decided.status, 303);
+  t.is(decided.status, 303, await decided.text());
   const back = new URL(decided.headers.get('location') as string);
   t.is(`${back.origin}${back.pathname}`, REDIRECT);
   const token = await postForm(`${s.url}/token`, {
@@ -145,7 +202,9 @@ test('a metadata-document client signs in, consents, and redeems its code with P
   });
   t.is(token.status, 200, JSON.stringify(token.body));
   t.is(token.body.scope, 'read');
-  const claims = JSON.parse(Buffer.from(String(token.body.access_token).split('.')[1] as string, 'base64url').toString());
+  const claims = JSON.parse(
+    Buffer.from(String(token.body.access_token).split('.')[1] as string, 'base64url').toString(),
+  );
   t.is(claims.client_id, clientId);
   t.is(claims.aud, 'https://mcp.example.test/mcp');
   // Cached: no second fetch within the minimum lifetime, a refetch after it.
@@ -158,48 +217,79 @@ test('a metadata-document client signs in, consents, and redeems its code with P
 });
 
 test('SSRF: a loopback document is refused without CIMD_ALLOW_LOOPBACK', async (t) => {
-  const s = await useServer(t, { env: { ...ENV, CIMD_ALLOW_LOOPBACK: 'false' }, ...fetchOptions });
+  const s = await useServer(t, { env: { ...ENV, CIMD_ALLOW_LOOPBACK: 'false' }, ...fetchOptions() });
   const { path, clientId } = valid();
-  await assertErrorPage(t, s, clientId);
+  await assertErrorPage(t, s, clientId, /non-public address/);
   t.is(docs.hits.get(path), undefined, 'nothing was fetched');
-  await assertErrorPage(t, s, `${docs.ipOrigin}${path}`);
+  await assertErrorPage(t, s, `${docs.ipOrigin}${path}`, /non-public address/);
 });
 
 test('SSRF: redirects are not followed, oversized, slow, non-JSON and wrong documents are refused', async (t) => {
-  const s = await useServer(t, { env: ENV, ...fetchOptions });
+  const s = await useServer(t, { env: ENV, ...fetchOptions() });
   const target = valid();
   const redirect = serve({ status: 302, headers: { location: target.clientId } });
-  await assertErrorPage(t, s, redirect.clientId);
+  await assertErrorPage(t, s, redirect.clientId, /redirects/);
   t.is(docs.hits.get(target.path), undefined, 'the redirect was not followed');
-  const big = serve((origin) => ({ body: documentFor(`${origin}/clients/${paths}.json`, { padding: 'x'.repeat(17 * 1024) }) }));
-  await assertErrorPage(t, s, big.clientId);
-  const bigChunked = serve((origin) => ({
+  const big = serve((id) => ({ body: documentFor(id, { padding: 'x'.repeat(17 * 1024) }) }));
+  await assertErrorPage(t, s, big.clientId, /too large/);
+  const bigChunked = serve((id) => ({
     headers: { 'transfer-encoding': 'chunked' },
-    body: documentFor(`${origin}/clients/${paths}.json`, { padding: 'x'.repeat(20 * 1024) }),
+    body: documentFor(id, { padding: 'x'.repeat(20 * 1024) }),
   }));
-  await assertErrorPage(t, s, bigChunked.clientId);
-  await assertErrorPage(t, s, serve({ stall: true }).clientId);
-  await assertErrorPage(t, s, serve({ headers: { 'content-type': 'text/html' }, body: '<html>' }).clientId);
-  await assertErrorPage(t, s, serve({ body: documentFor('https://elsewhere.example.test/c.json') }).clientId);
-  await assertErrorPage(t, s, serve((o) => ({ body: { ...documentFor(`${o}/clients/${paths}.json`), client_name: undefined } })).clientId);
-  await assertErrorPage(t, s, serve((o) => ({ body: documentFor(`${o}/clients/${paths}.json`, { redirect_uris: [] }) })).clientId);
-  await assertErrorPage(t, s, serve((o) => ({ body: documentFor(`${o}/clients/${paths}.json`, { client_secret: 's' }) })).clientId);
-  await assertErrorPage(t, s, serve({ status: 404 }).clientId);
-  await assertErrorPage(t, s, serve({ body: '{"client_id": ' }).clientId);
+  await assertErrorPage(t, s, bigChunked.clientId, /too large/);
+  await assertErrorPage(t, s, serve({ stall: true }).clientId, /took too long/);
+  await assertErrorPage(
+    t,
+    s,
+    serve({ headers: { 'content-type': 'text/html' }, body: '<html>' }).clientId,
+    /not application\/json/,
+  );
+  await assertErrorPage(
+    t,
+    s,
+    serve({ body: documentFor('https://elsewhere.example.test/c.json') }).clientId,
+    /names another client_id/,
+  );
+  await assertErrorPage(
+    t,
+    s,
+    serve((id) => ({ body: { ...documentFor(id), client_name: undefined } })).clientId,
+    /has no client_name/,
+  );
+  await assertErrorPage(
+    t,
+    s,
+    serve((id) => ({ body: documentFor(id, { redirect_uris: [] }) })).clientId,
+    /redirect_uris/,
+  );
+  await assertErrorPage(
+    t,
+    s,
+    serve((id) => ({ body: documentFor(id, { client_secret: 's' }) })).clientId,
+    /client secret/,
+  );
+  await assertErrorPage(t, s, serve({ status: 404 }).clientId, /answered 404/);
+  await assertErrorPage(t, s, serve({ body: '{"client_id": ' }).clientId, /not valid JSON/);
 });
 
 test('a redirect_uri that the document does not list is an error page; so is a host off CIMD_ALLOWED_HOSTS', async (t) => {
-  const s = await useServer(t, { env: ENV, ...fetchOptions });
+  const s = await useServer(t, { env: ENV, ...fetchOptions() });
   const { clientId } = valid();
-  const page = await getAuthorize(s, authorizeParams(clientId, { redirect_uri: 'https://evil.example.test/cb' }).params);
+  const page = await getAuthorize(
+    s,
+    authorizeParams(clientId, { redirect_uri: 'https://evil.example.test/cb' }).params,
+  );
   t.is(page.status, 400);
   t.is(page.location, null);
-  const listed = await useServer(t, { env: { ...ENV, CIMD_ALLOWED_HOSTS: '*.example.com' }, ...fetchOptions });
-  await assertErrorPage(t, listed, valid().clientId);
+  const listed = await useServer(t, {
+    env: { ...ENV, CIMD_ALLOWED_HOSTS: '*.example.com' },
+    ...fetchOptions(),
+  });
+  await assertErrorPage(t, listed, valid().clientId, /not allowed to serve/);
 });
 
 test('/token: an unfetchable metadata document is invalid_client; with documents off a URL is an unknown client', async (t) => {
-  const s = await useServer(t, { env: ENV, ...fetchOptions });
+  const s = await useServer(t, { env: ENV, ...fetchOptions() });
   const res = await postForm(`${s.url}/token`, {
     grant_type: 'authorization_code',
     client_id: serve({ status: 500 }).clientId,
@@ -209,9 +299,9 @@ test('/token: an unfetchable metadata document is invalid_client; with documents
   });
   t.is(res.status, 401);
   t.is(res.body.error, 'invalid_client');
-  const off = await useServer(t, { env: { THIRD_PARTY_SCOPES: 'read' }, ...fetchOptions });
+  const off = await useServer(t, { env: { THIRD_PARTY_SCOPES: 'read' }, ...fetchOptions() });
   const { path, clientId } = valid();
-  await assertErrorPage(t, off, clientId);
+  await assertErrorPage(t, off, clientId, /not registered/);
   t.is(docs.hits.get(path), undefined);
   const meta = await getJson(`${off.url}/.well-known/oauth-authorization-server`);
   t.false('client_id_metadata_document_supported' in meta.body);

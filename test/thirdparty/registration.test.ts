@@ -1,7 +1,13 @@
 import test from 'ava';
-import { useServer } from '../helpers/app.js';
 import { adminCaller, auditOf, bearerCall } from '../helpers/admin.js';
-import { authorizationRequest, CookieJar, getAuthorize, hiddenFields, postAuthorize } from '../helpers/authorize.js';
+import { useServer } from '../helpers/app.js';
+import {
+  authorizationRequest,
+  CookieJar,
+  getAuthorize,
+  hiddenFields,
+  postAuthorize,
+} from '../helpers/authorize.js';
 import { assertOAuthError, basic, createUser, getJson, passwordLogin, postForm } from '../helpers/oauth.js';
 
 const OPEN = {
@@ -103,9 +109,13 @@ test('a registered client is third-party: code flow only, never the password gra
   const user = await createUser(s);
   const pw = await passwordLogin(s, client, user.username, user.password);
   assertOAuthError(t, pw, 400, 'unauthorized_client');
-  const cc = await postForm(`${s.url}/token`, { grant_type: 'client_credentials' }, {
-    authorization: basic(client.client_id, client.client_secret),
-  });
+  const cc = await postForm(
+    `${s.url}/token`,
+    { grant_type: 'client_credentials' },
+    {
+      authorization: basic(client.client_id, client.client_secret),
+    },
+  );
   assertOAuthError(t, cc, 400, 'unauthorized_client');
   const stored = await s.services.clients.findById(client.client_id);
   t.is(stored?.kind, 'dynamic');
@@ -154,7 +164,11 @@ test('RFC 7592: read, update and delete with the registration access token; a wr
 
   const wrongId = await bearerCall(s, token, 'PUT', path, { ...WEB, client_id: 'c_other' });
   t.is(wrongId.body.error, 'invalid_client_metadata');
-  const wrongSecret = await bearerCall(s, token, 'PUT', path, { ...WEB, client_id: id, client_secret: 'nope' });
+  const wrongSecret = await bearerCall(s, token, 'PUT', path, {
+    ...WEB,
+    client_id: id,
+    client_secret: 'nope',
+  });
   t.is(wrongSecret.body.error, 'invalid_client_metadata');
   const newMethod = await bearerCall(s, token, 'PUT', path, {
     ...WEB,
@@ -180,7 +194,9 @@ test('RFC 7592: read, update and delete with the registration access token; a wr
 });
 
 test('registrations are limited per IP (429 with Retry-After)', async (t) => {
-  const s = await useServer(t, { env: { ...OPEN, RATE_LIMIT_REGISTRATIONS_PER_HOUR: '3', TRUST_PROXY: '1' } });
+  const s = await useServer(t, {
+    env: { ...OPEN, RATE_LIMIT_REGISTRATIONS_PER_HOUR: '3', TRUST_PROXY: '1' },
+  });
   // Its own address: the limiter store may be shared with the other tests of this file.
   const ip = `203.0.113.${Math.floor(Math.random() * 250) + 1}`;
   const from = (addr: string) => ({ 'x-forwarded-for': addr });
