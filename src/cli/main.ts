@@ -10,6 +10,7 @@ import { KeyLifecycleError } from '../keys/lifecycle.js';
 import { createLogger } from '../observability.js';
 import { auditCommands } from './audit.js';
 import { type Command, coreCommands, UsageError } from './commands.js';
+import { consentCommands } from './consents.js';
 import type { CliIo } from './io.js';
 import { keyCommands } from './keys_commands.js';
 import { sessionCommands } from './sessions.js';
@@ -20,6 +21,7 @@ export const commands: Record<string, Command> = {
   ...sessionCommands,
   ...keyCommands,
   ...auditCommands,
+  ...consentCommands,
 };
 
 function help(): string {
