@@ -5,7 +5,11 @@ import { UserAccounts } from './accounts/users.js';
 import { AuditTrail } from './audit/trail.js';
 import { LoginSessions } from './authorize/login_sessions.js';
 import { buildVersion } from './build_info.js';
+import type { FetchPolicy } from './cimd/fetch.js';
+import { MetadataDocumentResolver } from './cimd/resolver.js';
 import { type Config, type DeploymentMode, deploymentMode, isEmbedded } from './config.js';
+import { Consents } from './consent/consents.js';
+import { type ConsentStore, PostgresConsentStore } from './consent/store.js';
 import { connectDatabase } from './db/connect.js';
 import { lockEmbeddedDatabase } from './db/embedded_lock.js';
 import { migrateLatest, migrationStatus } from './db/migrate.js';
@@ -22,7 +26,7 @@ import { clientCredentialsGrant } from './grants/client_credentials.js';
 import { passwordGrant } from './grants/password.js';
 import { refreshTokenGrant } from './grants/refresh_token.js';
 import { type GrantRegistry, grantRegistry } from './grants/registry.js';
-import { type LimiterBackend, limiterFactory } from './http/limiter_store.js';
+import { type LimiterBackend, type LimiterFactory, limiterFactory } from './http/limiter_store.js';
 import { RateLimits } from './http/rate_limits.js';
 import { resolveKek, UNLOADED_KEK } from './keys/kek.js';
 import { KeyRing } from './keys/keyring.js';
@@ -35,6 +39,8 @@ import { createLogger, createMetrics, knexPoolState, type Metrics, observeEvents
 import { closeRedis } from './redis/close.js';
 import { connectRedis, type RedisClient } from './redis/connect.js';
 import { warnIfRedisMayEvict } from './redis/eviction_check.js';
+import { Registrations } from './registration/registrations.js';
+import { PostgresRegistrationStore, type RegistrationStore } from './registration/store.js';
 import { schedulePurge } from './sessions/purge.js';
 import { Sessions } from './sessions/sessions.js';
 import { guarded } from './stores/backend_errors.js';
@@ -63,6 +69,7 @@ import type {
   SigningKeyStore,
   UserStore,
 } from './stores/types.js';
+import { ThirdPartyClients } from './thirdparty/clients.js';
 import { AccessTokenMinter, AccessTokenVerifier } from './tokens/access_token.js';
 import { DEFAULT_PASSWORD_HASHING, PasswordHasher, type PasswordHashingOptions } from './tokens/passwords.js';
 
@@ -117,6 +124,8 @@ export interface BuildOptions {
    * CLI passes false, except `tessera migrate`: it never creates an empty one silently.
    */
   createEmbedded?: boolean;
+  /** Tests: the TLS trust (a self-signed CA) and deadlines of metadata-document fetches. */
+  metadataDocumentFetch?: Partial<FetchPolicy>;
 }
 
 // --- Stage 1: backends ---------------------------------------------------------------------------
@@ -248,8 +257,17 @@ export async function openBackends(config: Config, options: BuildOptions = {}): 
 
 export interface Stores {
   users: UserStore;
-  /** Read-through cached: client authentication and every token check read it. */
-  clients: CachedClientStore;
+  /**
+   * Read-through cached: client authentication and every token check read it. Third-party
+   * clients come with their limits, metadata-document clients from their documents (docs/mcp.md).
+   */
+  clients: ThirdPartyClients;
+  /** Users' consents to third-party clients. */
+  consentStore: ConsentStore;
+  /** RFC 7592 registration access tokens and registered metadata. */
+  registrationStore: RegistrationStore;
+  /** Builds rate limiters on the shared-state store (registrations per IP). */
+  limiters: LimiterFactory;
   signingKeys: SigningKeyStore;
   revocations: RevocationStore;
   refreshTokens: RefreshTokenStore;
@@ -275,10 +293,14 @@ export interface Stores {
  * `guarded`, so a database outage leaves them as a typed StoreError naming the database; the Redis
  * ones fall back to Postgres or memory themselves and report Redis outages as events.
  */
-export async function openStores(b: Backends): Promise<Stores> {
+export async function openStores(b: Backends, options: BuildOptions = {}): Promise<Stores> {
   const { db, config, events, now } = b;
   const users = guarded(new PostgresUserStore(db), 'database');
-  const clients = new CachedClientStore(guarded(new PostgresClientStore(db, config.issuer), 'database'), now);
+  const clients = thirdPartyClients(
+    b,
+    new CachedClientStore(guarded(new PostgresClientStore(db, config.issuer), 'database'), now),
+    options,
+  );
   const signingKeys = guarded(new PostgresSigningKeyStore(db), 'database');
   const revocations = guarded(new PostgresRevocationStore(db), 'database');
   const refreshTokens = guarded(new PostgresRefreshTokenStore(db), 'database');
@@ -287,8 +309,9 @@ export async function openStores(b: Backends): Promise<Stores> {
   const authorizationCodes = guarded(new PostgresAuthorizationCodeStore(db), 'database');
   const loginSessionStore = guarded(new PostgresLoginSessionStore(db), 'database');
   const denylist = openDenylist(b, revocations);
+  const limiters = limiterFactory(limiterBackend(b));
   const rateLimits = new RateLimits({
-    limiter: limiterFactory(limiterBackend(b)),
+    limiter: limiters,
     limits: config.rateLimits,
     events,
     now,
@@ -314,6 +337,9 @@ export async function openStores(b: Backends): Promise<Stores> {
     rateLimits,
     auditEvents,
     dpopReplay,
+    consentStore: guarded(new PostgresConsentStore(db), 'database'),
+    registrationStore: guarded(new PostgresRegistrationStore(db), 'database'),
+    limiters,
     readiness,
     close,
   };
@@ -335,6 +361,25 @@ function openDpopReplay(b: Backends): ReplayCache {
     now,
     proofLifetimeMs: 2 * (IAT_WINDOW_S + 1) * 1000,
   });
+}
+
+/** The client table with the third-party limits and, when on, metadata documents (docs/mcp.md). */
+function thirdPartyClients(b: Backends, cached: CachedClientStore, options: BuildOptions) {
+  const { config, log, now } = b;
+  const settings = { ...config.thirdParty, issuer: config.issuer };
+  if (config.thirdParty.metadataDocuments && config.thirdParty.cimdAllowLoopback)
+    log.warn(
+      'CIMD_ALLOW_LOOPBACK is set: metadata documents may come from loopback (development and tests only)',
+    );
+  const documents = config.thirdParty.metadataDocuments
+    ? new MetadataDocumentResolver({
+        settings,
+        now,
+        policy: options.metadataDocumentFetch,
+        onFailure: (clientId, reason) => log.info({ clientId, reason }, 'client metadata document refused'),
+      })
+    : undefined;
+  return new ThirdPartyClients(cached, settings, documents);
 }
 
 /** Redis when configured; else Postgres (with its LISTEN copy in servers); in-process when embedded. */
@@ -412,6 +457,10 @@ export interface Domain {
   dpopProofs: DpopProofVerifier;
   /** RFC 9449 §8 server nonces (required at /token with DPOP_NONCE=true). */
   dpopNonces: HmacDpopNonces;
+  /** Users' consents to third-party clients (docs/mcp.md). */
+  consents: Consents;
+  /** RFC 7591 / RFC 7592 dynamic client registration. */
+  registrations: Registrations;
   close(): Promise<void>;
 }
 
@@ -526,6 +575,23 @@ export async function buildDomain(b: Backends, s: Stores, options: BuildOptions 
     audit,
     dpopProofs: new DpopProofVerifier({ replay: s.dpopReplay, nonces: dpopNonces, now }),
     dpopNonces,
+    consents: new Consents({
+      store: s.consentStore,
+      ttl: config.thirdParty.consentTtl,
+      now,
+      audit,
+      sessions,
+    }),
+    registrations: new Registrations({
+      clients: s.clients,
+      store: s.registrationStore,
+      consents: s.consentStore,
+      audit,
+      endSessions: endClientSessions,
+      issuer: config.issuer,
+      scopes: config.thirdParty.scopes,
+      now,
+    }),
     close: async () => keySignal.close(),
   };
 }
@@ -610,7 +676,7 @@ async function assemble(config: Config, options: BuildOptions, withJobs: boolean
   const cleanups: Cleanup[] = [backends.close];
   const close = closer(cleanups);
   try {
-    const stores = await openStores(backends);
+    const stores = await openStores(backends, options);
     cleanups.push(stores.close);
     const domain = await buildDomain(backends, stores, options);
     cleanups.push(domain.close);

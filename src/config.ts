@@ -77,6 +77,28 @@ export interface Config {
   rateLimits: RateLimitConfig;
   /** DPOP_NONCE: DPoP proofs at /token must carry a server nonce (RFC 9449 §8, docs/dpop.md). */
   dpopNonce: boolean;
+  /** Clients no admin created: registration, metadata documents, consent (docs/mcp.md). */
+  thirdParty: ThirdPartyConfig;
+}
+
+/** Dynamic registration (RFC 7591), Client ID Metadata Documents and consent (docs/mcp.md). */
+export interface ThirdPartyConfig {
+  /** CLIENT_REGISTRATION: `token` needs an admin token with admin:clients at POST /register. */
+  registration: 'off' | 'token' | 'open';
+  /** CLIENT_ID_METADATA_DOCUMENTS=on: an https client_id URL is fetched as the client's metadata. */
+  metadataDocuments: boolean;
+  /** CIMD_ALLOWED_HOSTS: exact host names, `*.example.com` (any subdomain) or `*` (any host). */
+  cimdAllowedHosts: string[];
+  /** CIMD_ALLOW_LOOPBACK: development and tests only. */
+  cimdAllowLoopback: boolean;
+  /** THIRD_PARTY_SCOPES: what such a client may ask for; never an admin scope. */
+  scopes: string[];
+  /** THIRD_PARTY_AUDIENCES: the `resource` values (RFC 8707) such a client may ask for. */
+  audiences: string[];
+  /** CONSENT_TTL: how long a user's consent is remembered. */
+  consentTtl: number;
+  /** RATE_LIMIT_REGISTRATIONS_PER_HOUR: registrations per client IP per hour. */
+  registrationsPerIpHour: number;
 }
 
 /**
@@ -294,6 +316,40 @@ function readFlag(env: Env, key: string, fallback: boolean): boolean {
   throw new ConfigError(key, 'must be true or false');
 }
 
+/** A list separated by spaces or commas. */
+const listOf = (raw: string | undefined) => (raw ?? '').split(/[\s,]+/).filter(Boolean);
+
+function readThirdParty(env: Env): ThirdPartyConfig {
+  const registration = readChoice(env, 'CLIENT_REGISTRATION', ['off', 'token', 'open'] as const, 'off');
+  const metadataDocuments = readChoice(env, 'CLIENT_ID_METADATA_DOCUMENTS', ['off', 'on'] as const, 'off');
+  const cimdAllowedHosts = listOf(env.CIMD_ALLOWED_HOSTS ?? '*').map((h) => h.toLowerCase());
+  for (const h of cimdAllowedHosts)
+    if (!/^(\*|(\*\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?)$/.test(h))
+      throw new ConfigError('CIMD_ALLOWED_HOSTS', `"${h}" is not a host name, *.domain or *`);
+  const scopes = listOf(env.THIRD_PARTY_SCOPES);
+  for (const s of scopes) {
+    if (!/^[\x21\x23-\x5B\x5D-\x7E]+$/.test(s))
+      throw new ConfigError('THIRD_PARTY_SCOPES', `"${s}" is not a scope token (RFC 6749 §3.3)`);
+    // docs/admin.md: the admin scopes come only through client_credentials of admin clients.
+    if (s === 'admin' || s.startsWith('admin:'))
+      throw new ConfigError('THIRD_PARTY_SCOPES', 'must not contain an admin scope');
+  }
+  const audiences = listOf(env.THIRD_PARTY_AUDIENCES);
+  for (const a of audiences)
+    if (!URL.canParse(a) || a.includes('#'))
+      throw new ConfigError('THIRD_PARTY_AUDIENCES', `"${a}" is not an absolute URI without a fragment`);
+  return {
+    registration,
+    metadataDocuments: metadataDocuments === 'on',
+    cimdAllowedHosts,
+    cimdAllowLoopback: readChoice(env, 'CIMD_ALLOW_LOOPBACK', ['false', 'true'] as const, 'false') === 'true',
+    scopes: [...new Set(scopes)],
+    audiences: [...new Set(audiences)],
+    consentTtl: readDuration(env, 'CONSENT_TTL', 90 * DAY, 60, 5 * 365 * DAY),
+    registrationsPerIpHour: readInt(env, 'RATE_LIMIT_REGISTRATIONS_PER_HOUR', 20, 1, 1_000_000),
+  };
+}
+
 function readOpsPort(env: Env, port: number): number | undefined {
   if (env.OPS_PORT === undefined || env.OPS_PORT === '') return undefined;
   const opsPort = readInt(env, 'OPS_PORT', 0, 1, 65535);
@@ -357,6 +413,7 @@ export function loadConfig(env: Env = process.env, options: { requireKek?: boole
     logLevel,
     rateLimits: readRateLimits(env),
     dpopNonce: readFlag(env, 'DPOP_NONCE', false),
+    thirdParty: readThirdParty(env),
   };
 }
 

@@ -27,6 +27,11 @@ export type OAuthErrorCode =
   | 'use_dpop_nonce'
   // OpenID Connect Core 1.0 §3.1.2.6, answered to prompt=none without a login session
   | 'login_required'
+  // OpenID Connect Core 1.0 §3.1.2.6, answered to prompt=none without a remembered consent
+  | 'consent_required'
+  // RFC 7591 §3.2.2 (dynamic client registration)
+  | 'invalid_redirect_uri'
+  | 'invalid_client_metadata'
   // Tessera-specific
   | 'rate_limited'
   | 'rotation_refused'
@@ -48,6 +53,9 @@ const DEFAULT_STATUS: Record<OAuthErrorCode, number> = {
   login_required: 400,
   invalid_dpop_proof: 400,
   use_dpop_nonce: 400,
+  consent_required: 400,
+  invalid_redirect_uri: 400,
+  invalid_client_metadata: 400,
   server_error: 500,
   temporarily_unavailable: 503,
   rate_limited: 429,

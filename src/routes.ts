@@ -3,6 +3,8 @@ import type { Middleware } from 'koa';
 import type { AuditTrail } from './audit/trail.js';
 import type { LoginSessions } from './authorize/login_sessions.js';
 import type { Config, DeploymentMode } from './config.js';
+import { adminConsentSteps } from './consent/admin_steps.js';
+import type { Consents } from './consent/consents.js';
 import type { DpopNonces } from './dpop/nonce.js';
 import type { DpopProofVerifier } from './dpop/proof.js';
 import { checkDpopProof } from './dpop/token_proof.js';
@@ -12,6 +14,7 @@ import {
   type AuthorizeEndpointDeps,
   answerAuthorization,
   authorizeErrors,
+  decideConsent,
   readAuthorizationRequest,
   signIn,
 } from './endpoints/authorize.js';
@@ -43,6 +46,7 @@ import {
 import { authenticateClient } from './http/client_auth.js';
 import { browserCookies } from './http/cookies.js';
 import { readAuthorizeInput, readJsonBody, readJsonOrFormBody, readNoBody } from './http/input.js';
+import type { LimiterFactory } from './http/limiter_store.js';
 import { noCache } from './http/no_cache.js';
 import { parseParams } from './http/params.js';
 import type { RateLimits } from './http/rate_limits.js';
@@ -50,6 +54,8 @@ import type { KeyRing } from './keys/keyring.js';
 import type { KeyLifecycle } from './keys/lifecycle.js';
 import type { CredentialDeps } from './login/credentials.js';
 import type { Metrics } from './observability.js';
+import { registrationSteps } from './registration/endpoint.js';
+import type { Registrations } from './registration/registrations.js';
 import type { Sessions } from './sessions/sessions.js';
 import type {
   AuthorizationCodeStore,
@@ -62,7 +68,10 @@ import type { AccessTokenVerifier } from './tokens/access_token.js';
 
 /** What the HTTP API needs: the parts of the composition root it uses, nothing that opens a backend. */
 export interface RouteDeps {
-  config: Pick<Config, 'issuer' | 'jwksMaxAge' | 'authorizationCodeTtl' | 'refreshTokenIdleTtl'> &
+  config: Pick<
+    Config,
+    'issuer' | 'jwksMaxAge' | 'authorizationCodeTtl' | 'refreshTokenIdleTtl' | 'thirdParty' | 'rateLimits'
+  > &
     Partial<Pick<Config, 'opsPort' | 'dpopNonce'>>;
   events: EventBus;
   metrics: Metrics;
@@ -89,12 +98,16 @@ export interface RouteDeps {
   audit: AuditTrail;
   dpopProofs: DpopProofVerifier;
   dpopNonces: DpopNonces;
+  /** Third-party clients (docs/mcp.md). */
+  consents: Consents;
+  registrations: Registrations;
+  limiters: LimiterFactory;
 }
 
-/** Every scope a client may ask for: the admin scopes and every registered client's scopes. */
-function knownScopes(clients: ClientStore) {
+/** Every scope a client may ask for: the admin scopes, THIRD_PARTY_SCOPES and every client's scopes. */
+function knownScopes(clients: ClientStore, thirdParty: readonly string[]) {
   return async () => {
-    const scopes = new Set<string>(ADMIN_SCOPES);
+    const scopes = new Set<string>([...ADMIN_SCOPES, ...thirdParty]);
     for (const c of await clients.list()) for (const s of c.scopes) scopes.add(s);
     return [...scopes].sort();
   };
@@ -113,6 +126,7 @@ function browserSteps(d: RouteDeps) {
     credentials: d.credentials,
     cookies,
     events,
+    consents: d.consents,
   };
   const logout: BrowserLogoutDeps = {
     cookies,
@@ -126,6 +140,7 @@ function browserSteps(d: RouteDeps) {
     readAuthorizationRequest: readAuthorizationRequest(authorize),
     answerAuthorization: answerAuthorization(authorize),
     signIn: signIn(authorize),
+    decideConsent: decideConsent(authorize),
     corsPreflight: corsPreflight(origins, { methods: 'POST', credentials: true }),
     corsPreflightBearer: corsPreflight(origins, { methods: 'GET', credentials: false }),
     corsForNamedClient: corsForNamedClient(d.clients),
@@ -157,6 +172,14 @@ function steps(d: RouteDeps) {
     ...adminClientSteps(d),
     ...adminUserSteps(d),
     ...adminAuditSteps(d),
+    ...adminConsentSteps(d),
+    ...registrationSteps({
+      registrations: d.registrations,
+      limiter: d.limiters,
+      perIpHour: config.thirdParty.registrationsPerIpHour,
+      ipv6Prefix: config.rateLimits.ipv6Prefix,
+      events,
+    }),
     limitTokenRequests: d.rateLimits.perClient('token'),
     limitIntrospectRequests: d.rateLimits.perClient('introspect'),
     checkGrant: checkGrant(d.grants),
@@ -187,7 +210,9 @@ function steps(d: RouteDeps) {
       keys: d.keys,
       jwksMaxAge: config.jwksMaxAge,
       grantTypes: () => supportedGrantTypes(d.grants),
-      scopes: knownScopes(d.clients),
+      scopes: knownScopes(d.clients, config.thirdParty.scopes),
+      registrationEndpoint: config.thirdParty.registration !== 'off',
+      metadataDocuments: config.thirdParty.metadataDocuments,
       signingAlgs: () => d.keys.current().algorithms,
     }),
     listKeys: listKeys(d),
@@ -211,6 +236,7 @@ export function routes(deps: RouteDeps): Router {
   // RFC 6749 §4.1 with PKCE (RFC 7636) and RFC 9207: the login page, errors as page or redirect.
   router.get('/authorize', noCache, s.authorizeErrors, readAuthorizeInput, s.readAuthorizationRequest, s.answerAuthorization);
   router.post('/authorize', noCache, s.authorizeErrors, readAuthorizeInput, s.readAuthorizationRequest, s.signIn);
+  router.post('/authorize/consent', noCache, s.authorizeErrors, readAuthorizeInput, s.readAuthorizationRequest, s.decideConsent);
   // RFC 6749 §3.2, §5; per-client limits after authentication so nobody spends another's budget.
   router.post('/token', noCache, parseParams, s.corsForNamedClient, s.authenticateClient, s.requireClientOrigin, s.limitTokenRequests, s.checkGrant, s.checkDpopProof, s.refreshCookieMode, dispatchGrant);
   // RFC 7662 §2
@@ -245,6 +271,17 @@ export function routes(deps: RouteDeps): Router {
   router.delete('/admin/users/:id/sessions', noCache, readNoBody, s.requireBearer, s.requireUsersScope, s.endUserSessions);
   router.delete('/admin/sessions/:sid', noCache, readNoBody, s.requireBearer, s.requireUsersScope, s.endOneSession);
   router.get('/admin/audit', noCache, readNoBody, s.requireBearer, s.requireAuditScope, s.listAuditEvents);
+  router.get('/admin/users/:id/consents', noCache, readNoBody, s.requireBearer, s.requireUsersScope, s.listUserConsents);
+  router.delete('/admin/users/:id/consents/:client_id', noCache, readNoBody, s.requireBearer, s.requireUsersScope, s.revokeUserConsent);
+  // RFC 7591 / RFC 7592 (docs/mcp.md): absent, so 404, while CLIENT_REGISTRATION=off
+  const registration = deps.config.thirdParty.registration;
+  if (registration !== 'off') {
+    const initialAccess = registration === 'token' ? [s.requireBearer, s.requireClientsScope] : [];
+    router.post('/register', noCache, readJsonBody, s.limitRegistrations, ...initialAccess, s.registerClient);
+    router.get('/register/:client_id', noCache, readNoBody, s.readRegistration);
+    router.put('/register/:client_id', noCache, readJsonBody, s.updateRegistration);
+    router.delete('/register/:client_id', noCache, readNoBody, s.deleteRegistration);
+  }
   // Operations; with OPS_PORT, /metrics is served only there (opsRoutes), health on both.
   router.get('/healthz', readNoBody, liveness);
   router.get('/readyz', readNoBody, s.readiness);

@@ -2,6 +2,7 @@ import { redirectUriMatches } from '../accounts/browser_registration.js';
 import { OAuthError } from '../errors.js';
 import { resolveAudience, resolveScope, userScopes } from '../grants/scope.js';
 import type { ClientRecord, ClientStore } from '../stores/types.js';
+import { isThirdParty, thirdPartyDefaultAudience } from '../thirdparty/limits.js';
 import { isS256Challenge, PKCE_METHODS } from './pkce.js';
 
 /** The parameters of an authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3, RFC 8707 §2). */
@@ -40,7 +41,7 @@ export interface AuthorizationRequest extends RedirectTarget {
   scope: string;
   audience: string[];
   codeChallenge: string;
-  prompt: 'login' | 'none' | undefined;
+  prompt: 'login' | 'none' | 'consent' | undefined;
   /** The request as received (known parameters only), posted back by the login form. */
   original: [string, string][];
 }
@@ -66,7 +67,7 @@ export async function resolveTarget(
     if (raw.repeated.has(name)) throw new UntrustedRedirect('invalid_request', `${name} is repeated`);
   const clientId = raw.values.get('client_id');
   if (clientId === undefined) throw new UntrustedRedirect('invalid_request', 'client_id is missing');
-  const client = clientId.length <= 256 ? await clients.findById(clientId) : undefined;
+  const client = clientId.length <= 256 ? await findClient(clients, clientId) : undefined;
   if (!client || client.disabledAt)
     throw new UntrustedRedirect('invalid_client', 'this app is not registered');
   const presented = raw.values.get('redirect_uri');
@@ -84,6 +85,20 @@ export async function resolveTarget(
   return { client, redirectUri, state: raw.repeated.has('state') ? undefined : raw.values.get('state') };
 }
 
+/**
+ * A metadata-document client that cannot be fetched or is invalid (docs/mcp.md) is an unknown
+ * client here: the error page, never a redirect to a URI nobody verified.
+ */
+async function findClient(clients: Pick<ClientStore, 'findById'>, clientId: string) {
+  try {
+    return await clients.findById(clientId);
+  } catch (err) {
+    if (err instanceof OAuthError && err.error === 'invalid_client')
+      throw new UntrustedRedirect('invalid_client', err.description);
+    throw err;
+  }
+}
+
 function checkPkce(values: ReadonlyMap<string, string>): string {
   const challenge = values.get('code_challenge');
   const method = values.get('code_challenge_method');
@@ -97,12 +112,26 @@ function checkPkce(values: ReadonlyMap<string, string>): string {
 }
 
 function checkPrompt(value: string | undefined): AuthorizationRequest['prompt'] {
-  if (value === undefined || value === 'login' || value === 'none') return value;
-  throw fail('prompt must be login or none');
+  if (value === undefined || value === 'login' || value === 'none' || value === 'consent') return value;
+  throw fail('prompt must be login, none or consent');
 }
 
 /** RFC 6749 §4.1.1, second step: everything else, answered by redirect when wrong. */
-export function validateRequest(raw: RawParams, target: RedirectTarget): AuthorizationRequest {
+/**
+ * RFC 8707 §2: the audience of the code. A third-party client without `resource` gets the ISSUER
+ * only (docs/mcp.md), never every API it could ask for.
+ */
+function requestAudience(resource: string | undefined, client: ClientRecord, issuer: string) {
+  if (resource === undefined && isThirdParty(client)) return thirdPartyDefaultAudience(issuer);
+  const audience = resolveAudience(resource, client);
+  return typeof audience === 'string' ? [audience] : audience;
+}
+
+export function validateRequest(
+  raw: RawParams,
+  target: RedirectTarget,
+  issuer: string,
+): AuthorizationRequest {
   const { values } = raw;
   const [repeated] = raw.repeated;
   // RFC 6749 §3.1: "Request and response parameters MUST NOT be included more than once."
@@ -119,14 +148,16 @@ export function validateRequest(raw: RawParams, target: RedirectTarget): Authori
   const prompt = checkPrompt(values.get('prompt'));
   const allowed = userScopes(target.client);
   const scope = resolveScope(values.get('scope'), allowed, allowed);
-  const audience = resolveAudience(values.get('resource'), target.client);
-  const original = AUTHORIZATION_PARAMS.filter((n) => n !== 'prompt' && values.has(n)).map(
-    (n) => [n, values.get(n) as string] as [string, string],
-  );
+  const audience = requestAudience(values.get('resource'), target.client, issuer);
+  // prompt=login and prompt=none are answered by this request; prompt=consent still applies
+  // after the login form (docs/mcp.md), so only it travels on.
+  const original = AUTHORIZATION_PARAMS.filter(
+    (n) => values.has(n) && (n !== 'prompt' || prompt === 'consent'),
+  ).map((n) => [n, values.get(n) as string] as [string, string]);
   return {
     ...target,
     scope,
-    audience: typeof audience === 'string' ? [audience] : audience,
+    audience,
     codeChallenge,
     prompt,
     original,

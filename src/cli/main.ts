@@ -12,6 +12,7 @@ import { createLogger } from '../observability.js';
 import { adminSocketPath, sendToServer } from './admin_socket.js';
 import { auditCommands } from './audit.js';
 import { type Command, coreCommands, readPassword, UsageError } from './commands.js';
+import { consentCommands } from './consents.js';
 import type { CliIo } from './io.js';
 import { keyCommands } from './keys_commands.js';
 import { optionsHelp, parseOptions } from './options.js';
@@ -25,6 +26,7 @@ export const commands: Record<string, Command> = {
   ...sessionCommands,
   ...keyCommands,
   ...auditCommands,
+  ...consentCommands,
 };
 
 const usageOf = (key: string, c: Command) => c.usage ?? key;

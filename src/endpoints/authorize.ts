@@ -10,6 +10,7 @@ import {
   resolveTarget,
   validateRequest,
 } from '../authorize/request.js';
+import type { ConsentSubject, Consents } from '../consent/consents.js';
 import { OAuthError } from '../errors.js';
 import type { EventBus } from '../events.js';
 import { type BrowserCookies, readCookie, setCookie } from '../http/cookies.js';
@@ -17,8 +18,15 @@ import { toOAuthError } from '../http/error_handler.js';
 import { bodyFields, queryFields } from '../http/input.js';
 import { auditStamp } from '../http/request_log.js';
 import { authenticateUser, type CredentialDeps, type CredentialResult } from '../login/credentials.js';
-import { contentSecurityPolicy, formTarget, renderErrorPage, renderLoginPage } from '../pages/render.js';
+import {
+  contentSecurityPolicy,
+  formTarget,
+  renderConsentPage,
+  renderErrorPage,
+  renderLoginPage,
+} from '../pages/render.js';
 import type { ClientStore, UserRecord } from '../stores/types.js';
+import { isThirdParty } from '../thirdparty/limits.js';
 import { randomToken } from '../tokens/secrets.js';
 
 export interface AuthorizeEndpointDeps {
@@ -29,6 +37,8 @@ export interface AuthorizeEndpointDeps {
   credentials: CredentialDeps;
   cookies: BrowserCookies;
   events: EventBus;
+  /** Third-party clients' consents (docs/mcp.md). */
+  consents: Pick<Consents, 'has' | 'grant' | 'deny'>;
 }
 
 declare module 'koa' {
@@ -112,7 +122,7 @@ export function readAuthorizationRequest(deps: AuthorizeEndpointDeps) {
   return async function authorizationRequest(ctx: Context, next: Next): Promise<void> {
     const raw = readRaw(ctx);
     ctx.state.authorizeTarget = await resolveTarget(raw, deps.clients);
-    ctx.state.authorization = validateRequest(raw, ctx.state.authorizeTarget);
+    ctx.state.authorization = validateRequest(raw, ctx.state.authorizeTarget, deps.issuer);
     return next();
   };
 }
@@ -172,7 +182,7 @@ export function answerAuthorization(deps: AuthorizeEndpointDeps) {
     if (request.prompt === 'none' && !signedIn)
       throw new OAuthError('login_required', 'the user is not signed in');
     if (signedIn && request.prompt !== 'login')
-      return redirectWithCode(ctx, deps, signedIn.user, signedIn.sessionId);
+      return afterSignIn(ctx, deps, signedIn.user, signedIn.sessionId);
     showLoginPage(ctx, deps, { status: 200 });
   };
 }
@@ -252,6 +262,86 @@ export function signIn(deps: AuthorizeEndpointDeps) {
     });
     if (result.kind !== 'ok') return showRefusal(ctx, deps, result, username);
     setCookie(ctx, deps.cookies.login, result.session.token, result.session.maxAge);
-    await redirectWithCode(ctx, deps, result.user, result.session.id);
+    await afterSignIn(ctx, deps, result.user, result.session.id);
+  };
+}
+
+// --- Consent of third-party clients (docs/mcp.md, "Consent") -------------------------------------
+
+const consentSubject = (request: AuthorizationRequest): ConsentSubject => ({
+  clientId: request.client.id,
+  scope: request.scope,
+  audience: request.audience,
+});
+
+/** First-party clients get the code at once; a third-party one needs the user's consent. */
+async function afterSignIn(
+  ctx: Context,
+  deps: AuthorizeEndpointDeps,
+  user: UserRecord,
+  loginSessionId: string,
+): Promise<void> {
+  const request = authorization(ctx);
+  if (!isThirdParty(request.client)) return redirectWithCode(ctx, deps, user, loginSessionId);
+  if (request.prompt !== 'consent' && (await deps.consents.has(user.id, consentSubject(request))))
+    return redirectWithCode(ctx, deps, user, loginSessionId);
+  if (request.prompt === 'none')
+    throw new OAuthError('consent_required', 'the user has not allowed this app yet');
+  showConsentPage(ctx, deps, 200);
+}
+
+/** Where the app comes from, in the user's words: its metadata document's host, or how it registered. */
+function clientOrigin(client: AuthorizationRequest['client']): string {
+  return client.kind === 'metadata_document' ? new URL(client.id).host : 'registered dynamically';
+}
+
+const LOOPBACK_REDIRECT = /^(127\.\d+\.\d+\.\d+|\[::1\]|localhost)$/i;
+
+/** The consent form (same rules as the login form: CSRF token, CSP, no script, no-store). */
+function showConsentPage(ctx: Context, deps: AuthorizeEndpointDeps, status: number, newCsrfToken = false) {
+  const request = authorization(ctx);
+  let csrf = newCsrfToken ? undefined : readCookie(ctx, deps.cookies.csrf);
+  if (csrf === undefined) {
+    csrf = randomToken(32);
+    setCookie(ctx, deps.cookies.csrf, csrf, CSRF_TTL_S);
+  }
+  const redirect = new URL(request.redirectUri);
+  const html = renderConsentPage({
+    title: 'Allow access',
+    clientName: request.client.name,
+    clientOrigin: clientOrigin(request.client),
+    redirectHost: redirect.host === '' ? redirect.protocol : redirect.host,
+    loopback: LOOPBACK_REDIRECT.test(redirect.hostname),
+    scopes: request.scope.split(' ').filter(Boolean),
+    resource: request.audience.join(', '),
+    action: '/authorize/consent',
+    hidden: [...request.original, ['csrf_token', csrf]],
+  });
+  sendHtml(ctx, status, html, [formTarget(request.redirectUri)]);
+}
+
+/**
+ * POST /authorize/consent: Allow issues the code and remembers the consent for CONSENT_TTL; Deny
+ * answers `access_denied` (RFC 6749 §4.1.2.1). Needs the login session and the form's CSRF token.
+ */
+export function decideConsent(deps: AuthorizeEndpointDeps) {
+  return async function consentDecision(ctx: Context): Promise<void> {
+    const request = authorization(ctx);
+    if (!isThirdParty(request.client)) throw new OAuthError('invalid_request', 'this app needs no consent');
+    const signedIn = await deps.loginSessions.signedIn(readCookie(ctx, deps.cookies.login));
+    if (!signedIn) return showLoginPage(ctx, deps, { status: 200 });
+    const { user, sessionId } = signedIn;
+    if (!csrfMatches(ctx, deps)) return showConsentPage(ctx, deps, 403, true);
+    const decision = ctx.state.authorizeForm?.values.get('decision');
+    const stamp = auditStamp(ctx, request.client.id);
+    if (decision === 'allow') {
+      await deps.consents.grant(user.id, consentSubject(request), stamp);
+      return redirectWithCode(ctx, deps, user, sessionId);
+    }
+    if (decision === 'deny') {
+      await deps.consents.deny(user.id, consentSubject(request), stamp);
+      throw new OAuthError('access_denied', 'the user did not allow access');
+    }
+    throw new OAuthError('invalid_request', 'decision must be allow or deny');
   };
 }

@@ -14,6 +14,10 @@ export interface DiscoveryDeps {
   scopes: () => Promise<string[]>;
   /** Algorithms of the published keys (a function, since rotation changes them). */
   signingAlgs: () => readonly string[];
+  /** CLIENT_REGISTRATION is on: RFC 8414 §2 `registration_endpoint`. */
+  registrationEndpoint?: boolean;
+  /** CLIENT_ID_METADATA_DOCUMENTS=on (draft-ietf-oauth-client-id-metadata-document §5). */
+  metadataDocuments?: boolean;
 }
 
 /** The metadata is public and unauthenticated: it must not cost a table scan per request. */
@@ -99,6 +103,8 @@ export function serveMetadata(deps: DiscoveryDeps) {
       access_token_signing_alg_values_supported: algs,
       // RFC 9449 §5.1: the proof algorithms /token and Tessera's own resources accept.
       dpop_signing_alg_values_supported: DPOP_ALGS,
+      ...(deps.registrationEndpoint ? { registration_endpoint: `${base}/register` } : {}),
+      ...(deps.metadataDocuments ? { client_id_metadata_document_supported: true } : {}),
     };
   }
 }

@@ -32,6 +32,26 @@ export interface ErrorPage {
   error: string;
 }
 
+/** The consent page of a third-party client (docs/mcp.md, "Consent"). */
+export interface ConsentPage {
+  title: string;
+  clientName: string;
+  /** The host of a metadata-document client_id, or "registered dynamically". */
+  clientOrigin: string;
+  redirectHost: string;
+  /** The answer goes to a loopback address: a program on the user's own machine. */
+  loopback: boolean;
+  scopes: string[];
+  /** What the tokens are for: the `resource` asked for, or this server. */
+  resource: string;
+  action: string;
+  hidden: [string, string][];
+}
+
+export function renderConsentPage(page: ConsentPage): string {
+  return eta.render('./consent', { ...page, css: CSS });
+}
+
 export function renderLoginPage(page: LoginPage): string {
   return eta.render('./login', { ...page, css: CSS });
 }

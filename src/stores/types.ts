@@ -16,9 +16,17 @@ export interface UserRecord {
   createdAt: Date;
 }
 
+/**
+ * Who made the client: an admin (`first_party`), RFC 7591 dynamic registration (`dynamic`), or
+ * a Client ID Metadata Document fetched at use (`metadata_document`, never stored). Third-party
+ * kinds get the limits and the consent page of docs/mcp.md.
+ */
+export type ClientKind = 'first_party' | 'dynamic' | 'metadata_document';
+
 export interface ClientRecord {
   id: string;
   name: string;
+  kind: ClientKind;
   /** SHA-256 of the secret, base64url; null for public clients. */
   secretHash: string | null;
   grantTypes: GrantType[];
@@ -49,7 +57,7 @@ export interface ClientRecord {
 }
 
 export type NewUser = Pick<UserRecord, 'id' | 'username' | 'passwordHash' | 'roles'>;
-export type NewClient = Omit<ClientRecord, 'disabledAt' | 'createdAt'>;
+export type NewClient = Omit<ClientRecord, 'disabledAt' | 'createdAt' | 'kind'> & { kind?: ClientKind };
 /** The fields an admin may change on a registered client (never its id or secret). */
 export type ClientChanges = Partial<
   Pick<
@@ -367,6 +375,12 @@ export const AUDIT_EVENT_TYPES = [
   'key.revoked',
   'key.rewrapped',
   'admin.refused',
+  'client.registered',
+  'client.registration_updated',
+  'client.registration_deleted',
+  'consent.granted',
+  'consent.denied',
+  'consent.revoked',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 

@@ -27,6 +27,7 @@ export function newClient(id: string, over: Partial<NewClient> = {}): NewClient 
 /** The same as a stored record (enabled, created at the epoch). */
 export const clientRecord = (id: string, over: Partial<ClientRecord> = {}): ClientRecord => ({
   ...newClient(id),
+  kind: 'first_party',
   disabledAt: null,
   createdAt: new Date(0),
   ...over,

@@ -179,7 +179,7 @@ test('every other error redirects with error, state and iss', async (t) => {
     ['malformed challenge', { ...params, code_challenge: 'short' }, 'invalid_request'],
     ['scope not allowed', { ...params, scope: 'read admin' }, 'invalid_scope'],
     ['unknown resource', { ...params, resource: 'https://other.example.test' }, 'invalid_target'],
-    ['unknown prompt', { ...params, prompt: 'consent' }, 'invalid_request'],
+    ['unknown prompt', { ...params, prompt: 'select_account' }, 'invalid_request'],
     ['repeated scope', `${new URLSearchParams(params)}&scope=write`, 'invalid_request'],
   ];
   for (const [name, p, error] of cases) {

@@ -1,11 +1,20 @@
 import type { Knex } from 'knex';
-import type { ClientChanges, ClientRecord, ClientStore, GrantType, NewClient, PageQuery } from '../types.js';
+import type {
+  ClientChanges,
+  ClientKind,
+  ClientRecord,
+  ClientStore,
+  GrantType,
+  NewClient,
+  PageQuery,
+} from '../types.js';
 import { afterCursor } from './page.js';
 import { affectedRows, toDate, toDateOrNull } from './rows.js';
 
 interface ClientRow {
   id: string;
   name: string;
+  kind: ClientKind;
   secret_hash: string | null;
   grant_types: string[];
   scopes: string[];
@@ -28,6 +37,7 @@ interface ClientRow {
 const fromRow = (r: ClientRow, issuer: string): ClientRecord => ({
   id: r.id,
   name: r.name,
+  kind: r.kind,
   secretHash: r.secret_hash,
   grantTypes: r.grant_types as GrantType[],
   scopes: r.scopes,
@@ -60,6 +70,7 @@ export class PostgresClientStore implements ClientStore {
       .insert({
         id: c.id,
         name: c.name,
+        kind: c.kind ?? 'first_party',
         secret_hash: c.secretHash,
         grant_types: c.grantTypes,
         scopes: c.scopes,
