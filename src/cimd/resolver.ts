@@ -1,7 +1,7 @@
 import type { ThirdPartyConfig } from '../config.js';
 import { OAuthError } from '../errors.js';
 import type { ClientRecord } from '../stores/types.js';
-import { type ThirdPartySettings, thirdPartyView } from '../thirdparty/limits.js';
+import { THIRD_PARTY_FIXED, type ThirdPartySettings, thirdPartyView } from '../thirdparty/limits.js';
 import {
   cacheLifetime,
   InvalidMetadataDocument,
@@ -61,15 +61,8 @@ export class MetadataDocumentResolver {
       scopes: doc.scope ?? this.deps.settings.scopes,
       audiences: [],
       audienceIsDefault: false,
-      canIntrospect: false,
-      isAdmin: false,
-      accessTokenTtl: null,
-      refreshTokenIdleTtl: null,
-      refreshTokenMaxAge: null,
-      refreshReuseLeeway: null,
+      ...THIRD_PARTY_FIXED,
       redirectUris: doc.redirectUris,
-      allowedOrigins: [],
-      refreshCookie: false,
       disabledAt: null,
       createdAt: new Date(0),
     };

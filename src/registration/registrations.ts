@@ -3,6 +3,7 @@ import type { AuditTrail } from '../audit/trail.js';
 import type { ConsentStore } from '../consent/store.js';
 import { OAuthError } from '../errors.js';
 import type { AuditStamp, ClientRecord, ClientStore } from '../stores/types.js';
+import { THIRD_PARTY_FIXED } from '../thirdparty/limits.js';
 import { randomToken, secretMatches, sha256 } from '../tokens/secrets.js';
 import { type ClientMetadata, parseClientMetadata } from './metadata.js';
 import type { RegistrationStore } from './store.js';
@@ -67,15 +68,8 @@ export class Registrations {
       scopes: metadata.scope.split(' ').filter(Boolean),
       audiences: [this.deps.issuer],
       audienceIsDefault: true,
-      canIntrospect: false,
-      isAdmin: false,
-      accessTokenTtl: null,
-      refreshTokenIdleTtl: null,
-      refreshTokenMaxAge: null,
-      refreshReuseLeeway: null,
+      ...THIRD_PARTY_FIXED,
       redirectUris: metadata.redirect_uris,
-      allowedOrigins: [],
-      refreshCookie: false,
       dpopBoundAccessTokens: metadata.dpop_bound_access_tokens ?? false,
     });
     const at = new Date(this.deps.now());

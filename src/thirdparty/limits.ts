@@ -12,6 +12,22 @@ export const THIRD_PARTY_GRANTS: readonly GrantType[] = ['authorization_code', '
 
 export type ThirdPartySettings = Pick<ThirdPartyConfig, 'scopes' | 'audiences'> & { issuer: string };
 
+/**
+ * What no third-party client may have, whatever it asks for: introspection, admin scopes, its own
+ * lifetimes, browser origins or cookie mode. Both ways in (registration, metadata documents) start
+ * from this record.
+ */
+export const THIRD_PARTY_FIXED = {
+  canIntrospect: false,
+  isAdmin: false,
+  accessTokenTtl: null,
+  refreshTokenIdleTtl: null,
+  refreshTokenMaxAge: null,
+  refreshReuseLeeway: null,
+  allowedOrigins: [],
+  refreshCookie: false,
+} as const satisfies Partial<ClientRecord>;
+
 export const isThirdParty = (client: Pick<ClientRecord, 'kind'>) => client.kind !== 'first_party';
 
 export function thirdPartyView(record: ClientRecord, settings: ThirdPartySettings): ClientRecord {
