@@ -328,7 +328,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void cleanup().finally(() => process.exit(130)));
   try {
     if (!flags['no-build']) {
-      log("compiling Tessera (npm run build)");
+      log('compiling Tessera (npm run build)');
       await build(ROOT);
     }
     const beforeRoots: { ref: string; root: string }[] = [];
