@@ -7,6 +7,7 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { HmacDpopNonces } from '../src/dpop/nonce.js';
 import { DpopProofVerifier } from '../src/dpop/proof.js';
 import { MemoryReplayCache } from '../src/dpop/replay.js';
+import { EventBus } from '../src/events.js';
 
 const N = Number(process.argv[2]) || 2000;
 const HTU = 'https://tessera.example/token';
@@ -26,6 +27,7 @@ for (const alg of ['ES256', 'EdDSA', 'RS256', 'PS256']) {
     replay: new MemoryReplayCache(Date.now),
     nonces: new HmacDpopNonces(new Uint8Array(32), Date.now),
     now: Date.now,
+    events: new EventBus(),
   });
   // Warm-up (JIT, key import paths), then the timed run.
   for (const p of proofs.slice(0, 50))

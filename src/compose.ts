@@ -573,7 +573,7 @@ export async function buildDomain(b: Backends, s: Stores, options: BuildOptions 
       endSessions: endClientSessions,
     }),
     audit,
-    dpopProofs: new DpopProofVerifier({ replay: s.dpopReplay, nonces: dpopNonces, now }),
+    dpopProofs: new DpopProofVerifier({ replay: s.dpopReplay, nonces: dpopNonces, now, events: b.events }),
     dpopNonces,
     consents: new Consents({
       store: s.consentStore,

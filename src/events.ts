@@ -27,8 +27,16 @@ export interface TesseraEvents {
   'key.revoked': [{ kid: string }];
   'keys.reloaded': [{ activeKid: string; reason: string }];
   'ratelimit.exceeded': [{ limiter: string }];
+  /**
+   * A DPoP proof checked (RFC 9449 §4.3) at /token or a resource: its outcome, and for a refused
+   * proof why (src/dpop/proof.ts ProofRejection). Never the proof, its key or its jti.
+   */
+  'dpop.proof_checked': [{ result: DpopProofResult; reason?: string }];
   'dependency.degraded': [{ dependency: 'redis' | 'database'; err: unknown }];
   'dependency.recovered': [{ dependency: 'redis' | 'database' }];
 }
+
+/** The fixed outcomes of a DPoP proof check: the label values of tessera_dpop_proofs_total. */
+export type DpopProofResult = 'accepted' | 'rejected' | 'nonce_required' | 'replayed';
 
 export class EventBus extends EventEmitter<TesseraEvents> {}

@@ -60,6 +60,7 @@ export interface Metrics {
   sessionsEnded: Counter<'reason'>;
   rateLimitRejections: Counter<'limiter'>;
   keyRotations: Counter<'forced'>;
+  dpopProofs: Counter<'result'>;
   keyRevocations: Counter;
   dependencyErrors: Counter<'dependency'>;
   serverErrors: Counter;
@@ -188,6 +189,11 @@ export function createMetrics(): Metrics {
       'tessera_key_rotations_total',
       'Signing-key rotations (forced skips the JWKS wait)',
       ['forced'],
+    ),
+    dpopProofs: counter(
+      'tessera_dpop_proofs_total',
+      'DPoP proofs checked at /token and the resources, by result (accepted, rejected, nonce_required, replayed)',
+      ['result'],
     ),
     keyRevocations: counter('tessera_key_revocations_total', 'Signing keys revoked (pulled from JWKS)'),
     dependencyErrors: counter(
@@ -326,6 +332,7 @@ export function observeEvents(events: EventBus, log: Logger, metrics: Metrics): 
     log.warn({ kid: e.kid }, 'signing key revoked');
   });
   events.on('keys.reloaded', (e) => log.debug({ activeKid: e.activeKid, reason: e.reason }, 'keys reloaded'));
+  events.on('dpop.proof_checked', (e) => metrics.dpopProofs.inc({ result: e.result }));
   events.on('ratelimit.exceeded', (e) => metrics.rateLimitRejections.inc({ limiter: e.limiter }));
   events.on('dependency.degraded', (e) => {
     metrics.dependencyErrors.inc({ dependency: e.dependency });

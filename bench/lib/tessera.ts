@@ -58,8 +58,9 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** The package's own build (compile, then copy the page templates the server reads at start). */
 export async function build(root: string): Promise<void> {
-  await run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root });
+  await run('npm', ['run', 'build'], { cwd: root });
 }
 
 async function createDatabase(postgresUrl: string): Promise<{ url: string; drop(): Promise<void> }> {

@@ -8,13 +8,15 @@ export interface CodeIssuerDeps {
   now: () => number;
 }
 
-/** What a code is bound to (RFC 6749 §4.1.2, RFC 7636 §4.4). */
+/** What a code is bound to (RFC 6749 §4.1.2, RFC 7636 §4.4, RFC 9449 §10). */
 export type CodeGrantRequest = Pick<
   AuthorizationCodeRecord,
   'clientId' | 'userId' | 'redirectUri' | 'codeChallenge' | 'scope' | 'audience'
 > & {
   /** The login session that issues the code: the family the code starts remembers it. */
   loginSessionId?: string | null;
+  /** The authorization request's `dpop_jkt`, when it had one. */
+  dpopJkt?: string | null;
 };
 
 /** Codes are opaque like refresh tokens: 256 random bits, and only their SHA-256 is stored. */

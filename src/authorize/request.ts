@@ -16,7 +16,11 @@ export const AUTHORIZATION_PARAMS = [
   'code_challenge_method',
   'resource',
   'prompt',
+  'dpop_jkt',
 ] as const;
+
+/** RFC 9449 §10: `dpop_jkt` is an RFC 7638 SHA-256 thumbprint, 32 bytes in base64url. */
+const JKT = /^[A-Za-z0-9_-]{43}$/;
 
 /**
  * A request whose client or redirect URI cannot be trusted: RFC 6749 §4.1.2.1 forbids redirecting
@@ -41,6 +45,8 @@ export interface AuthorizationRequest extends RedirectTarget {
   scope: string;
   audience: string[];
   codeChallenge: string;
+  /** RFC 9449 §10: the thumbprint of the DPoP key that alone may redeem the code. */
+  dpopJkt: string | undefined;
   prompt: 'login' | 'none' | 'consent' | undefined;
   /** The request as received (known parameters only), posted back by the login form. */
   original: [string, string][];
@@ -111,6 +117,12 @@ function checkPkce(values: ReadonlyMap<string, string>): string {
   return challenge;
 }
 
+function checkDpopJkt(value: string | undefined): string | undefined {
+  if (value !== undefined && !JKT.test(value))
+    throw fail('dpop_jkt must be the base64url SHA-256 thumbprint of a JWK (RFC 7638)');
+  return value;
+}
+
 function checkPrompt(value: string | undefined): AuthorizationRequest['prompt'] {
   if (value === undefined || value === 'login' || value === 'none' || value === 'consent') return value;
   throw fail('prompt must be login, none or consent');
@@ -145,6 +157,7 @@ export function validateRequest(
   if (!target.client.grantTypes.includes('authorization_code'))
     throw new OAuthError('unauthorized_client', 'this client may not use the authorization code flow');
   const codeChallenge = checkPkce(values);
+  const dpopJkt = checkDpopJkt(values.get('dpop_jkt'));
   const prompt = checkPrompt(values.get('prompt'));
   const allowed = userScopes(target.client);
   const scope = resolveScope(values.get('scope'), allowed, allowed);
@@ -159,6 +172,7 @@ export function validateRequest(
     scope,
     audience,
     codeChallenge,
+    dpopJkt,
     prompt,
     original,
   };

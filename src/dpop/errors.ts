@@ -1,5 +1,5 @@
 import { OAuthError } from '../errors.js';
-import { DPOP_ALGS, ProofRejected, type ProofRejection } from './proof.js';
+import { DPOP_ALGS, type ProofRejected, type ProofRejection } from './proof.js';
 
 /** RFC 9449 §7.1: the DPoP challenge names the algorithms a proof may use. */
 export const DPOP_CHALLENGE = `DPoP algs="${DPOP_ALGS.join(' ')}"`;
@@ -19,9 +19,6 @@ export function tokenEndpointError(err: ProofRejected, nonce?: string): OAuthErr
     detail: `dpop proof: ${err.reason}`,
   });
 }
-
-/** A client that must use DPoP (RFC 9449 §5.2) sent a token request without a proof. */
-export const proofRequired = () => tokenEndpointError(new ProofRejected('missing'));
 
 /**
  * RFC 9449 §7.1 at a protected resource: 401 with a DPoP challenge carrying the error code,

@@ -9,6 +9,7 @@ import {
   type JWTPayload,
   jwtVerify,
 } from 'jose';
+import type { DpopProofResult, EventBus } from '../events.js';
 import type { DpopNonces } from './nonce.js';
 import type { ReplayCache } from './replay.js';
 
@@ -108,7 +109,13 @@ export interface ProofVerifierDeps {
   replay: ReplayCache;
   nonces: DpopNonces;
   now: () => number;
+  /** Every outcome is counted (tessera_dpop_proofs_total, docs/monitoring.md). */
+  events: EventBus;
 }
+
+/** The metric's small fixed label set: a nonce miss and a replay are told apart from the rest. */
+const resultOf = (reason: ProofRejection): DpopProofResult =>
+  reason === 'nonce' ? 'nonce_required' : reason === 'replay' ? 'replayed' : 'rejected';
 
 /** RFC 9449 §4.2 `ath`: base64url SHA-256 of the ASCII access token. */
 export const accessTokenHash = (token: string) =>
@@ -148,6 +155,18 @@ export class DpopProofVerifier {
   constructor(private readonly deps: ProofVerifierDeps) {}
 
   async verify(request: ProofRequest): Promise<VerifiedProof> {
+    try {
+      const verified = await this.check(request);
+      this.deps.events.emit('dpop.proof_checked', { result: 'accepted' });
+      return verified;
+    } catch (err) {
+      if (err instanceof ProofRejected)
+        this.deps.events.emit('dpop.proof_checked', { result: resultOf(err.reason), reason: err.reason });
+      throw err;
+    }
+  }
+
+  private async check(request: ProofRequest): Promise<VerifiedProof> {
     const proof = this.single(request.headers);
     const header = parseHeader(proof);
     if (header.typ !== DPOP_PROOF_TYP) throw new ProofRejected('typ');

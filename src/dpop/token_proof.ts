@@ -1,7 +1,7 @@
 import type { Context, Next } from 'koa';
 import { authenticatedClient } from '../http/client_auth.js';
 import type { DpopBinding } from './binding.js';
-import { proofRequired, tokenEndpointError } from './errors.js';
+import { tokenEndpointError } from './errors.js';
 import type { DpopNonces } from './nonce.js';
 import { type DpopProofVerifier, ProofRejected } from './proof.js';
 
@@ -31,10 +31,9 @@ export function checkDpopProof(deps: TokenProofDeps) {
     const nonce = deps.requireNonce ? deps.nonces.current() : undefined;
     if (nonce !== undefined) ctx.set('DPoP-Nonce', nonce);
     const headers = ctx.req.headersDistinct.dpop;
-    if (headers === undefined) {
-      if (authenticatedClient(ctx).client.dpopBoundAccessTokens) throw proofRequired();
-      return next();
-    }
+    // A client that must use DPoP (RFC 9449 §5.2) without a proof goes through the check below,
+    // which refuses it as `missing` and counts it like every other refused proof.
+    if (headers === undefined && !authenticatedClient(ctx).client.dpopBoundAccessTokens) return next();
     try {
       ctx.state.dpop = await deps.proofs.verify({
         headers,

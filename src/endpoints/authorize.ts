@@ -168,6 +168,7 @@ async function redirectWithCode(
     userId: user.id,
     redirectUri: request.redirectUri,
     codeChallenge: request.codeChallenge,
+    dpopJkt: request.dpopJkt ?? null,
     scope: request.scope,
     audience: request.audience,
   });

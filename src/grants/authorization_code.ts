@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { AUTHORIZATION_CODE } from '../authorize/codes.js';
 import { verifierMatches } from '../authorize/pkce.js';
-import { refreshBinding } from '../dpop/binding.js';
+import { type DpopBinding, refreshBinding } from '../dpop/binding.js';
 import { invalidGrant, invalidRequest } from '../errors.js';
 import type { EventBus } from '../events.js';
 import type { Sessions } from '../sessions/sessions.js';
@@ -37,17 +37,28 @@ function redirectMatches(client: ClientRecord, code: AuthorizationCodeRecord, pr
 }
 
 /**
- * The code's bindings to who presents it (RFC 6749 §4.1.3, RFC 7636 §4.6): the client it was
- * issued to, its redirect_uri, the PKCE verifier. The public answer is always the same.
+ * The code's bindings to who presents it (RFC 6749 §4.1.3, RFC 7636 §4.6, RFC 9449 §10): the
+ * client it was issued to, its redirect_uri, the PKCE verifier, the DPoP key the request named.
+ * The public answer is always the same.
  */
 function checkPresenter(
   client: ClientRecord,
   code: AuthorizationCodeRecord,
-  input: { redirectUri: string | undefined; verifier: string },
+  input: { redirectUri: string | undefined; verifier: string; dpop: DpopBinding | undefined },
 ): void {
   if (code.clientId !== client.id) throw invalidGrant('code issued to another client');
   if (!redirectMatches(client, code, input.redirectUri)) throw invalidGrant('redirect_uri mismatch');
   if (!verifierMatches(input.verifier, code.codeChallenge)) throw invalidGrant('PKCE verifier mismatch');
+  // RFC 9449 §10.1: a code requested with dpop_jkt is redeemed only with a proof by that key.
+  if (code.dpopJkt !== null && !jktMatches(code.dpopJkt, input.dpop?.jkt))
+    throw invalidGrant('dpop_jkt of the authorization request does not match the proof key');
+}
+
+function jktMatches(expected: string, presented: string | undefined): boolean {
+  if (presented === undefined) return false;
+  const a = Buffer.from(expected);
+  const b = Buffer.from(presented);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 /**
@@ -77,7 +88,7 @@ export function authorizationCodeGrant(deps: AuthorizationCodeGrantDeps): GrantH
       if (!code) throw invalidGrant('unknown code');
       // Only the code's own client, with its redirect_uri and verifier, may trigger the replay
       // revocation: anyone else holding a leaked used code gets invalid_grant and changes nothing.
-      checkPresenter(client, code, { redirectUri: params.get('redirect_uri'), verifier });
+      checkPresenter(client, code, { redirectUri: params.get('redirect_uri'), verifier, dpop });
       if (code.usedAt) {
         const outcome = await deps.codes.redeem(hash, randomUUID(), new Date(deps.now()));
         throw await replayed(client, outcome.kind === 'not_found' ? code : outcome.code);

@@ -450,11 +450,17 @@ export interface AuthorizationCodeRecord {
   familyId: string | null;
   /** The login session of /authorize that issued the code; its family records it too. */
   loginSessionId: string | null;
+  /** RFC 9449 §10 `dpop_jkt`: only a proof by the key with this thumbprint redeems the code. */
+  dpopJkt: string | null;
 }
 
-export type NewAuthorizationCode = Omit<AuthorizationCodeRecord, 'usedAt' | 'familyId' | 'loginSessionId'> & {
+export type NewAuthorizationCode = Omit<
+  AuthorizationCodeRecord,
+  'usedAt' | 'familyId' | 'loginSessionId' | 'dpopJkt'
+> & {
   hash: string;
   loginSessionId?: string | null;
+  dpopJkt?: string | null;
 };
 
 /** Outcome of redeeming a code: it is spent by this call, or it was spent before (a replay). */

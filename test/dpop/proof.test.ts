@@ -10,6 +10,7 @@ import {
   type ProofRequest,
 } from '../../src/dpop/proof.js';
 import { MemoryReplayCache } from '../../src/dpop/replay.js';
+import { EventBus } from '../../src/events.js';
 import { testClock } from '../helpers/app.js';
 import { dpopKey, type ProofOptions, proof } from '../helpers/dpop.js';
 
@@ -24,6 +25,7 @@ function setup(start = Date.now()) {
     replay: new MemoryReplayCache(clock.now),
     nonces,
     now: clock.now,
+    events: new EventBus(),
   });
   return { clock, nonces, verifier };
 }

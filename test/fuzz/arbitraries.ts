@@ -56,6 +56,7 @@ const PARAM_NAMES = [
   'code_challenge',
   'code_challenge_method',
   'prompt',
+  'dpop_jkt',
   'csrf_token',
   // admin list queries (docs/admin.md)
   'type',

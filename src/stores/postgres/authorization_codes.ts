@@ -21,6 +21,7 @@ interface CodeRow {
   family_id: string | null;
   reused_at: Date | null;
   login_session_id: string | null;
+  dpop_jkt: string | null;
 }
 
 const fromRow = (r: CodeRow): AuthorizationCodeRecord => ({
@@ -35,6 +36,7 @@ const fromRow = (r: CodeRow): AuthorizationCodeRecord => ({
   usedAt: toDateOrNull(r.used_at),
   familyId: r.family_id,
   loginSessionId: r.login_session_id ?? null,
+  dpopJkt: r.dpop_jkt ?? null,
 });
 
 /** Authorization codes on Postgres (real or PGlite): single use is one conditional UPDATE. */
@@ -53,6 +55,7 @@ export class PostgresAuthorizationCodeStore implements AuthorizationCodeStore {
       created_at: c.createdAt,
       expires_at: c.expiresAt,
       login_session_id: c.loginSessionId ?? null,
+      dpop_jkt: c.dpopJkt ?? null,
     });
   }
 
