@@ -68,8 +68,9 @@ export function answerFor(refusal: Refusal, c: ChallengeContext): Answer {
       };
     case 'insufficient_scope': {
       const needed = refusal.scopes.join(' ');
-      const description = `requires scope "${needed}"`;
-      const extra = `${error('insufficient_scope', description)}, scope="${needed}"`;
+      // The description is a quoted-string (RFC 9110 §5.6.4): no quotes inside it.
+      const description = `the access token lacks a required scope: ${needed}`;
+      const extra = `, error="insufficient_scope", scope="${needed}", error_description="${description}"`;
       return {
         status: 403,
         headers: headers(
