@@ -25,13 +25,15 @@ const DESCRIPTIONS: Record<Exclude<Refusal['kind'], 'insufficient_scope'>, strin
 
 /** The one place a refusal becomes an HTTP answer; the reason is never sent, only the code. */
 export function answerFor(refusal: Refusal, c: ChallengeContext): Answer {
-  const bearer = (extra = '') => `Bearer realm="${c.realm}", resource_metadata="${c.resourceMetadata}"${extra}`;
+  const bearer = (extra = '') =>
+    `Bearer realm="${c.realm}", resource_metadata="${c.resourceMetadata}"${extra}`;
   const dpop = (extra = '') => `DPoP algs="${(c.dpopAlgs ?? []).join(' ')}"${extra}`;
   const headers = (challenge: string): Record<string, string> => ({
     'WWW-Authenticate': challenge,
     'Cache-Control': 'no-store',
   });
-  const error = (code: string, description: string) => `, error="${code}", error_description="${description}"`;
+  const error = (code: string, description: string) =>
+    `, error="${code}", error_description="${description}"`;
   switch (refusal.kind) {
     case 'no_token':
       // RFC 6750 §3.1: no error code when the request carried no credentials; one challenge per scheme.
@@ -74,7 +76,9 @@ export function answerFor(refusal: Refusal, c: ChallengeContext): Answer {
       return {
         status: 403,
         headers: headers(
-          refusal.scheme === 'DPoP' ? dpop(`, resource_metadata="${c.resourceMetadata}"${extra}`) : bearer(extra),
+          refusal.scheme === 'DPoP'
+            ? dpop(`, resource_metadata="${c.resourceMetadata}"${extra}`)
+            : bearer(extra),
         ),
         body: { error: 'insufficient_scope', error_description: description },
       };

@@ -37,7 +37,12 @@ export function requireToken(kit: ResourceServer, scopes: readonly string[] = []
     const header = req.headers.authorization;
     kit
       .authenticate(
-        { method: req.method ?? 'GET', path: pathOf(req), authorization: header, dpop: req.headersDistinct.dpop },
+        {
+          method: req.method ?? 'GET',
+          path: pathOf(req),
+          authorization: header,
+          dpop: req.headersDistinct.dpop,
+        },
         scopes,
       )
       .then(

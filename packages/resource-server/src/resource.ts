@@ -54,7 +54,11 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
   const dpop =
     options.dpop === false
       ? undefined
-      : new DpopVerifier(options.dpop?.replayCache ?? new MemoryReplayCache(100_000, now), dpopAlgs ?? [], now);
+      : new DpopVerifier(
+          options.dpop?.replayCache ?? new MemoryReplayCache(100_000, now),
+          dpopAlgs ?? [],
+          now,
+        );
   const metadataPath = metadataPathFor(resource);
   const metadataUrl = `${publicUrl.origin}${metadataPath}`;
   const context = { realm: options.realm ?? 'api', resourceMetadata: metadataUrl, dpopAlgs };
@@ -82,9 +86,11 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
     const jkt = typeof claims.cnf?.jkt === 'string' ? claims.cnf.jkt : undefined;
     if (scheme === 'Bearer') {
       // RFC 9449 §7.2: a bound token is useless without its key, so never accept it as a bearer token.
-      if (claims.cnf !== undefined) throw new RequestRefused({ kind: 'invalid_token', scheme: 'DPoP', reason: 'bound token as Bearer' });
+      if (claims.cnf !== undefined)
+        throw new RequestRefused({ kind: 'invalid_token', scheme: 'DPoP', reason: 'bound token as Bearer' });
     } else {
-      if (!jkt || !dpop) throw new RequestRefused({ kind: 'invalid_token', scheme: 'DPoP', reason: 'unbound token as DPoP' });
+      if (!jkt || !dpop)
+        throw new RequestRefused({ kind: 'invalid_token', scheme: 'DPoP', reason: 'unbound token as DPoP' });
       await dpop.verify({
         headers: request.dpop ?? [],
         method: request.method,

@@ -35,7 +35,8 @@ export function jwksReader(options: ResourceServerOptions): TokenReader {
     try {
       return await remote(header, token);
     } catch (err) {
-      if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys) throw err;
+      if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys)
+        throw err;
       throw unavailable(err instanceof errors.JWKSTimeout ? 'jwks timeout' : 'jwks fetch failed');
     }
   };
