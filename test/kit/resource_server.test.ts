@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import test, { type ExecutionContext } from 'ava';
 import Koa from 'koa';
@@ -272,7 +272,7 @@ for (const framework of frameworks) {
 
     const refused = {
       'no proof': [],
-      'two proofs': [await at(), await at()],
+      'two proofs in one line': [`${await at()}, ${await at()}`],
       'the Host header URL': [await at({ htu: `${base}/mcp` })],
       'another method': [await at({ htm: 'POST' })],
       'another key': [await proof(await dpopKey(), { htm: 'GET', htu: RESOURCE, accessToken: access })],
@@ -294,6 +294,28 @@ for (const framework of frameworks) {
       t.is(r.status, 401, label);
       t.is(r.body.error, 'invalid_dpop_proof', label);
     }
+
+    // RFC 9449 §4.3 check 1: two DPoP header lines (fetch would join them into one).
+    const twoLines = await new Promise<number>((resolve, reject) => {
+      const url = new URL(`${base}/mcp`);
+      Promise.all([at(), at()]).then(([a, b]) => {
+        const req = request(
+          {
+            host: url.hostname,
+            port: url.port,
+            path: '/mcp',
+            headers: { authorization: `DPoP ${access}`, dpop: [a, b] },
+          },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      }, reject);
+    });
+    t.is(twoLines, 401, 'two DPoP header lines');
 
     const plain = (await token(await client('plain', ['read']))).access_token;
     const unbound = await call(base, {
