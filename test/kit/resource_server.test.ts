@@ -173,6 +173,13 @@ for (const framework of frameworks) {
     t.is(wrongIss.status, 401, 'signed by a trusted key but for another issuer');
     t.is(wrongIss.body.error, 'invalid_token');
 
+    const rsaOnly = await kitFor(t, framework, { issuer: s.url, algorithms: ['RS256'] });
+    t.is(
+      (await call(rsaOnly.base, { auth: `Bearer ${good}` })).status,
+      401,
+      'an algorithm not on the allow-list',
+    );
+
     const malformed = await call(base, { auth: 'Bearer two words' });
     t.is(malformed.status, 400);
     t.regex(malformed.challenge, /error="invalid_request"/);
@@ -213,7 +220,7 @@ for (const framework of frameworks) {
     const slowKeys = await call(jwks.base, { auth: `Bearer ${good}` });
     t.is(slowKeys.status, 503);
     t.is(slowKeys.body.error, 'temporarily_unavailable');
-    t.true(Date.now() - started < 5000, `answered after ${Date.now() - started} ms`);
+    t.true(Date.now() - started < 3000, `answered after ${Date.now() - started} ms`);
 
     const unreachable = await kitFor(t, framework, {
       issuer: s.url,
@@ -232,7 +239,7 @@ for (const framework of frameworks) {
     });
     started = Date.now();
     t.is((await call(slowIntrospection.base, { auth: `Bearer ${good}` })).status, 503);
-    t.true(Date.now() - started < 5000, `answered after ${Date.now() - started} ms`);
+    t.true(Date.now() - started < 3000, `answered after ${Date.now() - started} ms`);
 
     const introspected = await kitFor(t, framework, {
       issuer: s.url,
