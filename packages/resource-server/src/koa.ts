@@ -27,7 +27,8 @@ export function requireToken(kit: ResourceServer, scopes: readonly string[] = []
       ctx.state.auth = await kit.authenticate(
         {
           method: ctx.method,
-          path: ctx.path,
+          // The path the client sent, before any mount prefix was stripped (DPoP `htu`).
+          path: ctx.originalUrl.split('?')[0] as string,
           authorization: ctx.get('authorization') || undefined,
           dpop: ctx.req.headersDistinct.dpop,
         },

@@ -53,7 +53,8 @@ export function jwksReader(options: ResourceServerOptions): TokenReader {
         // Never `none`, never an HMAC keyed with a public key: only the issuer's algorithms.
         algorithms,
         clockTolerance: 1,
-        requiredClaims: ['exp', 'iat', 'sub', 'client_id'],
+        // RFC 9068 §2.2: the claims every JWT access token carries.
+        requiredClaims: ['exp', 'iat', 'sub', 'jti', 'client_id'],
         ...(now ? { currentDate: new Date(now()) } : {}),
       });
       return payload;
