@@ -4,6 +4,7 @@ import test, { type ExecutionContext } from 'ava';
 import Koa from 'koa';
 import * as expressKit from '../../packages/resource-server/src/express.js';
 import {
+  MemoryReplayCache,
   createResourceServer as protect,
   type ResourceServer,
   type ResourceServerOptions,
@@ -348,3 +349,33 @@ for (const framework of frameworks) {
     );
   });
 }
+
+test('several instances: a plugged-in shared replay cache refuses a proof used on another instance; a failing cache is 503', async (t) => {
+  const { s, client, token } = await tessera(t);
+  const key = await dpopKey();
+  const issued = await token(await client('agent', ['read']), {
+    dpop: await proof(key, { htu: `${s.url}/token` }),
+  });
+  const access = issued.access_token;
+  const shared = new MemoryReplayCache();
+  const a = await kitFor(t, 'koa', { issuer: s.url, dpop: { replayCache: shared } });
+  const b = await kitFor(t, 'express', { issuer: s.url, dpop: { replayCache: shared } });
+  const p = await proof(key, { htm: 'GET', htu: RESOURCE, accessToken: access });
+  t.is((await call(a.base, { auth: `DPoP ${access}`, dpop: [p] })).status, 200);
+  const elsewhere = await call(b.base, { auth: `DPoP ${access}`, dpop: [p] });
+  t.is(elsewhere.status, 401, 'the same proof at the other instance');
+  t.is(elsewhere.body.error, 'invalid_dpop_proof');
+
+  const broken = await kitFor(t, 'koa', {
+    issuer: s.url,
+    dpop: {
+      replayCache: {
+        claim: async () => {
+          throw new Error('cache down');
+        },
+      },
+    },
+  });
+  const fresh = await proof(key, { htm: 'GET', htu: RESOURCE, accessToken: access });
+  t.is((await call(broken.base, { auth: `DPoP ${access}`, dpop: [fresh] })).status, 503);
+});
