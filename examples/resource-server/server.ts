@@ -1,5 +1,6 @@
 /**
- * A small API protected by Tessera's access tokens.
+ * A small API protected by Tessera's access tokens, built on the resource-server kit
+ * (packages/resource-server).
  *
  *   TESSERA_ISSUER=http://localhost:8080 API_AUDIENCE=https://api.example.test \
  *   INTROSPECT_CLIENT_ID=... INTROSPECT_CLIENT_SECRET=... PORT=9000 \
@@ -8,10 +9,12 @@
  * GET  /notes          JWKS-verified token with scope "read"
  * POST /notes          JWKS-verified token with scope "write"
  * POST /account/delete introspected token (a logout or revocation is seen at once), scope "write"
+ * GET  /.well-known/oauth-protected-resource   RFC 9728 metadata
  */
 import type { Server } from 'node:http';
 import Koa from 'koa';
-import { requireAccessToken, requireActiveToken, requireScopes } from './tessera_auth.js';
+import { createResourceServer as protect } from '../../packages/resource-server/src/index.js';
+import { protectedResourceMetadata, requireToken } from '../../packages/resource-server/src/koa.js';
 
 export interface ResourceServerOptions {
   issuer: string;
@@ -23,10 +26,16 @@ export interface ResourceServerOptions {
 
 export function createResourceServer(options: ResourceServerOptions): Koa {
   const app = new Koa();
-  const verified = requireAccessToken({ issuer: options.issuer, audience: options.audience });
-  const active = requireActiveToken({
-    introspectionEndpoint: `${options.issuer.replace(/\/$/, '')}/introspect`,
-    ...options.introspection,
+  const common = { resource: options.audience, issuer: options.issuer, scopesSupported: ['read', 'write'] };
+  // Local verification against the cached JWKS: no call to Tessera per request.
+  const verified = protect(common);
+  // RFC 7662 on every request, where a logout or a revocation must count at once.
+  const active = protect({
+    ...common,
+    introspection: {
+      endpoint: `${options.issuer.replace(/\/$/, '')}/introspect`,
+      ...options.introspection,
+    },
   });
   const notes: { by: string; text: string }[] = [];
 
@@ -38,27 +47,34 @@ export function createResourceServer(options: ResourceServerOptions): Koa {
       ctx.set('Access-Control-Expose-Headers', 'WWW-Authenticate');
       if (ctx.method === 'OPTIONS') {
         ctx.set('Access-Control-Allow-Methods', 'GET, POST');
-        ctx.set('Access-Control-Allow-Headers', 'Authorization, Content-Type');
+        ctx.set('Access-Control-Allow-Headers', 'Authorization, Content-Type, DPoP');
         ctx.status = 204;
         return;
       }
     }
     await next();
   });
+  app.use(protectedResourceMetadata(verified));
+  const read = requireToken(verified, ['read']);
+  const write = requireToken(verified, ['write']);
+  const writeActive = requireToken(active, ['write']);
   app.use(async (ctx, next) => {
     const route = `${ctx.method} ${ctx.path}`;
-    if (route === 'GET /notes') return verified(ctx, () => requireScopes('read')(ctx, async () => {
-      ctx.body = { notes: notes.filter((n) => n.by === ctx.state.auth?.sub) };
-    }));
-    if (route === 'POST /notes') return verified(ctx, () => requireScopes('write')(ctx, async () => {
-      const text = ctx.get('x-note') || 'hello';
-      notes.push({ by: ctx.state.auth?.sub as string, text });
-      ctx.status = 201;
-      ctx.body = { saved: text };
-    }));
-    if (route === 'POST /account/delete') return active(ctx, () => requireScopes('write')(ctx, async () => {
-      ctx.body = { deleted: ctx.state.auth?.sub };
-    }));
+    if (route === 'GET /notes')
+      return read(ctx, async () => {
+        ctx.body = { notes: notes.filter((n) => n.by === ctx.state.auth?.sub) };
+      });
+    if (route === 'POST /notes')
+      return write(ctx, async () => {
+        const text = ctx.get('x-note') || 'hello';
+        notes.push({ by: ctx.state.auth?.sub as string, text });
+        ctx.status = 201;
+        ctx.body = { saved: text };
+      });
+    if (route === 'POST /account/delete')
+      return writeActive(ctx, async () => {
+        ctx.body = { deleted: ctx.state.auth?.sub };
+      });
     await next();
   });
   return app;

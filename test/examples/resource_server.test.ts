@@ -39,7 +39,12 @@ test('the resource-server example verifies tokens through JWKS (typ, iss, aud, s
 
   const none = await call('GET', '/notes');
   t.is(none.status, 401);
-  t.is(none.headers.get('www-authenticate'), 'Bearer realm="api"');
+  t.regex(
+    none.headers.get('www-authenticate') ?? '',
+    /^Bearer realm="api", resource_metadata="https:\/\/notes-api\.example\.test\/\.well-known\/oauth-protected-resource", DPoP algs="/,
+  );
+  const metadata = await fetch(`${base}/.well-known/oauth-protected-resource`);
+  t.like(await metadata.json(), { resource: API, authorization_servers: [s.url] });
   const garbage = await call('GET', '/notes', 'not.a.jwt');
   t.regex(garbage.headers.get('www-authenticate') ?? '', /error="invalid_token"/);
 
