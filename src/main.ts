@@ -63,7 +63,7 @@ async function startServices(config: Config): Promise<Services> {
         { workers: config.workers },
         'WORKERS is ignored: the embedded mode runs one process',
       );
-    const demo = await seedDemo(services);
+    const demo = await seedDemo(services, config.issuer);
     if (demo) process.stdout.write(`${formatDemoCredentials(demo, config.issuer)}\n`);
     // The CLI reaches this process through DATA_DIR/admin.sock instead of the held database.
     await listenAdminSocket(services, config.dataDir).catch((err: Error) =>
