@@ -47,6 +47,8 @@ export interface Config {
   keysDir: string;
   redisUrl: string | undefined;
   redisClusterNodes: string[] | undefined;
+  /** REDIS_PASSWORD: the AUTH password of every node (the cluster's only way; never logged). */
+  redisPassword: string | undefined;
   /** Prefix of every Redis key, so several deployments can share one Redis. */
   redisKeyPrefix: string;
   /** 32 bytes; undefined in embedded mode until generated into keys/. */
@@ -371,6 +373,10 @@ export function loadConfig(env: Env = process.env, options: { requireKek?: boole
   const databaseUrl = readUrl(env, 'DATABASE_URL', ['postgres:', 'postgresql:']);
   const redisUrl = readUrl(env, 'REDIS_URL', ['redis:', 'rediss:']);
   const redisClusterNodes = readClusterNodes(env);
+  const redisPassword = env.REDIS_PASSWORD || undefined;
+  // Two passwords would leave which one is sent to the client library's merge order.
+  if (redisPassword && redisUrl && new URL(redisUrl).password)
+    throw new ConfigError('REDIS_PASSWORD', 'is set and REDIS_URL has a password too: keep one');
   const keyEncryptionKey = readKek(env, 'KEY_ENCRYPTION_KEY');
   // Production (a real database) must be told its KEK: generating one would make every other
   // replica unable to read the keys this one writes. CLI commands that touch no private key
@@ -396,6 +402,7 @@ export function loadConfig(env: Env = process.env, options: { requireKek?: boole
     keysDir: fromInstallRoot(env.KEYS_DIR || 'keys'),
     redisUrl,
     redisClusterNodes,
+    redisPassword,
     redisKeyPrefix: env.REDIS_KEY_PREFIX ?? 'tessera:',
     keyEncryptionKey,
     keyEncryptionKeyPrevious: readKek(env, 'KEY_ENCRYPTION_KEY_PREVIOUS'),
