@@ -67,6 +67,10 @@ export interface Config {
   jwksMaxAge: number;
   /** How often every instance re-reads the key table even without a signal. */
   keyReloadInterval: number;
+  /** SHUTDOWN_DELAY: seconds /readyz answers 503 after SIGTERM while new requests are still served. */
+  shutdownDelay: number;
+  /** SHUTDOWN_TIMEOUT: seconds in-flight requests get to finish before a forced (non-zero) exit. */
+  shutdownTimeout: number;
   /** Which X-Forwarded-For hops to believe; src/http/client_ip.ts explains the resolution. */
   trustProxy: TrustProxy;
   /** When set, /metrics, /healthz and /readyz are served on this port and /metrics leaves PORT. */
@@ -413,6 +417,8 @@ export function loadConfig(env: Env = process.env, options: { requireKek?: boole
     // 90 days: long enough to investigate an incident reported weeks late; at least a day.
     auditRetention: readDuration(env, 'AUDIT_RETENTION', 90 * DAY, DAY, 10 * 365 * DAY),
     keyReloadInterval: readDuration(env, 'KEY_RELOAD_INTERVAL', 30, 1, DAY),
+    shutdownDelay: readDuration(env, 'SHUTDOWN_DELAY', 0, 0, 300),
+    shutdownTimeout: readDuration(env, 'SHUTDOWN_TIMEOUT', 10, 1, 600),
     trustProxy: readTrustProxy(env),
     opsPort: readOpsPort(env, port),
     loginSessionTtl: readDuration(env, 'LOGIN_SESSION_TTL', 8 * 3600, 60, 30 * DAY),
