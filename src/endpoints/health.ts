@@ -55,16 +55,12 @@ export class Drain {
 export function readiness(checks: ReadinessCheck[], mode: DeploymentMode, drain?: Drain) {
   return async function readiness(ctx: Context): Promise<void> {
     ctx.set('Cache-Control', 'no-store');
-    if (drain?.draining) {
-      ctx.status = 503;
-      ctx.body = { status: 'stopping', mode, checks: {} };
-      return;
-    }
     const results = await Promise.all(checks.map(async (c) => [c, await runCheck(c)] as const));
     const down = results.filter(([, r]) => r === 'down');
-    ctx.status = down.some(([c]) => c.critical) ? 503 : 200;
+    const draining = drain?.draining ?? false;
+    ctx.status = draining || down.some(([c]) => c.critical) ? 503 : 200;
     ctx.body = {
-      status: down.length === 0 ? 'ok' : ctx.status === 503 ? 'down' : 'degraded',
+      status: draining ? 'stopping' : down.length === 0 ? 'ok' : ctx.status === 503 ? 'down' : 'degraded',
       mode,
       checks: Object.fromEntries(results.map(([c, r]) => [c.name, r])),
     };
