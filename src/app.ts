@@ -48,7 +48,9 @@ export function createApp(deps: AppDeps): Koa {
  * The OPS_PORT app: /healthz, /readyz and /metrics on their own listener, so metrics need not be
  * reachable from where clients are (docs/security.md).
  */
-export function createOpsApp(deps: Pick<AppDeps, 'readiness' | 'metrics' | 'mode' | 'events' | 'log'>): Koa {
+export function createOpsApp(
+  deps: Pick<AppDeps, 'readiness' | 'drain' | 'metrics' | 'mode' | 'events' | 'log'>,
+): Koa {
   const app = new Koa();
   app.silent = true;
   app.on('error', (err) =>

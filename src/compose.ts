@@ -19,7 +19,7 @@ import { DpopProofVerifier, IAT_WINDOW_S } from './dpop/proof.js';
 import { MemoryReplayCache, type ReplayCache } from './dpop/replay.js';
 import { PostgresReplayCache } from './dpop/replay_postgres.js';
 import { RedisReplayCache } from './dpop/replay_redis.js';
-import { type ReadinessCheck, runCheck } from './endpoints/health.js';
+import { Drain, type ReadinessCheck, runCheck } from './endpoints/health.js';
 import { EventBus } from './events.js';
 import { authorizationCodeGrant } from './grants/authorization_code.js';
 import { clientCredentialsGrant } from './grants/client_credentials.js';
@@ -285,6 +285,8 @@ export interface Stores {
   /** DPoP proofs seen recently (RFC 9449 §11.1), where the denylist lives (docs/dpop.md). */
   dpopReplay: ReplayCache;
   readiness: ReadinessCheck[];
+  /** Started on SIGTERM: /readyz fails while requests drain (src/main.ts). */
+  drain: Drain;
   close(): Promise<void>;
 }
 
@@ -341,6 +343,7 @@ export async function openStores(b: Backends, options: BuildOptions = {}): Promi
     registrationStore: guarded(new PostgresRegistrationStore(db), 'database'),
     limiters,
     readiness,
+    drain: new Drain(),
     close,
   };
 }

@@ -47,6 +47,8 @@ export interface Config {
   keysDir: string;
   redisUrl: string | undefined;
   redisClusterNodes: string[] | undefined;
+  /** REDIS_PASSWORD: the AUTH password of every node (the cluster's only way; never logged). */
+  redisPassword: string | undefined;
   /** Prefix of every Redis key, so several deployments can share one Redis. */
   redisKeyPrefix: string;
   /** 32 bytes; undefined in embedded mode until generated into keys/. */
@@ -65,6 +67,10 @@ export interface Config {
   jwksMaxAge: number;
   /** How often every instance re-reads the key table even without a signal. */
   keyReloadInterval: number;
+  /** SHUTDOWN_DELAY: seconds /readyz answers 503 after SIGTERM while new requests are still served. */
+  shutdownDelay: number;
+  /** SHUTDOWN_TIMEOUT: seconds in-flight requests get to finish before a forced (non-zero) exit. */
+  shutdownTimeout: number;
   /** Which X-Forwarded-For hops to believe; src/http/client_ip.ts explains the resolution. */
   trustProxy: TrustProxy;
   /** When set, /metrics, /healthz and /readyz are served on this port and /metrics leaves PORT. */
@@ -371,6 +377,10 @@ export function loadConfig(env: Env = process.env, options: { requireKek?: boole
   const databaseUrl = readUrl(env, 'DATABASE_URL', ['postgres:', 'postgresql:']);
   const redisUrl = readUrl(env, 'REDIS_URL', ['redis:', 'rediss:']);
   const redisClusterNodes = readClusterNodes(env);
+  const redisPassword = env.REDIS_PASSWORD || undefined;
+  // Two passwords would leave which one is sent to the client library's merge order.
+  if (redisPassword && redisUrl && new URL(redisUrl).password)
+    throw new ConfigError('REDIS_PASSWORD', 'is set and REDIS_URL has a password too: keep one');
   const keyEncryptionKey = readKek(env, 'KEY_ENCRYPTION_KEY');
   // Production (a real database) must be told its KEK: generating one would make every other
   // replica unable to read the keys this one writes. CLI commands that touch no private key
@@ -396,6 +406,7 @@ export function loadConfig(env: Env = process.env, options: { requireKek?: boole
     keysDir: fromInstallRoot(env.KEYS_DIR || 'keys'),
     redisUrl,
     redisClusterNodes,
+    redisPassword,
     redisKeyPrefix: env.REDIS_KEY_PREFIX ?? 'tessera:',
     keyEncryptionKey,
     keyEncryptionKeyPrevious: readKek(env, 'KEY_ENCRYPTION_KEY_PREVIOUS'),
@@ -406,6 +417,8 @@ export function loadConfig(env: Env = process.env, options: { requireKek?: boole
     // 90 days: long enough to investigate an incident reported weeks late; at least a day.
     auditRetention: readDuration(env, 'AUDIT_RETENTION', 90 * DAY, DAY, 10 * 365 * DAY),
     keyReloadInterval: readDuration(env, 'KEY_RELOAD_INTERVAL', 30, 1, DAY),
+    shutdownDelay: readDuration(env, 'SHUTDOWN_DELAY', 0, 0, 300),
+    shutdownTimeout: readDuration(env, 'SHUTDOWN_TIMEOUT', 10, 1, 600),
     trustProxy: readTrustProxy(env),
     opsPort: readOpsPort(env, port),
     loginSessionTtl: readDuration(env, 'LOGIN_SESSION_TTL', 8 * 3600, 60, 30 * DAY),

@@ -63,7 +63,7 @@ async function startServices(config: Config): Promise<Services> {
         { workers: config.workers },
         'WORKERS is ignored: the embedded mode runs one process',
       );
-    const demo = await seedDemo(services);
+    const demo = await seedDemo(services, config.issuer);
     if (demo) process.stdout.write(`${formatDemoCredentials(demo, config.issuer)}\n`);
     // The CLI reaches this process through DATA_DIR/admin.sock instead of the held database.
     await listenAdminSocket(services, config.dataDir).catch((err: Error) =>
@@ -96,20 +96,38 @@ function listenPublic(services: Services, config: Config, started: number): Serv
   return server;
 }
 
-/** Graceful shutdown on SIGTERM/SIGINT: stop accepting, drain, close the backends. */
+/**
+ * Graceful shutdown on SIGTERM/SIGINT (docs/monitoring.md, shutdown): /readyz answers 503 at once
+ * and new requests are still served for SHUTDOWN_DELAY, so a load balancer can take the instance
+ * out of rotation; then the listeners stop accepting, requests in flight finish and the backends
+ * close. Requests still running after SHUTDOWN_TIMEOUT are cut off and the exit code is 1, so a
+ * forced stop is visible to whoever supervises the process.
+ */
 function stopOnSignals(services: Services, server: Server, ops: Server | undefined): void {
+  const { shutdownDelay, shutdownTimeout } = services.config;
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    services.log.info({ signal }, 'shutting down');
-    ops?.close();
-    server.close(() => {
-      void services.close().then(() => process.exit(0));
-    });
-    server.closeIdleConnections();
-    // Never hang a deploy: force the exit if connections linger.
-    setTimeout(() => process.exit(0), 10_000).unref();
+    services.drain.start();
+    services.log.info({ signal, shutdownDelay, shutdownTimeout }, 'shutting down: not ready, draining');
+    // Never hang a deploy: force the exit if requests linger.
+    setTimeout(
+      () => {
+        services.log.warn({ shutdownTimeout }, 'requests still in flight at SHUTDOWN_TIMEOUT: forced exit');
+        process.exit(1);
+      },
+      (shutdownDelay + shutdownTimeout) * 1000,
+    ).unref();
+    setTimeout(() => {
+      ops?.close();
+      server.close(() => {
+        void services.close().then(() => process.exit(0));
+      });
+      // Keep-alive connections with no request in flight would hold close() open.
+      server.closeIdleConnections();
+      ops?.closeIdleConnections();
+    }, shutdownDelay * 1000);
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

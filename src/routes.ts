@@ -19,7 +19,7 @@ import {
   signIn,
 } from './endpoints/authorize.js';
 import { serveJwks, serveMetadata } from './endpoints/discovery.js';
-import { liveness, type ReadinessCheck, readiness, serveMetrics } from './endpoints/health.js';
+import { type Drain, liveness, type ReadinessCheck, readiness, serveMetrics } from './endpoints/health.js';
 import { introspectToken, requireIntrospectFlag } from './endpoints/introspect.js';
 import { endSession } from './endpoints/logout.js';
 import { echoClaims } from './endpoints/me.js';
@@ -81,6 +81,8 @@ export interface RouteDeps {
   denylist: Denylist;
   rateLimits: Pick<RateLimits, 'perClient'>;
   readiness: ReadinessCheck[];
+  /** Set on SIGTERM: /readyz answers 503 while requests drain (src/main.ts). */
+  drain?: Drain;
   /** Where the shared state lives, for /readyz. */
   mode: DeploymentMode;
   verifier: AccessTokenVerifier;
@@ -218,7 +220,7 @@ function steps(d: RouteDeps) {
     listKeys: listKeys(d),
     rotateKeys: rotateKeys(d),
     revokeKey: revokeKey(d),
-    readiness: readiness(d.readiness, d.mode),
+    readiness: readiness(d.readiness, d.mode, d.drain),
     serveMetrics: serveMetrics(d.metrics.registry),
     ...browserSteps(d),
   } satisfies Record<string, Middleware>;
@@ -290,10 +292,10 @@ export function routes(deps: RouteDeps): Router {
 }
 
 /** The OPS_PORT listener: health for load balancers, metrics for monitoring, nothing else. */
-export function opsRoutes(deps: Pick<RouteDeps, 'readiness' | 'metrics' | 'mode'>): Router {
+export function opsRoutes(deps: Pick<RouteDeps, 'readiness' | 'drain' | 'metrics' | 'mode'>): Router {
   const router = new Router();
   router.get('/healthz', readNoBody, liveness);
-  router.get('/readyz', readNoBody, readiness(deps.readiness, deps.mode));
+  router.get('/readyz', readNoBody, readiness(deps.readiness, deps.mode, deps.drain));
   router.get('/metrics', readNoBody, serveMetrics(deps.metrics.registry));
   return router;
 }

@@ -32,18 +32,35 @@ export async function liveness(ctx: Context): Promise<void> {
 }
 
 /**
- * Readiness: 503 when a critical check is down, 200 "degraded" when only others are. `mode` says
- * where the shared state lives (docs/scaling.md), so an operator can tell a Postgres-only instance
- * from one that lost its Redis configuration.
+ * The process is shutting down (docs/monitoring.md, shutdown): readiness fails first so that a load
+ * balancer stops sending new requests while the ones in flight finish.
  */
-export function readiness(checks: ReadinessCheck[], mode: DeploymentMode) {
+export class Drain {
+  private started = false;
+
+  get draining(): boolean {
+    return this.started;
+  }
+
+  start(): void {
+    this.started = true;
+  }
+}
+
+/**
+ * Readiness: 503 when a critical check is down or the process is draining, 200 "degraded" when only
+ * others are down. `mode` says where the shared state lives (docs/scaling.md), so an operator can
+ * tell a Postgres-only instance from one that lost its Redis configuration.
+ */
+export function readiness(checks: ReadinessCheck[], mode: DeploymentMode, drain?: Drain) {
   return async function readiness(ctx: Context): Promise<void> {
+    ctx.set('Cache-Control', 'no-store');
     const results = await Promise.all(checks.map(async (c) => [c, await runCheck(c)] as const));
     const down = results.filter(([, r]) => r === 'down');
-    ctx.set('Cache-Control', 'no-store');
-    ctx.status = down.some(([c]) => c.critical) ? 503 : 200;
+    const draining = drain?.draining ?? false;
+    ctx.status = draining || down.some(([c]) => c.critical) ? 503 : 200;
     ctx.body = {
-      status: down.length === 0 ? 'ok' : ctx.status === 503 ? 'down' : 'degraded',
+      status: draining ? 'stopping' : down.length === 0 ? 'ok' : ctx.status === 503 ? 'down' : 'degraded',
       mode,
       checks: Object.fromEntries(results.map(([c, r]) => [c.name, r])),
     };

@@ -71,7 +71,10 @@ export class RedisKeyChangeSignal implements KeyChangeSignal {
     const overrides = { enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined };
     this.subscriber =
       publisher instanceof Cluster
-        ? publisher.duplicate(undefined, {
+        ? // A Cluster has its own offline queue: without it SUBSCRIBE fails while the slot map
+          // loads ("Cluster isn't ready") and the subscriber would never hear a change.
+          publisher.duplicate(undefined, {
+            enableOfflineQueue: true,
             redisOptions: { ...publisher.options.redisOptions, ...overrides },
           })
         : (publisher as Redis).duplicate(overrides);

@@ -5,8 +5,9 @@ export type RedisClient = Redis | Cluster;
 
 /**
  * Opens the configured Redis: REDIS_CLUSTER_NODES → ioredis Cluster, else REDIS_URL (redis:// or
- * rediss:// for TLS, password in the URL). Commands fail fast while disconnected (no offline
- * queue, bounded retries) so callers can fall back instead of hanging a request.
+ * rediss:// for TLS, password in the URL or REDIS_PASSWORD, docs/redis.md). Commands fail fast while
+ * disconnected (no offline queue, bounded retries) so callers can fall back instead of hanging a
+ * request.
  */
 export function connectRedis(config: Config, overrides: RedisOptions = {}): RedisClient | undefined {
   const options: RedisOptions = {
@@ -17,6 +18,7 @@ export function connectRedis(config: Config, overrides: RedisOptions = {}): Redi
     // Reconnect forever with a capped backoff: recovery needs no restart.
     retryStrategy: (times) => Math.min(times * 100, 2000),
     lazyConnect: false,
+    ...(config.redisPassword ? { password: config.redisPassword } : {}),
     ...overrides,
   };
   if (config.redisClusterNodes && config.redisClusterNodes.length > 0) {

@@ -21,10 +21,15 @@ export async function freePort(): Promise<number> {
   });
 }
 
-async function waitForPing(port: number, timeoutMs = 10_000): Promise<void> {
+/** redis-cli's arguments for a server started with `--requirepass` (no warning on stderr). */
+const cliAuth = (password: string | undefined) => (password ? ['-a', password, '--no-auth-warning'] : []);
+
+async function waitForPing(port: number, timeoutMs = 10_000, password?: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const r = spawnSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'ping'], { encoding: 'utf8' });
+    const r = spawnSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...cliAuth(password), 'ping'], {
+      encoding: 'utf8',
+    });
     if (r.stdout?.trim() === 'PONG') return;
     if (Date.now() > deadline) throw new Error(`redis on ${port} did not start`);
     await sleep(50);
@@ -70,8 +75,15 @@ async function kill(child: ChildProcess | undefined): Promise<void> {
   await exited;
 }
 
+/** Options of a throwaway Redis: `password` starts it with `--requirepass`. */
+export interface LocalRedisOptions {
+  password?: string;
+}
+
+const requirePass = (password: string | undefined) => (password ? ['--requirepass', password] : []);
+
 /** A throwaway redis-server on a free loopback port, without persistence. */
-export async function startRedis(): Promise<LocalRedis> {
+export async function startRedis(options: LocalRedisOptions = {}): Promise<LocalRedis> {
   const port = await freePort();
   let child: ChildProcess | undefined;
   const handle: LocalRedis = {
@@ -82,8 +94,8 @@ export async function startRedis(): Promise<LocalRedis> {
       child = undefined;
     },
     async start() {
-      child = spawnRedis(port);
-      await waitForPing(port);
+      child = spawnRedis(port, requirePass(options.password));
+      await waitForPing(port, undefined, options.password);
     },
     pause() {
       child?.kill('SIGSTOP');
@@ -102,7 +114,7 @@ export interface LocalCluster {
 }
 
 /** A 3-master Redis Cluster on free loopback ports (no replicas), for REDIS_CLUSTER_NODES tests. */
-export async function startCluster(): Promise<LocalCluster> {
+export async function startCluster(options: LocalRedisOptions = {}): Promise<LocalCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-cluster-'));
   const ports = [await freePort(), await freePort(), await freePort()];
   const children = ports.map((p) =>
@@ -115,6 +127,7 @@ export async function startCluster(): Promise<LocalCluster> {
       dir,
       '--cluster-node-timeout',
       '2000',
+      ...requirePass(options.password),
     ]),
   );
   const stop = async () => {
@@ -122,18 +135,32 @@ export async function startCluster(): Promise<LocalCluster> {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    for (const p of ports) await waitForPing(p);
+    for (const p of ports) await waitForPing(p, undefined, options.password);
     const nodes = ports.map((p) => `127.0.0.1:${p}`);
     const created = spawnSync(
       'redis-cli',
-      ['--cluster', 'create', ...nodes, '--cluster-replicas', '0', '--cluster-yes'],
+      [
+        '--cluster',
+        'create',
+        ...nodes,
+        '--cluster-replicas',
+        '0',
+        '--cluster-yes',
+        ...cliAuth(options.password),
+      ],
       { encoding: 'utf8' },
     );
     if (created.status !== 0) throw new Error(`cluster create failed: ${created.stdout}${created.stderr}`);
     const deadline = Date.now() + 15_000;
     for (const p of ports) {
       for (;;) {
-        const info = spawnSync('redis-cli', ['-p', String(p), 'cluster', 'info'], { encoding: 'utf8' });
+        const info = spawnSync(
+          'redis-cli',
+          ['-p', String(p), ...cliAuth(options.password), 'cluster', 'info'],
+          {
+            encoding: 'utf8',
+          },
+        );
         if (info.stdout.includes('cluster_state:ok')) break;
         if (Date.now() > deadline) throw new Error('cluster did not become ok');
         await sleep(100);
