@@ -277,6 +277,18 @@ const ADMIN_FIELDS = [
   'password',
   'roles',
   'force',
+  'dpop_bound_access_tokens',
+  // RFC 7591 §2 client metadata, for /register
+  'client_name',
+  'client_uri',
+  'logo_uri',
+  'token_endpoint_auth_method',
+  'response_types',
+  'scope',
+  'application_type',
+  'contacts',
+  'software_id',
+  'client_id',
 ];
 
 /** Values an admin field could hold, and the wrong types. */

@@ -53,6 +53,10 @@ function setup(): Promise<Fixture> {
         RATE_LIMIT_CLIENT_PER_MINUTE: '100000000',
         RATE_LIMIT_IP_FAILURES_PER_HOUR: '10000000',
         RATE_LIMIT_LOGIN_FAILURES: '1000000',
+        // Dynamic registration on, so /register (RFC 7591/7592) is fuzzed too.
+        CLIENT_REGISTRATION: 'open',
+        RATE_LIMIT_REGISTRATIONS_PER_HOUR: '1000000',
+        THIRD_PARTY_SCOPES: 'read',
       },
     });
     const app = await createClient(s, {
@@ -184,6 +188,22 @@ const endpoints: {
         pathWithParam('/admin/sessions/:param', k, [k.victimSessionId]),
       ),
     methods: ['GET', 'POST', 'DELETE'],
+    profile: 'admin',
+  },
+  {
+    name: 'admin consents routes',
+    path: (k) =>
+      fc.oneof(
+        pathWithParam('/admin/users/:param/consents', k, [k.victimUserId]),
+        pathWithParam(`/admin/users/${k.victimUserId}/consents/:param`, k, [k.victimClientId]),
+      ),
+    methods: ['GET', 'DELETE'],
+    profile: 'admin',
+  },
+  {
+    name: '/register and /register/{client_id}',
+    path: (k) => fc.oneof(pathAround('/register'), pathWithParam('/register/:param', k, [k.victimClientId])),
+    methods: ['POST', 'GET', 'PUT', 'DELETE'],
     profile: 'admin',
   },
   { name: 'GET /admin/audit', path: () => pathAround('/admin/audit'), methods: ['GET'], profile: 'admin' },
