@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Context, Middleware, Next } from 'koa';
-import { type RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterRes } from 'rate-limiter-flexible';
 import type { RateLimitConfig } from '../config.js';
 import { OAuthError } from '../errors.js';
 import type { EventBus } from '../events.js';
@@ -8,7 +8,7 @@ import { lockEnd, lockoutSeconds, secondsLocked } from '../login/lockout.js';
 import type { CountedAttempt, LoginThrottle, ThrottleRefusal } from '../login/throttle.js';
 import { authenticatedClient } from './client_auth.js';
 import { rateLimitAddress } from './client_ip.js';
-import type { LimiterFactory } from './limiter_store.js';
+import type { Limiter, LimiterFactory } from './limiter_store.js';
 
 /**
  * Consecutive failures of one username+IP are remembered this long from the first one (and reset
@@ -60,11 +60,11 @@ export function tooManyRequests(limit: number, retryAfterSeconds: number): OAuth
  * are counted per RATE_LIMIT_IPV6_PREFIX network for IPv6 clients (client_ip.ts).
  */
 export class RateLimits implements LoginThrottle {
-  private readonly pairFailures: RateLimiterAbstract;
-  private readonly pairLockEnd: RateLimiterAbstract;
-  private readonly pairGate: RateLimiterAbstract;
-  private readonly ipFailures: RateLimiterAbstract;
-  private readonly clientLimiters: Record<'token' | 'introspect', RateLimiterAbstract>;
+  private readonly pairFailures: Limiter;
+  private readonly pairLockEnd: Limiter;
+  private readonly pairGate: Limiter;
+  private readonly ipFailures: Limiter;
+  private readonly clientLimiters: Record<'token' | 'introspect', Limiter>;
   private readonly limits: RateLimitConfig;
   private readonly events: EventBus;
   private readonly now: () => number;
@@ -206,7 +206,7 @@ export class RateLimits implements LoginThrottle {
   }
 
   /** Consumes one point; being over the limit is an answer here, not an error. */
-  private async consume(limiter: RateLimiterAbstract, key: string): Promise<RateLimiterRes | undefined> {
+  private async consume(limiter: Limiter, key: string): Promise<RateLimiterRes | undefined> {
     try {
       return await limiter.consume(key, 1);
     } catch (res) {
@@ -216,7 +216,7 @@ export class RateLimits implements LoginThrottle {
   }
 
   /** Gives one point back (never below zero: a window that expired meanwhile stays empty). */
-  private async refund(limiter: RateLimiterAbstract, key: string): Promise<void> {
+  private async refund(limiter: Limiter, key: string): Promise<void> {
     const current = await limiter.get(key);
     if (current && current.consumedPoints > 0) await limiter.reward(key, 1);
   }

@@ -1,10 +1,10 @@
 import type { Context, Middleware, Next } from 'koa';
-import { type RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterRes } from 'rate-limiter-flexible';
 import { OAuthError } from '../errors.js';
 import type { EventBus } from '../events.js';
 import { rateLimitAddress } from '../http/client_ip.js';
 import { jsonDocument } from '../http/input.js';
-import type { LimiterFactory } from '../http/limiter_store.js';
+import type { Limiter, LimiterFactory } from '../http/limiter_store.js';
 import { auditStamp } from '../http/request_log.js';
 import type { Registrations } from './registrations.js';
 
@@ -26,7 +26,7 @@ export interface RegistrationEndpointDeps {
 
 /** The named steps of POST /register and /register/{client_id} (docs/mcp.md). */
 export function registrationSteps(deps: RegistrationEndpointDeps) {
-  const limiter: RateLimiterAbstract = deps.limiter({
+  const limiter: Limiter = deps.limiter({
     name: 'register_ip',
     points: deps.perIpHour,
     duration: 3600,

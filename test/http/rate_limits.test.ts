@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import test, { type ExecutionContext } from 'ava';
 import { TEST_REDIS_PREFIX, type TestClock, type TestServer, testClock, useServer } from '../helpers/app.js';
+import { createTestDatabase, mode } from '../helpers/database.js';
 import {
   assertOAuthError,
   basic,
@@ -29,7 +30,11 @@ async function setup(
   prefix = ownPrefix(),
   clock: TestClock = lockoutClock(),
 ) {
-  const s = await useServer(t, { env: { REDIS_KEY_PREFIX: prefix, ...env }, now: clock.now });
+  // On Postgres alone the counters live in the database's rate_limits table, keyed without the
+  // Redis prefix: every test gets a database of its own there, as every test gets a prefix on Redis.
+  const database = mode.postgres && !mode.redis ? await createTestDatabase() : undefined;
+  if (database) t.teardown(() => database.drop());
+  const s = await useServer(t, { env: { REDIS_KEY_PREFIX: prefix, ...env }, now: clock.now, database });
   const app = await createClient(s, { name: 'app', grantTypes: ['password', 'client_credentials'] });
   return { s, app, prefix, clock };
 }
