@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import test from 'ava';
-import { spawnServer } from './helpers/server_process.js';
+import { PROCESS_START_MS, spawnServer } from './helpers/server_process.js';
 
 // The README's quick start, run as written (bash and curl) against a fresh embedded server with the
 // credentials its banner printed, so the doc cannot drift from the product (issue: docs that rot).
@@ -29,7 +29,10 @@ needsCurl('README quick start: every step works with the banner credentials [nee
     .replace(/^API_ID=\.\.\.;.*$/m, `API_ID='${ids[1]}'; API_SECRET='${secrets[1]}'`)
     .replaceAll('http://localhost:8080', s.url);
   t.false(script.includes('...'), 'every placeholder filled');
-  const r = spawnSync('bash', ['-euo', 'pipefail', '-c', script], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync('bash', ['-euo', 'pipefail', '-c', script], {
+    encoding: 'utf8',
+    timeout: PROCESS_START_MS,
+  });
   t.is(r.status, 0, r.stderr);
   // curl -s prints each JSON answer without a newline: split between top-level objects.
   const answers = r.stdout.trim().replace(/\}\{/g, '}\n{').split('\n');

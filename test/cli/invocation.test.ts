@@ -9,6 +9,7 @@ import { commands } from '../../src/cli/main.js';
 import { INSTALL_ROOT } from '../../src/install_root.js';
 import { cli, cliEnv } from '../helpers/cli.js';
 import { fileDatabase } from '../helpers/database.js';
+import { PROCESS_START_MS } from '../helpers/server_process.js';
 
 const run = promisify(execFile);
 const expectedVersion = (
@@ -119,7 +120,7 @@ test.serial(
       KEYS_DIR: `${rel}/keys`,
       LOG_LEVEL: 'silent',
     };
-    const opts = { env, timeout: 60_000 };
+    const opts = { env, timeout: PROCESS_START_MS };
     const first = await run('npx', ['--no', '--', 'tessera', 'migrate', '--json'], {
       ...opts,
       cwd: INSTALL_ROOT,

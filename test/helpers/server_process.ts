@@ -7,6 +7,13 @@ import type { ExecutionContext } from 'ava';
 import { freePort } from './app.js';
 
 /**
+ * How long a spawned Tessera process (tsx compiling the sources, PGlite starting, migrations)
+ * may take to answer: measured at 5–20 s on a quiet 2-core machine and past 60 s at a load
+ * average of 25, so generous; a process that exits early still fails at once.
+ */
+export const PROCESS_START_MS = 150_000;
+
+/**
  * `src/main.ts` as a real process in the embedded mode (fresh DATA_DIR and KEYS_DIR), `env` on top;
  * resolves once /readyz answers 200. Killed and cleaned up when the test ends.
  */
@@ -47,7 +54,7 @@ export async function spawnServer(t: ExecutionContext, env: Record<string, strin
     rmSync(dir, { recursive: true, force: true });
   });
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + PROCESS_START_MS;
   for (;;) {
     const res = await fetch(`${url}/readyz`).catch(() => undefined);
     if (res?.status === 200) break;

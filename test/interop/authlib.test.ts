@@ -5,6 +5,7 @@ import test from 'ava';
 import { useServer } from '../helpers/app.js';
 import { createCodeClient, REDIRECT_URI } from '../helpers/authorize.js';
 import { createUser } from '../helpers/oauth.js';
+import { PROCESS_START_MS } from '../helpers/server_process.js';
 
 // Debian's python3-authlib and python3-requests (.ci/run installs them); a machine without them
 // skips this file by name.
@@ -30,7 +31,11 @@ const hasAuthlib = spawnSync(PYTHON, ['-c', 'import authlib, requests'], { stdio
         user.password,
       ],
       // The test server is plain HTTP on loopback; authlib insists on HTTPS unless told otherwise.
-      { encoding: 'utf8', timeout: 60_000, env: { ...process.env, AUTHLIB_INSECURE_TRANSPORT: '1' } },
+      {
+        encoding: 'utf8',
+        timeout: PROCESS_START_MS,
+        env: { ...process.env, AUTHLIB_INSECURE_TRANSPORT: '1' },
+      },
     );
     t.deepEqual(JSON.parse(run.stdout), {
       methods: ['S256'],

@@ -4,6 +4,7 @@ import { promisify } from 'node:util';
 import test from 'ava';
 import { useServer } from '../helpers/app.js';
 import { createClient, createUser } from '../helpers/oauth.js';
+import { PROCESS_START_MS } from '../helpers/server_process.js';
 
 // Debian's python3 ships oauthlib and requests; a machine without them skips this file by name.
 const PYTHON = '/usr/bin/python3';
@@ -25,7 +26,11 @@ const hasOauthlib = spawnSync(PYTHON, ['-c', 'import oauthlib, requests'], { std
       PYTHON,
       [script, s.url, registered.client_id, registered.client_secret as string, user.username, user.password],
       // The test server is plain HTTP on loopback; oauthlib insists on HTTPS unless told otherwise.
-      { encoding: 'utf8', timeout: 60_000, env: { ...process.env, OAUTHLIB_INSECURE_TRANSPORT: '1' } },
+      {
+        encoding: 'utf8',
+        timeout: PROCESS_START_MS,
+        env: { ...process.env, OAUTHLIB_INSECURE_TRANSPORT: '1' },
+      },
     );
     t.deepEqual(JSON.parse(run.stdout), {
       password_scope: ['read'],
