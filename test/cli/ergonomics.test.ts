@@ -153,3 +153,22 @@ test('--help and a usage error open nothing and leak no commander or Node wordin
   const two = await cli(['keys', 'revoke', 'a', 'b'], UNREACHABLE);
   t.regex(two.stderr, /^tessera keys revoke: unexpected argument "b"$/m);
 });
+
+test('a command or group without its words prints its help on stderr, exit 2; a kid may start with "-"', async (t) => {
+  const bare = await cli([], UNREACHABLE);
+  t.is(bare.code, 2);
+  t.is(bare.stdout, '');
+  t.regex(bare.stderr, /^usage: tessera <command>[\s\S]*clients create/);
+  const group = await cli(['users'], UNREACHABLE);
+  t.is(group.code, 2);
+  t.regex(group.stderr, /^usage: tessera users <command>[\s\S]*users set-password/);
+  // Kids are base64url: `-AbC` is the argument, not an unknown flag (the failure is the missing KEK).
+  for (const argv of [
+    ['keys', 'revoke', '-AbC'],
+    ['keys', 'revoke', '--', '-AbC'],
+  ]) {
+    const r = await cli(argv, UNREACHABLE);
+    t.is(r.code, 1, argv.join(' '));
+    t.regex(r.stderr, /^tessera keys revoke: KEY_ENCRYPTION_KEY/, argv.join(' '));
+  }
+});
