@@ -1,7 +1,8 @@
 import { AUDIT_PAGE_MAX, decodeCursor, describeAuditEvent } from '../audit/trail.js';
 import { parseDuration } from '../config.js';
 import { AUDIT_EVENT_TYPES, type AuditEventType } from '../stores/types.js';
-import { type Command, command, UsageError } from './commands.js';
+import { type Command, UsageError } from './commands.js';
+import { value } from './options.js';
 
 /** `--since 1h` (that long ago) or an RFC 3339 date-time. */
 function readTime(value: string | undefined, flag: string, now: number): Date | undefined {
@@ -16,23 +17,20 @@ function readTime(value: string | undefined, flag: string, now: number): Date | 
 
 /** `tessera audit list` (docs/audit.md): the same trail as GET /admin/audit, newest first. */
 export const auditCommands: Record<string, Command> = {
-  'audit list': command('audit list', {
+  'audit list': {
     summary: 'audit events, newest first (T: a duration such as 24h, or an RFC 3339 date-time)',
-    options: {
-      type: { type: 'string', value: 'T', description: 'one event type (user.created, login.failed, ...)' },
-      username: { type: 'string', value: 'U', description: 'events about this user' },
-      'client-id': { type: 'string', value: 'C', description: 'events about or by this client' },
-      since: { type: 'string', value: 'T', description: 'from this time (24h: that long ago)' },
-      until: { type: 'string', value: 'T', description: 'up to this time' },
-      limit: {
-        type: 'string',
-        value: 'N',
-        description: `events per page, 1 to ${AUDIT_PAGE_MAX}`,
-        default: '50',
-      },
-      cursor: { type: 'string', value: 'C', description: 'the next_cursor of the previous page' },
-    },
-    async run({ values, services }) {
+    options: [
+      value('type', 'T', 'one event type (user.created, login.failed, ...)'),
+      value('username', 'U', 'events about this user'),
+      value('client-id', 'C', 'events about or by this client'),
+      value('since', 'T', 'from this time (24h: that long ago)'),
+      value('until', 'T', 'up to this time'),
+      value('limit', 'N', `events per page, 1 to ${AUDIT_PAGE_MAX}`, { default: '50' }),
+      value('cursor', 'C', 'the next_cursor of the previous page'),
+    ],
+    async run({ values: parsed, services }) {
+      // Every flag of this command takes one value.
+      const values = parsed as Record<string, string | undefined>;
       if (values.type !== undefined && !AUDIT_EVENT_TYPES.includes(values.type as AuditEventType)) {
         throw new UsageError(`unknown --type (use one of ${AUDIT_EVENT_TYPES.join(', ')})`);
       }
@@ -50,7 +48,7 @@ export const auditCommands: Record<string, Command> = {
       const page = await s.audit.list({
         type: values.type as AuditEventType | undefined,
         username: values.username,
-        clientId: values['client-id'],
+        clientId: values.clientId,
         since: readTime(values.since, '--since', now),
         until: readTime(values.until, '--until', now),
         limit,
@@ -61,5 +59,5 @@ export const auditCommands: Record<string, Command> = {
         ...(page.nextCursor ? { next_cursor: page.nextCursor } : {}),
       };
     },
-  }),
+  },
 };

@@ -1,15 +1,19 @@
+import type { Option } from 'commander';
 import { CLI_ACTOR } from '../accounts/admin_policy.js';
 import { CLI_STAMP } from '../audit/trail.js';
 import type { Backends, Services } from '../compose.js';
 import { type MigrationStatus, migrationStatus } from '../db/migrate.js';
 import { GRANT_TYPES, type GrantType } from '../stores/types.js';
 import { type CliIo, readSecret } from './io.js';
-import { type OptionTable, type OptionValues, parseOptions, UsageError, usageLine } from './options.js';
+import { flag, UsageError, value } from './options.js';
 
 export { UsageError } from './options.js';
 
 export interface CommandContext {
-  args: string[];
+  /** Its flags as commander parsed them, by attribute name (`--client-id` is `clientId`). */
+  values: Record<string, unknown>;
+  /** Its arguments (`keys revoke KID`). */
+  positionals: string[];
   io: CliIo;
   /** Backends, stores and domain (no jobs): what most commands use. */
   services: () => Promise<Services>;
@@ -17,14 +21,21 @@ export interface CommandContext {
   backends: (migrations: 'apply' | 'report') => Promise<Backends>;
 }
 
+/**
+ * One command. Its flags are commander Options (src/cli/options.ts builds them): the same objects
+ * parse the line and write --help and the usage line, so a flag cannot be accepted undocumented.
+ */
 export interface Command {
-  /** The usage line without `tessera`; made from the option table by `command()`. */
-  usage?: string;
   summary: string;
   /** More for `tessera <command> --help`: what it changes, what it prints. */
   details?: string;
-  /** Its flags: they parse the arguments and write --help (src/cli/options.ts). */
-  options?: OptionTable;
+  options?: Option[];
+  /** Positional arguments in commander's notation, with their help: `['KID', 'the key id']`. */
+  arguments?: [string, string][];
+  /** Its argument may start with "-" (a base64url kid): unknown "flags" are taken as it. */
+  positionalsMayStartWithDash?: boolean;
+  /** Shown after the flags in the usage line: `(password on stdin)`. */
+  note?: string;
   /** Commands that need no signing keys skip loading them. */
   needsKeys?: boolean;
   /**
@@ -37,49 +48,6 @@ export interface Command {
   run(ctx: CommandContext): Promise<Record<string, unknown>>;
   /** Human output (without --json); the default is aligned columns (src/cli/table.ts). */
   format?(result: Record<string, unknown>): string;
-}
-
-export interface CommandDefinition<O extends OptionTable> extends Omit<Command, 'run' | 'usage' | 'options'> {
-  options: O;
-  /** Positional arguments, by their usage names (`KID`). */
-  positionals?: string[];
-  /** Shown after the flags in the usage line: `(password on stdin)`. */
-  note?: string;
-  run(
-    ctx: CommandContext & { values: OptionValues<O>; positionals: string[] },
-  ): Promise<Record<string, unknown>>;
-}
-
-/**
- * A command whose flags are one table: `run` gets the parsed values; unknown flags, missing
- * required ones and stray arguments are usage errors before anything opens.
- */
-export function command<const O extends OptionTable>(words: string, def: CommandDefinition<O>): Command {
-  const positionals = def.positionals ?? [];
-  return {
-    ...def,
-    usage: `${usageLine(words, def.options, positionals)}${def.note ? `   ${def.note}` : ''}`,
-    run(ctx) {
-      const parsed = parseOptions(ctx.args, def.options, positionals.length > 0);
-      if (parsed.positionals.length > positionals.length)
-        throw new UsageError(`unexpected argument "${parsed.positionals[positionals.length]}"`);
-      return def.run({ ...ctx, ...parsed });
-    },
-  };
-}
-
-/** For commands without a table: the same one-line errors (src/cli/options.ts). */
-export function parse(
-  args: string[],
-  options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>,
-) {
-  const table = Object.fromEntries(Object.entries(options).map(([n, o]) => [n, { ...o, description: '' }]));
-  return parseOptions(args, table, true);
-}
-
-export function required(value: unknown, flag: string): string {
-  if (typeof value !== 'string' || value === '') throw new UsageError(`${flag} is required`);
-  return value;
 }
 
 /** A password from stdin or the prompt; nothing at all is its own error, not a policy failure. */
@@ -103,49 +71,30 @@ export const list = (v: unknown) =>
         .filter(Boolean)
     : [];
 
-const USERNAME = { type: 'string', value: 'U', description: 'the username', required: true } as const;
-const CLIENT_ID = { type: 'string', value: 'C', description: 'the client id', required: true } as const;
+export const USERNAME = value('username', 'U', 'the username', { required: true });
+export const CLIENT_ID = value('client-id', 'C', 'the client id', { required: true });
 
 /** The flags of `clients create`; further flags add a line here and a field in its run. */
-const CLIENT_CREATE_OPTIONS = {
-  name: { type: 'string', value: 'N', description: 'a name for people (logs, audit)', required: true },
-  grants: {
-    type: 'string',
-    value: 'G,...',
-    description: `grant types, of ${GRANT_TYPES.join(', ')}`,
+const CLIENT_CREATE_OPTIONS = [
+  value('name', 'N', 'a name for people (logs, audit)', { required: true }),
+  value('grants', 'G,...', `grant types, of ${GRANT_TYPES.join(', ')}`, {
     default: 'password,refresh_token',
-  },
-  scopes: {
-    type: 'string',
-    value: '"a b"',
-    description: 'the scopes it may ask for (space or comma separated)',
-    default: 'read',
-  },
-  audience: {
-    type: 'string',
-    multiple: true,
-    value: 'URI',
-    description: 'an API it may get tokens for (RFC 8707 resource); also what an --introspect client sees',
-    default: 'the ISSUER',
-  },
-  'redirect-uri': {
-    type: 'string',
-    multiple: true,
-    value: 'URI',
-    description: 'an exact redirect URI for authorization_code',
-  },
-  origin: {
-    type: 'string',
-    multiple: true,
-    value: 'URL',
-    description: 'a browser origin answered with CORS',
-  },
-  'refresh-cookie': { type: 'boolean', description: 'cookie mode: the refresh token in an HttpOnly cookie' },
-  public: { type: 'boolean', description: 'no secret (authenticates with none)' },
-  introspect: { type: 'boolean', description: 'may call /introspect (give it the --audience it serves)' },
-  admin: { type: 'boolean', description: 'may get the admin scopes through client_credentials' },
-  dpop: { type: 'boolean', description: 'every token request must carry a DPoP proof (docs/dpop.md)' },
-} as const;
+  }),
+  value('scopes', '"a b"', 'the scopes it may ask for (space or comma separated)', { default: 'read' }),
+  value(
+    'audience',
+    'URI',
+    'an API it may get tokens for (RFC 8707 resource); also what an --introspect client sees',
+    { repeatable: true, default: 'the ISSUER' },
+  ),
+  value('redirect-uri', 'URI', 'an exact redirect URI for authorization_code', { repeatable: true }),
+  value('origin', 'URL', 'a browser origin answered with CORS', { repeatable: true }),
+  flag('refresh-cookie', 'cookie mode: the refresh token in an HttpOnly cookie'),
+  flag('public', 'no secret (authenticates with none)'),
+  flag('introspect', 'may call /introspect (give it the --audience it serves)'),
+  flag('admin', 'may get the admin scopes through client_credentials'),
+  flag('dpop', 'every token request must carry a DPoP proof (docs/dpop.md)'),
+];
 
 /** Introspection shows a caller only tokens for its audiences (docs/endpoints.md#introspection). */
 const INTROSPECT_WITHOUT_AUDIENCE =
@@ -154,7 +103,7 @@ const INTROSPECT_WITHOUT_AUDIENCE =
   '(docs/endpoints.md#introspection)\n';
 
 export const coreCommands: Record<string, Command> = {
-  migrate: command('migrate', {
+  migrate: {
     summary: "apply this release's pending migrations; --status lists applied, pending and unknown ones",
     details: [
       'Production instances never migrate on their own: run this once per release, before the new',
@@ -162,7 +111,7 @@ export const coreCommands: Record<string, Command> = {
       'migration is backward compatible with the previous release (docs/upgrades.md). In embedded',
       'mode this is also the one command that creates a missing database.',
     ].join('\n'),
-    options: { status: { type: 'boolean', description: 'list migrations; change nothing' } },
+    options: [flag('status', 'list migrations; change nothing')],
     async run({ values, backends }) {
       if (values.status) return { ...(await migrationStatus((await backends('report')).db)) };
       return { applied: (await backends('apply')).appliedMigrations };
@@ -180,15 +129,12 @@ export const coreCommands: Record<string, Command> = {
         ...pending.map((m) => `pending  ${m}`),
       ].join('\n');
     },
-  }),
-  'users create': command('users create', {
+  },
+  'users create': {
     summary: 'create a user; prints id and username',
     note: '(password on stdin)',
     readsPassword: true,
-    options: {
-      username: USERNAME,
-      roles: { type: 'string', value: 'a,b', description: 'roles, carried in its tokens', default: 'none' },
-    },
+    options: [USERNAME, value('roles', 'a,b', 'roles, carried in its tokens', { default: 'none' })],
     async run({ values, io, services }) {
       const password = await readPassword(io, `Password for ${values.username}: `);
       return (await services()).userAccounts.create(
@@ -198,22 +144,22 @@ export const coreCommands: Record<string, Command> = {
         CLI_STAMP,
       );
     },
-  }),
-  'users disable': command('users disable', {
+  },
+  'users disable': {
     summary: "disable a user and end all of the user's sessions",
-    options: { username: USERNAME },
+    options: [USERNAME],
     async run({ values, services }) {
       return {
         ...(await (await services()).userAccounts.disable(values.username as string, CLI_STAMP)),
         disabled: true,
       };
     },
-  }),
-  'users set-password': command('users set-password', {
+  },
+  'users set-password': {
     summary: "change a password and end all of the user's sessions",
     note: '(password on stdin)',
     readsPassword: true,
-    options: { username: USERNAME },
+    options: [USERNAME],
     async run({ values, io, services }) {
       const username = values.username as string;
       const password = await readPassword(io, `New password for ${username}: `);
@@ -222,8 +168,8 @@ export const coreCommands: Record<string, Command> = {
         password_changed: true,
       };
     },
-  }),
-  'clients create': command('clients create', {
+  },
+  'clients create': {
     summary: 'register a client; prints client_id and client_secret (shown once)',
     options: CLIENT_CREATE_OPTIONS,
     async run({ values, io, services }) {
@@ -235,46 +181,44 @@ export const coreCommands: Record<string, Command> = {
           name: values.name as string,
           grantTypes: grants as GrantType[] | undefined,
           scopes: values.scopes === undefined ? undefined : list(values.scopes),
-          audiences: values.audience,
-          redirectUris: values['redirect-uri'],
-          allowedOrigins: values.origin,
-          refreshCookie: values['refresh-cookie'] ?? false,
-          isPublic: values.public ?? false,
-          canIntrospect: values.introspect ?? false,
-          isAdmin: values.admin ?? false,
+          audiences: values.audience as string[] | undefined,
+          redirectUris: values.redirectUri as string[] | undefined,
+          allowedOrigins: values.origin as string[] | undefined,
+          refreshCookie: values.refreshCookie === true,
+          isPublic: values.public === true,
+          canIntrospect: values.introspect === true,
+          isAdmin: values.admin === true,
           // docs/dpop.md: every token request of this client must carry a DPoP proof.
-          dpopBoundAccessTokens: values.dpop ?? false,
+          dpopBoundAccessTokens: values.dpop === true,
         },
         CLI_ACTOR,
       );
-      if (values.introspect && !values.audience?.length) io.stderr.write(INTROSPECT_WITHOUT_AUDIENCE);
+      if (values.introspect && values.audience === undefined) io.stderr.write(INTROSPECT_WITHOUT_AUDIENCE);
       return created;
     },
-  }),
-  'clients list': command('clients list', {
+  },
+  'clients list': {
     summary: 'list clients (never their secrets)',
-    options: {},
     async run({ services }) {
       return { clients: await (await services()).clientAccounts.listAll() };
     },
-  }),
-  'clients disable': command('clients disable', {
+  },
+  'clients disable': {
     summary: 'disable a client; its tokens stop working',
-    options: { 'client-id': CLIENT_ID },
+    options: [CLIENT_ID],
     async run({ values, services }) {
-      return (await services()).clientAccounts.disable(values['client-id'] as string, CLI_ACTOR);
+      return (await services()).clientAccounts.disable(values.clientId as string, CLI_ACTOR);
     },
-  }),
-  'clients rotate-secret': command('clients rotate-secret', {
+  },
+  'clients rotate-secret': {
     summary: 'give a confidential client a new secret, printed once; the old one stops working',
-    options: { 'client-id': CLIENT_ID },
+    options: [CLIENT_ID],
     async run({ values, services }) {
-      return (await services()).clientAccounts.rotateSecret(values['client-id'] as string, CLI_ACTOR);
+      return (await services()).clientAccounts.rotateSecret(values.clientId as string, CLI_ACTOR);
     },
-  }),
-  'users list': command('users list', {
+  },
+  'users list': {
     summary: 'list users: id, username, roles, disabled (never a password hash)',
-    options: {},
     async run({ services }) {
       const s = await services();
       const users = [];
@@ -286,5 +230,5 @@ export const coreCommands: Record<string, Command> = {
       } while (cursor);
       return { users };
     },
-  }),
+  },
 };

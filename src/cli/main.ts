@@ -5,19 +5,17 @@ import { type BuildOptions, buildCommandServices, openBackends, type Services } 
 import { type Config, ConfigError, isEmbedded, loadConfig } from '../config.js';
 import { DataDirAccessible } from '../db/data_dir.js';
 import { EmbeddedDatabaseBusy, EmbeddedDatabaseMissing, embeddedClusterPath } from '../db/embedded_lock.js';
-import { packageVersion } from '../install_root.js';
 import { KeyDecryptionError } from '../keys/key_material.js';
 import { KeyLifecycleError } from '../keys/lifecycle.js';
 import { createLogger } from '../observability.js';
 import { adminSocketPath, sendToServer } from './admin_socket.js';
 import { auditCommands } from './audit.js';
-import { type Command, coreCommands, readPassword, UsageError } from './commands.js';
+import { type Command, type CommandContext, coreCommands, readPassword, UsageError } from './commands.js';
 import { consentCommands } from './consents.js';
 import type { CliIo } from './io.js';
 import { keyCommands } from './keys_commands.js';
-import { optionsHelp, parseOptions } from './options.js';
+import { type ParsedLine, parseCommandLine, usageError } from './program.js';
 import { sessionCommands } from './sessions.js';
-import { closest } from './suggest.js';
 import { human } from './table.js';
 
 /** Every command, keyed by its words ("users create"). Later modules add theirs here. */
@@ -29,62 +27,6 @@ export const commands: Record<string, Command> = {
   ...consentCommands,
 };
 
-const usageOf = (key: string, c: Command) => c.usage ?? key;
-
-function help(): string {
-  const keys = Object.keys(commands);
-  const width = Math.max(...keys.map((k) => k.length));
-  const lines = Object.entries(commands).map(([k, c]) => `  ${k.padEnd(width)}  ${c.summary}`);
-  return [
-    'usage: tessera <command> [options] [--json]',
-    '       tessera <command> --help | tessera --version',
-    '',
-    'Reads the same environment as the server (DATABASE_URL, REDIS_URL, DATA_DIR, ...).',
-    'Only keys rotate, keys revoke and keys rewrap need KEY_ENCRYPTION_KEY. Passwords come from',
-    'stdin or a prompt, never from arguments. Output is a table for people; --json (anywhere) prints',
-    'one JSON object on stdout. Errors go to stderr with exit 1 (failure) or 2 (usage).',
-    'Embedded mode: the database is DATA_DIR (relative to the Tessera folder). While the server',
-    'runs, the CLI sends its commands to it over the admin socket in DATA_DIR (docs/cli.md).',
-    '',
-    'commands:',
-    ...lines,
-    '',
-    'tessera <command> --help lists its options.',
-    '',
-  ].join('\n');
-}
-
-function commandHelp(key: string, command: Command): string {
-  const lines = [`usage: tessera ${usageOf(key, command)} [--json]`, '', command.summary];
-  if (command.options) lines.push('', 'options:', optionsHelp(command.options));
-  if (command.details) lines.push('', command.details);
-  if (command.needsKek) lines.push('', 'Needs KEY_ENCRYPTION_KEY (or KEY_ENCRYPTION_KEY_FILE).');
-  return `${lines.join('\n')}\n`;
-}
-
-/** `tessera users --help`: the commands of one group. */
-function groupHelp(group: string): string | undefined {
-  const members = Object.entries(commands).filter(([k]) => k.startsWith(`${group} `));
-  if (members.length === 0) return undefined;
-  return `${members.map(([k, c]) => `usage: tessera ${usageOf(k, c)}\n       ${c.summary}`).join('\n')}\n`;
-}
-
-/** One line for an unknown command, with the closest one when there is one. */
-function unknownCommand(args: string[]): string {
-  const groups = [...new Set(Object.keys(commands).map((k) => k.split(' ')[0] as string))];
-  const group = groups.includes(args[0] ?? '') ? args[0] : undefined;
-  const typed = group ? args.slice(0, 2).join(' ') : (args[0] ?? '');
-  const guess = group
-    ? closest(
-        typed,
-        Object.keys(commands).filter((k) => k.startsWith(`${group} `)),
-      )
-    : closest(typed, [...Object.keys(commands), ...groups]);
-  const hint = guess ? ` (did you mean "${guess}"?)` : '';
-  const more = group ? `tessera ${group} --help` : 'tessera --help';
-  return `tessera: unknown command "${typed}"${hint}; ${more} lists the commands\n`;
-}
-
 /**
  * The CLI reports what it did in its own output: the info and warn lines its actions cause
  * (a key revoked) would only repeat it, in JSON, beside the table. LOG_LEVEL=debug still shows all.
@@ -95,8 +37,8 @@ const cliLogLevel = (level: Config['logLevel']) => (level === 'debug' || level =
  * Embedded mode: the CLI opens the database the server uses (DATA_DIR, relative to the install
  * folder) and never creates an empty one silently. Only `tessera migrate` creates it, and says so.
  */
-function mayCreateEmbedded(config: Config, key: string, args: string[], io: CliIo): boolean {
-  const create = key === 'migrate' && !args.includes('--status');
+function mayCreateEmbedded(config: Config, line: ParsedLine, io: CliIo): boolean {
+  const create = line.key === 'migrate' && line.values.status !== true;
   if (create && isEmbedded(config) && !existsSync(embeddedClusterPath(config.dataDir)))
     io.stderr.write(`tessera migrate: creating a new embedded database in ${config.dataDir}\n`);
   return create;
@@ -117,47 +59,28 @@ export async function runCli(
   env: NodeJS.ProcessEnv = process.env,
   inServer?: InServer,
 ): Promise<number> {
-  const json = argv.includes('--json');
-  let args = argv.filter((a) => a !== '--json');
-  if (args[0] === '--version' || args[0] === '-v' || args[0] === 'version') {
-    const version = packageVersion();
-    io.stdout.write(json ? `${JSON.stringify({ version })}\n` : `tessera ${version}\n`);
-    return 0;
-  }
-  const wantsHelp = args[0] === 'help' || args.includes('--help') || args.includes('-h');
-  if (args[0] === 'help') args = args.slice(1);
-  args = args.filter((a) => a !== '--help' && a !== '-h');
-  const key = [args.slice(0, 2).join(' '), args[0] ?? ''].find((k) => k in commands);
-  const command = key ? commands[key] : undefined;
-  if (wantsHelp || args.length === 0) {
-    const text = command && key ? commandHelp(key, command) : (groupHelp(args[0] ?? '') ?? help());
-    io.stdout.write(text);
-    return args.length === 0 && !wantsHelp ? 2 : 0;
-  }
-  if (!key || !command) {
-    io.stderr.write(unknownCommand(args));
-    return 2;
-  }
+  const line = await parseCommandLine(argv, commands, io);
+  if ('exit' in line) return line.exit;
+  const { key, command, json } = line;
+  const ctx = { values: line.values, positionals: line.positionals, io };
   let opened: { close(): Promise<void> } | undefined;
   try {
-    const rest = args.slice(key.split(' ').length);
-    if (inServer) return await report(command, await runInServer(command, rest, io, inServer), json, io);
+    if (inServer) return await report(command, await runInServer(command, ctx, inServer), json, io);
     const config = loadConfig(env, { requireKek: command.needsKek === true });
     if (isEmbedded(config)) {
       // A running embedded server holds the database: it runs the command (docs/cli.md).
-      // Its usage errors come before the password prompt, as in a local run.
-      if (command.options) parseOptions(rest, command.options, true);
+      // The line was parsed above: its usage errors come before the password prompt.
       const stdin = command.readsPassword ? await readPassword(io, 'Password: ') : '';
       const code = await sendToServer(adminSocketPath(config.dataDir), argv, stdin, io);
       if (code !== undefined) return code;
-      if (command.readsPassword) io = { ...io, stdin: Readable.from([`${stdin}\n`]) };
+      if (command.readsPassword) ctx.io = { ...io, stdin: Readable.from([`${stdin}\n`]) };
     }
     const options: BuildOptions = {
       // Logs go to stderr so stdout stays one JSON object.
       log: createLogger(cliLogLevel(config.logLevel), io.stderr),
       withoutKeys: !command.needsKeys,
       withoutKek: !command.needsKek,
-      createEmbedded: mayCreateEmbedded(config, key, rest, io),
+      createEmbedded: mayCreateEmbedded(config, line, io),
     };
     // Each command builds only the stages it uses: `migrate` the backends, the others up to the domain.
     const services = async () => {
@@ -170,12 +93,10 @@ export async function runCli(
       opened = built;
       return built;
     };
-    return await report(command, await command.run({ args: rest, io, services, backends }), json, io);
+    return await report(command, await command.run({ ...ctx, services, backends }), json, io);
   } catch (err) {
     if (err instanceof UsageError) {
-      io.stderr.write(
-        `tessera ${key}: ${err.message}\nusage: tessera ${usageOf(key, command)}   (--help explains each option)\n`,
-      );
+      io.stderr.write(usageError(key, line.usage, err.message));
       return 2;
     }
     const known =
@@ -202,10 +123,13 @@ async function report(command: Command, result: Record<string, unknown>, json: b
 }
 
 /** The command on the server's own services; nothing is opened, so nothing is closed after. */
-function runInServer(command: Command, args: string[], io: CliIo, { services }: InServer) {
+function runInServer(
+  command: Command,
+  ctx: Pick<CommandContext, 'values' | 'positionals' | 'io'>,
+  { services }: InServer,
+) {
   return command.run({
-    args,
-    io,
+    ...ctx,
     services: async () => services,
     // The server applied its migrations when it started: there is nothing left to apply.
     backends: async (migrations) =>

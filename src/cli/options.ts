@@ -1,107 +1,73 @@
-import { parseArgs } from 'node:util';
-import { closest } from './suggest.js';
+import { type Command as Commander, Option } from 'commander';
 
+/** A usage error found after parsing (a bad grant, a bad --limit): exit 2 with the usage line. */
 export class UsageError extends Error {}
 
 /**
- * One flag of a command. The same table parses the arguments and writes `--help` and the usage
- * line, so a flag cannot be accepted without being documented (docs/cli.md).
+ * A flag the command cannot run without. Checked after parsing (cli/program.ts), not with
+ * commander's makeOptionMandatory(): commander checks mandatory options before unknown ones, and
+ * `clients create --nme x` should say "did you mean --name?", not "--name is required".
  */
-export interface OptionSpec {
-  type: 'string' | 'boolean';
-  /** Repeatable: `--audience A --audience B`. */
-  multiple?: boolean;
-  /** The placeholder in the usage line (`--name N`); strings only. */
-  value?: string;
-  description: string;
-  /** What applies when the flag is absent, shown in --help. */
-  default?: string;
+export class RequiredOption extends Option {}
+
+/** Repeatable flags collect their values: `--audience A --audience B`. */
+const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
+
+interface ValueSpec {
   required?: boolean;
+  /**
+   * What applies when the flag is absent, for --help only: the default itself lives in the domain
+   * (accounts/, audit/), shared with the admin API, so the CLI passes nothing rather than a copy.
+   */
+  default?: string;
+  repeatable?: boolean;
 }
 
-export type OptionTable = Record<string, OptionSpec>;
-
-type ValueOf<S extends OptionSpec> = S['type'] extends 'boolean'
-  ? boolean | undefined
-  : S['multiple'] extends true
-    ? string[] | undefined
-    : string | undefined;
-
-export type OptionValues<O extends OptionTable> = { [K in keyof O]: ValueOf<O[K]> };
-
-/** The flags every command takes (handled by the runner, listed in every --help). */
-export const COMMON_OPTIONS: OptionTable = {
-  json: { type: 'boolean', description: 'print one JSON object on stdout instead of a table' },
-  help: { type: 'boolean', description: 'this help; opens nothing' },
-};
-
-function flagUsage(name: string, spec: OptionSpec): string {
-  const flag =
-    spec.type === 'boolean'
-      ? `--${name}`
-      : `--${name} ${spec.value ?? 'VALUE'}${spec.multiple ? ' ...' : ''}`;
-  return spec.required ? flag : `[${flag}]`;
+/** `--name N`: a flag with a value; N is the placeholder shown in --help and the usage line. */
+export function value(name: string, placeholder: string, description: string, spec: ValueSpec = {}): Option {
+  const flags = `--${name} <${placeholder}>`;
+  const option = spec.required ? new RequiredOption(flags, description) : new Option(flags, description);
+  if (spec.repeatable) option.argParser(collect);
+  if (spec.default !== undefined) option.default(undefined, spec.default);
+  return option;
 }
 
-export function usageLine(words: string, options: OptionTable, positionals: string[] = []): string {
-  return [words, ...positionals, ...Object.entries(options).map(([n, s]) => flagUsage(n, s))].join(' ');
-}
+/** `--force`: a boolean flag. */
+export const flag = (name: string, description: string) => new Option(`--${name}`, description);
 
-/** The options section of --help: one aligned line per flag, with its default. */
-export function optionsHelp(options: OptionTable): string {
-  const rows = Object.entries({ ...options, ...COMMON_OPTIONS }).map(([name, spec]) => {
-    const flag = spec.type === 'boolean' ? `--${name}` : `--${name} ${spec.value ?? 'VALUE'}`;
-    const notes = [
-      spec.required ? 'required' : undefined,
-      spec.multiple ? 'repeatable' : undefined,
-      spec.default !== undefined ? `default: ${spec.default}` : undefined,
-    ].filter(Boolean);
-    return [flag, `${spec.description}${notes.length ? ` (${notes.join('; ')})` : ''}`] as const;
-  });
-  const width = Math.max(...rows.map(([f]) => f.length));
-  return rows.map(([f, d]) => `  ${f.padEnd(width)}  ${d}`).join('\n');
-}
+export const isRepeatable = (option: Option) => option.parseArg === collect;
 
-/** The option a parseArgs error is about: its messages quote it ('--nme'). */
-const quotedOption = (message: string) => /'(--?[^'\s]+)/.exec(message)?.[1];
+/** `--name <N>` as Tessera's docs write it: `--name N`. */
+export const optionTerm = (option: Option) => option.flags.replace(/[<>]/g, '');
+
+/** The notes after a flag's description in --help: `(required)`, `(repeatable; default: read)`. */
+export function optionNotes(option: Option): string[] {
+  return [
+    option instanceof RequiredOption ? 'required' : undefined,
+    isRepeatable(option) ? 'repeatable' : undefined,
+    option.defaultValueDescription ? `default: ${option.defaultValueDescription}` : undefined,
+  ].filter((n): n is string => n !== undefined);
+}
 
 /**
- * Parses a command's arguments against its table. Errors are one line for a person (an unknown
- * flag names the closest known one), never Node's parseArgs text.
+ * The usage line of a leaf command from its own options and arguments, as docs/cli.md writes it:
+ * `clients create --name N [--grants G,...] [--audience URI ...]`. Commander's own is `[options]`.
  */
-export function parseOptions<O extends OptionTable>(
-  args: string[],
-  options: O,
-  allowPositionals = false,
-): { values: OptionValues<O>; positionals: string[] } {
-  const config = Object.fromEntries(
-    Object.entries(options).map(([n, s]) => [n, { type: s.type, multiple: s.multiple ?? false }]),
-  );
-  let parsed: ReturnType<typeof parseArgs>;
-  try {
-    parsed = parseArgs({ args, options: config, allowPositionals: true, strict: true });
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    const message = err instanceof Error ? err.message : String(err);
-    const flag = quotedOption(message) ?? '';
-    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
-      const suggestion = closest(flag.replace(/^-+/, ''), Object.keys(options));
-      throw new UsageError(`unknown option ${flag}${suggestion ? ` (did you mean --${suggestion}?)` : ''}`);
-    }
-    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
-      const name = flag.replace(/^-+/, '').split(/\s/)[0] ?? '';
-      throw new UsageError(
-        options[name]?.type === 'boolean' ? `--${name} takes no value` : `--${name} needs a value`,
-      );
-    }
-    throw new UsageError(message.split('\n')[0] ?? message);
-  }
-  if (!allowPositionals && parsed.positionals.length > 0) {
-    throw new UsageError(`unexpected argument "${parsed.positionals[0]}"`);
-  }
-  for (const [name, spec] of Object.entries(options)) {
-    const v = parsed.values[name];
-    if (spec.required && (v === undefined || v === '')) throw new UsageError(`--${name} is required`);
-  }
-  return { values: parsed.values as OptionValues<O>, positionals: parsed.positionals };
+export function usageLine(command: Commander): string {
+  const flags = command.options.map((o) => {
+    const term = `${optionTerm(o)}${isRepeatable(o) ? ' ...' : ''}`;
+    return o instanceof RequiredOption ? term : `[${term}]`;
+  });
+  const args = command.registeredArguments.map((a) => (a.required ? a.name() : `[${a.name()}]`));
+  // --json is the program's (it may stand anywhere), shown here as every command takes it.
+  return [...args, ...flags, '[--json]'].join(' ');
+}
+
+/** Required flags that are absent or empty, for the first usage error after parsing. */
+export function missingRequired(command: Commander): Option | undefined {
+  return command.options.find((o) => {
+    if (!(o instanceof RequiredOption)) return false;
+    const v = command.getOptionValue(o.attributeName());
+    return v === undefined || v === '';
+  });
 }

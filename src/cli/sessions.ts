@@ -1,15 +1,13 @@
 import { CLI_STAMP } from '../audit/trail.js';
 import { describeSession } from '../sessions/sessions.js';
-import { type Command, command } from './commands.js';
-
-const USERNAME = { type: 'string', value: 'U', description: 'the username', required: true } as const;
+import { type Command, USERNAME } from './commands.js';
 
 /** `tessera sessions ...`: session administration (docs/cli.md). */
 export const sessionCommands: Record<string, Command> = {
-  'sessions list': command('sessions list', {
+  'sessions list': {
     summary:
       "the user's live sessions, refresh (session id = the sid claim, client, scope, last used) and login (signed in at /authorize): kind, created, expiry",
-    options: { username: USERNAME },
+    options: [USERNAME],
     async run({ values, services }) {
       const username = values.username as string;
       const s = await services();
@@ -17,11 +15,11 @@ export const sessionCommands: Record<string, Command> = {
       const sessions = (await s.sessions.listLive(user.id)).map(describeSession);
       return { id: user.id, username, sessions };
     },
-  }),
-  'sessions revoke': command('sessions revoke', {
+  },
+  'sessions revoke': {
     summary:
       'end every session of the user: refresh families and their live access tokens, login sessions of /authorize, pending codes',
-    options: { username: USERNAME },
+    options: [USERNAME],
     async run({ values, services }) {
       const username = values.username as string;
       const s = await services();
@@ -34,5 +32,5 @@ export const sessionCommands: Record<string, Command> = {
         sessions_revoked: ended.familyIds.length + ended.loginSessionIds.length,
       };
     },
-  }),
+  },
 };

@@ -1,5 +1,4 @@
 import test from 'ava';
-import { closest } from '../../src/cli/suggest.js';
 import { human, table } from '../../src/cli/table.js';
 import { cli } from '../helpers/cli.js';
 
@@ -103,8 +102,73 @@ test('human output: aligned name/value lines and tables; --json stays JSON', (t)
   t.is(human({ rotated: true, keys: [{ kid: 'k' }] }), 'rotated  true\n\nkeys:\nkid\nk');
 });
 
-test('suggestions: a close typo or a unique prefix; nothing for an unrelated word', (t) => {
-  t.is(closest('nme', ['name', 'grants']), 'name');
-  t.is(closest('redirect', ['redirect-uri', 'origin']), 'redirect-uri');
-  t.is(closest('frobnicate', ['name', 'grants']), undefined);
+test("suggestions (commander's): a close typo of a flag or a command; nothing for an unrelated word", async (t) => {
+  const flag = await cli(['keys', 'rotate', '--forse'], UNREACHABLE);
+  t.is(flag.code, 2);
+  t.is(flag.stderr.split('\n')[0], 'tessera keys rotate: unknown option --forse (did you mean --force?)');
+  const near = await cli(['clients', 'create', '--redirect-url', 'x'], UNREACHABLE);
+  t.regex(
+    near.stderr,
+    /^tessera clients create: unknown option --redirect-url \(did you mean --redirect-uri\?\)$/m,
+  );
+  const far = await cli(['clients', 'create', '--frobnicate'], UNREACHABLE);
+  t.regex(far.stderr, /^tessera clients create: unknown option --frobnicate$/m);
+  const sub = await cli(['keys', 'rotat'], UNREACHABLE);
+  t.is(sub.code, 2);
+  t.is(
+    sub.stderr,
+    'tessera: unknown command "keys rotat" (did you mean "keys rotate"?); tessera keys --help lists the commands\n',
+  );
+  const group = await cli(['audt', 'list'], UNREACHABLE);
+  t.regex(group.stderr, /^tessera: unknown command "audt" \(did you mean "audit"\?\)/);
+});
+
+test('per-flag help shows each default; required and repeatable flags say so', async (t) => {
+  const audit = await cli(['audit', 'list', '--help'], UNREACHABLE);
+  t.is(audit.code, 0);
+  t.regex(audit.stdout, /^ {2}--limit N +events per page, 1 to 500 \(default: 50\)$/m);
+  const users = await cli(['users', 'create', '--help'], UNREACHABLE);
+  t.regex(users.stdout, /^ {2}--username U +the username \(required\)$/m);
+  t.regex(users.stdout, /^ {2}--roles a,b +roles, carried in its tokens \(default: none\)$/m);
+  t.regex(users.stdout, /^usage: tessera users create --username U \[--roles a,b\]/);
+});
+
+test('--help and a usage error open nothing and leak no commander or Node wording', async (t) => {
+  for (const argv of [
+    ['clients', 'create', '--nme', 'x'],
+    ['users', 'disable', '--username'],
+    ['keys', 'revoke'],
+    ['keys', 'revoke', 'a', 'b'],
+    ['users', 'create'],
+    ['--bogus'],
+  ]) {
+    const r = await cli(argv, UNREACHABLE);
+    t.is(r.code, 2, argv.join(' '));
+    t.is(r.stdout, '');
+    t.regex(r.stderr, /^tessera[ :]/, argv.join(' '));
+    t.notRegex(r.stderr, /^error:|Did you mean|argument missing|too many arguments|not specified|commander/m);
+  }
+  const kid = await cli(['keys', 'revoke'], UNREACHABLE);
+  t.regex(kid.stderr, /^tessera keys revoke: KID is required$/m);
+  const two = await cli(['keys', 'revoke', 'a', 'b'], UNREACHABLE);
+  t.regex(two.stderr, /^tessera keys revoke: unexpected argument "b"$/m);
+});
+
+test('a command or group without its words prints its help on stderr, exit 2; a kid may start with "-"', async (t) => {
+  const bare = await cli([], UNREACHABLE);
+  t.is(bare.code, 2);
+  t.is(bare.stdout, '');
+  t.regex(bare.stderr, /^usage: tessera <command>[\s\S]*clients create/);
+  const group = await cli(['users'], UNREACHABLE);
+  t.is(group.code, 2);
+  t.regex(group.stderr, /^usage: tessera users <command>[\s\S]*users set-password/);
+  // Kids are base64url: `-AbC` is the argument, not an unknown flag (the failure is the missing KEK).
+  for (const argv of [
+    ['keys', 'revoke', '-AbC'],
+    ['keys', 'revoke', '--', '-AbC'],
+  ]) {
+    const r = await cli(argv, UNREACHABLE);
+    t.is(r.code, 1, argv.join(' '));
+    t.regex(r.stderr, /^tessera keys revoke: KEY_ENCRYPTION_KEY/, argv.join(' '));
+  }
 });

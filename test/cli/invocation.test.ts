@@ -146,13 +146,22 @@ test.serial(
   },
 );
 
-test('docs and examples show only the npx form that reaches this checkout with every flag', (t) => {
-  const files = [
-    'README.md',
-    'Dockerfile',
-    ...['cli', 'keys', 'audit', 'browser-apps', 'upgrades', 'client-libraries'].map((d) => `docs/${d}.md`),
-    'examples/browser-app/serve.mjs',
-  ];
+test('docs and examples show only the npx form that reaches this checkout with every flag', async (t) => {
+  // Every page of docs/ and every file of examples/: a command copied from any of them must work.
+  const { readdirSync } = await import('node:fs');
+  const under = (dir: string): string[] =>
+    readdirSync(path.join(INSTALL_ROOT, dir), { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory()
+        ? e.name === 'node_modules'
+          ? []
+          : under(`${dir}/${e.name}`)
+        : /\.(md|mjs|js|ts|sh|ya?ml|json)$/.test(e.name)
+          ? [`${dir}/${e.name}`]
+          : [],
+    );
+  const files = ['README.md', 'Dockerfile', ...under('docs'), ...under('examples')];
+  for (const named of ['docs/cli.md', 'docs/dpop.md', 'examples/browser-app/serve.mjs'])
+    t.true(files.includes(named), named);
   for (const file of files) {
     const text = readFileSync(path.join(INSTALL_ROOT, file), 'utf8');
     // `npx tessera` may fetch the unrelated registry package; `npx --no tessera --help` is npm's help.

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { ExecutionContext } from 'ava';
 import { runCli } from '../../src/cli/main.js';
+import type { Services } from '../../src/compose.js';
 import { sharedRedisEnv, TEST_KEK } from './app.js';
 import type { TestDatabase } from './database.js';
 
@@ -29,8 +30,8 @@ export function cliEnv(
   return env;
 }
 
-/** Runs the CLI in-process, capturing stdout and stderr. */
-export async function cli(argv: string[], env: Record<string, string>, stdin = '') {
+/** Runs the CLI in-process, capturing stdout and stderr; with `services`, on that server's. */
+export async function cli(argv: string[], env: Record<string, string>, stdin = '', services?: Services) {
   const out = new PassThrough();
   const err = new PassThrough();
   let stdout = '';
@@ -43,7 +44,12 @@ export async function cli(argv: string[], env: Record<string, string>, stdin = '
   });
   const input = new PassThrough();
   input.end(stdin);
-  const code = await runCli(argv, { stdin: input, stdout: out, stderr: err }, env);
+  const code = await runCli(
+    argv,
+    { stdin: input, stdout: out, stderr: err },
+    env,
+    services ? { services } : undefined,
+  );
   return { code, stdout, stderr };
 }
 
@@ -62,4 +68,14 @@ export async function readyCliEnv(
     if (r.code !== 0) throw new Error(r.stderr);
   }
   return env;
+}
+
+/**
+ * A command run on a running server's own services, as its admin socket runs it
+ * (cli/admin_socket.ts): the result of `--json`, or an error with the command's stderr.
+ */
+export async function cliOn(services: Services, argv: string[], stdin = '') {
+  const r = await cli([...argv, '--json'], {}, stdin, services);
+  if (r.code !== 0) throw new Error(`${argv.join(' ')}: exit ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Record<string, unknown>;
 }

@@ -1,6 +1,4 @@
-import { PassThrough, Readable } from 'node:stream';
 import test, { type ExecutionContext } from 'ava';
-import { sessionCommands } from '../../src/cli/sessions.js';
 import { adminCaller, auditOf } from '../helpers/admin.js';
 import { useServer } from '../helpers/app.js';
 import {
@@ -11,6 +9,7 @@ import {
   REDIRECT_URI,
   signIn,
 } from '../helpers/authorize.js';
+import { cliOn } from '../helpers/cli.js';
 import { basic, createUser, passwordLogin, postForm } from '../helpers/oauth.js';
 import { me } from '../helpers/sessions.js';
 
@@ -87,15 +86,7 @@ test('sessions revoke (CLI) ends the login session of /authorize too', async (t)
   const s = await useServer(t);
   const client = await createCodeClient(s);
   const victim = await signedInBrowser(s, client);
-  const command = sessionCommands['sessions revoke'];
-  if (!command) throw new Error('no sessions revoke');
-  const io = { stdin: Readable.from(['']), stdout: new PassThrough(), stderr: new PassThrough() };
-  const result = (await command.run({
-    args: ['--username', victim.user.username],
-    io,
-    services: async () => s.services,
-    backends: async () => s.services,
-  })) as Record<string, unknown>;
+  const result = await cliOn(s.services, ['sessions', 'revoke', '--username', victim.user.username]);
   t.is(result.sessions_revoked, 2);
   await assertSignedOut(t, s, client, victim.jar);
 });
@@ -129,15 +120,9 @@ test('session lists show login sessions, marked with kind', async (t) => {
   const refresh = sessions.find((x) => x.kind === 'refresh') as Record<string, unknown>;
   t.is(refresh.client_id, client.client_id);
 
-  const command = sessionCommands['sessions list'];
-  if (!command) throw new Error('no sessions list');
-  const io = { stdin: Readable.from(['']), stdout: new PassThrough(), stderr: new PassThrough() };
-  const cli = (await command.run({
-    args: ['--username', user.username],
-    io,
-    services: async () => s.services,
-    backends: async () => s.services,
-  })) as { sessions: Record<string, unknown>[] };
+  const cli = (await cliOn(s.services, ['sessions', 'list', '--username', user.username])) as {
+    sessions: Record<string, unknown>[];
+  };
   t.deepEqual(cli.sessions, sessions, 'the CLI lists the same sessions in the same shape');
 });
 

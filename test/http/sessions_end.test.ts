@@ -1,10 +1,7 @@
-import { PassThrough, Readable } from 'node:stream';
 import test, { type ExecutionContext } from 'ava';
-import { coreCommands } from '../../src/cli/commands.js';
-import { sessionCommands } from '../../src/cli/sessions.js';
 import { CLIENT_CACHE_TTL_MS } from '../../src/stores/cached_clients.js';
 import { TEST_KEK, testClock, useServer } from '../helpers/app.js';
-import { cli as runCliCaptured } from '../helpers/cli.js';
+import { cliOn, cli as runCliCaptured } from '../helpers/cli.js';
 import {
   assertOAuthError,
   clientCredentials,
@@ -42,16 +39,7 @@ async function cli(s: Server & { database: { url: string | undefined } }, argv: 
     if (s.services.denylist instanceof MemoryDenylist) await s.services.denylist.load();
     return JSON.parse(stdout) as Record<string, unknown>;
   }
-  const key = [argv.slice(0, 2).join(' ')].find((k) => k in sessionCommands || k in coreCommands) as string;
-  const command = sessionCommands[key] ?? coreCommands[key];
-  if (!command) throw new Error(`no command ${key}`);
-  const io = { stdin: Readable.from([stdin]), stdout: new PassThrough(), stderr: new PassThrough() };
-  return command.run({
-    args: argv.slice(2),
-    io,
-    services: async () => s.services,
-    backends: async () => s.services,
-  });
+  return cliOn(s.services, argv, stdin);
 }
 
 function t_assert(ok: boolean, message: string) {
