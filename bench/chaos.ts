@@ -80,7 +80,7 @@ async function main() {
     MAX_SESSIONS_PER_USER: '1000',
   };
   const withRedis = { ...base, REDIS_URL: redis.url };
-  console.log('chaos: seeding');
+  console.warn('chaos: seeding');
   seeded = await seed(withRedis, 30);
   const reports: FaultReport[] = [];
 
@@ -96,7 +96,7 @@ async function main() {
   };
 
   await startAll(withRedis);
-  console.log('chaos: three instances up (Redis mode)');
+  console.warn('chaos: three instances up (Redis mode)');
   const load = startLoad();
   const checker = startChecker();
   await sleep(5000);
@@ -154,7 +154,7 @@ async function main() {
 
   // The Postgres-only mode: the denylist travels by LISTEN/NOTIFY.
   await startAll(base);
-  console.log('chaos: three instances up (Postgres-only mode)');
+  console.warn('chaos: three instances up (Postgres-only mode)');
   const load2 = startLoad();
   const checker2 = startChecker();
   await sleep(5000);
@@ -166,7 +166,7 @@ async function main() {
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query ILIKE 'LISTEN%' AND pid <> pg_backend_pid()",
       );
       await c.end();
-      console.log(`  terminated ${r.rowCount} LISTEN connection(s)`);
+      console.warn(`  terminated ${r.rowCount} LISTEN connection(s)`);
       // Revocations right after the kill, on one instance, must reach the others.
       for (let i = 0; i < 5; i++) await revokeOne(0);
       return Date.now();
@@ -245,7 +245,7 @@ async function main() {
     '',
   ].join('\n');
   writeFileSync(path.join(dir, 'chaos.md'), md);
-  console.log(md);
+  console.warn(md);
   return verdict === 'PASS';
 }
 
@@ -346,7 +346,7 @@ async function allHealthy(): Promise<boolean> {
 }
 
 async function fault(name: string, inject: () => Promise<number>): Promise<FaultReport> {
-  console.log(`chaos: ${name}`);
+  console.warn(`chaos: ${name}`);
   const started = Date.now();
   const ackedBefore = acked.length;
   const healedAt = await inject();
@@ -397,7 +397,7 @@ async function fault(name: string, inject: () => Promise<number>): Promise<Fault
     revocationsLost: lost,
     doubleSpendRaces: races,
   };
-  console.log(
+  console.warn(
     `  recovery ${recoveryMs ?? 'never'} ms, ${report.requests} requests, bad 5xx ${report.bad5xx}, late ${report.revocationsLate}, lost ${lost}`,
   );
   return report;

@@ -23,7 +23,7 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  console.log(`usage: npm run soak -- [--minutes 10] [--peak-seconds 20] [--connections 16] [--users 200]
+  console.warn(`usage: npm run soak -- [--minutes 10] [--peak-seconds 20] [--connections 16] [--users 200]
 Needs Postgres (SOAK_DATABASE_URL or DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres:
 a fresh database is created there and dropped) and Redis (REDIS_URL, default redis://127.0.0.1:6379,
 under a fresh key prefix). Report: bench/results/soak.json and soak.md; exit 1 if it fails.`);
@@ -90,7 +90,7 @@ const env: Record<string, string> = {
   // Logins top the session pool up while revocations drain it; the cap is not what this measures.
   MAX_SESSIONS_PER_USER: '1000',
 };
-console.log(`soak: seeding ${values.users} users on ${dbName}`);
+console.warn(`soak: seeding ${values.users} users on ${dbName}`);
 const seeded = await seed(env, Number(values.users));
 const server = serverProcess('soak', port, env);
 await server.start();
@@ -109,7 +109,7 @@ try {
     }),
   );
 
-  console.log(`soak: measuring the peak for ${peakSeconds}s with ${connections} connections`);
+  console.warn(`soak: measuring the peak for ${peakSeconds}s with ${connections} connections`);
   let peakDone = 0;
   const peakEnd = Date.now() + peakSeconds * 1000;
   const peakErrors: string[] = [];
@@ -124,7 +124,7 @@ try {
   );
   const peak = peakDone / peakSeconds;
   const rate = 0.8 * peak;
-  console.log(`soak: peak ${peak.toFixed(0)} req/s, running ${minutes} min at ${rate.toFixed(0)} req/s`);
+  console.warn(`soak: peak ${peak.toFixed(0)} req/s, running ${minutes} min at ${rate.toFixed(0)} req/s`);
 
   const reports: MinuteReport[] = [];
   let window: Outcome[] = [];
@@ -189,7 +189,7 @@ try {
     };
     shed = 0;
     reports.push(report);
-    console.log(
+    console.warn(
       `minute ${minute}: ${report.rps.toFixed(0)} req/s, p99 ${report.p99.toFixed(1)} ms, errors ${report.errors}, ` +
         `RSS ${report.rssMiB.toFixed(0)} MiB, heap ${report.heapUsedMiB.toFixed(0)} MiB, ` +
         `pg ${report.postgresConnections}, redis ${report.redisConnections}, load ${report.loadAverage.toFixed(1)}`,
@@ -258,7 +258,7 @@ try {
     '',
   ].join('\n');
   writeFileSync(path.join(dir, 'soak.md'), md);
-  console.log(`soak: ${summary.verdict} (bench/results/soak.md)`);
+  console.warn(`soak: ${summary.verdict} (bench/results/soak.md)`);
 } finally {
   await server.stop();
   await pgClient.end();

@@ -13,7 +13,7 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  console.log('usage: npm run model -- [--runs N] [--seed S] [--commands C]\n' +
+  console.warn('usage: npm run model -- [--runs N] [--seed S] [--commands C]\n' +
     '  --runs      runs per seed and test (default 200)\n' +
     '  --seed      one seed instead of the fixed CI list\n' +
     '  --commands  longest command sequence (default 40)\n' +
