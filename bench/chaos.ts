@@ -43,7 +43,9 @@ interface FaultReport {
   statuses: Record<string, number>;
   /** 5xx answers that were not 503 with Retry-After. */
   bad5xx: number;
+  bad5xxSamples: string[];
   networkErrors: number;
+  networkErrorSamples: string[];
   /** Other errors (unexpected 4xx) during the window and the 5 s after it. */
   otherErrors: string[];
   revocationsAcked: number;
@@ -63,6 +65,13 @@ let instances: Instance[] = [];
 let mix: Mix;
 let seeded: Awaited<ReturnType<typeof seed>>;
 let running = false;
+/** Error lines the servers logged (tokens redacted), for the report. */
+const serverErrors: string[] = [];
+function collectErrors() {
+  for (const inst of instances)
+    for (const line of inst.errors.splice(0))
+      serverErrors.push(`${inst.name}: ${line.replace(/eyJ[\w.-]+/g, '<jwt>').slice(0, 600)}`);
+}
 
 async function main() {
   await pgServer.init();
@@ -150,6 +159,7 @@ async function main() {
   running = false;
   await load;
   await checker;
+  collectErrors();
   for (const inst of instances) await inst.stop();
 
   // The Postgres-only mode: the denylist travels by LISTEN/NOTIFY.
@@ -163,7 +173,8 @@ async function main() {
       const c = new pg.Client({ connectionString: pgServer.url });
       await c.connect();
       const r = await c.query(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query ILIKE 'LISTEN%' AND pid <> pg_backend_pid()",
+        // The listener names itself (src/db/notifications.ts); its last query may be a heartbeat.
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'tessera-listener'",
       );
       await c.end();
       console.warn(`  terminated ${r.rowCount} LISTEN connection(s)`);
@@ -192,6 +203,7 @@ async function main() {
   );
   const families = await c.query('SELECT count(*)::int AS n FROM refresh_families');
   await c.end();
+  collectErrors();
   for (const inst of instances) await inst.stop();
 
   const lost = reports.reduce((a, r) => a + r.revocationsLost, 0);
@@ -213,6 +225,7 @@ async function main() {
     tokensSpentTwice: doubleSpent,
     loadAverageAtEnd: loadavg(),
     faults: reports,
+    serverErrors,
   };
   const dir = path.resolve(path.dirname(new URL(import.meta.url).pathname), 'results');
   mkdirSync(dir, { recursive: true });
@@ -242,6 +255,9 @@ async function main() {
         ? ['', `Other errors during "${r.fault}":`, ...r.otherErrors.map((e) => `- ${e}`)]
         : [],
     ),
+    ...(serverErrors.length
+      ? ['', 'Errors the servers logged:', '', '```', ...serverErrors.slice(0, 20), '```']
+      : []),
     '',
   ].join('\n');
   writeFileSync(path.join(dir, 'chaos.md'), md);
@@ -386,7 +402,17 @@ async function fault(name: string, inject: () => Promise<number>): Promise<Fault
     requests: window.length,
     statuses,
     bad5xx: window.filter((o) => o.status >= 500 && (o.status !== 503 || !o.retryAfter)).length,
+    bad5xxSamples: [
+      ...new Set(
+        window
+          .filter((o) => o.status >= 500 && (o.status !== 503 || !o.retryAfter))
+          .map((o) => `${o.route} on i${o.target}: ${o.error} (Retry-After ${o.retryAfter ?? 'none'})`),
+      ),
+    ].slice(0, 8),
     networkErrors: window.filter((o) => o.status === 0).length,
+    networkErrorSamples: [
+      ...new Set(window.filter((o) => o.status === 0).map((o) => `${o.route} on i${o.target}: ${o.error}`)),
+    ].slice(0, 8),
     otherErrors: [
       ...new Set(
         window.filter((o) => o.error && o.status > 0 && o.status < 500).map((o) => `${o.route}: ${o.error}`),

@@ -25,6 +25,8 @@ export interface Instance {
   child: ChildProcess;
   /** The last lines of its stderr (startup failures, fatal errors). */
   output(): string;
+  /** Log lines at level error or above (pino levels 50, 60), newest last, at most 50. */
+  errors: string[];
   start(): Promise<void>;
   kill(signal: NodeJS.Signals): void;
   stop(): Promise<void>;
@@ -33,7 +35,9 @@ export interface Instance {
 /** One server process (`node --import tsx src/main.ts`) with `env`; `start()` again after a kill. */
 export function serverProcess(name: string, port: number, env: Record<string, string>): Instance {
   let tail = '';
+  let partial = '';
   const inst: Instance = {
+    errors: [],
     name,
     port,
     url: `http://127.0.0.1:${port}`,
@@ -54,6 +58,10 @@ export function serverProcess(name: string, port: number, env: Record<string, st
       });
       child.stderr?.on('data', (d) => {
         tail = (tail + d).slice(-4000);
+        const lines = (partial + d).split('\n');
+        partial = lines.pop() ?? '';
+        for (const line of lines) if (/"level":(50|60)/.test(line)) inst.errors.push(line.slice(0, 1500));
+        if (inst.errors.length > 50) inst.errors.splice(0, inst.errors.length - 50);
       });
       inst.child = child;
       const deadline = Date.now() + 90_000;
