@@ -176,6 +176,12 @@ export class Redeem extends Base {
     const res = await redeem(r, c);
     if (c.state === 'pending' && m.now < c.expiresAt) {
       expectStatus(res, [200], 'redeem a fresh code');
+      // The client as it is now bounds the first token too (src/sessions/bounds.ts).
+      const now = m.clients[c.client] as Model['clients'][number];
+      for (const sc of String(res.body.scope).split(' '))
+        assert.ok(now.scopes.includes(sc), `redeemed scope ${sc} is one the client still has`);
+      for (const a of audienceOf(res.body.access_token as string))
+        assert.ok(now.audiences.includes(a), `redeemed audience ${a} is one the client still has`);
       c.state = 'used';
       c.sid = startFamily(m, c.client, c.user, res.body).sid;
       return;
