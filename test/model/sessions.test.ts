@@ -14,7 +14,7 @@ import { newRun, type Server, startModelServer } from './system.js';
  */
 
 const SEEDS = process.env.MODEL_SEED ? [Number(process.env.MODEL_SEED)] : [20261203, 7, 424242];
-const RUNS = Number(process.env.MODEL_RUNS ?? 4);
+const RUNS = Number(process.env.MODEL_RUNS ?? 3);
 const MAX_COMMANDS = Number(process.env.MODEL_COMMANDS ?? 25);
 
 let server: Server;
