@@ -14,7 +14,8 @@ import { newRun, type Server, startModelServer } from './system.js';
  */
 
 const SEEDS = process.env.MODEL_SEED ? [Number(process.env.MODEL_SEED)] : [20261203, 7, 424242];
-const RUNS = Number(process.env.MODEL_RUNS ?? 3);
+// PGlite runs every statement on one connection in this process: fewer runs keep the file short.
+const RUNS = Number(process.env.MODEL_RUNS ?? (process.env.DATABASE_URL ? 3 : 2));
 const MAX_COMMANDS = Number(process.env.MODEL_COMMANDS ?? 25);
 
 let server: Server;
