@@ -4,6 +4,7 @@ import { verifierMatches } from '../authorize/pkce.js';
 import { type DpopBinding, refreshBinding } from '../dpop/binding.js';
 import { invalidGrant, invalidRequest } from '../errors.js';
 import type { EventBus } from '../events.js';
+import { boundByClient } from '../sessions/bounds.js';
 import type { Sessions } from '../sessions/sessions.js';
 import type {
   AuthorizationCodeRecord,
@@ -94,7 +95,12 @@ export function authorizationCodeGrant(deps: AuthorizationCodeGrantDeps): GrantH
         throw await replayed(client, outcome.kind === 'not_found' ? code : outcome.code);
       }
       if (code.expiresAt.getTime() <= deps.now()) throw invalidGrant('code expired');
-      const audience = narrowAudience(params.get('resource'), code.audience);
+      // The client as it is now bounds the code, as it bounds every refresh (docs/sessions.md): a
+      // scope or audience removed since /authorize is not granted; with no audience left, nothing is.
+      const bounds = boundByClient(code, client);
+      if (!bounds) throw invalidGrant('no audience of the code is allowed for the client any more');
+      const scope = bounds.scope.join(' ');
+      const audience = narrowAudience(params.get('resource'), bounds.audience);
 
       const sid = randomUUID();
       const outcome = await deps.codes.redeem(hash, sid, new Date(deps.now()));
@@ -106,8 +112,8 @@ export function authorizationCodeGrant(deps: AuthorizationCodeGrantDeps): GrantH
         sid,
         userId: user.id,
         client,
-        scope: code.scope,
-        audience: code.audience,
+        scope,
+        audience: bounds.audience,
         loginSessionId: code.loginSessionId,
         dpopJkt: refreshBinding(client, dpop),
       });
@@ -121,7 +127,7 @@ export function authorizationCodeGrant(deps: AuthorizationCodeGrantDeps): GrantH
         client,
         user,
         audience,
-        scope: code.scope,
+        scope,
         sid: session.sid,
         refreshToken: client.grantTypes.includes('refresh_token') ? session.refreshToken : undefined,
         dpop,
