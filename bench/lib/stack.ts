@@ -189,7 +189,7 @@ export function request(
         const text = Buffer.concat(chunks).toString('utf8');
         let parsed: Record<string, unknown> = {};
         try {
-          parsed = text && text.startsWith('{') ? JSON.parse(text) : { raw: text };
+          parsed = text?.startsWith('{') ? JSON.parse(text) : { raw: text };
         } catch {
           parsed = { raw: text };
         }
