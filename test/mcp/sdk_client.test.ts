@@ -109,6 +109,7 @@ test('dynamic registration (CLIENT_REGISTRATION=open): the SDK registers, the us
 });
 
 test('Client ID Metadata Document over HTTPS on loopback (self-signed, NODE_EXTRA_CA_CERTS, CIMD_ALLOW_LOOPBACK): the SDK presents its URL as client_id, the tool is called', async (t) => {
+  t.timeout(300_000); // a spawned Tessera compiles its sources through tsx first
   const docs = await startDocumentServer();
   t.teardown(() => docs.close());
   const dir = mkdtempSync(path.join(tmpdir(), 'tessera-mcp-ca-'));
