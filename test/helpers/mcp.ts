@@ -127,7 +127,10 @@ export async function connectAndCall(t: ExecutionContext, mcpUrl: string, provid
     () => undefined,
     (err: unknown) => err,
   );
-  if (!provider.trace.code) throw refused ?? new Error('connected without authorizing');
+  if (!provider.trace.code) {
+    await client.close().catch(() => {});
+    throw refused ?? new Error('connected without authorizing');
+  }
   await first.finishAuth(provider.trace.code);
   await client.close();
 
