@@ -83,12 +83,27 @@ function checkRedirectUri(uri: string, applicationType: 'web' | 'native'): void 
   if (url.username !== '' || url.password !== '')
     throw badRedirect('a redirect_uri must not carry credentials');
   if (applicationType === 'web') {
-    if (url.protocol !== 'https:') throw badRedirect('a web application must use https redirect URIs');
+    // RFC 7591 §2: without application_type a client is "web". Most MCP hosts and CLI tools are
+    // native apps on a loopback redirect and send no application_type (the MCP SDK's metadata
+    // type has no such field): say what to send (docs/mcp.md).
+    if (url.protocol === 'http:' && (LOOPBACK_HOSTS.has(url.hostname) || url.hostname === 'localhost'))
+      throw badRedirect(
+        'a web application (the default without application_type) must use https redirect URIs: a loopback redirect_uri needs application_type "native"' +
+          (url.hostname === 'localhost'
+            ? ', with http://127.0.0.1 or http://[::1] instead of localhost'
+            : ''),
+      );
+    if (url.protocol !== 'https:')
+      throw badRedirect(
+        'a web application (the default without application_type) must use https redirect URIs; a private-use scheme needs application_type "native"',
+      );
     return;
   }
   if (url.protocol === 'http:') {
     if (!LOOPBACK_HOSTS.has(url.hostname))
-      throw badRedirect('a native application may use http only with 127.0.0.1 or [::1]');
+      throw badRedirect(
+        'a native application may use http only with 127.0.0.1 or [::1] (not localhost, RFC 8252 §8.3)',
+      );
     return;
   }
   if (url.protocol === 'https:' || !PRIVATE_USE_SCHEME.test(url.protocol) || isIP(url.hostname) !== 0)

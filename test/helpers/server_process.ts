@@ -27,7 +27,8 @@ export interface Spawned {
 
 export async function spawnServer(t: ExecutionContext, env: Record<string, string>): Promise<Spawned> {
   const dir = mkdtempSync(path.join(tmpdir(), 'tessera-shutdown-'));
-  const port = await freePort();
+  // A PORT in env is used (a test that must know the URL before the start, e.g. for ISSUER).
+  const port = env.PORT ? Number(env.PORT) : await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     env: {
       PATH: process.env.PATH ?? '',

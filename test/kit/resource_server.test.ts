@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import test, { type ExecutionContext } from 'ava';
+import express from 'express';
 import Koa from 'koa';
 import * as expressKit from '../../packages/resource-server/src/express.js';
 import {
@@ -22,7 +23,8 @@ const RESOURCE = 'https://mcp.example.test/mcp';
 const PUBLIC = 'https://mcp.example.test';
 const METADATA = `${PUBLIC}/.well-known/oauth-protected-resource/mcp`;
 
-type Framework = 'koa' | 'express';
+// 'express': the Express-style adapter on bare node:http; 'express5': the same adapter in Express 5.
+type Framework = 'koa' | 'express' | 'express5';
 
 async function listen(t: ExecutionContext, server: Server): Promise<string> {
   server.listen(0, '127.0.0.1');
@@ -48,6 +50,16 @@ function api(framework: Framework, kit: ResourceServer): Server {
       });
     });
     return createServer(app.callback());
+  }
+  if (framework === 'express5') {
+    const app = express();
+    app.use(expressKit.protectedResourceMetadata(kit));
+    const answer = (req: express.Request, res: express.Response) => {
+      res.json({ sub: (req as expressKit.AuthenticatedRequest).auth?.sub });
+    };
+    app.get('/mcp', expressKit.requireToken(kit, ['read']), answer);
+    app.post('/mcp', expressKit.requireToken(kit, ['write']), answer);
+    return createServer(app);
   }
   const metadata = expressKit.protectedResourceMetadata(kit);
   const read = expressKit.requireToken(kit, ['read']);
@@ -123,7 +135,7 @@ async function kitFor(
   return { kit, base: await listen(t, api(framework, kit)) };
 }
 
-const frameworks: Framework[] = ['koa', 'express'];
+const frameworks: Framework[] = ['koa', 'express', 'express5'];
 
 for (const framework of frameworks) {
   test(`${framework}: valid token 200; no token 401 with resource_metadata; missing scope 403 insufficient_scope; wrong aud and iss 401`, async (t) => {

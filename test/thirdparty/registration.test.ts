@@ -229,3 +229,36 @@ test('the consent page is shown to a registered client after the login (not to a
   t.regex(consent.html, /registered dynamically/);
   t.regex(consent.html, /app\.example\.test/);
 });
+
+test('a loopback redirect without application_type (RFC 7591 §2: web) is refused with what to send instead', async (t) => {
+  const s = await useServer(t, { env: OPEN });
+  const cases: [Record<string, unknown>, RegExp][] = [
+    // What the MCP SDK's example client and many hosts send: no application_type at all.
+    [
+      { redirect_uris: ['http://127.0.0.1:8090/callback'] },
+      /loopback redirect_uri needs application_type "native"/,
+    ],
+    [
+      { redirect_uris: ['http://localhost:8090/callback'] },
+      /application_type "native", with http:\/\/127\.0\.0\.1 or http:\/\/\[::1\] instead of localhost/,
+    ],
+    [{ redirect_uris: ['com.example.host:/cb'] }, /private-use scheme needs application_type "native"/],
+    [
+      { application_type: 'native', redirect_uris: ['http://localhost:8090/callback'] },
+      /not localhost, RFC 8252 §8\.3/,
+    ],
+  ];
+  for (const [body, description] of cases) {
+    const res = await register(s, { client_name: 'Host', token_endpoint_auth_method: 'none', ...body });
+    t.is(res.status, 400, JSON.stringify(body));
+    t.is(res.body.error, 'invalid_redirect_uri');
+    t.regex(String(res.body.error_description), description);
+  }
+  const native = await register(s, {
+    client_name: 'Host',
+    token_endpoint_auth_method: 'none',
+    application_type: 'native',
+    redirect_uris: ['http://127.0.0.1:8090/callback'],
+  });
+  t.is(native.status, 201, native.text);
+});
