@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { FRONT_STEPS } from '../src/app.js';
 import { es256ProofSigner } from './lib/dpop.js';
 import { type LoadRequest, type Measurement, measureHttp, monotonicUs, percentile } from './lib/load.js';
 import { sampleTree } from './lib/proc.js';
@@ -19,7 +20,7 @@ const HELP = `npm run bench -- [options]
   --connections N   concurrent connections / clients (default 50)
   --distinct N      distinct tokens in the "many tokens" introspection (default 2000)
   --only a,b        scenarios to run: cc, introspect, introspect-many, jwks, refresh, password, workers,
-                    dpop-token, dpop-me
+                    dpop-token, dpop-me, stack
   --before REF      also run Tessera built from git REF (e.g. main), interleaved, for before/after;
                     repeat it to compare several builds
   --cpu-prof        write V8 CPU profiles of the Tessera processes to bench/results/profiles/
@@ -68,6 +69,7 @@ const SCENARIOS = [
   'workers',
   'dpop-token',
   'dpop-me',
+  'stack',
 ] as const;
 type ScenarioId = (typeof SCENARIOS)[number];
 const only = new Set((flags.only ?? SCENARIOS.join(',')).split(',').map((s) => s.trim()));
@@ -376,6 +378,16 @@ async function main(): Promise<void> {
     cleanups.push(() => koa.child.kill());
     const peer = await forkTarget('peer.ts');
     cleanups.push(() => peer.child.kill());
+    // The front stack with an empty route, whole and without each step in turn (targets/stack.ts).
+    const stackSteps = FRONT_STEPS.filter((step) => step !== 'wellKnown');
+    const stacks = new Map<string, Child>();
+    if (wants('stack')) {
+      for (const without of ['', ...stackSteps]) {
+        const target = await forkTarget('stack.ts', without ? [without] : []);
+        cleanups.push(() => target.child.kill());
+        stacks.set(without, target);
+      }
+    }
     const pgFloor = wants('refresh') ? await forkTarget('floors.ts', ['pg', tessera.databaseUrl]) : undefined;
     if (pgFloor) cleanups.push(() => pgFloor.child.kill());
     const argonFloor = wants('password') ? await forkTarget('floors.ts', ['argon2']) : undefined;
@@ -556,6 +568,19 @@ async function main(): Promise<void> {
                 },
               ],
               comparisons: [{ a: tesseraW2.label, b: 'tessera WORKERS=1', target: 1.3 }],
+            },
+          ]
+        : []),
+      ...(wants('stack')
+        ? [
+            {
+              id: 'stack' as const,
+              title: 'front stack, empty route',
+              variants: [...stacks].map(([without, target]) => ({
+                label: without ? `without ${without}` : STACK_WHOLE,
+                run: http(target.info.url as string, target.child.pid, { path: '/empty' }),
+              })),
+              comparisons: [],
             },
           ]
         : []),
@@ -749,8 +774,52 @@ function toMarkdown(out: {
         `| ${r.scenario} | ${r.a} ÷ ${r.b} | ${r.ratio.toFixed(2)}× | ${r.target === null ? '–' : `≥ ${r.target}×`} | ` +
         `${r.p99Ratio.toFixed(2)}× | ${r.valid ? (r.met === null ? '' : r.met ? 'met' : 'not met') : 'INVALID'} |`,
     ),
+    ...stackBudget(out.rows),
   ];
   return `${lines.join('\n')}\n`;
+}
+
+/** The whole front stack's variant label in the `stack` scenario. */
+const STACK_WHOLE = 'whole stack';
+
+/**
+ * The per-request budget of the front stack (README, Performance): 15 µs of CPU for the whole
+ * stack with an empty route, split into a share per step. A step costs the whole stack's CPU µs
+ * minus the stack's without it; the rest is Koa, the router and Node's HTTP server.
+ */
+const STACK_BUDGET_US = 15;
+const STACK_SHARES_US: Record<string, number> = {
+  clientIp: 0.5,
+  requestLog: 4,
+  metrics: 1.5,
+  errorHandler: 0.5,
+  securityHeaders: 1,
+  strictPath: 0.5,
+};
+
+function stackBudget(rows: Row[]): string[] {
+  const stack = rows.filter((r) => r.id === 'stack');
+  const whole = stack.find((r) => r.variant === STACK_WHOLE);
+  if (!whole || whole.cpuUsPerRequest === null) return [];
+  const over = (cost: number, share: number) => (cost > share ? '**over**' : '');
+  const steps = stack
+    .filter((r) => r !== whole && r.cpuUsPerRequest !== null)
+    .map((r) => {
+      const step = r.variant.replace(/^without /, '');
+      const cost = (whole.cpuUsPerRequest as number) - (r.cpuUsPerRequest as number);
+      const share = STACK_SHARES_US[step] ?? 0;
+      return `| ${step} | ${cost.toFixed(1)} | ${share} | ${over(cost, share)} |`;
+    });
+  const total = whole.cpuUsPerRequest;
+  return [
+    '',
+    `Front stack budget (CPU µs per request, empty route; a step = whole stack − stack without it):`,
+    '',
+    '| step | CPU µs/req | share | |',
+    '|---|---:|---:|---|',
+    ...steps,
+    `| **whole stack** (with Koa, router, Node HTTP) | ${total.toFixed(1)} | ${STACK_BUDGET_US} | ${over(total, STACK_BUDGET_US)} |`,
+  ];
 }
 
 await main();
