@@ -11,6 +11,7 @@ import { FRONT_STEPS } from '../src/app.js';
 import { es256ProofSigner } from './lib/dpop.js';
 import { type LoadRequest, type Measurement, measureHttp, monotonicUs, percentile } from './lib/load.js';
 import { sampleTree } from './lib/proc.js';
+import { updateReadme } from './lib/readme.js';
 import { build, startTessera, type TesseraInstance } from './lib/tessera.js';
 
 const HELP = `npm run bench -- [options]
@@ -25,6 +26,7 @@ const HELP = `npm run bench -- [options]
                     repeat it to compare several builds
   --cpu-prof        write V8 CPU profiles of the Tessera processes to bench/results/profiles/
   --no-build        use the existing dist/ instead of compiling first
+  --readme          put the new table into README.md's performance section (bench/readme.ts)
 
 Needs the machine's Postgres and Redis: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres;
 the bench creates and drops its own databases there) and REDIS_URL (default redis://127.0.0.1:6379; keys
@@ -40,6 +42,7 @@ const { values: flags } = parseArgs({
     before: { type: 'string', multiple: true },
     'cpu-prof': { type: 'boolean', default: false },
     'no-build': { type: 'boolean', default: false },
+    readme: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
@@ -338,7 +341,8 @@ async function main(): Promise<void> {
       const root = mkdtempSync(path.join(os.tmpdir(), 'tessera-before-'));
       cleanups.push(() => rmSync(root, { recursive: true, force: true }));
       log(`building Tessera at ${ref} in ${root}`);
-      const tar = execFileSync('git', ['-C', ROOT, 'archive', ref]);
+      // A whole tree is more than spawnSync's default 1 MiB buffer (ENOBUFS).
+      const tar = execFileSync('git', ['-C', ROOT, 'archive', ref], { maxBuffer: 1 << 30 });
       execFileSync('tar', ['-x', '-C', root], { input: tar });
       symlinkSync(path.join(ROOT, 'node_modules'), path.join(root, 'node_modules'));
       await build(root);
@@ -620,6 +624,7 @@ async function main(): Promise<void> {
       writeFileSync(path.join(RESULTS, `${name}.md`), markdown);
     }
     process.stdout.write(`${markdown}\n`);
+    if (flags.readme) updateReadme(ROOT, markdown);
     log(`results: ${path.relative(process.cwd(), file)}`);
     if (profileDir)
       log(`CPU profiles (written when the servers stop): ${path.relative(process.cwd(), profileDir)}`);
