@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { KeyObject, sign } from 'node:crypto';
 import test from 'ava';
 import { compactVerify, exportJWK, generateKeyPair, jwtVerify, SignJWT } from 'jose';
 import { ACCESS_TOKEN_TYP, checkClaims, TokenRejected } from '../../src/tokens/access_token.js';
@@ -69,7 +70,22 @@ for (const alg of ALGS) {
     const good = signCompact({ alg, kid: 'k1', typ: ACCESS_TOKEN_TYP }, claims(), privateKey);
     const [h, p, s = ''] = good.split('.');
     const flip = (sig: string) => `${sig.slice(0, 10)}${sig[10] === 'A' ? 'B' : 'A'}${sig.slice(11)}`;
+    // A real signature by the right key over a header that names another alg: only the alg check refuses it.
+    const signedAs = (header: object) => {
+      const input = `${b64(header)}.${p}`;
+      const signature = sign(alg === 'ES256' ? 'sha256' : null, Buffer.from(input), {
+        key: KeyObject.from(privateKey),
+        dsaEncoding: 'ieee-p1363',
+      });
+      return `${input}.${signature.toString('base64url')}`;
+    };
     const cases: Record<string, string> = {
+      'alg none, validly signed': signedAs({ alg: 'none', typ: ACCESS_TOKEN_TYP }),
+      'alg HS256, validly signed': signedAs({ alg: 'HS256', typ: ACCESS_TOKEN_TYP }),
+      'the other fast alg, validly signed': signedAs({
+        alg: alg === 'ES256' ? 'EdDSA' : 'ES256',
+        typ: ACCESS_TOKEN_TYP,
+      }),
       'alg none': `${b64({ alg: 'none', typ: ACCESS_TOKEN_TYP })}.${p}.`,
       'alg not allowed (HS256)': `${b64({ alg: 'HS256', typ: ACCESS_TOKEN_TYP })}.${p}.${s}`,
       'alg not allowed (the other fast alg)': `${b64({ alg: alg === 'ES256' ? 'EdDSA' : 'ES256', typ: ACCESS_TOKEN_TYP })}.${p}.${s}`,
