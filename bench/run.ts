@@ -7,9 +7,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { FRONT_STEPS } from '../src/app.js';
 import { es256ProofSigner } from './lib/dpop.js';
 import { type LoadRequest, type Measurement, measureHttp, monotonicUs, percentile } from './lib/load.js';
 import { sampleTree } from './lib/proc.js';
+import { updateReadme } from './lib/readme.js';
 import { build, startTessera, type TesseraInstance } from './lib/tessera.js';
 
 const HELP = `npm run bench -- [options]
@@ -19,11 +21,12 @@ const HELP = `npm run bench -- [options]
   --connections N   concurrent connections / clients (default 50)
   --distinct N      distinct tokens in the "many tokens" introspection (default 2000)
   --only a,b        scenarios to run: cc, introspect, introspect-many, jwks, refresh, password, workers,
-                    dpop-token, dpop-me
+                    dpop-token, dpop-me, stack
   --before REF      also run Tessera built from git REF (e.g. main), interleaved, for before/after;
                     repeat it to compare several builds
   --cpu-prof        write V8 CPU profiles of the Tessera processes to bench/results/profiles/
   --no-build        use the existing dist/ instead of compiling first
+  --readme          put the new table into README.md's performance section (bench/readme.ts)
 
 Needs the machine's Postgres and Redis: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres;
 the bench creates and drops its own databases there) and REDIS_URL (default redis://127.0.0.1:6379; keys
@@ -39,6 +42,7 @@ const { values: flags } = parseArgs({
     before: { type: 'string', multiple: true },
     'cpu-prof': { type: 'boolean', default: false },
     'no-build': { type: 'boolean', default: false },
+    readme: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
@@ -68,6 +72,7 @@ const SCENARIOS = [
   'workers',
   'dpop-token',
   'dpop-me',
+  'stack',
 ] as const;
 type ScenarioId = (typeof SCENARIOS)[number];
 const only = new Set((flags.only ?? SCENARIOS.join(',')).split(',').map((s) => s.trim()));
@@ -336,7 +341,8 @@ async function main(): Promise<void> {
       const root = mkdtempSync(path.join(os.tmpdir(), 'tessera-before-'));
       cleanups.push(() => rmSync(root, { recursive: true, force: true }));
       log(`building Tessera at ${ref} in ${root}`);
-      const tar = execFileSync('git', ['-C', ROOT, 'archive', ref]);
+      // A whole tree is more than spawnSync's default 1 MiB buffer (ENOBUFS).
+      const tar = execFileSync('git', ['-C', ROOT, 'archive', ref], { maxBuffer: 1 << 30 });
       execFileSync('tar', ['-x', '-C', root], { input: tar });
       symlinkSync(path.join(ROOT, 'node_modules'), path.join(root, 'node_modules'));
       await build(root);
@@ -376,6 +382,16 @@ async function main(): Promise<void> {
     cleanups.push(() => koa.child.kill());
     const peer = await forkTarget('peer.ts');
     cleanups.push(() => peer.child.kill());
+    // The front stack with an empty route, whole and without each step in turn (targets/stack.ts).
+    const stackSteps = FRONT_STEPS.filter((step) => step !== 'wellKnown');
+    const stacks = new Map<string, Child>();
+    if (wants('stack')) {
+      for (const without of ['', ...stackSteps]) {
+        const target = await forkTarget('stack.ts', without ? [without] : []);
+        cleanups.push(() => target.child.kill());
+        stacks.set(without, target);
+      }
+    }
     const pgFloor = wants('refresh') ? await forkTarget('floors.ts', ['pg', tessera.databaseUrl]) : undefined;
     if (pgFloor) cleanups.push(() => pgFloor.child.kill());
     const argonFloor = wants('password') ? await forkTarget('floors.ts', ['argon2']) : undefined;
@@ -559,6 +575,19 @@ async function main(): Promise<void> {
             },
           ]
         : []),
+      ...(wants('stack')
+        ? [
+            {
+              id: 'stack' as const,
+              title: 'front stack, empty route',
+              variants: [...stacks].map(([without, target]) => ({
+                label: without ? `without ${without}` : STACK_WHOLE,
+                run: http(target.info.url as string, target.child.pid, { path: '/empty' }),
+              })),
+              comparisons: [],
+            },
+          ]
+        : []),
     ];
     const scenarios = all.filter((s) => wants(s.id));
 
@@ -595,6 +624,7 @@ async function main(): Promise<void> {
       writeFileSync(path.join(RESULTS, `${name}.md`), markdown);
     }
     process.stdout.write(`${markdown}\n`);
+    if (flags.readme) updateReadme(ROOT, markdown);
     log(`results: ${path.relative(process.cwd(), file)}`);
     if (profileDir)
       log(`CPU profiles (written when the servers stop): ${path.relative(process.cwd(), profileDir)}`);
@@ -749,8 +779,52 @@ function toMarkdown(out: {
         `| ${r.scenario} | ${r.a} ÷ ${r.b} | ${r.ratio.toFixed(2)}× | ${r.target === null ? '–' : `≥ ${r.target}×`} | ` +
         `${r.p99Ratio.toFixed(2)}× | ${r.valid ? (r.met === null ? '' : r.met ? 'met' : 'not met') : 'INVALID'} |`,
     ),
+    ...stackBudget(out.rows),
   ];
   return `${lines.join('\n')}\n`;
+}
+
+/** The whole front stack's variant label in the `stack` scenario. */
+const STACK_WHOLE = 'whole stack';
+
+/**
+ * The per-request budget of the front stack (README, Performance): 15 µs of CPU for the whole
+ * stack with an empty route, split into a share per step. A step costs the whole stack's CPU µs
+ * minus the stack's without it; the rest is Koa, the router and Node's HTTP server.
+ */
+const STACK_BUDGET_US = 15;
+const STACK_SHARES_US: Record<string, number> = {
+  clientIp: 0.5,
+  requestLog: 4,
+  metrics: 1.5,
+  errorHandler: 0.5,
+  securityHeaders: 1,
+  strictPath: 0.5,
+};
+
+function stackBudget(rows: Row[]): string[] {
+  const stack = rows.filter((r) => r.id === 'stack');
+  const whole = stack.find((r) => r.variant === STACK_WHOLE);
+  if (!whole || whole.cpuUsPerRequest === null) return [];
+  const over = (cost: number, share: number) => (cost > share ? '**over**' : '');
+  const steps = stack
+    .filter((r) => r !== whole && r.cpuUsPerRequest !== null)
+    .map((r) => {
+      const step = r.variant.replace(/^without /, '');
+      const cost = (whole.cpuUsPerRequest as number) - (r.cpuUsPerRequest as number);
+      const share = STACK_SHARES_US[step] ?? 0;
+      return `| ${step} | ${cost.toFixed(1)} | ${share} | ${over(cost, share)} |`;
+    });
+  const total = whole.cpuUsPerRequest;
+  return [
+    '',
+    `Front stack budget (CPU µs per request, empty route; a step = whole stack − stack without it):`,
+    '',
+    '| step | CPU µs/req | share | |',
+    '|---|---:|---:|---|',
+    ...steps,
+    `| **whole stack** (with Koa, router, Node HTTP) | ${total.toFixed(1)} | ${STACK_BUDGET_US} | ${over(total, STACK_BUDGET_US)} |`,
+  ];
 }
 
 await main();

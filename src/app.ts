@@ -1,12 +1,14 @@
+import type Router from '@koa/router';
 import Koa from 'koa';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
+import { wellKnownShortPath } from './endpoints/discovery.js';
 import { clientIp } from './http/client_ip.js';
 import { errorHandler } from './http/error_handler.js';
 import { requestLog } from './http/request_log.js';
 import { rejectMalformedPath } from './http/strict_input.js';
 import { requestMetrics } from './observability.js';
-import { opsRoutes, type RouteDeps, routes } from './routes.js';
+import { opsRoutes, type RouteDeps, routes, steps } from './routes.js';
 
 /** What the app needs from the composition root: the route table's deps, the log and the proxy flag. */
 export interface AppDeps extends RouteDeps {
@@ -22,8 +24,30 @@ async function securityHeaders(ctx: Koa.Context, next: Koa.Next): Promise<void> 
   await next();
 }
 
+/**
+ * The steps in front of every route, in order. Named so the bench can measure the whole stack
+ * with an empty route and without one of them at a time (bench/README.md, "stack").
+ */
+export const FRONT_STEPS = [
+  'clientIp',
+  'requestLog',
+  'metrics',
+  'errorHandler',
+  'securityHeaders',
+  'strictPath',
+  'wellKnown',
+] as const;
+export type FrontStep = (typeof FRONT_STEPS)[number];
+
+export interface AppOptions {
+  /** The route table (default: src/routes.ts); the bench passes one with an empty route. */
+  router?: Router;
+  /** A front step left out: only for the bench's per-step attribution, never in production. */
+  without?: FrontStep;
+}
+
 /** Builds the Koa app: middleware order and the route table (src/routes.ts), no logic. */
-export function createApp(deps: AppDeps): Koa {
+export function createApp(deps: AppDeps, options: AppOptions = {}): Koa {
   // `proxy` lets X-Forwarded-Proto/Host through from trusted proxies; the client IP is resolved by
   // clientIp() instead, because Koa's would take the leftmost, client-written X-Forwarded-For entry.
   const app = new Koa({ proxy: deps.config.trustProxy !== false });
@@ -32,13 +56,27 @@ export function createApp(deps: AppDeps): Koa {
   app.on('error', (err) =>
     deps.log.debug({ err: err instanceof Error ? err.message : String(err) }, 'koa error'),
   );
-  const router = routes(deps);
-  app.use(clientIp(deps.config.trustProxy));
-  app.use(requestLog(deps.log));
-  app.use(requestMetrics(deps.metrics));
-  app.use(errorHandler(deps.events));
-  app.use(securityHeaders);
-  app.use(rejectMalformedPath);
+  const s = options.router ? undefined : steps(deps);
+  const router = options.router ?? routes(deps, s);
+  const front: Record<FrontStep, Koa.Middleware | undefined> = {
+    clientIp: clientIp(deps.config.trustProxy),
+    requestLog: requestLog(deps.log),
+    metrics: requestMetrics(deps.metrics),
+    errorHandler: errorHandler(deps.events),
+    securityHeaders,
+    strictPath: rejectMalformedPath,
+    // JWKS and metadata: precomputed answers before the router (endpoints/discovery.ts).
+    wellKnown:
+      s &&
+      wellKnownShortPath({
+        '/.well-known/jwks.json': s.serveJwks,
+        '/.well-known/oauth-authorization-server': s.serveMetadata,
+      }),
+  };
+  for (const name of FRONT_STEPS) {
+    const step = front[name];
+    if (step && name !== options.without) app.use(step);
+  }
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;

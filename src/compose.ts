@@ -35,7 +35,14 @@ import { PostgresKeyChangeSignal } from './keys/postgres_signal.js';
 import { scheduleRotation, watchKeyChanges } from './keys/propagation.js';
 import { type KeyChangeSignal, LocalKeyChangeSignal, RedisKeyChangeSignal } from './keys/signal.js';
 import type { CredentialDeps } from './login/credentials.js';
-import { createLogger, createMetrics, knexPoolState, type Metrics, observeEvents } from './observability.js';
+import {
+  createLogger,
+  createMetrics,
+  flushLog,
+  knexPoolState,
+  type Metrics,
+  observeEvents,
+} from './observability.js';
 import { closeRedis } from './redis/close.js';
 import { connectRedis, type RedisClient } from './redis/connect.js';
 import { warnIfRedisMayEvict } from './redis/eviction_check.js';
@@ -219,7 +226,8 @@ export async function openBackends(config: Config, options: BuildOptions = {}): 
   const events = new EventBus();
   const metrics = createMetrics();
   observeEvents(events, log, metrics);
-  const cleanups: Cleanup[] = [];
+  // Registered first, so it runs last: the log lines of the shutdown itself are written too.
+  const cleanups: Cleanup[] = [() => flushLog(log)];
   const close = closer(cleanups);
   try {
     const db = openDatabase(config, options, log, cleanups);

@@ -156,7 +156,7 @@ function browserSteps(d: RouteDeps) {
 }
 
 /** The named steps the route table composes; each is built once from its narrow dependencies. */
-function steps(d: RouteDeps) {
+export function steps(d: RouteDeps) {
   const { config, events } = d;
   return {
     authenticateClient: authenticateClient({ clients: d.clients, events }),
@@ -231,8 +231,8 @@ function steps(d: RouteDeps) {
  * Endpoints read like their RFC (node-oidc-provider's chains); a new route is one line here.
  */
 // biome-ignore format: one route per line keeps the table readable at a glance
-export function routes(deps: RouteDeps): Router {
-  const s = steps(deps);
+export function routes(deps: RouteDeps, built?: ReturnType<typeof steps>): Router {
+  const s = built ?? steps(deps);
   const router = new Router();
 
   // RFC 6749 §4.1 with PKCE (RFC 7636) and RFC 9207: the login page, errors as page or redirect.

@@ -23,27 +23,48 @@ export interface DiscoveryDeps {
 /** The metadata is public and unauthenticated: it must not cost a table scan per request. */
 const SCOPES_TTL_MS = 30_000;
 
+/** A serialised answer: its bytes (so Koa need not measure a string per request) and ETag. */
+export interface CachedBody {
+  body: Buffer;
+  etag: string;
+}
+
+const cachedBody = (text: string): CachedBody => ({ body: Buffer.from(text), etag: strongEtag(text) });
+
+/** True when If-None-Match names this ETag (RFC 9110 §13.1.2: several tags, weak ones, or "*"). */
+function matches(inm: string, etag: string): boolean {
+  if (inm === etag) return true;
+  return inm.trim() === '*' || inm.split(',').some((t) => t.trim().replace(/^W\//, '') === etag);
+}
+
 /**
- * Answers a precomputed JSON body with its ETag, or 304 when the caller already has it
- * (RFC 9110 §13.1.2: If-None-Match may list several tags, or "*").
+ * Answers a precomputed JSON body with its ETag, or 304 when the caller already has it. The
+ * Content-Type header is set directly: Koa's `ctx.type` setter looks the type up per request.
  */
-function sendCached(ctx: Context, type: string, body: string, etag: string): void {
-  ctx.set('ETag', etag);
-  ctx.type = type;
+function sendCached(ctx: Context, type: string, cached: CachedBody, cacheControl: string): void {
+  ctx.set('Cache-Control', cacheControl);
+  ctx.set('ETag', cached.etag);
   const inm = ctx.get('if-none-match');
-  if (inm && (inm.trim() === '*' || inm.split(',').some((t) => t.trim().replace(/^W\//, '') === etag))) {
+  if (inm && matches(inm, cached.etag)) {
     ctx.status = 304;
     return;
   }
-  ctx.body = body;
+  ctx.set('Content-Type', type);
+  ctx.body = cached.body;
 }
 
 /** RFC 7517 §5 JWK Set of the published keys: serialised once per key change (keyring.ts). */
 export function serveJwks(deps: Pick<DiscoveryDeps, 'keys' | 'jwksMaxAge'>) {
-  return async function serveJwks(ctx: Context): Promise<void> {
+  const cacheControl = `public, max-age=${deps.jwksMaxAge}`;
+  // The key ring serialises the set when it changes; its bytes are taken once per new serialisation.
+  let last: { source: string; cached: CachedBody } | undefined;
+  const current = (): CachedBody => {
     const { body, etag } = deps.keys.current().jwks;
-    ctx.set('Cache-Control', `public, max-age=${deps.jwksMaxAge}`);
-    sendCached(ctx, 'application/jwk-set+json', body, etag);
+    if (last?.source !== body) last = { source: body, cached: { body: Buffer.from(body), etag } };
+    return last.cached;
+  };
+  return async function serveJwks(ctx: Context): Promise<void> {
+    sendCached(ctx, 'application/jwk-set+json', current(), cacheControl);
   };
 }
 
@@ -63,19 +84,18 @@ export function serveMetadata(deps: DiscoveryDeps) {
     return cachedScopes.value;
   };
 
-  // Serialised (and its ETag computed) only when one of its inputs changed, not per request.
-  let cached: { inputs: string; body: string; etag: string } | undefined;
+  // Serialised (and its ETag computed) only when an input changed, not per request: the inputs are
+  // compared by identity (the key ring's state and the scope list are new arrays when they are
+  // re-read; the grant types are fixed at start), so an unchanged document costs no serialisation.
+  let cached: { algs: readonly string[]; scopes: string[]; doc: CachedBody } | undefined;
   return async function serveMetadata(ctx: Context): Promise<void> {
-    const grantTypes = deps.grantTypes();
     const scopesSupported = await scopes();
     const algs = deps.signingAlgs();
-    const inputs = JSON.stringify([grantTypes, scopesSupported, algs]);
-    if (cached?.inputs !== inputs) {
-      const body = JSON.stringify(metadata(grantTypes, scopesSupported, algs));
-      cached = { inputs, body, etag: strongEtag(body) };
+    if (cached?.algs !== algs || cached.scopes !== scopesSupported) {
+      const doc = cachedBody(JSON.stringify(metadata(deps.grantTypes(), scopesSupported, algs)));
+      cached = { algs, scopes: scopesSupported, doc };
     }
-    ctx.set('Cache-Control', 'public, max-age=300');
-    sendCached(ctx, 'application/json', cached.body, cached.etag);
+    sendCached(ctx, 'application/json', cached.doc, 'public, max-age=300');
   };
 
   function metadata(grantTypes: string[], scopesSupported: string[], algs: readonly string[]) {
@@ -107,4 +127,38 @@ export function serveMetadata(deps: DiscoveryDeps) {
       ...(deps.metadataDocuments ? { client_id_metadata_document_supported: true } : {}),
     };
   }
+}
+
+/** The well-known documents answered by the short path, by their exact path (no parameters). */
+export const WELL_KNOWN_PATHS = [
+  '/.well-known/jwks.json',
+  '/.well-known/oauth-authorization-server',
+] as const;
+export type WellKnownPath = (typeof WELL_KNOWN_PATHS)[number];
+
+/**
+ * The short path of the two public documents: a plain `GET`/`HEAD` of the exact path, with no query
+ * and no body, is answered here, before the router and its input reader (nothing there to read).
+ * It runs after the request log, the metrics and the security headers, and names the route as the
+ * router would, so the answer is logged and counted the same. Anything else (a query, a body, a
+ * content coding, another method) goes on to the router, which answers it as before.
+ */
+export function wellKnownShortPath(handlers: Record<WellKnownPath, (ctx: Context) => Promise<void>>) {
+  const byPath = new Map<string, (ctx: Context) => Promise<void>>(Object.entries(handlers));
+  return async function wellKnown(ctx: Context, next: () => Promise<unknown>): Promise<void> {
+    const handler = byPath.get(ctx.path);
+    const plain =
+      handler !== undefined &&
+      (ctx.method === 'GET' || ctx.method === 'HEAD') &&
+      ctx.querystring === '' &&
+      ctx.req.headers['content-length'] === undefined &&
+      ctx.req.headers['transfer-encoding'] === undefined &&
+      ctx.req.headers['content-encoding'] === undefined;
+    if (!plain) {
+      await next();
+      return;
+    }
+    ctx._matchedRoute = ctx.path;
+    await handler(ctx);
+  };
 }

@@ -42,11 +42,26 @@ export function resolveClientIp(req: IncomingMessage, trust: TrustFunction): str
  * `proxy` mode takes the leftmost X-Forwarded-For entry, which the client controls; it stays off.
  */
 export function clientIp(setting: TrustProxy) {
+  if (setting === false) {
+    // No proxy is trusted: the socket peer is the client, X-Forwarded-For is never read, and
+    // proxy-addr's header parsing is skipped (the same answer resolveClientIp gives).
+    return async function resolvePeerIp(ctx: Context, next: Next): Promise<void> {
+      ctx.request.ip = peerAddress(ctx.req);
+      await next();
+    };
+  }
   const trust = trustFunction(setting);
   return async function resolveIp(ctx: Context, next: Next): Promise<void> {
     ctx.request.ip = resolveClientIp(ctx.req, trust);
     await next();
   };
+}
+
+/** The socket peer, an IPv4-mapped IPv6 address (::ffff:10.0.0.1) as its IPv4 address. */
+function peerAddress(req: IncomingMessage): string {
+  const address = req.socket.remoteAddress;
+  if (!address) return 'unknown';
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }
 
 /** The eight 16-bit groups of a valid IPv6 address (zone dropped, a dotted IPv4 tail converted). */

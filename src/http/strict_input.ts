@@ -214,9 +214,22 @@ export function rejectContentEncoding(ctx: Context): void {
  * input reader's (http/input.ts), which answers in the route's own error shape.
  */
 export async function rejectMalformedPath(ctx: Context, next: Next): Promise<void> {
-  const pathOk = ctx.path
-    .split('/')
-    .every((segment) => decodeFormComponent(segment.replace(/\+/g, '%2B')) !== undefined);
-  if (!pathOk) throw invalidRequest('the request path is malformed');
+  if (!isCleanPath(ctx.path)) throw invalidRequest('the request path is malformed');
   await next();
 }
+
+/**
+ * One scan of the path: visible ASCII without `%` is clean as it is (every route's path);
+ * anything else (an escape, a control or non-ASCII character) is decoded segment by segment by the
+ * strict form decoder, which decides (`+` is literal in a path, RFC 3986 §3.3).
+ */
+export function isCleanPath(path: string): boolean {
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f || c === 0x25) return decodesCleanly(path);
+  }
+  return true;
+}
+
+const decodesCleanly = (path: string) =>
+  path.split('/').every((segment) => decodeFormComponent(segment.replace(/\+/g, '%2B')) !== undefined);

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { decodeProtectedHeader, errors, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import type { KeyRing } from '../keys/keyring.js';
 import type { Denylist } from '../stores/types.js';
+import { type Compact, isFastAlg, signCompact, verifyCompact } from './compact_jws.js';
 import { sha256 } from './secrets.js';
 import { VerifiedTokenCache } from './verified_cache.js';
 
@@ -70,9 +71,11 @@ export class AccessTokenMinter {
       ...(input.sid ? { sid: input.sid } : {}),
       ...(input.jkt ? { cnf: { jkt: input.jkt } } : {}),
     };
-    const token = await new SignJWT(claims)
-      .setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ: ACCESS_TOKEN_TYP })
-      .sign(signer.key);
+    const header = { alg: signer.alg, kid: signer.kid, typ: ACCESS_TOKEN_TYP };
+    // ES256 and EdDSA through node:crypto (tokens/compact_jws.ts); any other alg through jose.
+    const token = isFastAlg(header.alg)
+      ? signCompact({ ...header, alg: header.alg }, claims, signer.key)
+      : await new SignJWT(claims).setProtectedHeader(header).sign(signer.key);
     return { token, claims, kid: signer.kid };
   }
 }
@@ -183,6 +186,12 @@ export class AccessTokenVerifier {
       typeof header.kid === 'string' ? this.keys.current().verificationKeys.get(header.kid) : undefined;
     if (!key) throw new TokenRejected('unknown_key');
     if (header.alg !== key.alg) throw new TokenRejected('bad_header');
+    if (isFastAlg(key.alg)) {
+      const checked = verifyCompact(token, key.alg, key.key);
+      if (typeof checked === 'string') throw new TokenRejected(checked);
+      const payload = checkClaims(checked, this.issuer, Math.floor(this.now() / 1000));
+      return this.verified.set(digest, payload, key.kid, key.key);
+    }
     try {
       const { payload } = await jwtVerify(token, key.key, {
         algorithms: [key.alg],
@@ -212,4 +221,38 @@ export class AccessTokenVerifier {
       throw new TokenRejected('malformed');
     }
   }
+}
+
+const REQUIRED_CLAIMS = ['sub', 'aud', 'exp', 'iat', 'jti', 'client_id'] as const;
+const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+/**
+ * The claim checks of the node:crypto path, in jose's order and with jose's verdicts (what
+ * jwtVerify does with the options of verifyJws above): typ at+jwt (RFC 9068 §2.1), the required
+ * claims, iss, iat/nbf/exp numbers, nbf and exp with CLOCK_TOLERANCE_S, then Tessera's own checks
+ * (string jti/client_id/sid, cnf.jkt, no iat in the future). test/tokens/compact_jws.test.ts
+ * holds both paths to the same answers.
+ */
+export function checkClaims({ header, payload }: Compact, issuer: string, now: number): AccessTokenClaims {
+  const typ =
+    typeof header.typ === 'string' ? header.typ.toLowerCase().replace(/^application\//, '') : undefined;
+  if (typ !== ACCESS_TOKEN_TYP) throw new TokenRejected('claims');
+  for (const claim of REQUIRED_CLAIMS) {
+    if (!(claim in payload)) throw new TokenRejected(claim === 'iat' ? 'not_yet_valid' : 'claims');
+  }
+  if (payload.iss !== issuer) throw new TokenRejected('claims');
+  if (!isNumber(payload.iat)) throw new TokenRejected('not_yet_valid');
+  if (payload.nbf !== undefined) {
+    if (!isNumber(payload.nbf) || payload.nbf > now + CLOCK_TOLERANCE_S)
+      throw new TokenRejected('not_yet_valid');
+  }
+  if (!isNumber(payload.exp)) throw new TokenRejected('claims');
+  if (payload.exp <= now - CLOCK_TOLERANCE_S) throw new TokenRejected('expired');
+  if (typeof payload.jti !== 'string' || typeof payload.client_id !== 'string')
+    throw new TokenRejected('claims');
+  if (payload.iat > now + CLOCK_TOLERANCE_S) throw new TokenRejected('not_yet_valid');
+  if (payload.sid !== undefined && typeof payload.sid !== 'string') throw new TokenRejected('claims');
+  if (payload.cnf !== undefined && typeof (payload.cnf as { jkt?: unknown } | null)?.jkt !== 'string')
+    throw new TokenRejected('claims');
+  return payload as unknown as AccessTokenClaims;
 }

@@ -3,14 +3,17 @@ import { OAuthError } from '../errors.js';
 
 /**
  * libuv's thread pool size: argon2 runs there, and so do WebCrypto's signature checks (jose),
- * so a login flood that filled it would stall JWT verification, introspection and refresh.
+ * so a login flood that filled it would stall JWT verification, introspection and refresh. The
+ * launcher (bin/tessera-server.cjs) sets it to cores + 1 before the pool starts, unless the
+ * operator set it; Node's default is 4.
  */
 export const THREAD_POOL_SIZE = Number(process.env.UV_THREADPOOL_SIZE) || 4;
 
 export interface HashingQueueOptions {
   /**
-   * Hashes running at once. Default: two pool threads and one CPU core stay free, so token
-   * checks find a thread and the event loop a core (argon2 is memory-hard and keeps its core busy).
+   * Hashes running at once. Default: cores - 1 (with the launcher's pool of cores + 1), so one
+   * core stays for the event loop and two pool threads for token checks (argon2 is memory-hard
+   * and keeps its core busy); a smaller pool set by hand lowers it to pool size - 2.
    */
   concurrency: number;
   /** Longest a hash waits for its turn before the login is answered 503. */

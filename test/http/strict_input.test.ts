@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { OAuthError } from '../../src/errors.js';
 import {
   decodeFormComponent,
+  isCleanPath,
   isCleanText,
   MALFORMED_VALUE,
   parseFormStrict,
@@ -118,4 +119,40 @@ test('JSON: any input is either clean parameters or invalid_request', (t) => {
     }),
     { numRuns: runs },
   );
+});
+
+test('path: the one-scan check agrees with decoding every segment', (t) => {
+  const segmentwise = (path: string) =>
+    path.split('/').every((segment) => decodeFormComponent(segment.replace(/\+/g, '%2B')) !== undefined);
+  const pathChars = fc.constantFrom(
+    '/',
+    'a',
+    'Z',
+    '0',
+    '-',
+    '.',
+    '+',
+    '%',
+    '2',
+    'F',
+    'c',
+    '3',
+    '\u0000',
+    '\t',
+    '\u007f',
+    'é',
+    '\uD800',
+    '\uFFFD',
+    ' ',
+  );
+  fc.assert(
+    fc.property(fc.array(pathChars, { maxLength: 24 }), (chars) => {
+      const path = `/${chars.join('')}`;
+      return isCleanPath(path) === segmentwise(path);
+    }),
+    { numRuns: runs * 10 },
+  );
+  for (const path of ['/token', '/admin/clients/c_abc-DEF_1', '/.well-known/jwks.json'])
+    t.true(isCleanPath(path));
+  for (const path of ['/a%zz', '/a%00', '/a%C3', '/a\u0000b']) t.false(isCleanPath(path), path);
 });
