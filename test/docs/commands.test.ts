@@ -29,6 +29,7 @@ const SKIP: [RegExp, string][] = [
   [/(^|\s)npm test$/, 'the whole suite: CI runs it as its own step'],
   [/^npm run (mutate|bench)\b/, 'runs for many minutes (docs/mutation-testing.md, bench/README.md)'],
   [/^npm run lint\b/, 'CI runs it as its own step'],
+  [/^npm run test:docs\b/, 'this check itself'],
   [/^npm run format\b/, 'rewrites the checkout'],
   [
     /(^|\s)npm (start|run dev)$/,
@@ -288,6 +289,8 @@ for (const file of [...new Set(blocks.map((b) => b.file))]) {
   const own = blocks.filter((b) => b.file === file);
   if (own.every((b) => b.commands.every(skipReason))) continue;
   test.serial(`${file}: every documented command runs`, async (t) => {
+    // A server start and a few CLI runs: about 10-30 s on an idle machine, more on a loaded one.
+    t.timeout(600_000);
     const s = await startServer(t);
     const env = await environment(s);
     const failures: string[] = [];
