@@ -52,14 +52,19 @@ export function shareMetricsWithPrimary(registry: Registry): void {
     });
 }
 
-/** How long the primary waits for workers to finish their requests on SIGTERM before it stops them. */
-export const WORKER_STOP_TIMEOUT_MS = 15_000;
+/**
+ * How long beyond a worker's own deadline (SHUTDOWN_DELAY + SHUTDOWN_TIMEOUT, after which the
+ * worker cuts its requests off and exits 1 by itself) the primary waits before it kills one.
+ */
+export const WORKER_STOP_MARGIN_MS = 5_000;
 
 export interface ClusterOptions {
   workers: number;
   log: Logger;
   /** Ends the process; injected so a test can observe it. */
   exit?: (code: number) => void;
+  /** A worker's own drain deadline, SHUTDOWN_DELAY + SHUTDOWN_TIMEOUT in ms (docs/monitoring.md). */
+  workerDeadlineMs: number;
 }
 
 /**
@@ -67,7 +72,10 @@ export interface ClusterOptions {
  * with its own database pool and Redis connections) and keeps them running. A worker that dies
  * after it started serving is replaced; one that dies before it ever listened means the
  * configuration or a dependency is broken, so the primary stops them all and exits non-zero
- * instead of fork-looping. SIGTERM/SIGINT stop every worker gracefully, then the primary.
+ * instead of fork-looping. SIGTERM/SIGINT stop every worker gracefully, then the primary: it
+ * exits 0 only when every worker exited 0; a worker that was cut off (it exits 1 at its
+ * SHUTDOWN_TIMEOUT) or that the primary had to kill makes the primary exit 1 too, so a forced
+ * stop is visible to the supervisor whatever WORKERS is.
  */
 export function runPrimary(options: ClusterOptions): void {
   const { workers, log } = options;
@@ -87,15 +95,23 @@ export function runPrimary(options: ClusterOptions): void {
     exitCode = code;
     log.info({ reason, workers: Object.keys(cluster.workers ?? {}).length }, 'stopping workers');
     for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
-    // Never hang a deploy: a worker still busy after the timeout is killed.
+    // Never hang a deploy: a worker still there after its own deadline is killed.
     setTimeout(() => {
-      for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
-    }, WORKER_STOP_TIMEOUT_MS).unref();
+      const left = Object.values(cluster.workers ?? {});
+      if (left.length === 0) return;
+      log.warn({ workers: left.length }, 'workers still running past their shutdown deadline: killed');
+      exitCode = 1;
+      for (const w of left) w?.process.kill('SIGKILL');
+    }, options.workerDeadlineMs + WORKER_STOP_MARGIN_MS).unref();
     if (Object.keys(cluster.workers ?? {}).length === 0) exit(exitCode);
   };
 
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) {
+      if (code !== 0) {
+        log.warn({ pid: worker.process.pid, code, signal }, 'a worker did not stop cleanly');
+        exitCode = 1;
+      }
       if (Object.keys(cluster.workers ?? {}).length === 0) exit(exitCode);
       return;
     }

@@ -43,7 +43,11 @@ async function becomePrimary(config: Config): Promise<boolean> {
   );
   if (budget) refuse('invalid configuration', budget);
   if (config.workers <= 1) return false;
-  runPrimary({ workers: config.workers, log: createLogger(config.logLevel) });
+  runPrimary({
+    workers: config.workers,
+    log: createLogger(config.logLevel),
+    workerDeadlineMs: (config.shutdownDelay + config.shutdownTimeout) * 1000,
+  });
   return true;
 }
 

@@ -139,6 +139,36 @@ const production = async () => ({
   },
 );
 
+(mode.postgres ? test : test.skip)(
+  'WORKERS=2: a worker that does not stop by its deadline is killed and the primary exits 1',
+  async (t) => {
+    const s = await start({
+      ...(await production()),
+      WORKERS: '2',
+      SHUTDOWN_DELAY: '0',
+      SHUTDOWN_TIMEOUT: '1',
+    });
+    t.teardown(() => s.child.kill('SIGKILL'));
+    const primary = s.child.pid as number;
+    const listened = () => s.output().split('tessera listening').length - 1;
+    await until('two workers listening', () => childrenOf(primary).length === 2 && listened() >= 2);
+    const [stuck, other] = childrenOf(primary) as [number, number];
+    // A stopped process cannot act on SIGTERM: it stands for a worker hung past its deadline.
+    process.kill(stuck, 'SIGSTOP');
+    t.teardown(() => {
+      if (existsSync(`/proc/${stuck}`)) process.kill(stuck, 'SIGKILL');
+    });
+    s.child.kill('SIGTERM');
+    t.is(await s.exited, 1, s.output());
+    t.regex(s.output(), /past their shutdown deadline: killed/);
+    await until(
+      'every worker gone',
+      () => [stuck, other].every((pid) => !existsSync(`/proc/${pid}`)),
+      20_000,
+    );
+  },
+);
+
 test('embedded mode runs one process and says WORKERS is ignored', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'tessera-workers-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));

@@ -60,7 +60,8 @@ const adminActor = (ctx: Context) => tokenActor(adminStamp(ctx), bearerClaims(ct
 
 /** The route's JSON body (http/input.ts readJsonBody), checked by its schema (admin_schemas.ts). */
 function jsonBody<K extends AdminBody>(ctx: Context, route: K): z.infer<(typeof adminBodies)[K]> {
-  const parsed = adminBodies[route].safeParse(jsonDocument(ctx));
+  // reportInput: zod 4 leaves the offending value out of an issue unless asked, and the 422 names it.
+  const parsed = adminBodies[route].safeParse(jsonDocument(ctx), { reportInput: true });
   if (!parsed.success) throw invalidField(...firstIssue(parsed.error));
   return parsed.data as z.infer<(typeof adminBodies)[K]>;
 }

@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { ClientChanges, ClientRecord, ClientStore, NewClient, PageQuery } from './types.js';
 
 /**
@@ -9,8 +10,14 @@ import type { ClientChanges, ClientRecord, ClientStore, NewClient, PageQuery } f
  */
 export const CLIENT_CACHE_TTL_MS = 5000;
 
-/** Bounded: beyond this many distinct ids the cache starts over rather than growing. */
-const MAX_ENTRIES = 10_000;
+/**
+ * Bounded: beyond this many distinct ids the least recently used entry goes, one at a time, so a
+ * flood of unknown client_ids cannot push out every client in use at once (lru-cache).
+ */
+export const CLIENT_CACHE_MAX_ENTRIES = 10_000;
+
+/** lru-cache stores no `undefined`: an unknown client is cached as this marker, for the TTL too. */
+const UNKNOWN = Symbol('unknown client');
 
 /**
  * A read-through cache in front of the client table, so the hot paths (client authentication on
@@ -18,20 +25,30 @@ const MAX_ENTRIES = 10_000;
  * do not cost a database round trip per request.
  */
 export class CachedClientStore implements ClientStore {
-  private readonly cache = new Map<string, { client: ClientRecord | undefined; until: number }>();
+  private readonly cache: LRUCache<string, ClientRecord | typeof UNKNOWN>;
 
   constructor(
     private readonly inner: ClientStore,
-    private readonly now: () => number,
-    private readonly ttlMs = CLIENT_CACHE_TTL_MS,
-  ) {}
+    now: () => number,
+    ttlMs = CLIENT_CACHE_TTL_MS,
+    max = CLIENT_CACHE_MAX_ENTRIES,
+  ) {
+    // The injected clock drives expiry (tests advance it); the TTL counts from the read, and a
+    // hit does not extend it (updateAgeOnGet is off), so another instance's change shows within ttlMs.
+    // ttlResolution 0: read the clock on every check rather than caching it for a millisecond.
+    this.cache = new LRUCache({ max, ttl: ttlMs, ttlResolution: 0, perf: { now } });
+  }
+
+  /** How many ids are held (for tests of the bound). */
+  get size(): number {
+    return this.cache.size;
+  }
 
   async findById(id: string): Promise<ClientRecord | undefined> {
     const hit = this.cache.get(id);
-    if (hit && hit.until > this.now()) return hit.client;
+    if (hit !== undefined) return hit === UNKNOWN ? undefined : hit;
     const client = await this.inner.findById(id);
-    if (this.cache.size >= MAX_ENTRIES) this.cache.clear();
-    this.cache.set(id, { client, until: this.now() + this.ttlMs });
+    this.cache.set(id, client ?? UNKNOWN);
     return client;
   }
 

@@ -32,3 +32,25 @@ test('unknown clients are inactive and cached as unknown for the TTL only', asyn
   clock.advance(CLIENT_CACHE_TTL_MS / 1000 + 0.001);
   t.true(await cache.isActive('c_cache_late'));
 });
+
+test('when full, the least recently used id goes, not every cached client at once', async (t) => {
+  const { db } = await fileDatabase();
+  const clock = testClock();
+  const inner = new PostgresClientStore(db, 'http://tessera.test');
+  let reads = 0;
+  const counting = Object.assign(Object.create(inner), {
+    findById: (id: string) => {
+      reads++;
+      return inner.findById(id);
+    },
+  });
+  const cache = new CachedClientStore(counting, clock.now, CLIENT_CACHE_TTL_MS, 3);
+  await inner.create(record('c_lru_hot'));
+  t.true(await cache.isActive('c_lru_hot'));
+  for (const id of ['c_lru_x1', 'c_lru_x2', 'c_lru_x3', 'c_lru_x4']) {
+    await cache.isActive(id);
+    t.true(await cache.isActive('c_lru_hot'), 'the client in use stays');
+  }
+  t.is(cache.size, 3, 'bounded');
+  t.is(reads, 5, 'one database read per distinct id: the hot client was never evicted');
+});
