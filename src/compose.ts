@@ -323,6 +323,8 @@ export async function openStores(b: Backends, options: BuildOptions = {}): Promi
   await denylist.load();
   const readiness = readinessChecks(b, denylist);
   const close = async () => {
+    // Before the connections close: unused per-client slices go back to the shared counters.
+    await rateLimits.close();
     await dpopReplay.close?.();
     await denylist.close?.();
   };
