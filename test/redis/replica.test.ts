@@ -100,10 +100,10 @@ async function setup(t: ExecutionContext, redis: LocalRedis) {
 }
 
 needsRedisServer(
-  'a cached token answers a bearer route with zero Redis and Postgres calls [needs redis-server]',
+  'a cached token answers a bearer route and /introspect with zero Redis and Postgres calls [needs redis-server]',
   async (t) => {
     const redis = await ownRedis(t);
-    const { b, login } = await setup(t, redis);
+    const { b, rs, login } = await setup(t, redis);
     const token = await login();
     const me = () => fetch(`${b.url}/me`, { headers: { authorization: `Bearer ${token}` } });
     t.is((await me()).status, 200, 'first call: signature verified and cached');
@@ -116,6 +116,19 @@ needsRedisServer(
     });
     t.is(status, 200);
     t.deepEqual(sql, [], 'no Postgres query');
+
+    // /introspect too: the caller's client is cached and its request budget is a local slice
+    // (client_budget.ts), so from the second call on it holds no round trip either.
+    t.is((await introspect(b, rs, token)).body.active, true);
+    let active: unknown;
+    const introspectSql = await postgresQueries(b, async () => {
+      const commands = await redisCommands(redis.url, async () => {
+        active = (await introspect(b, rs, token)).body.active;
+      });
+      t.deepEqual(commands, [], 'no Redis command for /introspect');
+    });
+    t.is(active, true);
+    t.deepEqual(introspectSql, [], 'no Postgres query for /introspect');
   },
 );
 
