@@ -318,7 +318,7 @@ export async function openStores(b: Backends, options: BuildOptions = {}): Promi
   const auditEvents = guarded(new PostgresAuditStore(db), 'database');
   const authorizationCodes = guarded(new PostgresAuthorizationCodeStore(db), 'database');
   const loginSessionStore = guarded(new PostgresLoginSessionStore(db), 'database');
-  const denylist = openDenylist(b, revocations);
+  const denylist = openDenylist(b, revocations, options.listen !== false);
   const limiters = limiterFactory(limiterBackend(b));
   const rateLimits = new RateLimits({
     limiter: limiters,
@@ -331,6 +331,8 @@ export async function openStores(b: Backends, options: BuildOptions = {}): Promi
   await denylist.load();
   const readiness = readinessChecks(b, denylist);
   const close = async () => {
+    // Before the connections close: unused per-client slices go back to the shared counters.
+    await rateLimits.close();
     await dpopReplay.close?.();
     await denylist.close?.();
   };
@@ -393,10 +395,18 @@ function thirdPartyClients(b: Backends, cached: CachedClientStore, options: Buil
   return new ThirdPartyClients(cached, settings, documents);
 }
 
-/** Redis when configured; else Postgres (with its LISTEN copy in servers); in-process when embedded. */
-function openDenylist(b: Backends, durable: RevocationStore): Denylist & { load(): Promise<void> } {
+/**
+ * Redis when configured; else Postgres (with its LISTEN copy in servers); in-process when embedded.
+ * A server keeps a pub/sub-fed replica of the Redis denylist; the CLI (`listen: false`) only writes.
+ */
+function openDenylist(
+  b: Backends,
+  durable: RevocationStore,
+  replica: boolean,
+): Denylist & { load(): Promise<void> } {
   const { redis, config, events, now } = b;
-  if (redis) return new RedisDenylist({ redis, durable, prefix: config.redisKeyPrefix, events, now });
+  if (redis)
+    return new RedisDenylist({ redis, durable, prefix: config.redisKeyPrefix, events, now, replica });
   if (b.mode === 'postgres')
     return new NotifiedDenylist({ durable, notifications: b.notifications, events, now });
   return new MemoryDenylist(durable, now);

@@ -7,6 +7,7 @@ import type { EventBus } from '../events.js';
 import { lockEnd, lockoutSeconds, secondsLocked } from '../login/lockout.js';
 import type { CountedAttempt, LoginThrottle, ThrottleRefusal } from '../login/throttle.js';
 import { authenticatedClient } from './client_auth.js';
+import { ClientBudget } from './client_budget.js';
 import { rateLimitAddress } from './client_ip.js';
 import type { Limiter, LimiterFactory } from './limiter_store.js';
 
@@ -64,7 +65,8 @@ export class RateLimits implements LoginThrottle {
   private readonly pairLockEnd: Limiter;
   private readonly pairGate: Limiter;
   private readonly ipFailures: Limiter;
-  private readonly clientLimiters: Record<'token' | 'introspect', Limiter>;
+  /** Counted locally, one slice of the shared counter at a time (client_budget.ts). */
+  private readonly clientBudgets: Record<'token' | 'introspect', ClientBudget>;
   private readonly limits: RateLimitConfig;
   private readonly events: EventBus;
   private readonly now: () => number;
@@ -91,10 +93,11 @@ export class RateLimits implements LoginThrottle {
       points: deps.limits.loginFailuresPerIpHour,
       duration: 3600,
     });
-    const perClient = { points: deps.limits.clientRequestsPerMinute, duration: 60 };
-    this.clientLimiters = {
-      token: deps.limiter({ name: 'client_token', ...perClient }),
-      introspect: deps.limiter({ name: 'client_introspect', ...perClient }),
+    const limit = deps.limits.clientRequestsPerMinute;
+    const perClient = { points: limit, duration: 60 };
+    this.clientBudgets = {
+      token: new ClientBudget(deps.limiter({ name: 'client_token', ...perClient }), limit),
+      introspect: new ClientBudget(deps.limiter({ name: 'client_introspect', ...perClient }), limit),
     };
   }
 
@@ -176,7 +179,7 @@ export class RateLimits implements LoginThrottle {
    * authentication so nobody spends another confidential client's budget.
    */
   perClient(endpoint: 'token' | 'introspect'): Middleware {
-    const limiter = this.clientLimiters[endpoint];
+    const budget = this.clientBudgets[endpoint];
     const name: LimiterName = endpoint === 'token' ? 'client_token' : 'client_introspect';
     return async (ctx: Context, next: Next) => {
       const { client, method } = authenticatedClient(ctx);
@@ -184,20 +187,27 @@ export class RateLimits implements LoginThrottle {
       // A public client proves nothing but its id, which anyone can send: counted per client and
       // IP, so strangers cannot spend the budget of that app's real users.
       const key = method === 'none' ? `${client.id}|${this.address(ctx.ip)}` : client.id;
-      let res: RateLimiterRes;
-      try {
-        res = await limiter.consume(key);
-      } catch (err) {
-        if (!(err instanceof RateLimiterRes)) throw err;
+      const res = await budget.take(key);
+      if (!res.allowed) {
         this.events.emit('ratelimit.exceeded', { limiter: name });
-        throw tooManyRequests(limit, err.msBeforeNext / 1000);
+        throw tooManyRequests(limit, res.retryAfterMs / 1000);
       }
       // The client's budget on every answer (draft-ietf-httpapi-ratelimit-headers), not only on 429.
       ctx.set('RateLimit-Limit', String(limit));
-      ctx.set('RateLimit-Remaining', String(Math.max(0, res.remainingPoints)));
-      ctx.set('RateLimit-Reset', String(Math.max(1, Math.ceil(res.msBeforeNext / 1000))));
+      ctx.set('RateLimit-Remaining', String(res.remaining));
+      ctx.set('RateLimit-Reset', String(Math.max(1, Math.ceil(res.resetMs / 1000))));
       return next();
     };
+  }
+
+  /** Gives the unused slices of the per-client budgets back to the shared counters. */
+  async flush(): Promise<void> {
+    await Promise.all([this.clientBudgets.token.flush(), this.clientBudgets.introspect.flush()]);
+  }
+
+  /** Shutdown: stops the budgets' synchronisation and gives their unused slices back. */
+  async close(): Promise<void> {
+    await Promise.all([this.clientBudgets.token.close(), this.clientBudgets.introspect.close()]);
   }
 
   private refuse(limiter: LimiterName, limit: number, retryAfterSeconds: number): ThrottleRefusal {

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { Cluster, type Redis } from 'ioredis';
 import type { RedisClient } from '../redis/connect.js';
+import { subscriberConnection } from '../redis/subscriber.js';
 
 /**
  * "The key table changed: reload now." Sent after every rotation, revocation and by the CLI (a
@@ -67,17 +67,7 @@ export class RedisKeyChangeSignal implements KeyChangeSignal {
     private readonly channel: string,
     private readonly onError: (err: unknown) => void = () => {},
   ) {
-    // The subscriber queues SUBSCRIBE until connected and never times it out: it lives forever.
-    const overrides = { enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined };
-    this.subscriber =
-      publisher instanceof Cluster
-        ? // A Cluster has its own offline queue: without it SUBSCRIBE fails while the slot map
-          // loads ("Cluster isn't ready") and the subscriber would never hear a change.
-          publisher.duplicate(undefined, {
-            enableOfflineQueue: true,
-            redisOptions: { ...publisher.options.redisOptions, ...overrides },
-          })
-        : (publisher as Redis).duplicate(overrides);
+    this.subscriber = subscriberConnection(publisher);
     this.subscriber.on('message', (ch: string) => {
       if (ch === this.channel) this.notify();
     });

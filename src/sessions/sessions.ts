@@ -217,7 +217,12 @@ export class Sessions {
         };
       case 'leeway':
         this.deps.events.emit('refresh.leeway_used', { clientId: client.id, familyId: outcome.family.id });
-        return { ok: true, family: outcome.family, refreshToken: token.value };
+        return {
+          ok: true,
+          family: outcome.family,
+          refreshToken: token.value,
+          ...(outcome.user ? { user: outcome.user } : {}),
+        };
       case 'reuse':
         this.deps.events.emit('refresh.reuse_detected', { clientId: client.id, familyId: outcome.family.id });
         await this.publishRevoked(outcome.revoked, 'refresh_reuse');

@@ -1,31 +1,28 @@
+import { REPLICA_SWEEP_INTERVAL_MS, RevocationReplica } from '../revocation_replica.js';
 import type { Denylist, Revocation, RevocationStore } from '../types.js';
 
-/**
- * How often expired entries are dropped. Entries live at most as long as the tokens they block
- * (ACCESS_TOKEN_TTL, a session's lifetime), so without a sweep a busy embedded server would keep
- * every revocation it ever saw in memory.
- */
-export const DENYLIST_SWEEP_INTERVAL_MS = 60_000;
+/** How often expired entries are dropped (see revocation_replica.ts). */
+export const DENYLIST_SWEEP_INTERVAL_MS = REPLICA_SWEEP_INTERVAL_MS;
 
 /**
- * In-process denylist for the embedded mode: a Map in front of the durable Postgres record.
- * Loaded from Postgres at start, so a restart forgets nothing; expired entries are swept.
+ * In-process denylist for the embedded mode: the replica (revocation_replica.ts) in front of the
+ * durable Postgres record, the only process there is. Loaded from Postgres at start, so a restart
+ * forgets nothing; expired entries are swept.
  */
 export class MemoryDenylist implements Denylist {
-  private readonly entries = new Map<string, number>();
-  private sweeper: NodeJS.Timeout | undefined;
+  private readonly replica: RevocationReplica;
 
   constructor(
     private readonly durable: RevocationStore,
     private readonly now: () => number,
     private readonly sweepIntervalMs = DENYLIST_SWEEP_INTERVAL_MS,
-  ) {}
+  ) {
+    this.replica = new RevocationReplica(now);
+  }
 
   async load(): Promise<void> {
-    for (const e of await this.durable.listLive(new Date(this.now()))) this.remember(e);
-    this.sweeper ??= setInterval(() => this.sweep(), this.sweepIntervalMs);
-    // A timer must not keep a finished CLI command or test alive.
-    this.sweeper.unref();
+    await this.replica.rebuild(() => this.durable.listLive(new Date(this.now())));
+    this.replica.startSweeping(this.sweepIntervalMs);
   }
 
   async add(entries: Revocation[]): Promise<void> {
@@ -34,36 +31,29 @@ export class MemoryDenylist implements Denylist {
   }
 
   async cache(entries: Revocation[]): Promise<void> {
-    for (const e of entries) this.remember(e);
+    for (const e of entries) this.replica.remember(e);
   }
 
   async isRevoked(jti: string, sid: string | undefined): Promise<boolean> {
-    return this.live(`jti:${jti}`) || (sid !== undefined && this.live(`sid:${sid}`));
+    return this.replica.revoked(jti, sid);
+  }
+
+  /** One process writes every revocation here: the copy is always complete and current. */
+  trusted(): boolean {
+    return true;
   }
 
   /** Entries held in memory (expired ones included until the next sweep). */
   get size(): number {
-    return this.entries.size;
+    return this.replica.size;
   }
 
   /** Drops every entry whose token has expired. */
   sweep(): void {
-    const now = this.now();
-    for (const [key, exp] of this.entries) if (exp <= now) this.entries.delete(key);
+    this.replica.sweep();
   }
 
   async close(): Promise<void> {
-    clearInterval(this.sweeper);
-    this.sweeper = undefined;
-  }
-
-  private remember(e: Revocation): void {
-    const key = `${e.kind}:${e.value}`;
-    this.entries.set(key, Math.max(this.entries.get(key) ?? 0, e.expiresAt.getTime()));
-  }
-
-  private live(key: string): boolean {
-    const exp = this.entries.get(key);
-    return exp !== undefined && exp > this.now();
+    this.replica.stop();
   }
 }

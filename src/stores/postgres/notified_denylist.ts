@@ -1,6 +1,7 @@
 import type { NotificationSource } from '../../db/notifications.js';
 import type { EventBus } from '../../events.js';
-import type { Denylist, Revocation, RevocationKind, RevocationStore } from '../types.js';
+import { parseRevocationPayload, RevocationReplica } from '../revocation_replica.js';
+import type { Denylist, Revocation, RevocationStore } from '../types.js';
 
 /**
  * The channel a trigger on `revocations` notifies for every row it writes (migration
@@ -8,15 +9,8 @@ import type { Denylist, Revocation, RevocationKind, RevocationStore } from '../t
  */
 export const REVOCATIONS_CHANNEL = 'tessera_revocations';
 
-/** Expired entries leave the cache at least this often, so memory follows the live set. */
-const SWEEP_MS = 60_000;
-
-/** `<kind> <expires-at ms> <value>`: the value last, so it may hold any character. */
-export function parseRevocationPayload(payload: string): Revocation | undefined {
-  const m = /^(jti|sid) (\d+) (.+)$/s.exec(payload);
-  if (!m) return undefined;
-  return { kind: m[1] as RevocationKind, value: m[3] as string, expiresAt: new Date(Number(m[2])) };
-}
+/** The payload the trigger sends; the same format the Redis mode publishes. */
+export { parseRevocationPayload } from '../revocation_replica.js';
 
 export interface NotifiedDenylistDeps {
   /** The source of truth, also the answer whenever the cache cannot be trusted. */
@@ -41,25 +35,23 @@ export interface NotifiedDenylistDeps {
  * from the table before it is trusted again, since notifications sent meanwhile are lost.
  */
 export class NotifiedDenylist implements Denylist {
-  private readonly entries = new Map<string, number>();
+  /** Invalidated by every connection loss; complete again after a snapshot read since. */
+  private readonly replica: RevocationReplica;
   private readonly deps: NotifiedDenylistDeps;
-  /** Bumped by every connection loss; a rebuild trusts the cache only if none happened meanwhile. */
-  private generation = 0;
-  private loadedGeneration = -1;
   private readonly stops: (() => void)[] = [];
-  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(deps: NotifiedDenylistDeps) {
     this.deps = deps;
+    this.replica = new RevocationReplica(deps.now);
     const { notifications } = deps;
     if (!notifications) return;
     this.stops.push(
       notifications.on(REVOCATIONS_CHANNEL, (payload) => {
         const entry = parseRevocationPayload(payload);
-        if (entry) this.remember(entry);
+        if (entry) this.replica.remember(entry);
       }),
       notifications.onDown((err) => {
-        this.generation++;
+        this.replica.invalidate();
         deps.events.emit('dependency.degraded', { dependency: 'database', err });
       }),
       notifications.onReconnect(() => {
@@ -77,11 +69,10 @@ export class NotifiedDenylist implements Denylist {
     if (!notifications) return;
     await notifications.ready();
     // The reconnect handler may still be loading: make sure a snapshot is in before serving.
-    if (this.loadedGeneration !== this.generation && notifications.state() === 'up') {
+    if (!this.replica.complete() && notifications.state() === 'up') {
       await this.rebuild().catch(() => undefined);
     }
-    this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
-    this.sweeper.unref();
+    this.replica.startSweeping();
   }
 
   async add(entries: Revocation[]): Promise<void> {
@@ -92,11 +83,11 @@ export class NotifiedDenylist implements Denylist {
 
   /** Already in the table (and notified by its trigger): this instance need not wait for the echo. */
   async cache(entries: Revocation[]): Promise<void> {
-    for (const e of entries) this.remember(e);
+    for (const e of entries) this.replica.remember(e);
   }
 
   async isRevoked(jti: string, sid: string | undefined): Promise<boolean> {
-    if (this.trusted()) return this.live(`jti:${jti}`) || (sid !== undefined && this.live(`sid:${sid}`));
+    if (this.trusted()) return this.replica.revoked(jti, sid);
     return this.deps.durable.anyRevoked(
       [{ kind: 'jti', value: jti }, ...(sid === undefined ? [] : [{ kind: 'sid' as const, value: sid }])],
       new Date(this.deps.now()),
@@ -105,35 +96,15 @@ export class NotifiedDenylist implements Denylist {
 
   /** True while the cache is complete and its notifications provably current. */
   trusted(): boolean {
-    return this.loadedGeneration === this.generation && this.deps.notifications?.fresh() === true;
+    return this.replica.complete() && this.deps.notifications?.fresh() === true;
   }
 
   async close(): Promise<void> {
-    clearInterval(this.sweeper);
+    this.replica.stop();
     for (const stop of this.stops) stop();
   }
 
   private async rebuild(): Promise<void> {
-    const generation = this.generation;
-    const live = await this.deps.durable.listLive(new Date(this.deps.now()));
-    for (const e of live) this.remember(e);
-    if (generation === this.generation) this.loadedGeneration = generation;
-  }
-
-  private remember(e: Revocation): void {
-    const key = `${e.kind}:${e.value}`;
-    const exp = e.expiresAt.getTime();
-    if (exp <= this.deps.now()) return;
-    this.entries.set(key, Math.max(this.entries.get(key) ?? 0, exp));
-  }
-
-  private live(key: string): boolean {
-    const exp = this.entries.get(key);
-    return exp !== undefined && exp > this.deps.now();
-  }
-
-  private sweep(): void {
-    const now = this.deps.now();
-    for (const [key, exp] of this.entries) if (exp <= now) this.entries.delete(key);
+    await this.replica.rebuild(() => this.deps.durable.listLive(new Date(this.deps.now())));
   }
 }

@@ -12,6 +12,7 @@ import type {
   RevokedFamilies,
   RotateInput,
   RotateOutcome,
+  UserRecord,
 } from '../types.js';
 import { insertAuditEvents } from './audit_events.js';
 import { deletePendingCodesTx } from './authorization_codes.js';
@@ -134,9 +135,9 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
       if (rotated) return rotated;
     }
     return this.inTransaction(async (trx): Promise<RotateOutcome> => {
-      const locked = await lockByHash(trx, input.hash);
+      const locked = await lockForRotation(trx, input.hash);
       if (!locked) return { kind: 'not_found' };
-      const { family, token } = locked;
+      const { family, token, user } = locked;
       // RFC 6749 §6: the refresh token must have been issued to the authenticated client.
       if (token.client_id !== input.clientId) return { kind: 'wrong_client' };
       const now = input.now;
@@ -150,9 +151,8 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
           return { kind: 'expired', family };
         if (!keyMatches(family, input)) return { kind: 'wrong_key', family };
         input.check?.(family);
-        await trx('refresh_tokens').where({ id: token.id }).update({ spent_at: now });
-        await insertToken(trx, family.id, token.client_id, token.id, input.child, now, family.expiresAt);
-        return { kind: 'rotated', family };
+        await spendAndInsert(trx, token.id, family, token.client_id, token.id, input.child, now);
+        return { kind: 'rotated', family, ...(user ? { user } : {}) };
       }
 
       // A spent token. Within the leeway, only the immediately previous token (the parent of the
@@ -166,9 +166,8 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
         if (live && live.parent_id === token.id) {
           if (!keyMatches(family, input)) return { kind: 'wrong_key', family };
           input.check?.(family);
-          await trx('refresh_tokens').where({ id: live.id }).update({ spent_at: now });
-          await insertToken(trx, family.id, token.client_id, token.id, input.child, now, family.expiresAt);
-          return { kind: 'leeway', family };
+          await spendAndInsert(trx, live.id, family, token.client_id, token.id, input.child, now);
+          return { kind: 'leeway', family, ...(user ? { user } : {}) };
         }
       }
       // Reuse (RFC 9700 §4.14.2): revoke the whole family in this same transaction.
@@ -248,16 +247,8 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
     )) as { rows: (FamilyRow & Record<`u_${string}`, unknown>)[] };
     const row = result.rows[0];
     if (!row) return undefined;
-    const user: UserRow = {
-      id: row.u_id as string,
-      username: row.u_username as string,
-      password_hash: row.u_password_hash as string,
-      roles: row.u_roles as string[],
-      password_changed_at: row.u_password_changed_at as Date,
-      disabled_at: row.u_disabled_at as Date | null,
-      created_at: row.u_created_at as Date,
-    };
-    return { kind: 'rotated', family: familyFromRow(row), user: userFromRow(user) };
+    const user = userOfRow(row);
+    return { kind: 'rotated', family: familyFromRow(row), ...(user ? { user } : {}) };
   }
 
   async findByHash(hash: string) {
@@ -431,6 +422,68 @@ async function lockByHash(
   const token: TokenRow | undefined = await trx('refresh_tokens').where({ token_hash: hash }).first();
   if (!familyRow || !token) return undefined;
   return { family: familyFromRow(familyRow), token };
+}
+
+/**
+ * rotate()'s transaction: finds the token's family and locks it in one statement, with the owner's
+ * user row (read, not locked, as a separate lookup would), then re-reads the token under the lock
+ * (READ COMMITTED: a new statement sees what the previous lock holder committed).
+ */
+async function lockForRotation(
+  trx: Knex.Transaction,
+  hash: string,
+): Promise<{ family: RefreshFamily; token: TokenRow; user: UserRecord | undefined } | undefined> {
+  const familyRow: (FamilyRow & Record<`u_${string}`, unknown>) | undefined = (
+    (await trx.raw(
+      `SELECT f.*, u.id AS u_id, u.username AS u_username, u.password_hash AS u_password_hash,
+              u.roles AS u_roles, u.password_changed_at AS u_password_changed_at,
+              u.disabled_at AS u_disabled_at, u.created_at AS u_created_at
+         FROM refresh_families f LEFT JOIN users u ON u.id = f.user_id
+        WHERE f.id = (SELECT family_id FROM refresh_tokens WHERE token_hash = ?)
+          FOR UPDATE OF f`,
+      [hash],
+    )) as { rows: (FamilyRow & Record<`u_${string}`, unknown>)[] }
+  ).rows[0];
+  if (!familyRow) return undefined;
+  const token: TokenRow | undefined = await trx('refresh_tokens').where({ token_hash: hash }).first();
+  if (!token) return undefined;
+  return { family: familyFromRow(familyRow), token, user: userOfRow(familyRow) };
+}
+
+/** The `u_`-prefixed owner columns of a family row joined with its user; undefined if gone. */
+function userOfRow(row: Record<`u_${string}`, unknown>): UserRecord | undefined {
+  if (row.u_id === null || row.u_id === undefined) return undefined;
+  const user: UserRow = {
+    id: row.u_id as string,
+    username: row.u_username as string,
+    password_hash: row.u_password_hash as string,
+    roles: row.u_roles as string[],
+    password_changed_at: row.u_password_changed_at as Date,
+    disabled_at: row.u_disabled_at as Date | null,
+    created_at: row.u_created_at as Date,
+  };
+  return userFromRow(user);
+}
+
+/** Spends one token and inserts its child in one statement (inside the family's lock). */
+async function spendAndInsert(
+  trx: Knex.Transaction,
+  spendId: string,
+  family: RefreshFamily,
+  clientId: string,
+  parentId: string,
+  child: NewRefreshToken,
+  now: Date,
+): Promise<void> {
+  // Rotation never extends the family: a token's idle expiry is capped at the family's.
+  const expiresAt = child.idleExpiresAt < family.expiresAt ? child.idleExpiresAt : family.expiresAt;
+  await trx.raw(
+    `WITH spent AS (UPDATE refresh_tokens SET spent_at = ? WHERE id = ? RETURNING id)
+     INSERT INTO refresh_tokens (id, family_id, parent_id, token_hash, client_id, created_at, expires_at)
+     SELECT CAST(? AS uuid), CAST(? AS uuid), CAST(? AS uuid), ?, ?, CAST(? AS timestamptz), CAST(? AS timestamptz)
+       FROM spent`,
+    [now, spendId, child.id, family.id, parentId, child.hash, clientId, now, expiresAt],
+  );
 }
 
 async function insertToken(

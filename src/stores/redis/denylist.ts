@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { EventBus } from '../../events.js';
 import type { RedisClient } from '../../redis/connect.js';
+import { subscriberConnection } from '../../redis/subscriber.js';
+import { parseRevocationPayload, RevocationReplica, revocationPayload } from '../revocation_replica.js';
 import type { Denylist, Revocation, RevocationKind, RevocationStore } from '../types.js';
 
 /**
@@ -14,6 +16,27 @@ export const REDIS_RETRY_AFTER_MS = 1000;
 export const REDIS_BOOT_WAIT_MS = 3000;
 /** The rebuild lock outlives any sane rebuild; it is released explicitly when done. */
 const REBUILD_LOCK_MS = 30_000;
+/**
+ * How often each instance publishes a heartbeat on the changes channel and how recent the last
+ * one it heard back must be for its replica to answer a check (docs/redis.md, "No round trip on a
+ * hot check"). Messages reach a subscriber in the order Redis executed their PUBLISH, so hearing
+ * our own heartbeat sent at t proves we heard every revocation acknowledged before t; a
+ * subscription that hangs without breaking is thus noticed within TRUST_WINDOW_MS.
+ */
+export const HEARTBEAT_MS = 100;
+export const TRUST_WINDOW_MS = 300;
+
+/** Changes-channel messages that are not a revocation (revocationPayload's format). */
+const RELOAD = 'reload';
+const HEARTBEAT_PREFIX = 'hb ';
+
+/**
+ * The heartbeat: PUBLISH from a script with `{deny}` keys, so on a Cluster it runs on the master
+ * of the denylist's slot, where every revocation's MULTI publishes too (heartbeats and
+ * revocations travel one node's cluster bus in one order). It answers whether the marker is
+ * still there, so a flushed Redis is noticed within one heartbeat even while no check reads it.
+ */
+const HEARTBEAT = `redis.call('publish', ARGV[1], ARGV[2]) return redis.call('exists', KEYS[2])`;
 
 // Compare-and-delete: release the rebuild lock only if this instance still holds it.
 const RELEASE_LOCK = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
@@ -28,6 +51,13 @@ export interface RedisDenylistDeps {
   now: () => number;
   checkTimeoutMs?: number;
   retryAfterMs?: number;
+  /**
+   * Keep a process-local replica fed by pub/sub (default). A process that only writes (the CLI)
+   * passes false: it opens no subscriber and every check reads Redis.
+   */
+  replica?: boolean;
+  heartbeatMs?: number;
+  trustWindowMs?: number;
 }
 
 type Health = 'up' | 'down';
@@ -64,6 +94,12 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
  * entries) after a rebuild from Postgres; a missing marker means Redis lost its data (restart,
  * failover, flush) and is not trusted until rebuilt. Every failure falls back to Postgres:
  * slower, never less safe.
+ *
+ * In front of that, a replica (revocation_replica.ts): every revocation is also a member of the
+ * `{deny}:index` sorted set (scored by its expiry) and published on `{deny}:changes`, and a
+ * dedicated subscriber keeps a process-local copy, re-read from the index on every
+ * (re)subscription. While the copy is complete and a heartbeat proves the subscription current, a
+ * check is answered from memory with no round trip; whenever that is in doubt, it is the MGET.
  */
 export class RedisDenylist implements Denylist {
   private readonly redis: RedisClient;
@@ -88,6 +124,21 @@ export class RedisDenylist implements Denylist {
   private rebuilding: Promise<void> | undefined;
   private connectedBefore = false;
 
+  private readonly indexKey: string;
+  private readonly channel: string;
+  private readonly replica: RevocationReplica;
+  private readonly subscriber: RedisClient | undefined;
+  private readonly instance = randomBytes(9).toString('base64url');
+  private readonly trustWindowMs: number;
+  private readonly heartbeatMs: number;
+  private heartbeat: NodeJS.Timeout | undefined;
+  /** Send time (wall clock) of the newest own heartbeat heard back on the subscriber. */
+  private confirmedAt = 0;
+  /** Set by every (re)subscription: the replica is re-read once a heartbeat proves it is live. */
+  private awaitingProof = true;
+  private reading: Promise<void> | undefined;
+  private closed = false;
+
   constructor(deps: RedisDenylistDeps) {
     this.redis = deps.redis;
     this.durable = deps.durable;
@@ -98,6 +149,16 @@ export class RedisDenylist implements Denylist {
     this.keyBase = `${deps.prefix}{deny}:`;
     this.markerKey = `${this.keyBase}ready`;
     this.lockKey = `${this.keyBase}rebuild-lock`;
+    this.indexKey = `${this.keyBase}index`;
+    this.channel = `${this.keyBase}changes`;
+    this.replica = new RevocationReplica(deps.now);
+    this.heartbeatMs = deps.heartbeatMs ?? HEARTBEAT_MS;
+    this.trustWindowMs = deps.trustWindowMs ?? TRUST_WINDOW_MS;
+    if (deps.replica !== false) {
+      this.subscriber = this.subscribe();
+      // The shared client closed for good (it is closed last on shutdown): so is the replica.
+      this.redis.once('end', () => void this.close());
+    }
     this.redis.on('ready', () => {
       // Reconnected: try Redis on the next check instead of waiting out the breaker. A reconnect
       // may also mean a failover to a replica that missed recent writes while keeping the marker,
@@ -122,6 +183,12 @@ export class RedisDenylist implements Denylist {
     } catch (err) {
       this.markDown(err);
     }
+    if (this.subscriber && !this.closed) {
+      this.replica.startSweeping();
+      this.heartbeat ??= setInterval(() => void this.beat(), this.heartbeatMs);
+      this.heartbeat.unref();
+      void this.beat();
+    }
   }
 
   async add(entries: Revocation[]): Promise<void> {
@@ -132,6 +199,8 @@ export class RedisDenylist implements Denylist {
 
   /** Revocations already durable: only Redis is written; a failure marks it for a rebuild. */
   async cache(entries: Revocation[]): Promise<void> {
+    // This instance knows at once, whatever happens to the write or its echo.
+    for (const e of entries) this.replica.remember(e);
     try {
       await withTimeout(this.write(entries), this.checkTimeoutMs * 4);
       this.markUp();
@@ -142,6 +211,7 @@ export class RedisDenylist implements Denylist {
   }
 
   async isRevoked(jti: string, sid: string | undefined): Promise<boolean> {
+    if (this.trusted()) return this.replica.revoked(jti, sid);
     // The breaker runs on wall time: the injected clock is for token lifetimes, not for I/O.
     if (this.health === 'up' || Date.now() >= this.retryAt) {
       const keys = [
@@ -169,6 +239,22 @@ export class RedisDenylist implements Denylist {
     );
   }
 
+  /**
+   * True while a check is answered from the replica: the copy was re-read from the index since the
+   * subscription last (re)started, the last heartbeat came back within the trust window, and
+   * nothing this instance wrote may be missing from Redis (else the MGET path re-syncs it first).
+   */
+  trusted(): boolean {
+    return (
+      this.subscriber !== undefined &&
+      !this.awaitingProof &&
+      this.replica.complete() &&
+      Date.now() - this.confirmedAt < this.trustWindowMs &&
+      this.health === 'up' &&
+      this.dirtyEpoch === this.syncedEpoch
+    );
+  }
+
   /** For /readyz: PING within the check timeout. */
   async ping(): Promise<boolean> {
     try {
@@ -179,12 +265,21 @@ export class RedisDenylist implements Denylist {
     }
   }
 
-  /** Resolves when a running rebuild (if any) has finished; for tests and shutdown. */
+  /**
+   * Resolves when a running rebuild (if any) has finished, after one heartbeat (which notices a
+   * lost marker) and the replica read it may start; for tests and shutdown.
+   */
   async settled(): Promise<void> {
+    if (this.subscriber) await this.beat(true);
     await this.rebuilding?.catch(() => undefined);
+    await this.reading?.catch(() => undefined);
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.heartbeat);
+    this.replica.stop();
+    this.subscriber?.disconnect();
     await this.settled();
   }
 
@@ -193,8 +288,15 @@ export class RedisDenylist implements Denylist {
     // PX = the remaining life of what the entry blocks: Redis forgets it exactly when it stops mattering.
     const live = entries.filter((e) => e.expiresAt.getTime() > now);
     if (live.length === 0) return;
+    // One MULTI in the `{deny}` slot: the entry, its index member, and the message to every
+    // replica. Old index members leave here, so the index follows the live set without a job.
     const tx = this.redis.multi();
-    for (const e of live) tx.set(this.key(e.kind, e.value), '1', 'PX', e.expiresAt.getTime() - now);
+    for (const e of live) {
+      tx.set(this.key(e.kind, e.value), '1', 'PX', e.expiresAt.getTime() - now);
+      tx.zadd(this.indexKey, e.expiresAt.getTime(), `${e.kind}:${e.value}`);
+    }
+    tx.zremrangebyscore(this.indexKey, '-inf', now);
+    for (const e of live) tx.publish(this.channel, revocationPayload(e));
     await tx.exec();
   }
 
@@ -224,13 +326,128 @@ export class RedisDenylist implements Denylist {
       const tx = this.redis.multi();
       for (const e of live) {
         const ttl = e.expiresAt.getTime() - now;
-        if (ttl > 0) tx.set(this.key(e.kind, e.value), '1', 'PX', ttl);
+        if (ttl > 0) {
+          tx.set(this.key(e.kind, e.value), '1', 'PX', ttl);
+          tx.zadd(this.indexKey, e.expiresAt.getTime(), `${e.kind}:${e.value}`);
+        }
       }
+      tx.zremrangebyscore(this.indexKey, '-inf', now);
       tx.set(this.markerKey, String(now));
+      // Entries written in bulk were not published one by one: every replica re-reads the index.
+      tx.publish(this.channel, RELOAD);
       await tx.exec();
       this.syncedEpoch = epoch;
     } finally {
       await this.redis.eval(RELEASE_LOCK, 1, this.lockKey, token).catch(() => undefined);
+    }
+  }
+
+  /** The dedicated pub/sub connection (src/redis/subscriber.ts) that feeds the replica. */
+  private subscribe(): RedisClient {
+    const subscriber = subscriberConnection(this.redis);
+    subscriber.on('message', (channel: string, message: string) => {
+      if (channel === this.channel) this.heard(message);
+    });
+    // Connection lost or re-established: messages may have been missed meanwhile.
+    const doubt = () => {
+      this.awaitingProof = true;
+      this.replica.invalidate();
+    };
+    subscriber.on('close', doubt);
+    subscriber.on('ready', doubt);
+    // Errors are the shared client's to report (dependency.degraded); a listener keeps them from crashing.
+    subscriber.on('error', () => undefined);
+    subscriber.subscribe(this.channel).catch(() => undefined);
+    return subscriber;
+  }
+
+  private heard(message: string): void {
+    const revoked = parseRevocationPayload(message);
+    if (revoked) {
+      this.replica.remember(revoked);
+    } else if (message.startsWith(HEARTBEAT_PREFIX)) {
+      const [, instance, sentAt] = message.split(' ');
+      if (instance !== this.instance) return;
+      this.confirmedAt = Math.max(this.confirmedAt, Number(sentAt));
+      // The first heartbeat since a (re)subscription proves the subscription is live: anything
+      // written to the index from now on is also heard, so the index can be read.
+      if (this.awaitingProof) {
+        this.awaitingProof = false;
+        this.readReplica();
+      }
+    } else if (message === RELOAD) {
+      this.replica.invalidate();
+      this.readReplica();
+    }
+  }
+
+  /** Re-reads the index into the replica (single-flight; a read asked for meanwhile runs after). */
+  private readReplica(): void {
+    const previous = this.reading ?? Promise.resolve();
+    const next: Promise<void> = previous
+      .then(() =>
+        this.replica.rebuild(async () => {
+          const now = this.now();
+          // Marker and index in one MULTI (one slot): a consistent snapshot.
+          const replies = await withTimeout(
+            this.redis
+              .multi()
+              .get(this.markerKey)
+              .zrangebyscore(this.indexKey, now, '+inf', 'WITHSCORES')
+              .exec(),
+            this.checkTimeoutMs * 4,
+          );
+          const marker = replies?.[0]?.[1];
+          const flat = replies?.[1]?.[1] as string[] | undefined;
+          // No marker: this Redis lost its data; the MGET path rebuilds it, and that rebuild's
+          // reload message brings the replica back.
+          if (marker === null || marker === undefined || !flat) return undefined;
+          const entries: Revocation[] = [];
+          for (let i = 0; i + 1 < flat.length; i += 2) {
+            const member = flat[i] as string;
+            const colon = member.indexOf(':');
+            entries.push({
+              kind: member.slice(0, colon) as RevocationKind,
+              value: member.slice(colon + 1),
+              expiresAt: new Date(Number(flat[i + 1])),
+            });
+          }
+          return entries;
+        }),
+      )
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .finally(() => {
+        if (this.reading === next) this.reading = undefined;
+      });
+    this.reading = next;
+  }
+
+  /**
+   * Publishes this instance's heartbeat in the denylist's slot; a failure simply lets trust lapse.
+   * A missing marker (Redis lost its data) ends trust at once: the next check reads Redis, finds
+   * no marker and starts the rebuild (point 4), or `rebuildIfLost` starts it here.
+   */
+  private async beat(rebuildIfLost = false): Promise<void> {
+    if (this.redis.status !== 'ready' || this.closed) return;
+    const message = `${HEARTBEAT_PREFIX}${this.instance} ${Date.now()}`;
+    try {
+      const marker = await this.redis.eval(
+        HEARTBEAT,
+        2,
+        this.indexKey,
+        this.markerKey,
+        this.channel,
+        message,
+      );
+      if (marker === 0) {
+        this.replica.invalidate();
+        if (rebuildIfLost) this.rebuildSoon();
+      }
+    } catch {
+      // Trust lapses with the trust window; the MGET path then sees and reports the failure.
     }
   }
 
