@@ -21,6 +21,7 @@ import { PostgresReplayCache } from './dpop/replay_postgres.js';
 import { RedisReplayCache } from './dpop/replay_redis.js';
 import { Drain, type ReadinessCheck, runCheck } from './endpoints/health.js';
 import { EventBus } from './events.js';
+import { FactPublisher, FactRecorder } from './facts/publisher.js';
 import { authorizationCodeGrant } from './grants/authorization_code.js';
 import { clientCredentialsGrant } from './grants/client_credentials.js';
 import { passwordGrant } from './grants/password.js';
@@ -454,8 +455,12 @@ export interface Domain {
   keySignal: KeyChangeSignal;
   userAccounts: UserAccounts;
   clientAccounts: ClientAccounts;
-  /** Records changes that have no transaction of their own, and reads the trail. */
+  /** Reads and purges the audit trail. */
   audit: AuditTrail;
+  /** After commit, the one sender of facts to events, metrics, logs and the denylist cache. */
+  publisher: FactPublisher;
+  /** The writer of facts that have no transaction of their own (src/facts/publisher.ts). */
+  facts: FactRecorder;
   /** RFC 9449 §4.3 proof checks for /token and Tessera's own resources (docs/dpop.md). */
   dpopProofs: DpopProofVerifier;
   /** RFC 9449 §8 server nonces (required at /token with DPOP_NONCE=true). */
@@ -545,7 +550,9 @@ export async function buildDomain(b: Backends, s: Stores, options: BuildOptions 
   });
   const keySignal = keyChangeSignal(b, options);
   const audit = new AuditTrail({ store: s.auditEvents, now });
-  const credentials = { users: s.users, hasher, throttle: s.rateLimits, audit, events };
+  const publisher = new FactPublisher({ events, denylist: s.denylist });
+  const facts = new FactRecorder({ audit: s.auditEvents, denylist: s.denylist, publisher, now });
+  const credentials = { users: s.users, hasher, throttle: s.rateLimits, facts };
   const endUserSessions = async (id: string, reason: string, stamp: AuditStamp) =>
     void (await sessions.endUserSessions(id, reason, stamp));
   const dpopNonces = new HmacDpopNonces(b.kek, now);
@@ -576,6 +583,8 @@ export async function buildDomain(b: Backends, s: Stores, options: BuildOptions 
       endSessions: endClientSessions,
     }),
     audit,
+    publisher,
+    facts,
     dpopProofs: new DpopProofVerifier({ replay: s.dpopReplay, nonces: dpopNonces, now, events: b.events }),
     dpopNonces,
     consents: new Consents({

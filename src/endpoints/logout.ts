@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import type { AuditRecorder } from '../accounts/users.js';
+import { requestStamp } from '../facts/stamp.js';
 import { bearerClaims } from '../http/bearer.js';
-import { auditStamp } from '../http/request_log.js';
 import type { Sessions } from '../sessions/sessions.js';
 import type { Denylist } from '../stores/types.js';
 import { denylistAccessToken } from '../tokens/access_token.js';
@@ -20,7 +20,7 @@ export interface LogoutEndpointDeps {
 export function endSession(deps: LogoutEndpointDeps) {
   return async function endSession(ctx: Context): Promise<void> {
     const claims = bearerClaims(ctx);
-    const stamp = auditStamp(ctx, claims.client_id);
+    const stamp = requestStamp(ctx, claims.client_id);
     if (claims.sid) await deps.sessions.end(claims.sid, 'logout', stamp);
     else {
       await denylistAccessToken(deps.denylist, claims, 'logout');

@@ -2,9 +2,9 @@ import type { Context } from 'koa';
 import type { AuditRecorder } from '../accounts/users.js';
 import { invalidRequest } from '../errors.js';
 import type { EventBus } from '../events.js';
+import { requestStamp } from '../facts/stamp.js';
 import { authenticatedClient } from '../http/client_auth.js';
 import { params } from '../http/params.js';
-import { auditStamp } from '../http/request_log.js';
 import type { Sessions } from '../sessions/sessions.js';
 import type { AuditStamp, ClientRecord, Denylist } from '../stores/types.js';
 import { type AccessTokenVerifier, denylistAccessToken, TokenRejected } from '../tokens/access_token.js';
@@ -64,7 +64,7 @@ export function revokeToken(deps: RevokeEndpointDeps) {
     // token type it issues, whatever the hint says.
     const hint = p.get('token_type_hint');
     const { client, method } = authenticatedClient(ctx);
-    const stamp = auditStamp(ctx, client.id);
+    const stamp = requestStamp(ctx, client.id);
     const lookups: Record<Hint, () => Promise<Outcome>> = {
       refresh_token: () => deps.sessions.revokeRefreshToken(client, token, stamp),
       access_token: () => revokeAccessToken(deps, client, token, stamp),

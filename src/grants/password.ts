@@ -8,7 +8,7 @@ import type { AccessTokenMinter } from '../tokens/access_token.js';
 import { HashingBusy } from '../tokens/hashing_queue.js';
 import { issueUserToken } from './issue_token.js';
 import { audienceList, resolveAudience, resolveScope, userScopes } from './scope.js';
-import { type GrantHandler, grantStamp } from './types.js';
+import type { GrantHandler } from './types.js';
 
 export interface PasswordGrantDeps {
   /** The credentials check (src/login/credentials.ts), shared with the login page. */
@@ -36,7 +36,7 @@ export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
       const scope = resolveScope(params.get('scope'), allowed, allowed);
       const audience = resolveAudience(params.get('resource'), client);
 
-      const stamp = grantStamp(request);
+      const { stamp } = request;
       const attempt = { clientId: client.id, username, password, ip, stamp, method: 'password' as const };
       const result = await authenticateUser(deps.credentials, attempt, async (user) => {
         const session = await deps.sessions.start({

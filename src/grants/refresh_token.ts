@@ -6,7 +6,7 @@ import type { RefreshFamily, UserStore } from '../stores/types.js';
 import type { AccessTokenMinter } from '../tokens/access_token.js';
 import { issueUserToken } from './issue_token.js';
 import { narrowAudience, resolveScope } from './scope.js';
-import { type GrantHandler, grantStamp } from './types.js';
+import type { GrantHandler } from './types.js';
 
 export interface RefreshGrantDeps {
   sessions: Sessions;
@@ -36,7 +36,7 @@ export function refreshTokenGrant(deps: RefreshGrantDeps): GrantHandler {
     grantType: 'refresh_token',
     async handle(request) {
       const { client, params } = request;
-      const stamp = grantStamp(request);
+      const { stamp } = request;
       const presented = params.get('refresh_token');
       if (presented === undefined) throw invalidRequest('refresh_token is required');
       const requestedScope = params.get('scope');

@@ -3,7 +3,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context, Next } from 'koa';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
-import type { AuditStamp } from '../stores/types.js';
 
 declare module 'koa' {
   interface DefaultState {
@@ -92,9 +91,4 @@ function lineOf(req: IncomingMessage, res: ServerResponse, value: Record<string,
     ...(line?.clientId ? { clientId: line.clientId } : {}),
     ip: line?.ip,
   };
-}
-
-/** Who did a change over HTTP, from where, in which request: the stamp of its audit events. */
-export function auditStamp(ctx: Context, actor: string): AuditStamp {
-  return { actor, ip: ctx.ip, requestId: ctx.state.requestId ?? null };
 }

@@ -1,14 +1,17 @@
+import type { LoginFact, LoginFailureReason, LoginMethod } from '../facts/facts.js';
+import type { FactSink } from '../facts/publisher.js';
 import type { AuditStamp, UserRecord, UserStore } from '../stores/types.js';
 import { HashingBusy } from '../tokens/hashing_queue.js';
 import type { PasswordHasher } from '../tokens/passwords.js';
-import { type LoginFactDeps, type LoginFailureReason, type LoginMethod, publishLoginFact } from './facts.js';
 import type { LoginThrottle } from './throttle.js';
 
 /**
  * What checking a password needs: the password grant and the login page of /authorize share it,
  * and with it one throttle (docs/security.md).
  */
-export interface CredentialDeps extends LoginFactDeps {
+export interface CredentialDeps {
+  /** The login facts of an attempt are written once here (src/facts/publisher.ts). */
+  facts: FactSink;
   users: Pick<UserStore, 'findByUsername'>;
   hasher: Pick<PasswordHasher, 'verify' | 'verifyUnknownUser'>;
   throttle: LoginThrottle;
@@ -58,7 +61,7 @@ async function passwordMatches(deps: CredentialDeps, user: UserRecord | undefine
  * A password sign-in under the throttle (docs/redis.md, "Rate limits"). The attempt is counted
  * before any hashing, so a locked or spent username+IP pair or IP costs no argon2 work; a
  * disabled user's right password counts as a failure, so the throttle never tells a guesser which
- * password was right. Every outcome is published once here as a login fact (facts.ts).
+ * password was right. Every outcome is recorded once here as a login fact (src/facts/facts.ts).
  */
 export async function authenticateUser<S>(
   deps: CredentialDeps,
@@ -84,22 +87,25 @@ export async function authenticateUser<S>(
     if (err instanceof HashingBusy) return { kind: 'busy', retryAfterSeconds: err.retryAfterSeconds };
     throw err;
   }
-  const facts = { stamp: attempt.stamp, clientId: attempt.clientId, username, method: attempt.method };
+  const base = { clientId: attempt.clientId, username, method: attempt.method };
   if (!user || !matches || user.disabledAt) {
     const reason: LoginFailureReason = !user ? 'unknown_user' : !matches ? 'bad_password' : 'disabled';
     const locked = await counted.failed();
-    await publishLoginFact(deps, { ...facts, type: 'login.failed', reason, userId: user?.id });
-    if (locked) await publishLoginFact(deps, { ...facts, type: 'login.locked' });
+    const facts: LoginFact[] = [{ ...base, type: 'login.failed', reason, userId: user?.id }];
+    if (locked) facts.push({ ...base, type: 'login.locked' });
+    await deps.facts.record(attempt.stamp, facts);
     return reason === 'disabled' ? { kind: 'disabled' } : { kind: 'bad_credentials' };
   }
   await counted.succeeded();
   const session = await open(user);
-  await publishLoginFact(deps, {
-    ...facts,
-    type: 'login.succeeded',
-    username: user.username,
-    userId: user.id,
-    sessionId: session.sessionId,
-  });
+  await deps.facts.record(attempt.stamp, [
+    {
+      ...base,
+      type: 'login.succeeded',
+      username: user.username,
+      userId: user.id,
+      sessionId: session.sessionId,
+    },
+  ]);
   return { kind: 'ok', user, session };
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { StoreError } from '../errors.js';
 import type { EventBus } from '../events.js';
+import type { SessionKind } from '../facts/facts.js';
 import type {
   AuditStamp,
   ClientRecord,
@@ -16,7 +17,6 @@ import type {
 } from '../stores/types.js';
 import { randomToken, sha256 } from '../tokens/secrets.js';
 import type { SessionBounds } from './bounds.js';
-import type { SessionKind } from './facts.js';
 
 /** The lifetimes this module reads (seconds); per-client overrides win over these. */
 export interface SessionSettings {

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
-import { auditRows, type SessionFact } from '../../sessions/facts.js';
+import { auditRows } from '../../facts/audit_rows.js';
+import type { SessionFact } from '../../facts/facts.js';
 import type {
   EndedSessions,
   FamilyRevocation,
@@ -174,13 +175,12 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
       // Reuse (RFC 9700 §4.14.2): revoke the whole family in this same transaction.
       await insertAuditEvents(
         trx,
-        auditRows(input.audit, [
+        auditRows(input.audit, now, [
           {
             type: 'refresh.reuse_detected',
             sid: family.id,
             userId: family.userId,
             clientId: family.clientId,
-            at: now,
           },
         ]),
       );
@@ -300,13 +300,13 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
       const { family } = locked;
       await insertAuditEvents(
         trx,
-        auditRows(revocation.audit, [
+        auditRows(revocation.audit, revocation.at, [
           {
             type: 'token.revoked',
+            token: 'refresh',
             sid: family.id,
             userId: family.userId,
             clientId: family.clientId,
-            at: revocation.at,
           },
         ]),
       );
@@ -405,9 +405,8 @@ async function endLoginSessionsTx(
     userId: l.userId,
     clientId: null,
     reason: revocation.reason,
-    at: revocation.at,
   }));
-  await insertAuditEvents(trx, auditRows(revocation.audit, facts));
+  await insertAuditEvents(trx, auditRows(revocation.audit, revocation.at, facts));
   return { ended: ended.map((l) => l.id), deleted: deleted.length };
 }
 /** RFC 9449 §5: a bound family is refreshed only with a proof of its own key. */
@@ -478,9 +477,8 @@ async function revokeFamiliesTx(
     userId: r.user_id,
     clientId: r.client_id,
     reason: revocation.reason,
-    at: revocation.at,
   }));
-  await insertAuditEvents(trx, auditRows(revocation.audit, facts));
+  await insertAuditEvents(trx, auditRows(revocation.audit, revocation.at, facts));
   const clientIds = [...new Set(rows.map((r) => r.client_id))];
   const ttls = new Map<string, number | null>(
     (await trx('clients').whereIn('id', clientIds).select('id', 'access_token_ttl')).map(
