@@ -509,24 +509,23 @@ function keyLifecycle(b: Backends, s: Stores, keys: KeyRing, signal: KeyChangeSi
 function grants(
   b: Backends,
   s: Stores,
-  d: Pick<Domain, 'credentials' | 'minter' | 'sessions'>,
+  d: Pick<Domain, 'credentials' | 'minter' | 'sessions' | 'publisher'>,
 ): GrantRegistry {
-  const { events } = b;
   const { accessTokenTtl } = b.config;
-  const { minter, sessions } = d;
+  const { minter, sessions, publisher } = d;
   return grantRegistry([
-    passwordGrant({ credentials: d.credentials, minter, events, accessTokenTtl, sessions }),
-    refreshTokenGrant({ sessions, users: s.users, minter, events, accessTokenTtl }),
+    passwordGrant({ credentials: d.credentials, minter, publisher, accessTokenTtl, sessions }),
+    refreshTokenGrant({ sessions, users: s.users, minter, publisher, accessTokenTtl }),
     authorizationCodeGrant({
       codes: s.authorizationCodes,
       sessions,
       users: s.users,
       minter,
-      events,
+      publisher,
       accessTokenTtl,
       now: b.now,
     }),
-    clientCredentialsGrant({ minter, events, accessTokenTtl }),
+    clientCredentialsGrant({ minter, publisher, accessTokenTtl }),
   ]);
 }
 
@@ -540,17 +539,16 @@ export async function buildDomain(b: Backends, s: Stores, options: BuildOptions 
   const verifier = new AccessTokenVerifier(keys, config.issuer, s.denylist, now, (id) =>
     s.clients.isActive(id),
   );
+  const publisher = new FactPublisher({ events, denylist: s.denylist });
   const sessions = new Sessions({
     refreshTokens: s.refreshTokens,
     loginSessions: s.loginSessionStore,
-    denylist: s.denylist,
-    events,
+    publisher,
     settings: config,
     now,
   });
   const keySignal = keyChangeSignal(b, options);
   const audit = new AuditTrail({ store: s.auditEvents, now });
-  const publisher = new FactPublisher({ events, denylist: s.denylist });
   const facts = new FactRecorder({ audit: s.auditEvents, denylist: s.denylist, publisher, now });
   const credentials = { users: s.users, hasher, throttle: s.rateLimits, facts };
   const endUserSessions = async (id: string, reason: string, stamp: AuditStamp) =>
@@ -571,7 +569,7 @@ export async function buildDomain(b: Backends, s: Stores, options: BuildOptions 
       now,
     }),
     credentials,
-    grants: grants(b, s, { credentials, minter, sessions }),
+    grants: grants(b, s, { credentials, minter, sessions, publisher }),
     keyLifecycle: keyLifecycle(b, s, keys, keySignal),
     keySignal,
     userAccounts: new UserAccounts({ users: s.users, hasher, now, audit, endSessions: endUserSessions }),

@@ -44,6 +44,8 @@ export type LoginFact =
   /** This failure locked the username+IP pair. */
   | (LoginFactBase & { type: 'login.locked' });
 
+export type LoginSucceeded = Extract<LoginFact, { type: 'login.succeeded' }>;
+
 /** RFC 7009 for an access token, or /logout of a token without a session: its `jti` is denylisted. */
 export interface AccessTokenRevoked {
   type: 'token.revoked';

@@ -1,6 +1,6 @@
 import { refreshBinding } from '../dpop/binding.js';
 import { invalidGrant, invalidRequest } from '../errors.js';
-import type { EventBus } from '../events.js';
+import type { FactPublisher } from '../facts/publisher.js';
 import { tooManyRequests } from '../http/rate_limits.js';
 import { authenticateUser, type CredentialDeps } from '../login/credentials.js';
 import type { Sessions } from '../sessions/sessions.js';
@@ -14,7 +14,8 @@ export interface PasswordGrantDeps {
   /** The credentials check (src/login/credentials.ts), shared with the login page. */
   credentials: CredentialDeps;
   minter: AccessTokenMinter;
-  events: EventBus;
+  /** After the work is done: its facts to events, metrics and logs. */
+  publisher: Pick<FactPublisher, 'published'>;
   accessTokenTtl: number;
   /** Every login starts a session (refresh family): its id is the `sid` that /logout ends. */
   sessions: Sessions;

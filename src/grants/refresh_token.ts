@@ -1,5 +1,5 @@
 import { invalidGrant, invalidRequest } from '../errors.js';
-import type { EventBus } from '../events.js';
+import type { FactPublisher } from '../facts/publisher.js';
 import { boundByClient, narrows } from '../sessions/bounds.js';
 import type { RefreshResult, Sessions } from '../sessions/sessions.js';
 import type { RefreshFamily, UserStore } from '../stores/types.js';
@@ -12,7 +12,8 @@ export interface RefreshGrantDeps {
   sessions: Sessions;
   users: UserStore;
   minter: AccessTokenMinter;
-  events: EventBus;
+  /** After the work is done: its facts to events, metrics and logs. */
+  publisher: Pick<FactPublisher, 'published'>;
   accessTokenTtl: number;
 }
 

@@ -1,4 +1,4 @@
-import type { LoginFact, LoginFailureReason, LoginMethod } from '../facts/facts.js';
+import type { LoginFact, LoginFailureReason, LoginMethod, LoginSucceeded } from '../facts/facts.js';
 import type { FactSink } from '../facts/publisher.js';
 import type { AuditStamp, UserRecord, UserStore } from '../stores/types.js';
 import { HashingBusy } from '../tokens/hashing_queue.js';
@@ -44,10 +44,14 @@ export type CredentialResult<S> =
   | { kind: 'busy'; retryAfterSeconds: number };
 
 /**
- * What a right password opens (a refresh family, a login session); `sessionId` goes into the
- * `login.succeeded` audit row.
+ * What a right password opens (a refresh family, a login session). An opener with a transaction
+ * writes `succeeded` in it and says `recorded`; otherwise its `sessionId` goes into the
+ * `login.succeeded` row written here.
  */
-export type OpenSession<S> = (user: UserRecord) => Promise<S & { sessionId?: string }>;
+export type OpenSession<S> = (
+  user: UserRecord,
+  succeeded: LoginSucceeded,
+) => Promise<S & { sessionId?: string; recorded?: boolean }>;
 
 /** Usernames and passwords are bounded so a request cannot turn argon2 into a DoS. */
 const MAX_CREDENTIAL_LENGTH = 1024;
@@ -97,15 +101,14 @@ export async function authenticateUser<S>(
     return reason === 'disabled' ? { kind: 'disabled' } : { kind: 'bad_credentials' };
   }
   await counted.succeeded();
-  const session = await open(user);
-  await deps.facts.record(attempt.stamp, [
-    {
-      ...base,
-      type: 'login.succeeded',
-      username: user.username,
-      userId: user.id,
-      sessionId: session.sessionId,
-    },
-  ]);
+  const succeeded: LoginSucceeded = {
+    ...base,
+    type: 'login.succeeded',
+    username: user.username,
+    userId: user.id,
+  };
+  const session = await open(user, succeeded);
+  if (!session.recorded)
+    await deps.facts.record(attempt.stamp, [{ ...succeeded, sessionId: session.sessionId }]);
   return { kind: 'ok', user, session };
 }

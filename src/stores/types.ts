@@ -1,3 +1,4 @@
+import type { SecurityFact } from '../facts/facts.js';
 /**
  * Narrow storage interfaces with domain verbs. Implementations are chosen once in the composition
  * root (src/compose.ts): Postgres via knex (real or PGlite), Redis or in-process memory.
@@ -242,6 +243,8 @@ export interface FamilyRevocation {
 export interface RevokedFamilies {
   familyIds: string[];
   revocations: Revocation[];
+  /** What the transaction established and audited, in order: for the publisher after commit. */
+  facts: SecurityFact[];
 }
 
 /** Everything one "end sessions" call ended: families, login sessions of /authorize, pending codes. */
@@ -304,7 +307,7 @@ export interface RefreshTokenStore {
       dpopJkt?: string | null;
     },
     token: NewRefreshToken,
-    limits: { maxLiveFamilies: number; evict: FamilyRevocation },
+    limits: { maxLiveFamilies: number; evict: FamilyRevocation; facts?: SecurityFact[] },
   ): Promise<RevokedFamilies>;
   /** Spends the presented token and inserts its child, or detects reuse and revokes the family. */
   rotate(input: RotateInput): Promise<RotateOutcome>;

@@ -4,6 +4,7 @@ import test from 'ava';
 import type { Knex } from 'knex';
 import { PostgresListener } from '../../src/db/notifications.js';
 import { EventBus } from '../../src/events.js';
+import { FactPublisher } from '../../src/facts/publisher.js';
 import { Sessions } from '../../src/sessions/sessions.js';
 import { MemoryDenylist } from '../../src/stores/memory/denylist.js';
 import { PostgresLoginSessionStore } from '../../src/stores/postgres/login_sessions.js';
@@ -55,8 +56,7 @@ function sessionsOn(db: Knex, denylist: Denylist) {
   return new Sessions({
     refreshTokens: new PostgresRefreshTokenStore(db),
     loginSessions: new PostgresLoginSessionStore(db),
-    denylist,
-    events: new EventBus(),
+    publisher: new FactPublisher({ events: new EventBus(), denylist }),
     settings: SETTINGS,
     now: Date.now,
   });
