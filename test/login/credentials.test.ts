@@ -56,7 +56,7 @@ async function setup(options: { limits?: Partial<RateLimitConfig>; queue?: Hashi
     },
   };
   const deps: CredentialDeps = { users, hasher: counting, throttle, facts };
-  const accounts = new UserAccounts({ users, hasher, now: clock.now, audit });
+  const accounts = new UserAccounts({ users, hasher, now: clock.now, facts });
   const user = await accounts.create(`u${randomBytes(4).toString('hex')}`, PASSWORD);
   const seen: Array<{ name: keyof TesseraEvents; payload: unknown }> = [];
   for (const name of ['login.succeeded', 'login.failed', 'login.locked'] as const) {
