@@ -486,7 +486,13 @@ function keyChangeSignal(b: Backends, options: BuildOptions): KeyChangeSignal {
   );
 }
 
-function keyLifecycle(b: Backends, s: Stores, keys: KeyRing, signal: KeyChangeSignal): KeyLifecycle {
+function keyLifecycle(
+  b: Backends,
+  s: Stores,
+  keys: KeyRing,
+  signal: KeyChangeSignal,
+  publisher: FactPublisher,
+): KeyLifecycle {
   const { config } = b;
   return new KeyLifecycle({
     store: s.signingKeys,
@@ -494,6 +500,7 @@ function keyLifecycle(b: Backends, s: Stores, keys: KeyRing, signal: KeyChangeSi
     kek: b.kek,
     signal,
     events: b.events,
+    publisher,
     now: b.now,
     settings: {
       signingAlg: config.signingAlg,
@@ -570,7 +577,7 @@ export async function buildDomain(b: Backends, s: Stores, options: BuildOptions 
     }),
     credentials,
     grants: grants(b, s, { credentials, minter, sessions, publisher }),
-    keyLifecycle: keyLifecycle(b, s, keys, keySignal),
+    keyLifecycle: keyLifecycle(b, s, keys, keySignal, publisher),
     keySignal,
     userAccounts: new UserAccounts({ users: s.users, hasher, now, facts, endSessions: endUserSessions }),
     clientAccounts: new ClientAccounts({
