@@ -21,6 +21,7 @@ import { PostgresReplayCache } from './dpop/replay_postgres.js';
 import { RedisReplayCache } from './dpop/replay_redis.js';
 import { Drain, type ReadinessCheck, runCheck } from './endpoints/health.js';
 import { EventBus } from './events.js';
+import { FactPublisher, FactRecorder } from './facts/publisher.js';
 import { authorizationCodeGrant } from './grants/authorization_code.js';
 import { clientCredentialsGrant } from './grants/client_credentials.js';
 import { passwordGrant } from './grants/password.js';
@@ -472,8 +473,12 @@ export interface Domain {
   keySignal: KeyChangeSignal;
   userAccounts: UserAccounts;
   clientAccounts: ClientAccounts;
-  /** Records changes that have no transaction of their own, and reads the trail. */
+  /** Reads and purges the audit trail. */
   audit: AuditTrail;
+  /** After commit, the one sender of facts to events, metrics, logs and the denylist cache. */
+  publisher: FactPublisher;
+  /** The writer of facts that have no transaction of their own (src/facts/publisher.ts). */
+  facts: FactRecorder;
   /** RFC 9449 §4.3 proof checks for /token and Tessera's own resources (docs/dpop.md). */
   dpopProofs: DpopProofVerifier;
   /** RFC 9449 §8 server nonces (required at /token with DPOP_NONCE=true). */
@@ -499,7 +504,13 @@ function keyChangeSignal(b: Backends, options: BuildOptions): KeyChangeSignal {
   );
 }
 
-function keyLifecycle(b: Backends, s: Stores, keys: KeyRing, signal: KeyChangeSignal): KeyLifecycle {
+function keyLifecycle(
+  b: Backends,
+  s: Stores,
+  keys: KeyRing,
+  signal: KeyChangeSignal,
+  publisher: FactPublisher,
+): KeyLifecycle {
   const { config } = b;
   return new KeyLifecycle({
     store: s.signingKeys,
@@ -507,6 +518,7 @@ function keyLifecycle(b: Backends, s: Stores, keys: KeyRing, signal: KeyChangeSi
     kek: b.kek,
     signal,
     events: b.events,
+    publisher,
     now: b.now,
     settings: {
       signingAlg: config.signingAlg,
@@ -522,24 +534,23 @@ function keyLifecycle(b: Backends, s: Stores, keys: KeyRing, signal: KeyChangeSi
 function grants(
   b: Backends,
   s: Stores,
-  d: Pick<Domain, 'credentials' | 'minter' | 'sessions'>,
+  d: Pick<Domain, 'credentials' | 'minter' | 'sessions' | 'publisher'>,
 ): GrantRegistry {
-  const { events } = b;
   const { accessTokenTtl } = b.config;
-  const { minter, sessions } = d;
+  const { minter, sessions, publisher } = d;
   return grantRegistry([
-    passwordGrant({ credentials: d.credentials, minter, events, accessTokenTtl, sessions }),
-    refreshTokenGrant({ sessions, users: s.users, minter, events, accessTokenTtl }),
+    passwordGrant({ credentials: d.credentials, minter, publisher, accessTokenTtl, sessions }),
+    refreshTokenGrant({ sessions, users: s.users, minter, publisher, accessTokenTtl }),
     authorizationCodeGrant({
       codes: s.authorizationCodes,
       sessions,
       users: s.users,
       minter,
-      events,
+      publisher,
       accessTokenTtl,
       now: b.now,
     }),
-    clientCredentialsGrant({ minter, events, accessTokenTtl }),
+    clientCredentialsGrant({ minter, publisher, accessTokenTtl }),
   ]);
 }
 
@@ -553,17 +564,18 @@ export async function buildDomain(b: Backends, s: Stores, options: BuildOptions 
   const verifier = new AccessTokenVerifier(keys, config.issuer, s.denylist, now, (id) =>
     s.clients.isActive(id),
   );
+  const publisher = new FactPublisher({ events, denylist: s.denylist });
   const sessions = new Sessions({
     refreshTokens: s.refreshTokens,
     loginSessions: s.loginSessionStore,
-    denylist: s.denylist,
-    events,
+    publisher,
     settings: config,
     now,
   });
   const keySignal = keyChangeSignal(b, options);
   const audit = new AuditTrail({ store: s.auditEvents, now });
-  const credentials = { users: s.users, hasher, throttle: s.rateLimits, audit, events };
+  const facts = new FactRecorder({ audit: s.auditEvents, denylist: s.denylist, publisher, now });
+  const credentials = { users: s.users, hasher, throttle: s.rateLimits, facts };
   const endUserSessions = async (id: string, reason: string, stamp: AuditStamp) =>
     void (await sessions.endUserSessions(id, reason, stamp));
   const dpopNonces = new HmacDpopNonces(b.kek, now);
@@ -582,32 +594,34 @@ export async function buildDomain(b: Backends, s: Stores, options: BuildOptions 
       now,
     }),
     credentials,
-    grants: grants(b, s, { credentials, minter, sessions }),
-    keyLifecycle: keyLifecycle(b, s, keys, keySignal),
+    grants: grants(b, s, { credentials, minter, sessions, publisher }),
+    keyLifecycle: keyLifecycle(b, s, keys, keySignal, publisher),
     keySignal,
-    userAccounts: new UserAccounts({ users: s.users, hasher, now, audit, endSessions: endUserSessions }),
+    userAccounts: new UserAccounts({ users: s.users, hasher, now, facts, endSessions: endUserSessions }),
     clientAccounts: new ClientAccounts({
       clients: s.clients,
       issuer: config.issuer,
       now,
-      audit,
+      facts,
       endSessions: endClientSessions,
     }),
     audit,
+    publisher,
+    facts,
     dpopProofs: new DpopProofVerifier({ replay: s.dpopReplay, nonces: dpopNonces, now, events: b.events }),
     dpopNonces,
     consents: new Consents({
       store: s.consentStore,
       ttl: config.thirdParty.consentTtl,
       now,
-      audit,
+      facts,
       sessions,
     }),
     registrations: new Registrations({
       clients: s.clients,
       store: s.registrationStore,
       consents: s.consentStore,
-      audit,
+      facts,
       endSessions: endClientSessions,
       issuer: config.issuer,
       scopes: config.thirdParty.scopes,

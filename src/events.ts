@@ -18,7 +18,7 @@ export interface TesseraEvents {
   'refresh.reuse_detected': [{ clientId: string; familyId: string }];
   /** An authorization code presented after it was used (RFC 6749 §4.1.2): its session is revoked. */
   'code.reuse_detected': [{ clientId: string; familyId: string | undefined }];
-  /** A right password: the password grant or the login page of /authorize (src/login/facts.ts). */
+  /** A right password: the password grant or the login page of /authorize (a fact of src/facts/facts.ts). */
   'login.succeeded': [{ clientId: string; userId: string; method: 'password' | 'authorization_code' }];
   'refresh.leeway_used': [{ clientId: string; familyId: string }];
   'session.revoked': [{ familyId: string; reason: string }];

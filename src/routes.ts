@@ -26,6 +26,7 @@ import { echoClaims } from './endpoints/me.js';
 import { revokeToken } from './endpoints/revoke.js';
 import { checkGrant, dispatchGrant } from './endpoints/token.js';
 import type { EventBus } from './events.js';
+import type { FactSink } from './facts/publisher.js';
 import { type GrantRegistry, supportedGrantTypes } from './grants/registry.js';
 import { ADMIN_SCOPES } from './grants/scope.js';
 import { requireAdminScope, requireBearer } from './http/bearer.js';
@@ -98,6 +99,8 @@ export interface RouteDeps {
   clientAccounts: AdminDeps['clientAccounts'];
   userAccounts: AdminDeps['userAccounts'];
   audit: AuditTrail;
+  /** The writer of facts without a transaction (src/facts/publisher.ts). */
+  facts: FactSink;
   dpopProofs: DpopProofVerifier;
   dpopNonces: DpopNonces;
   /** Third-party clients (docs/mcp.md). */
@@ -134,7 +137,7 @@ function browserSteps(d: RouteDeps) {
     cookies,
     clients: d.clients,
     ownerOf: (token) => d.sessions.ownerOf(token),
-    endSession: (sid) => d.sessions.end(sid, 'logout'),
+    endSession: (sid, stamp) => d.sessions.end(sid, 'logout', stamp),
     endLoginSession: (token) => d.loginSessions.end(token),
   };
   return {
@@ -198,14 +201,8 @@ export function steps(d: RouteDeps) {
       now: d.now,
       events,
     }),
-    revokeToken: revokeToken({
-      sessions: d.sessions,
-      verifier: d.verifier,
-      denylist: d.denylist,
-      events,
-      audit: d.audit,
-    }),
-    endSession: endSession({ sessions: d.sessions, denylist: d.denylist, audit: d.audit }),
+    revokeToken: revokeToken({ sessions: d.sessions, verifier: d.verifier, facts: d.facts }),
+    endSession: endSession({ sessions: d.sessions, facts: d.facts }),
     serveJwks: serveJwks({ keys: d.keys, jwksMaxAge: config.jwksMaxAge }),
     serveMetadata: serveMetadata({
       issuer: config.issuer,

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { OAuthError } from '../errors.js';
+import type { FactSink } from '../facts/publisher.js';
 import { isAdminScope, parseScope } from '../grants/scope.js';
 import {
   type AuditStamp,
@@ -13,7 +14,7 @@ import { randomToken, sha256 } from '../tokens/secrets.js';
 import { type AdminActor, type ClientChange, clientChangeRefusal, SYSTEM_ACTOR } from './admin_policy.js';
 import { browserRegistration, RegistrationError } from './browser_registration.js';
 import { type ListPage, loadPage } from './page.js';
-import { AccountError, type AuditRecorder } from './users.js';
+import { AccountError } from './users.js';
 
 export interface NewClientInput {
   name: string;
@@ -140,7 +141,8 @@ export class ClientAccounts {
       clients: ClientStore;
       issuer: string;
       now: () => number;
-      audit: AuditRecorder;
+      /** Every change and refusal is a fact (src/facts/facts.ts), written once by the facts writer. */
+      facts: FactSink;
       /** Ends every session issued to the client (wired by the refresh-session module). */
       endSessions?: (clientId: string, reason: string, stamp: AuditStamp) => Promise<void>;
     },
@@ -185,19 +187,18 @@ export class ClientAccounts {
       ...browser,
       dpopBoundAccessTokens: input.dpopBoundAccessTokens ?? false,
     });
-    await this.deps.audit.record(
-      stamp,
-      'client.created',
-      { clientId: client.id },
+    await this.deps.facts.record(stamp, [
       {
-        grant_types: grantTypes,
+        type: 'client.created',
+        clientId: client.id,
+        grantTypes,
         scopes,
-        public: secret === undefined,
-        admin: client.isAdmin,
-        introspect: client.canIntrospect,
-        dpop_bound_access_tokens: client.dpopBoundAccessTokens,
+        isPublic: secret === undefined,
+        isAdmin: client.isAdmin,
+        canIntrospect: client.canIntrospect,
+        dpopBoundAccessTokens: client.dpopBoundAccessTokens,
       },
-    );
+    ]);
     return secret === undefined ? { client_id: client.id } : { client_id: client.id, client_secret: secret };
   }
 
@@ -264,12 +265,9 @@ export class ClientAccounts {
       changes.dpopBoundAccessTokens = input.dpopBoundAccessTokens;
     const updated = await this.deps.clients.update(clientId, changes);
     if (!updated) throw new AccountError('not_found', `no client ${clientId}`);
-    await this.deps.audit.record(
-      stamp,
-      'client.updated',
-      { clientId },
-      { fields: Object.keys(changes).map(fieldName) },
-    );
+    await this.deps.facts.record(stamp, [
+      { type: 'client.updated', clientId, fields: Object.keys(changes).map(fieldName) },
+    ]);
     return describeClient(updated);
   }
 
@@ -279,7 +277,7 @@ export class ClientAccounts {
     const stamp = stampOf(actor);
     const ok = await this.deps.clients.disable(clientId, new Date(this.deps.now()));
     if (!ok) throw new AccountError('not_found', `no client ${clientId}`);
-    await this.deps.audit.record(stamp, 'client.disabled', { clientId });
+    await this.deps.facts.record(stamp, [{ type: 'client.disabled', clientId }]);
     await this.deps.endSessions?.(clientId, 'client_disabled', stamp);
     return { client_id: clientId, disabled: true };
   }
@@ -294,7 +292,7 @@ export class ClientAccounts {
     const secret = randomToken(32);
     if (!(await this.deps.clients.setSecretHash(clientId, sha256(secret))))
       throw new AccountError('not_found', `no client ${clientId}`);
-    await this.deps.audit.record(stamp, 'client.secret_rotated', { clientId });
+    await this.deps.facts.record(stamp, [{ type: 'client.secret_rotated', clientId }]);
     return { client_id: clientId, client_secret: secret };
   }
 
@@ -306,12 +304,14 @@ export class ClientAccounts {
   ) {
     const refusal = clientChangeRefusal(actor, change, target);
     if (refusal === undefined) return;
-    await this.deps.audit.record(
-      stampOf(actor),
-      'admin.refused',
-      { clientId: target.id ?? null },
-      { action: `client.${change}`, reason: 'insufficient_privilege' },
-    );
+    await this.deps.facts.record(stampOf(actor), [
+      {
+        type: 'admin.refused',
+        clientId: target.id ?? null,
+        action: `client.${change}`,
+        reason: 'insufficient_privilege',
+      },
+    ]);
     throw new AccountError('forbidden', refusal);
   }
 

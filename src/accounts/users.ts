@@ -1,14 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { SYSTEM_STAMP } from '../audit/trail.js';
 import { StoreError } from '../errors.js';
-import type {
-  AuditDetail,
-  AuditEventType,
-  AuditStamp,
-  AuditSubject,
-  UserRecord,
-  UserStore,
-} from '../stores/types.js';
+import type { FactSink } from '../facts/publisher.js';
+import type { AuditStamp, UserRecord, UserStore } from '../stores/types.js';
 import type { PasswordHasher } from '../tokens/passwords.js';
 import { passwordPolicyError } from '../tokens/passwords.js';
 import { type ListPage, loadPage } from './page.js';
@@ -28,21 +22,12 @@ export class AccountError extends Error {
 const USERNAME = /^[A-Za-z0-9._@+-]{1,128}$/;
 const ROLE = /^[A-Za-z0-9._:-]{1,64}$/;
 
-/** Writes one audit event for a change that has no transaction of its own (src/audit/trail.ts). */
-export interface AuditRecorder {
-  record(
-    stamp: AuditStamp,
-    type: AuditEventType,
-    subject?: AuditSubject,
-    detail?: AuditDetail,
-  ): Promise<void>;
-}
-
 export interface UserAccountsDeps {
   users: UserStore;
   hasher: PasswordHasher;
   now: () => number;
-  audit: AuditRecorder;
+  /** Every change is a fact (src/facts/facts.ts), written once by the facts writer. */
+  facts: FactSink;
   /**
    * Ends all of the user's sessions: refresh families, login sessions of /authorize and pending
    * codes (the one operation of src/sessions/sessions.ts `endUserSessions`).
@@ -99,12 +84,9 @@ export class UserAccounts {
           throw new AccountError('exists', `user ${username} exists`, 'username');
         throw err;
       });
-    await this.deps.audit.record(
-      stamp,
-      'user.created',
-      { userId: user.id, username: user.username },
-      { roles: user.roles },
-    );
+    await this.deps.facts.record(stamp, [
+      { type: 'user.created', userId: user.id, username: user.username, roles: user.roles },
+    ]);
     return { id: user.id, username: user.username };
   }
 
@@ -115,7 +97,9 @@ export class UserAccounts {
   async disable(ref: UserRef, stamp: AuditStamp = SYSTEM_STAMP): Promise<{ id: string; username: string }> {
     const user = await this.resolve(ref);
     await this.deps.users.disable(user.id, new Date(this.deps.now()));
-    await this.deps.audit.record(stamp, 'user.disabled', { userId: user.id, username: user.username });
+    await this.deps.facts.record(stamp, [
+      { type: 'user.disabled', userId: user.id, username: user.username },
+    ]);
     await this.deps.endSessions?.(user.id, 'user_disabled', stamp);
     return { id: user.id, username: user.username };
   }
@@ -133,10 +117,9 @@ export class UserAccounts {
       await this.deps.hasher.hash(password),
       new Date(this.deps.now()),
     );
-    await this.deps.audit.record(stamp, 'user.password_changed', {
-      userId: user.id,
-      username: user.username,
-    });
+    await this.deps.facts.record(stamp, [
+      { type: 'user.password_changed', userId: user.id, username: user.username },
+    ]);
     await this.deps.endSessions?.(user.id, 'password_changed', stamp);
     return { id: user.id, username: user.username };
   }

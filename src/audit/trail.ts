@@ -53,25 +53,11 @@ export interface AuditTrailDeps {
 }
 
 /**
- * The audit trail of changes that have no transaction of their own (a failed login, a lockout, an
- * access-token revocation, an admin change). The write is awaited: an event is never dropped
- * silently, and a database outage fails the request like any other write.
+ * Reading and purging the audit trail. Rows are written only as facts (src/facts/): inside the
+ * change's own transaction, or by the facts writer for a change that has none.
  */
 export class AuditTrail {
   constructor(private readonly deps: AuditTrailDeps) {}
-
-  event(stamp: AuditStamp, type: AuditEventType, subject?: AuditSubject, detail?: AuditDetail): AuditEvent {
-    return auditEvent(stamp, type, new Date(this.deps.now()), subject, detail);
-  }
-
-  record(
-    stamp: AuditStamp,
-    type: AuditEventType,
-    subject?: AuditSubject,
-    detail?: AuditDetail,
-  ): Promise<void> {
-    return this.deps.store.record([this.event(stamp, type, subject, detail)]);
-  }
 
   /** Newest first; one more row than asked tells whether another page exists. */
   async list(query: Omit<AuditQuery, 'limit'> & { limit?: number }): Promise<AuditPage> {

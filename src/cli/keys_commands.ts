@@ -49,7 +49,7 @@ export const keyCommands: Record<string, Command> = {
     async run({ services }) {
       const s = await services();
       const result = await rewrapKeys(s.signingKeys, s.kek, s.config.keyEncryptionKeyPrevious);
-      await s.audit.record(CLI_STAMP, 'key.rewrapped', {}, { ...result });
+      await s.facts.record(CLI_STAMP, [{ type: 'key.rewrapped', ...result }]);
       return result;
     },
   },

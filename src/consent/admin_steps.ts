@@ -1,8 +1,8 @@
 import type { Context, Middleware } from 'koa';
 import { AccountError, type UserAccounts } from '../accounts/users.js';
 import { OAuthError } from '../errors.js';
+import { requestStamp } from '../facts/stamp.js';
 import { bearerClaims } from '../http/bearer.js';
-import { auditStamp } from '../http/request_log.js';
 import type { Consents } from './consents.js';
 
 export interface ConsentAdminDeps {
@@ -31,7 +31,7 @@ export function adminConsentSteps(deps: ConsentAdminDeps) {
       const u = await user(ctx);
       const clientId = String(ctx.params.client_id ?? '');
       if (clientId === '' || clientId.length > 2048) throw new OAuthError('not_found', 'no such consent');
-      const stamp = auditStamp(ctx, bearerClaims(ctx).client_id);
+      const stamp = requestStamp(ctx, bearerClaims(ctx).client_id);
       ctx.body = { user_id: u.id, ...(await deps.consents.revoke(u.id, clientId, stamp)) };
     },
   } satisfies Record<string, Middleware>;

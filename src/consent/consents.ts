@@ -1,4 +1,4 @@
-import type { AuditTrail } from '../audit/trail.js';
+import type { FactSink } from '../facts/publisher.js';
 import type { Sessions } from '../sessions/sessions.js';
 import type { AuditStamp } from '../stores/types.js';
 import type { ConsentRecord, ConsentStore } from './store.js';
@@ -15,7 +15,8 @@ export interface ConsentDeps {
   /** CONSENT_TTL in seconds. */
   ttl: number;
   now: () => number;
-  audit: Pick<AuditTrail, 'record'>;
+  /** Every grant, refusal and revocation is a fact, written once by the facts writer. */
+  facts: FactSink;
   sessions: Pick<Sessions, 'listLive' | 'end'>;
 }
 
@@ -56,28 +57,28 @@ export class Consents {
       grantedAt,
       expiresAt: new Date(grantedAt.getTime() + this.deps.ttl * 1000),
     });
-    await this.deps.audit.record(
-      stamp,
-      'consent.granted',
-      { userId, clientId: subject.clientId },
+    await this.deps.facts.record(stamp, [
       {
+        type: 'consent.granted',
+        userId,
+        clientId: subject.clientId,
         scope: key.scope,
         resource: key.resource,
       },
-    );
+    ]);
   }
 
   async deny(userId: string, subject: ConsentSubject, stamp: AuditStamp): Promise<void> {
     const key = keyOf(userId, subject);
-    await this.deps.audit.record(
-      stamp,
-      'consent.denied',
-      { userId, clientId: subject.clientId },
+    await this.deps.facts.record(stamp, [
       {
+        type: 'consent.denied',
+        userId,
+        clientId: subject.clientId,
         scope: key.scope,
         resource: key.resource,
       },
-    );
+    ]);
   }
 
   async list(userId: string) {
@@ -89,15 +90,9 @@ export class Consents {
     const revoked = await this.deps.store.revoke(userId, clientId);
     const families = (await this.deps.sessions.listLive(userId)).filter((f) => f.clientId === clientId);
     for (const f of families) await this.deps.sessions.end(f.id, 'consent_revoked', stamp);
-    await this.deps.audit.record(
-      stamp,
-      'consent.revoked',
-      { userId, clientId },
-      {
-        consents: revoked,
-        sessions_ended: families.length,
-      },
-    );
+    await this.deps.facts.record(stamp, [
+      { type: 'consent.revoked', userId, clientId, consents: revoked, sessionsEnded: families.length },
+    ]);
     return { client_id: clientId, consents_revoked: revoked, sessions_ended: families.length };
   }
 }

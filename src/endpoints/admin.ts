@@ -6,10 +6,10 @@ import { isStorableTime, LIST_PAGE_MAX } from '../accounts/page.js';
 import { AccountError, isUuid, type UserAccounts } from '../accounts/users.js';
 import { AUDIT_PAGE_MAX, type AuditTrail, decodeCursor, describeAuditEvent } from '../audit/trail.js';
 import { OAuthError } from '../errors.js';
+import { requestStamp } from '../facts/stamp.js';
 import { ADMIN_SCOPE } from '../grants/scope.js';
 import { bearerClaims } from '../http/bearer.js';
 import { jsonDocument, queryFields } from '../http/input.js';
-import { auditStamp } from '../http/request_log.js';
 import { describeSession, type Sessions } from '../sessions/sessions.js';
 import { AUDIT_EVENT_TYPES, type AuditEventType } from '../stores/types.js';
 import { type AdminBody, adminBodies, firstIssue } from './admin_schemas.js';
@@ -54,7 +54,7 @@ async function account<T>(work: () => Promise<T>): Promise<T> {
 }
 
 /** The acting admin client and this request: the audit stamp of every change. */
-const adminStamp = (ctx: Context) => auditStamp(ctx, bearerClaims(ctx).client_id);
+const adminStamp = (ctx: Context) => requestStamp(ctx, bearerClaims(ctx).client_id);
 /** The same, with the privilege its token holds, for changes the admin policy decides on. */
 const adminActor = (ctx: Context) => tokenActor(adminStamp(ctx), bearerClaims(ctx).scope ?? '');
 

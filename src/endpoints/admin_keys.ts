@@ -1,8 +1,8 @@
 import type { Context } from 'koa';
 import { invalidRequest, OAuthError } from '../errors.js';
+import { requestStamp } from '../facts/stamp.js';
 import { bearerClaims } from '../http/bearer.js';
 import { jsonDocument } from '../http/input.js';
-import { auditStamp } from '../http/request_log.js';
 import { type KeyLifecycle, KeyLifecycleError } from '../keys/lifecycle.js';
 
 export interface AdminKeysDeps {
@@ -47,7 +47,7 @@ export function listKeys(deps: AdminKeysDeps) {
 export function rotateKeys(deps: AdminKeysDeps) {
   return async function rotateKeys(ctx: Context): Promise<void> {
     try {
-      const stamp = auditStamp(ctx, bearerClaims(ctx).client_id);
+      const stamp = requestStamp(ctx, bearerClaims(ctx).client_id);
       ctx.body = { keys: await deps.keyLifecycle.rotate({ force: rotateForce(ctx), audit: stamp }) };
     } catch (err) {
       throw lifecycleError(err);
@@ -59,7 +59,7 @@ export function rotateKeys(deps: AdminKeysDeps) {
 export function revokeKey(deps: AdminKeysDeps) {
   return async function revokeKey(ctx: Context): Promise<void> {
     try {
-      const stamp = auditStamp(ctx, bearerClaims(ctx).client_id);
+      const stamp = requestStamp(ctx, bearerClaims(ctx).client_id);
       ctx.body = { keys: await deps.keyLifecycle.revoke(String(ctx.params.kid), stamp) };
     } catch (err) {
       throw lifecycleError(err);

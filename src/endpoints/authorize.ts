@@ -13,10 +13,10 @@ import {
 import type { ConsentSubject, Consents } from '../consent/consents.js';
 import { OAuthError } from '../errors.js';
 import type { EventBus } from '../events.js';
+import { requestStamp } from '../facts/stamp.js';
 import { type BrowserCookies, readCookie, setCookie } from '../http/cookies.js';
 import { toOAuthError } from '../http/error_handler.js';
 import { bodyFields, queryFields } from '../http/input.js';
-import { auditStamp } from '../http/request_log.js';
 import { authenticateUser, type CredentialDeps, type CredentialResult } from '../login/credentials.js';
 import {
   contentSecurityPolicy,
@@ -253,7 +253,7 @@ export function signIn(deps: AuthorizeEndpointDeps) {
       username,
       password,
       ip: ctx.ip,
-      stamp: auditStamp(ctx, request.client.id),
+      stamp: requestStamp(ctx, request.client.id),
       method: 'authorization_code' as const,
     };
     const result = await authenticateUser(deps.credentials, attempt, async (user) => {
@@ -334,7 +334,7 @@ export function decideConsent(deps: AuthorizeEndpointDeps) {
     const { user, sessionId } = signedIn;
     if (!csrfMatches(ctx, deps)) return showConsentPage(ctx, deps, 403, true);
     const decision = ctx.state.authorizeForm?.values.get('decision');
-    const stamp = auditStamp(ctx, request.client.id);
+    const stamp = requestStamp(ctx, request.client.id);
     if (decision === 'allow') {
       await deps.consents.grant(user.id, consentSubject(request), stamp);
       return redirectWithCode(ctx, deps, user, sessionId);

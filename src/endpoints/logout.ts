@@ -1,15 +1,12 @@
 import type { Context } from 'koa';
-import type { AuditRecorder } from '../accounts/users.js';
+import type { FactSink } from '../facts/publisher.js';
+import { requestStamp } from '../facts/stamp.js';
 import { bearerClaims } from '../http/bearer.js';
-import { auditStamp } from '../http/request_log.js';
 import type { Sessions } from '../sessions/sessions.js';
-import type { Denylist } from '../stores/types.js';
-import { denylistAccessToken } from '../tokens/access_token.js';
 
 export interface LogoutEndpointDeps {
   sessions: Sessions;
-  denylist: Denylist;
-  audit: AuditRecorder;
+  facts: FactSink;
 }
 
 /**
@@ -20,16 +17,19 @@ export interface LogoutEndpointDeps {
 export function endSession(deps: LogoutEndpointDeps) {
   return async function endSession(ctx: Context): Promise<void> {
     const claims = bearerClaims(ctx);
-    const stamp = auditStamp(ctx, claims.client_id);
+    const stamp = requestStamp(ctx, claims.client_id);
     if (claims.sid) await deps.sessions.end(claims.sid, 'logout', stamp);
     else {
-      await denylistAccessToken(deps.denylist, claims, 'logout');
-      await deps.audit.record(
-        stamp,
-        'token.revoked',
-        { clientId: claims.client_id },
-        { token_type: 'access_token', jti: claims.jti, reason: 'logout' },
-      );
+      await deps.facts.record(stamp, [
+        {
+          type: 'token.revoked',
+          token: 'access',
+          clientId: claims.client_id,
+          jti: claims.jti,
+          expiresAt: new Date(claims.exp * 1000),
+          reason: 'logout',
+        },
+      ]);
     }
     ctx.status = 204;
   };

@@ -1,21 +1,18 @@
 import type { Context } from 'koa';
-import type { AuditRecorder } from '../accounts/users.js';
 import { invalidRequest } from '../errors.js';
-import type { EventBus } from '../events.js';
+import type { FactSink } from '../facts/publisher.js';
+import { requestStamp } from '../facts/stamp.js';
 import { authenticatedClient } from '../http/client_auth.js';
 import { params } from '../http/params.js';
-import { auditStamp } from '../http/request_log.js';
 import type { Sessions } from '../sessions/sessions.js';
-import type { AuditStamp, ClientRecord, Denylist } from '../stores/types.js';
-import { type AccessTokenVerifier, denylistAccessToken, TokenRejected } from '../tokens/access_token.js';
+import type { AuditStamp, ClientRecord } from '../stores/types.js';
+import { type AccessTokenVerifier, TokenRejected } from '../tokens/access_token.js';
 
 export interface RevokeEndpointDeps {
   sessions: Sessions;
   verifier: AccessTokenVerifier;
-  denylist: Denylist;
-  events: EventBus;
-  /** Access-token revocations (a refresh token's is written in its family's transaction). */
-  audit: AuditRecorder;
+  /** Access-token revocations: denylisted, audited, published (a refresh token's is written in its family's transaction). */
+  facts: FactSink;
 }
 
 /** RFC 7009 §2.1 hint values (RFC 7009 §4.1.2 registry). */
@@ -38,14 +35,18 @@ async function revokeAccessToken(
     throw err;
   }
   if (claims.client_id !== client.id) return 'wrong_client';
-  await denylistAccessToken(deps.denylist, claims, 'revoked_by_client');
-  deps.events.emit('token.revoked', { clientId: client.id, kind: 'access', id: claims.jti });
-  await deps.audit.record(
-    stamp,
-    'token.revoked',
-    { clientId: client.id, username: claims.username, sessionId: claims.sid },
-    { token_type: 'access_token', jti: claims.jti },
-  );
+  // Blocked by its `jti` until it expires on its own (after that it is refused anyway).
+  await deps.facts.record(stamp, [
+    {
+      type: 'token.revoked',
+      token: 'access',
+      clientId: client.id,
+      jti: claims.jti,
+      expiresAt: new Date(claims.exp * 1000),
+      username: claims.username,
+      sid: claims.sid,
+    },
+  ]);
   return 'revoked';
 }
 
@@ -64,7 +65,7 @@ export function revokeToken(deps: RevokeEndpointDeps) {
     // token type it issues, whatever the hint says.
     const hint = p.get('token_type_hint');
     const { client, method } = authenticatedClient(ctx);
-    const stamp = auditStamp(ctx, client.id);
+    const stamp = requestStamp(ctx, client.id);
     const lookups: Record<Hint, () => Promise<Outcome>> = {
       refresh_token: () => deps.sessions.revokeRefreshToken(client, token, stamp),
       access_token: () => revokeAccessToken(deps, client, token, stamp),

@@ -1,5 +1,6 @@
 import type { Context, Next } from 'koa';
 import { invalidRequest, OAuthError } from '../errors.js';
+import { requestStamp } from '../facts/stamp.js';
 import type { GrantRegistry } from '../grants/registry.js';
 import type { GrantHandler } from '../grants/types.js';
 import { authenticatedClient } from '../http/client_auth.js';
@@ -33,11 +34,12 @@ export function checkGrant(grants: GrantRegistry) {
 export async function dispatchGrant(ctx: Context): Promise<void> {
   const grant = ctx.state.grant;
   if (!grant) throw new Error('checkGrant must run first');
+  const { client } = authenticatedClient(ctx);
   ctx.body = await grant.handle({
-    client: authenticatedClient(ctx).client,
+    client,
     params: params(ctx),
     ip: ctx.ip,
-    requestId: ctx.state.requestId,
+    stamp: requestStamp(ctx, client.id),
     // Set by checkDpopProof (src/dpop/token_proof.ts) when the request carried a valid proof.
     ...(ctx.state.dpop ? { dpop: ctx.state.dpop } : {}),
   });

@@ -3,7 +3,7 @@ import { AUTHORIZATION_CODE } from '../authorize/codes.js';
 import { verifierMatches } from '../authorize/pkce.js';
 import { type DpopBinding, refreshBinding } from '../dpop/binding.js';
 import { invalidGrant, invalidRequest } from '../errors.js';
-import type { EventBus } from '../events.js';
+import type { FactPublisher } from '../facts/publisher.js';
 import { boundByClient } from '../sessions/bounds.js';
 import type { Sessions } from '../sessions/sessions.js';
 import type {
@@ -23,7 +23,8 @@ export interface AuthorizationCodeGrantDeps {
   sessions: Sessions;
   users: UserStore;
   minter: AccessTokenMinter;
-  events: EventBus;
+  /** After the work is done: its facts to events, metrics and logs. */
+  publisher: Pick<FactPublisher, 'published'>;
   accessTokenTtl: number;
   now: () => number;
 }
@@ -70,7 +71,9 @@ function jktMatches(expected: string, presented: string | undefined): boolean {
  */
 export function authorizationCodeGrant(deps: AuthorizationCodeGrantDeps): GrantHandler {
   const replayed = async (client: ClientRecord, code: AuthorizationCodeRecord) => {
-    deps.events.emit('code.reuse_detected', { clientId: client.id, familyId: code.familyId ?? undefined });
+    await deps.publisher.published([
+      { type: 'code.reuse_detected', clientId: client.id, familyId: code.familyId ?? undefined },
+    ]);
     if (code.familyId) await deps.sessions.end(code.familyId, 'code_reuse');
     return invalidGrant('authorization code presented again: its session is revoked');
   };

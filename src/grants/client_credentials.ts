@@ -1,5 +1,5 @@
 import { OAuthError } from '../errors.js';
-import type { EventBus } from '../events.js';
+import type { FactPublisher } from '../facts/publisher.js';
 import type { AccessTokenMinter } from '../tokens/access_token.js';
 import { issueAccessToken } from './issue_token.js';
 import { ADMIN_SCOPES, resolveAudience, resolveScope } from './scope.js';
@@ -7,7 +7,8 @@ import type { GrantHandler } from './types.js';
 
 export interface ClientCredentialsDeps {
   minter: AccessTokenMinter;
-  events: EventBus;
+  /** After the work is done: its facts to events, metrics and logs. */
+  publisher: Pick<FactPublisher, 'published'>;
   accessTokenTtl: number;
 }
 

@@ -1,5 +1,5 @@
 import type { DpopBinding } from '../dpop/binding.js';
-import type { EventBus } from '../events.js';
+import type { FactPublisher } from '../facts/publisher.js';
 import type { ClientRecord, GrantType, UserRecord } from '../stores/types.js';
 import type { AccessTokenMinter, MintInput } from '../tokens/access_token.js';
 import type { TokenResponseBody } from './types.js';
@@ -9,13 +9,14 @@ export const accessTokenTtl = (client: ClientRecord, fallback: number) => client
 
 export interface IssueDeps {
   minter: AccessTokenMinter;
-  events: EventBus;
+  /** After the work is done: its facts to events, metrics and logs. */
+  publisher: Pick<FactPublisher, 'published'>;
   accessTokenTtl: number;
 }
 
 /**
  * Every grant ends here: mint the RFC 9068 access token with the client's lifetime (bound to the
- * DPoP key when the request proved one, RFC 9449 §6), emit
+ * DPoP key when the request proved one, RFC 9449 §6), publish
  * `token.issued`, answer the RFC 6749 §5.1 body (a refresh token only when one is given).
  */
 export async function issueAccessToken(
@@ -30,13 +31,16 @@ export async function issueAccessToken(
   const { grantType, client, refreshToken, dpop, ...claims } = input;
   const ttl = accessTokenTtl(client, deps.accessTokenTtl);
   const { token, kid } = await deps.minter.mint({ ...claims, ttl, ...(dpop ? { jkt: dpop.jkt } : {}) });
-  deps.events.emit('token.issued', {
-    grantType,
-    clientId: client.id,
-    sub: claims.subject,
-    kid,
-    ...(claims.sid === undefined ? {} : { sid: claims.sid }),
-  });
+  await deps.publisher.published([
+    {
+      type: 'token.issued',
+      grantType,
+      clientId: client.id,
+      sub: claims.subject,
+      kid,
+      ...(claims.sid === undefined ? {} : { sid: claims.sid }),
+    },
+  ]);
   return {
     access_token: token,
     // RFC 9449 §5: a bound token is a DPoP token, to be presented with `Authorization: DPoP`.

@@ -1,6 +1,6 @@
 import { refreshBinding } from '../dpop/binding.js';
 import { invalidGrant, invalidRequest } from '../errors.js';
-import type { EventBus } from '../events.js';
+import type { FactPublisher } from '../facts/publisher.js';
 import { tooManyRequests } from '../http/rate_limits.js';
 import { authenticateUser, type CredentialDeps } from '../login/credentials.js';
 import type { Sessions } from '../sessions/sessions.js';
@@ -8,13 +8,14 @@ import type { AccessTokenMinter } from '../tokens/access_token.js';
 import { HashingBusy } from '../tokens/hashing_queue.js';
 import { issueUserToken } from './issue_token.js';
 import { audienceList, resolveAudience, resolveScope, userScopes } from './scope.js';
-import { type GrantHandler, grantStamp } from './types.js';
+import type { GrantHandler } from './types.js';
 
 export interface PasswordGrantDeps {
   /** The credentials check (src/login/credentials.ts), shared with the login page. */
   credentials: CredentialDeps;
   minter: AccessTokenMinter;
-  events: EventBus;
+  /** After the work is done: its facts to events, metrics and logs. */
+  publisher: Pick<FactPublisher, 'published'>;
   accessTokenTtl: number;
   /** Every login starts a session (refresh family): its id is the `sid` that /logout ends. */
   sessions: Sessions;
@@ -36,7 +37,7 @@ export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
       const scope = resolveScope(params.get('scope'), allowed, allowed);
       const audience = resolveAudience(params.get('resource'), client);
 
-      const stamp = grantStamp(request);
+      const { stamp } = request;
       const attempt = { clientId: client.id, username, password, ip, stamp, method: 'password' as const };
       const result = await authenticateUser(deps.credentials, attempt, async (user) => {
         const session = await deps.sessions.start({

@@ -1,18 +1,19 @@
 import { invalidGrant, invalidRequest } from '../errors.js';
-import type { EventBus } from '../events.js';
+import type { FactPublisher } from '../facts/publisher.js';
 import { boundByClient, narrows } from '../sessions/bounds.js';
 import type { RefreshResult, Sessions } from '../sessions/sessions.js';
 import type { RefreshFamily, UserStore } from '../stores/types.js';
 import type { AccessTokenMinter } from '../tokens/access_token.js';
 import { issueUserToken } from './issue_token.js';
 import { narrowAudience, resolveScope } from './scope.js';
-import { type GrantHandler, grantStamp } from './types.js';
+import type { GrantHandler } from './types.js';
 
 export interface RefreshGrantDeps {
   sessions: Sessions;
   users: UserStore;
   minter: AccessTokenMinter;
-  events: EventBus;
+  /** After the work is done: its facts to events, metrics and logs. */
+  publisher: Pick<FactPublisher, 'published'>;
   accessTokenTtl: number;
 }
 
@@ -36,7 +37,7 @@ export function refreshTokenGrant(deps: RefreshGrantDeps): GrantHandler {
     grantType: 'refresh_token',
     async handle(request) {
       const { client, params } = request;
-      const stamp = grantStamp(request);
+      const { stamp } = request;
       const presented = params.get('refresh_token');
       if (presented === undefined) throw invalidRequest('refresh_token is required');
       const requestedScope = params.get('scope');

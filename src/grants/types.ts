@@ -17,18 +17,11 @@ export interface GrantRequest {
   params: Params;
   /** Client IP (X-Forwarded-For only when TRUST_PROXY). */
   ip: string;
-  /** The request's X-Request-Id, for the audit trail. */
-  requestId?: string;
+  /** The request's audit stamp (src/facts/stamp.ts): the client acted, from this IP, in this request. */
+  stamp: AuditStamp;
   /** The key of the request's verified DPoP proof (src/dpop/token_proof.ts), if it sent one. */
   dpop?: DpopBinding;
 }
-
-/** The audit stamp of a grant: the client acted, from this IP, in this request. */
-export const grantStamp = (request: GrantRequest): AuditStamp => ({
-  actor: request.client.id,
-  ip: request.ip,
-  requestId: request.requestId ?? null,
-});
 
 /** One grant per module: its name and its handler, registered in grants/registry.ts. */
 export interface GrantHandler {

@@ -1,6 +1,7 @@
 import type { Context, Middleware, Next } from 'koa';
 import { OAuthError } from '../errors.js';
-import type { ClientRecord, ClientStore } from '../stores/types.js';
+import { requestStamp } from '../facts/stamp.js';
+import type { AuditStamp, ClientRecord, ClientStore } from '../stores/types.js';
 import { registeredOrigin, shareWithClient } from './browser_cors.js';
 import { authenticatedClient } from './client_auth.js';
 import { type BrowserCookies, clearCookie, readCookie, setCookie } from './cookies.js';
@@ -103,7 +104,8 @@ export interface BrowserLogoutDeps {
   clients: Pick<ClientStore, 'findById'>;
   /** The client and session of a refresh token. */
   ownerOf(refreshToken: string): Promise<{ clientId: string; sid: string } | undefined>;
-  endSession(sid: string): Promise<unknown>;
+  /** Audited with `stamp`, like a logout with a bearer token. */
+  endSession(sid: string, stamp: AuditStamp): Promise<unknown>;
   endLoginSession(token: string): Promise<void>;
 }
 
@@ -139,7 +141,8 @@ export function browserLogout(deps: BrowserLogoutDeps): Middleware {
     const token = client && readCookie(ctx, deps.cookies.refresh(client.id));
     const owner = token === undefined ? undefined : await deps.ownerOf(token);
     // A cookie naming no session of this client is merely stale: clearing it is the whole logout.
-    if (owner && owner.clientId === client?.id) await deps.endSession(owner.sid);
+    if (owner && owner.clientId === client?.id)
+      await deps.endSession(owner.sid, requestStamp(ctx, owner.clientId));
     await clearBrowserSide(ctx, client, deps);
     ctx.status = 204;
   };

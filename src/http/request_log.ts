@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import type { Logger } from 'pino';
-import type { AuditStamp } from '../stores/types.js';
 
 declare module 'koa' {
   interface DefaultState {
@@ -62,9 +61,4 @@ export function requestLog(log: Logger) {
       else lines.info(line, 'request');
     }
   };
-}
-
-/** Who did a change over HTTP, from where, in which request: the stamp of its audit events. */
-export function auditStamp(ctx: Context, actor: string): AuditStamp {
-  return { actor, ip: ctx.ip, requestId: ctx.state.requestId ?? null };
 }

@@ -1,5 +1,8 @@
 import type { SigningAlg } from '../config.js';
 import type { EventBus } from '../events.js';
+import { auditRows } from '../facts/audit_rows.js';
+import type { KeyFact } from '../facts/facts.js';
+import type { FactPublisher } from '../facts/publisher.js';
 import type { AuditStamp, KeyTransition, SigningKeyRecord, SigningKeyStore } from '../stores/types.js';
 import { generateSigningKey, openPrivateJwk, sealPrivateJwk } from './key_material.js';
 import type { KeyRing } from './keyring.js';
@@ -59,7 +62,9 @@ export interface KeyLifecycleDeps {
   keys: KeyRing;
   kek: Uint8Array;
   signal: KeyChangeSignal;
+  /** Operational signals only (keys reloaded, Redis degraded); key facts go to the publisher. */
   events: EventBus;
+  publisher: Pick<FactPublisher, 'published'>;
   now: () => number;
   settings: {
     signingAlg: SigningAlg;
@@ -95,6 +100,7 @@ export class KeyLifecycle {
    */
   async rotate(options: RotateOptions = {}): Promise<KeyInfo[] | null> {
     const hold = await this.retirementHold();
+    let rotated: KeyFact | undefined;
     const after = await this.deps.store.transition(async (keys) => {
       const at = this.deps.now();
       const active = keys.find((k) => k.state === 'active');
@@ -109,29 +115,23 @@ export class KeyLifecycle {
         throw new KeyLifecycleError('rotation_refused', refusal, true);
       }
       const newNext = await this.newNextKey(at);
-      const audit = options.audit && {
-        ...options.audit,
-        type: 'key.rotated' as const,
-        at: new Date(at),
+      rotated = {
+        type: 'key.rotated',
         kid: next.kid,
-        detail: { previous_kid: active?.kid ?? '', next_kid: newNext.kid, forced: options.force === true },
+        previousKid: active?.kid ?? '',
+        nextKid: newNext.kid,
+        forced: options.force === true,
       };
       return {
         at: new Date(at),
         promote: true,
         retiredExpiresAt: new Date(at + hold),
         newNext,
-        audit: audit ? [audit] : [],
+        audit: auditRows(options.audit, new Date(at), [rotated]),
       };
     });
-    if (!after) return null;
-    const active = after.find((k) => k.state === 'active');
-    const next = after.find((k) => k.state === 'next');
-    this.deps.events.emit('key.rotated', {
-      activeKid: active?.kid ?? '',
-      nextKid: next?.kid ?? '',
-      forced: options.force === true,
-    });
+    if (!after || !rotated) return null;
+    await this.deps.publisher.published([rotated]);
     await this.propagate('rotation');
     return after.map(describeKey);
   }
@@ -143,29 +143,19 @@ export class KeyLifecycle {
    */
   async revoke(kid: string, audit?: AuditStamp): Promise<KeyInfo[]> {
     const hold = await this.retirementHold();
-    let changed = false;
+    let revoked: KeyFact | undefined;
     const after = await this.deps.store.transition(async (keys) => {
       const target = keys.find((k) => k.kid === kid);
       if (!target) throw new KeyLifecycleError('unknown_key', 'no key with this kid');
       if (target.state === 'revoked') return null;
-      changed = true;
       const at = this.deps.now();
+      revoked = { type: 'key.revoked', kid, previousState: target.state };
       const change: KeyTransition = {
         at: new Date(at),
         revokeKid: kid,
         promote: false,
         retiredExpiresAt: new Date(at + hold),
-        audit: audit
-          ? [
-              {
-                ...audit,
-                type: 'key.revoked',
-                at: new Date(at),
-                kid,
-                detail: { previous_state: target.state },
-              },
-            ]
-          : [],
+        audit: auditRows(audit, new Date(at), [revoked]),
       };
       if (target.state === 'active') {
         change.promote = true;
@@ -175,8 +165,8 @@ export class KeyLifecycle {
       }
       return change;
     });
-    if (changed) {
-      this.deps.events.emit('key.revoked', { kid });
+    if (revoked) {
+      await this.deps.publisher.published([revoked]);
       await this.propagate('revocation');
     }
     return (after ?? (await this.deps.store.list())).map(describeKey);

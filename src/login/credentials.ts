@@ -1,14 +1,17 @@
+import type { LoginFact, LoginFailureReason, LoginMethod, LoginSucceeded } from '../facts/facts.js';
+import type { FactSink } from '../facts/publisher.js';
 import type { AuditStamp, UserRecord, UserStore } from '../stores/types.js';
 import { HashingBusy } from '../tokens/hashing_queue.js';
 import type { PasswordHasher } from '../tokens/passwords.js';
-import { type LoginFactDeps, type LoginFailureReason, type LoginMethod, publishLoginFact } from './facts.js';
 import type { LoginThrottle } from './throttle.js';
 
 /**
  * What checking a password needs: the password grant and the login page of /authorize share it,
  * and with it one throttle (docs/security.md).
  */
-export interface CredentialDeps extends LoginFactDeps {
+export interface CredentialDeps {
+  /** The login facts of an attempt are written once here (src/facts/publisher.ts). */
+  facts: FactSink;
   users: Pick<UserStore, 'findByUsername'>;
   hasher: Pick<PasswordHasher, 'verify' | 'verifyUnknownUser'>;
   throttle: LoginThrottle;
@@ -41,10 +44,14 @@ export type CredentialResult<S> =
   | { kind: 'busy'; retryAfterSeconds: number };
 
 /**
- * What a right password opens (a refresh family, a login session); `sessionId` goes into the
- * `login.succeeded` audit row.
+ * What a right password opens (a refresh family, a login session). An opener with a transaction
+ * writes `succeeded` in it and says `recorded`; otherwise its `sessionId` goes into the
+ * `login.succeeded` row written here.
  */
-export type OpenSession<S> = (user: UserRecord) => Promise<S & { sessionId?: string }>;
+export type OpenSession<S> = (
+  user: UserRecord,
+  succeeded: LoginSucceeded,
+) => Promise<S & { sessionId?: string; recorded?: boolean }>;
 
 /** Usernames and passwords are bounded so a request cannot turn argon2 into a DoS. */
 const MAX_CREDENTIAL_LENGTH = 1024;
@@ -58,7 +65,7 @@ async function passwordMatches(deps: CredentialDeps, user: UserRecord | undefine
  * A password sign-in under the throttle (docs/redis.md, "Rate limits"). The attempt is counted
  * before any hashing, so a locked or spent username+IP pair or IP costs no argon2 work; a
  * disabled user's right password counts as a failure, so the throttle never tells a guesser which
- * password was right. Every outcome is published once here as a login fact (facts.ts).
+ * password was right. Every outcome is recorded once here as a login fact (src/facts/facts.ts).
  */
 export async function authenticateUser<S>(
   deps: CredentialDeps,
@@ -84,22 +91,24 @@ export async function authenticateUser<S>(
     if (err instanceof HashingBusy) return { kind: 'busy', retryAfterSeconds: err.retryAfterSeconds };
     throw err;
   }
-  const facts = { stamp: attempt.stamp, clientId: attempt.clientId, username, method: attempt.method };
+  const base = { clientId: attempt.clientId, username, method: attempt.method };
   if (!user || !matches || user.disabledAt) {
     const reason: LoginFailureReason = !user ? 'unknown_user' : !matches ? 'bad_password' : 'disabled';
     const locked = await counted.failed();
-    await publishLoginFact(deps, { ...facts, type: 'login.failed', reason, userId: user?.id });
-    if (locked) await publishLoginFact(deps, { ...facts, type: 'login.locked' });
+    const facts: LoginFact[] = [{ ...base, type: 'login.failed', reason, userId: user?.id }];
+    if (locked) facts.push({ ...base, type: 'login.locked' });
+    await deps.facts.record(attempt.stamp, facts);
     return reason === 'disabled' ? { kind: 'disabled' } : { kind: 'bad_credentials' };
   }
   await counted.succeeded();
-  const session = await open(user);
-  await publishLoginFact(deps, {
-    ...facts,
+  const succeeded: LoginSucceeded = {
+    ...base,
     type: 'login.succeeded',
     username: user.username,
     userId: user.id,
-    sessionId: session.sessionId,
-  });
+  };
+  const session = await open(user, succeeded);
+  if (!session.recorded)
+    await deps.facts.record(attempt.stamp, [{ ...succeeded, sessionId: session.sessionId }]);
   return { kind: 'ok', user, session };
 }

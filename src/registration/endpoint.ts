@@ -2,10 +2,10 @@ import type { Context, Middleware, Next } from 'koa';
 import { RateLimiterRes } from 'rate-limiter-flexible';
 import { OAuthError } from '../errors.js';
 import type { EventBus } from '../events.js';
+import { requestStamp } from '../facts/stamp.js';
 import { rateLimitAddress } from '../http/client_ip.js';
 import { jsonDocument } from '../http/input.js';
 import type { Limiter, LimiterFactory } from '../http/limiter_store.js';
-import { auditStamp } from '../http/request_log.js';
 import type { Registrations } from './registrations.js';
 
 /** RFC 6750 §2.1: the registration access token, from the Authorization header only. */
@@ -51,7 +51,7 @@ export function registrationSteps(deps: RegistrationEndpointDeps) {
     async registerClient(ctx: Context) {
       // The one strict reader (src/http/input.ts) already refused encodings, bad text and repeated keys.
       const body = jsonDocument(ctx);
-      const answer = await deps.registrations.register(body, auditStamp(ctx, registrationActor(ctx)));
+      const answer = await deps.registrations.register(body, requestStamp(ctx, registrationActor(ctx)));
       ctx.status = 201;
       ctx.set('Location', answer.registration_client_uri);
       ctx.body = answer;
@@ -63,10 +63,10 @@ export function registrationSteps(deps: RegistrationEndpointDeps) {
       const token = registrationToken(ctx);
       // The one strict reader (src/http/input.ts) already refused encodings, bad text and repeated keys.
       const body = jsonDocument(ctx);
-      ctx.body = await deps.registrations.update(id(ctx), token, body, auditStamp(ctx, id(ctx)));
+      ctx.body = await deps.registrations.update(id(ctx), token, body, requestStamp(ctx, id(ctx)));
     },
     async deleteRegistration(ctx: Context) {
-      await deps.registrations.delete(id(ctx), registrationToken(ctx), auditStamp(ctx, id(ctx)));
+      await deps.registrations.delete(id(ctx), registrationToken(ctx), requestStamp(ctx, id(ctx)));
       ctx.status = 204;
     },
   } satisfies Record<string, Middleware>;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import type { AuditTrail } from '../audit/trail.js';
 import type { ConsentStore } from '../consent/store.js';
 import { OAuthError } from '../errors.js';
+import type { FactSink } from '../facts/publisher.js';
 import type { AuditStamp, ClientRecord, ClientStore } from '../stores/types.js';
 import { THIRD_PARTY_FIXED } from '../thirdparty/limits.js';
 import { randomToken, secretMatches, sha256 } from '../tokens/secrets.js';
@@ -12,7 +12,8 @@ export interface RegistrationDeps {
   clients: Pick<ClientStore, 'create' | 'findById' | 'update' | 'disable'>;
   store: RegistrationStore;
   consents: Pick<ConsentStore, 'revokeClient'>;
-  audit: Pick<AuditTrail, 'record'>;
+  /** Every registration change is a fact, written once by the facts writer. */
+  facts: FactSink;
   /** Ends every session of the client (RFC 7592 §2.3: a deleted client's grants go with it). */
   endSessions: (clientId: string, reason: string, stamp: AuditStamp) => Promise<void>;
   issuer: string;
@@ -86,18 +87,17 @@ export class Registrations {
       await this.deps.clients.disable(client.id, at).catch(() => undefined);
       throw err;
     }
-    await this.deps.audit.record(
-      stamp,
-      'client.registered',
-      { clientId: client.id },
+    await this.deps.facts.record(stamp, [
       {
-        application_type: metadata.application_type,
-        auth_method: metadata.token_endpoint_auth_method,
-        grant_types: metadata.grant_types,
-        redirect_hosts: metadata.redirect_uris.map(hostOf),
+        type: 'client.registered',
+        clientId: client.id,
+        applicationType: metadata.application_type,
+        authMethod: metadata.token_endpoint_auth_method,
+        grantTypes: metadata.grant_types,
+        redirectHosts: metadata.redirect_uris.map(hostOf),
         scope: metadata.scope,
       },
-    );
+    ]);
     return this.answer(client, metadata, {
       ...(secret === undefined ? {} : { client_secret: secret, client_secret_expires_at: 0 }),
       registration_access_token: accessToken,
@@ -160,15 +160,14 @@ export class Registrations {
     });
     if (!updated) throw invalidToken('client vanished');
     await this.deps.store.update(clientId, { ...metadata }, new Date(this.deps.now()));
-    await this.deps.audit.record(
-      stamp,
-      'client.registration_updated',
-      { clientId },
+    await this.deps.facts.record(stamp, [
       {
-        redirect_hosts: metadata.redirect_uris.map(hostOf),
+        type: 'client.registration_updated',
+        clientId,
+        redirectHosts: metadata.redirect_uris.map(hostOf),
         scope: metadata.scope,
       },
-    );
+    ]);
     return this.answer(updated, metadata);
   }
 
@@ -182,7 +181,7 @@ export class Registrations {
     await this.deps.clients.disable(clientId, at);
     await this.deps.store.delete(clientId);
     await this.deps.consents.revokeClient(clientId);
-    await this.deps.audit.record(stamp, 'client.registration_deleted', { clientId });
+    await this.deps.facts.record(stamp, [{ type: 'client.registration_deleted', clientId }]);
     await this.deps.endSessions(clientId, 'client_deleted', stamp);
   }
 }

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { StoreError } from '../errors.js';
-import type { EventBus } from '../events.js';
+import type { LoginSucceeded, SessionKind } from '../facts/facts.js';
+import type { FactPublisher } from '../facts/publisher.js';
 import type {
   AuditStamp,
   ClientRecord,
-  Denylist,
   EndedSessions,
   FamilyRevocation,
   LoginSessionStore,
@@ -16,7 +16,6 @@ import type {
 } from '../stores/types.js';
 import { randomToken, sha256 } from '../tokens/secrets.js';
 import type { SessionBounds } from './bounds.js';
-import type { SessionKind } from './facts.js';
 
 /** The lifetimes this module reads (seconds); per-client overrides win over these. */
 export interface SessionSettings {
@@ -31,8 +30,8 @@ export interface SessionDeps {
   refreshTokens: RefreshTokenStore;
   /** Read for the session lists; login sessions are ended by the refresh store's transactions. */
   loginSessions: Pick<LoginSessionStore, 'listLive'>;
-  denylist: Denylist;
-  events: EventBus;
+  /** After commit: the facts the store wrote go to events, metrics, logs and the denylist cache. */
+  publisher: Pick<FactPublisher, 'published'>;
   settings: SessionSettings;
   now: () => number;
 }
@@ -50,6 +49,8 @@ export interface NewSession {
   loginSessionId?: string | null;
   /** RFC 9449 §5: bind the family's refresh tokens to this DPoP key (src/dpop/binding.ts). */
   dpopJkt?: string;
+  /** The sign-in that starts the session: audited in its transaction, with the family as `sessionId`. */
+  login?: LoginSucceeded;
 }
 
 /** One line of a session list (`sessions list`, GET /admin/users/{id}/sessions). */
@@ -136,12 +137,11 @@ export class Sessions {
   }
 
   /**
-   * After the store committed a revocation: put the sids in the fast denylist (only its cache: the
-   * durable record was written in the same transaction) and emit one event per family.
+   * After the store committed: its facts to the publisher, and the sids it revoked to the denylist
+   * cache only (the durable record was written in the same transaction).
    */
-  private async publishRevoked(revoked: RevokedFamilies, reason: string): Promise<string[]> {
-    if (revoked.revocations.length > 0) await this.deps.denylist.cache(revoked.revocations);
-    for (const familyId of revoked.familyIds) this.deps.events.emit('session.revoked', { familyId, reason });
+  private async publishRevoked(revoked: RevokedFamilies): Promise<string[]> {
+    await this.deps.publisher.published(revoked.facts, revoked.revocations);
     return revoked.familyIds;
   }
 
@@ -164,11 +164,12 @@ export class Sessions {
     const limits = {
       maxLiveFamilies: this.deps.settings.maxSessionsPerUser,
       evict: this.familyRevocation('session_limit', input.stamp),
+      facts: input.login ? [{ ...input.login, sessionId: family.id }] : [],
     };
     const evicted = await retryConflictOnce(() =>
       this.deps.refreshTokens.createFamily(family, token.record, limits),
     );
-    await this.publishRevoked(evicted, 'session_limit');
+    await this.publishRevoked(evicted);
     return { sid: family.id, refreshToken: token.value };
   }
 
@@ -208,7 +209,9 @@ export class Sessions {
     }
     switch (outcome.kind) {
       case 'rotated':
-        this.deps.events.emit('refresh.rotated', { clientId: client.id, familyId: outcome.family.id });
+        await this.deps.publisher.published([
+          { type: 'refresh.rotated', clientId: client.id, familyId: outcome.family.id },
+        ]);
         return {
           ok: true,
           family: outcome.family,
@@ -216,7 +219,9 @@ export class Sessions {
           ...(outcome.user ? { user: outcome.user } : {}),
         };
       case 'leeway':
-        this.deps.events.emit('refresh.leeway_used', { clientId: client.id, familyId: outcome.family.id });
+        await this.deps.publisher.published([
+          { type: 'refresh.leeway_used', clientId: client.id, familyId: outcome.family.id },
+        ]);
         return {
           ok: true,
           family: outcome.family,
@@ -224,8 +229,7 @@ export class Sessions {
           ...(outcome.user ? { user: outcome.user } : {}),
         };
       case 'reuse':
-        this.deps.events.emit('refresh.reuse_detected', { clientId: client.id, familyId: outcome.family.id });
-        await this.publishRevoked(outcome.revoked, 'refresh_reuse');
+        await this.publishRevoked(outcome.revoked);
         return { ok: false, reason: 'reuse' };
       default:
         return { ok: false, reason: outcome.kind };
@@ -249,10 +253,7 @@ export class Sessions {
         this.familyRevocation('revoked_by_client', audit),
       ),
     );
-    if (outcome.kind === 'revoked') {
-      await this.publishRevoked(outcome.revoked, 'revoked_by_client');
-      this.deps.events.emit('token.revoked', { clientId: client.id, kind: 'refresh', id: outcome.family.id });
-    }
+    if (outcome.kind === 'revoked') await this.publishRevoked(outcome.revoked);
     return outcome.kind;
   }
 
@@ -261,7 +262,7 @@ export class Sessions {
     const revoked = await retryConflictOnce(() =>
       this.deps.refreshTokens.revokeFamily(familyId, this.familyRevocation(reason, audit)),
     );
-    return (await this.publishRevoked(revoked, reason)).length > 0;
+    return (await this.publishRevoked(revoked)).length > 0;
   }
 
   /** The family keeps only what its client still allows (src/sessions/bounds.ts). */
@@ -313,7 +314,7 @@ export class Sessions {
       this.deps.refreshTokens.endSession(id, this.familyRevocation(reason, audit)),
     );
     if (!ended) return false;
-    await this.publishRevoked(ended, reason);
+    await this.publishRevoked(ended);
     return true;
   }
 
@@ -326,7 +327,7 @@ export class Sessions {
     const ended: EndedSessions = await retryConflictOnce(() =>
       this.deps.refreshTokens.revokeUserSessions(userId, this.familyRevocation(reason, audit)),
     );
-    const familyIds = await this.publishRevoked(ended, reason);
+    const familyIds = await this.publishRevoked(ended);
     return { familyIds, loginSessionIds: ended.loginSessionIds, pendingCodes: ended.pendingCodes };
   }
 
@@ -336,7 +337,6 @@ export class Sessions {
       await retryConflictOnce(() =>
         this.deps.refreshTokens.revokeClientFamilies(clientId, this.familyRevocation(reason, audit)),
       ),
-      reason,
     );
   }
 }

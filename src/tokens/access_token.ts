@@ -80,18 +80,6 @@ export class AccessTokenMinter {
   }
 }
 
-/**
- * Blocks one access token by its `jti` until it expires on its own (after that it is refused
- * anyway, so the entry can go): /revoke of an access token and /logout of a token without `sid`.
- */
-export function denylistAccessToken(
-  denylist: Denylist,
-  claims: Pick<AccessTokenClaims, 'jti' | 'exp'>,
-  reason: string,
-): Promise<void> {
-  return denylist.add([{ kind: 'jti', value: claims.jti, expiresAt: new Date(claims.exp * 1000), reason }]);
-}
-
 /** Why a token was refused: logged and counted, never sent beyond `invalid_token`. */
 export type TokenRejection =
   | 'malformed'

@@ -4,6 +4,7 @@ import test from 'ava';
 import type { Knex } from 'knex';
 import { PostgresListener } from '../../src/db/notifications.js';
 import { EventBus } from '../../src/events.js';
+import { FactPublisher } from '../../src/facts/publisher.js';
 import { Sessions } from '../../src/sessions/sessions.js';
 import { MemoryDenylist } from '../../src/stores/memory/denylist.js';
 import { PostgresLoginSessionStore } from '../../src/stores/postgres/login_sessions.js';
@@ -12,6 +13,7 @@ import { PostgresRefreshTokenStore } from '../../src/stores/postgres/refresh_tok
 import { PostgresRevocationStore } from '../../src/stores/postgres/revocations.js';
 import type { ClientRecord, Denylist, Revocation } from '../../src/stores/types.js';
 import { fileDatabase } from '../helpers/database.js';
+import { factsOn } from '../helpers/facts.js';
 
 /**
  * A session's revocation is written durably once, inside the family's own transaction; the
@@ -27,6 +29,8 @@ class CountedRevocations extends PostgresRevocationStore {
     return super.record(entries, at);
   }
 }
+
+const STAMP = { actor: 'test', ip: null, requestId: null };
 
 const SETTINGS = {
   accessTokenTtl: 900,
@@ -55,8 +59,7 @@ function sessionsOn(db: Knex, denylist: Denylist) {
   return new Sessions({
     refreshTokens: new PostgresRefreshTokenStore(db),
     loginSessions: new PostgresLoginSessionStore(db),
-    denylist,
-    events: new EventBus(),
+    publisher: new FactPublisher({ events: new EventBus(), denylist }),
     settings: SETTINGS,
     now: Date.now,
   });
@@ -70,9 +73,12 @@ test('ending sessions writes the durable revocation once: the denylist only cach
   const { userId, client } = await fixtures(db);
   const one = await sessions.start({ userId, client, scope: 'read', audience: ['https://api.example.com'] });
   const two = await sessions.start({ userId, client, scope: 'read', audience: ['https://api.example.com'] });
-  t.true(await sessions.end(one.sid, 'logout'));
-  t.is((await sessions.endUserSessions(userId, 'admin_revoked')).familyIds.length, 1);
+  t.true(await sessions.end(one.sid, 'logout', STAMP));
+  t.is((await sessions.endUserSessions(userId, 'admin_revoked', STAMP)).familyIds.length, 1);
   t.is(durable.writes, 0, 'no second durable write');
+  // Each family's end is audited once, in its own transaction.
+  const ended = await db('audit_events').where({ type: 'session.ended' }).select('session_id');
+  t.deepEqual(ended.map((r: { session_id: string }) => r.session_id).sort(), [one.sid, two.sid].sort());
   for (const sid of [one.sid, two.sid]) {
     t.true(await denylist.isRevoked(randomUUID(), sid), 'cached at once');
     t.true(await durable.anyRevoked([{ kind: 'sid', value: sid }], new Date()), 'recorded durably');
@@ -111,9 +117,23 @@ run(`Postgres-only mode: ending a session notifies the other instances once${tag
     audience: ['https://api.example.com'],
   });
   await sessions.end(sid, 'logout');
-  const mine = () => heard.filter((p) => p.endsWith(` ${sid}`)).length;
-  for (let waited = 0; mine() === 0 && waited < 2000; waited += 10) await sleep(10);
+  // An access token's revocation has no transaction: the facts writer records it durably once.
+  const { facts } = factsOn(database.db, new EventBus(), Date.now, denylist);
+  const jti = randomUUID();
+  await facts.record(STAMP, [
+    {
+      type: 'token.revoked',
+      token: 'access',
+      clientId: client.id,
+      jti,
+      expiresAt: new Date(Date.now() + 60_000),
+    },
+  ]);
+  const heardOf = (value: string) => heard.filter((p) => p.endsWith(` ${value}`)).length;
+  for (let waited = 0; (heardOf(sid) === 0 || heardOf(jti) === 0) && waited < 2000; waited += 10)
+    await sleep(10);
   // Give a second notification the time the first one took, and then some.
   await sleep(200);
-  t.is(mine(), 1);
+  t.is(heardOf(sid), 1);
+  t.is(heardOf(jti), 1);
 });

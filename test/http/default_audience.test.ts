@@ -20,7 +20,7 @@ test.serial(
       clients: new PostgresClientStore(s.database.db, 'http://localhost:8080'),
       issuer: 'http://localhost:8080',
       now: Date.now,
-      audit: s.services.audit,
+      facts: s.services.facts,
     });
     const created = await cli.create({ name: 'made by the CLI', grantTypes: ['client_credentials'] });
     const res = await clientCredentials(s, {

@@ -13,6 +13,7 @@ import { HashingQueue } from '../../src/tokens/hashing_queue.js';
 import { PasswordHasher } from '../../src/tokens/passwords.js';
 import { TEST_HASHING, testClock } from '../helpers/app.js';
 import { fileDatabase } from '../helpers/database.js';
+import { factsOn } from '../helpers/facts.js';
 
 // The credentials check against the real user and audit stores (PGlite, or Postgres with
 // DATABASE_URL), the real hasher and the real throttle on process memory with a fake clock.
@@ -35,6 +36,7 @@ async function setup(options: { limits?: Partial<RateLimitConfig>; queue?: Hashi
   const events = new EventBus();
   const users = new PostgresUserStore(db);
   const audit = new AuditTrail({ store: new PostgresAuditStore(db), now: clock.now });
+  const { facts } = factsOn(db, events, clock.now);
   const hasher = new PasswordHasher(TEST_HASHING, options.queue ?? new HashingQueue());
   const throttle = new RateLimits({
     limiter: limiterFactory({ kind: 'memory' }),
@@ -53,8 +55,8 @@ async function setup(options: { limits?: Partial<RateLimitConfig>; queue?: Hashi
       return hasher.verifyUnknownUser(password);
     },
   };
-  const deps: CredentialDeps = { users, hasher: counting, throttle, audit, events };
-  const accounts = new UserAccounts({ users, hasher, now: clock.now, audit });
+  const deps: CredentialDeps = { users, hasher: counting, throttle, facts };
+  const accounts = new UserAccounts({ users, hasher, now: clock.now, facts });
   const user = await accounts.create(`u${randomBytes(4).toString('hex')}`, PASSWORD);
   const seen: Array<{ name: keyof TesseraEvents; payload: unknown }> = [];
   for (const name of ['login.succeeded', 'login.failed', 'login.locked'] as const) {

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
-import { auditRows, type SessionFact } from '../../sessions/facts.js';
+import { auditRows } from '../../facts/audit_rows.js';
+import type { SecurityFact, SessionFact } from '../../facts/facts.js';
 import type {
   EndedSessions,
   FamilyRevocation,
@@ -90,7 +91,7 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
       dpopJkt?: string | null;
     },
     token: NewRefreshToken,
-    limits: { maxLiveFamilies: number; evict: FamilyRevocation },
+    limits: { maxLiveFamilies: number; evict: FamilyRevocation; facts?: SecurityFact[] },
   ): Promise<RevokedFamilies> {
     return this.inTransaction(async (trx) => {
       // The user's row lock serialises this user's logins, so two at once cannot both see room.
@@ -109,7 +110,7 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
               live.slice(0, excess).map((r) => r.id),
               limits.evict,
             )
-          : { familyIds: [], revocations: [] };
+          : NOTHING_REVOKED;
       await trx('refresh_families').insert({
         id: family.id,
         user_id: family.userId,
@@ -122,7 +123,9 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
         dpop_jkt: family.dpopJkt ?? null,
       });
       await insertToken(trx, family.id, family.clientId, null, token, family.createdAt, family.expiresAt);
-      return evicted;
+      // What started the family (a login) is audited in its transaction, after what it evicted.
+      const started = await writeFacts(trx, limits.evict, limits.facts ?? []);
+      return { ...evicted, facts: [...evicted.facts, ...started] };
     });
   }
 
@@ -171,28 +174,20 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
         }
       }
       // Reuse (RFC 9700 §4.14.2): revoke the whole family in this same transaction.
-      await insertAuditEvents(
-        trx,
-        auditRows(input.audit, [
-          {
-            type: 'refresh.reuse_detected',
-            sid: family.id,
-            userId: family.userId,
-            clientId: family.clientId,
-            at: now,
-          },
-        ]),
-      );
-      const revoked = await revokeFamiliesTx(trx, [family.id], {
+      const revocation = {
         reason: 'refresh_reuse',
         at: now,
         accessTokenTtl: input.accessTokenTtl,
         audit: input.audit,
-      });
+      };
+      const reuse = await writeFacts(trx, revocation, [
+        { type: 'refresh.reuse_detected', sid: family.id, userId: family.userId, clientId: family.clientId },
+      ]);
+      const revoked = await revokeFamiliesTx(trx, [family.id], revocation);
       return {
         kind: 'reuse',
         family: { ...family, revokedAt: now, revokedReason: 'refresh_reuse' },
-        revoked,
+        revoked: { ...revoked, facts: [...reuse, ...revoked.facts] },
       };
     });
   }
@@ -289,20 +284,21 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
       if (!locked) return { kind: 'not_found' };
       if (locked.token.client_id !== clientId) return { kind: 'wrong_client' };
       const { family } = locked;
-      await insertAuditEvents(
-        trx,
-        auditRows(revocation.audit, [
-          {
-            type: 'token.revoked',
-            sid: family.id,
-            userId: family.userId,
-            clientId: family.clientId,
-            at: revocation.at,
-          },
-        ]),
-      );
+      const token = await writeFacts(trx, revocation, [
+        {
+          type: 'token.revoked',
+          token: 'refresh',
+          sid: family.id,
+          userId: family.userId,
+          clientId: family.clientId,
+        },
+      ]);
       const revoked = await revokeFamiliesTx(trx, [family.id], revocation);
-      return { kind: 'revoked', family: locked.family, revoked };
+      return {
+        kind: 'revoked',
+        family: locked.family,
+        revoked: { ...revoked, facts: [...token, ...revoked.facts] },
+      };
     });
   }
 
@@ -319,14 +315,19 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
       if (!family) {
         const logins = await endLoginSessionsTx(trx, { id }, revocation);
         if (logins.deleted === 0) return undefined;
-        return { familyIds: [], revocations: [], loginSessionIds: logins.ended, pendingCodes: 0 };
+        return { ...NOTHING_REVOKED, facts: logins.facts, loginSessionIds: logins.ended, pendingCodes: 0 };
       }
       const revoked = await revokeFamiliesTx(trx, [id], revocation);
       // The browser sign-in that started this family ends with it: no fresh code without a password.
       const logins = family.login_session_id
-        ? (await endLoginSessionsTx(trx, { id: family.login_session_id }, revocation)).ended
-        : [];
-      return { ...revoked, loginSessionIds: logins, pendingCodes: 0 };
+        ? await endLoginSessionsTx(trx, { id: family.login_session_id }, revocation)
+        : { ended: [], facts: [] };
+      return {
+        ...revoked,
+        facts: [...revoked.facts, ...logins.facts],
+        loginSessionIds: logins.ended,
+        pendingCodes: 0,
+      };
     });
   }
 
@@ -339,7 +340,12 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
       );
       const logins = await endLoginSessionsTx(trx, { user_id: userId }, revocation);
       const pendingCodes = await deletePendingCodesTx(trx, userId);
-      return { ...revoked, loginSessionIds: logins.ended, pendingCodes };
+      return {
+        ...revoked,
+        facts: [...revoked.facts, ...logins.facts],
+        loginSessionIds: logins.ended,
+        pendingCodes,
+      };
     });
   }
 
@@ -386,7 +392,7 @@ async function endLoginSessionsTx(
   trx: Knex.Transaction,
   where: { user_id: string } | { id: string },
   revocation: FamilyRevocation,
-): Promise<{ ended: string[]; deleted: number }> {
+): Promise<{ ended: string[]; deleted: number; facts: SessionFact[] }> {
   const deleted = await deleteLoginSessionsTx(trx, where);
   const ended = deleted.filter((l) => l.expiresAt > revocation.at);
   const facts: SessionFact[] = ended.map((l) => ({
@@ -396,10 +402,9 @@ async function endLoginSessionsTx(
     userId: l.userId,
     clientId: null,
     reason: revocation.reason,
-    at: revocation.at,
   }));
-  await insertAuditEvents(trx, auditRows(revocation.audit, facts));
-  return { ended: ended.map((l) => l.id), deleted: deleted.length };
+  await writeFacts(trx, revocation, facts);
+  return { ended: ended.map((l) => l.id), deleted: deleted.length, facts };
 }
 /** RFC 9449 §5: a bound family is refreshed only with a proof of its own key. */
 const keyMatches = (family: RefreshFamily, input: RotateInput) =>
@@ -517,13 +522,13 @@ async function revokeFamiliesTx(
   ids: string[],
   revocation: FamilyRevocation,
 ): Promise<RevokedFamilies> {
-  if (ids.length === 0) return { familyIds: [], revocations: [] };
+  if (ids.length === 0) return NOTHING_REVOKED;
   const rows: { id: string; client_id: string; user_id: string }[] = await trx('refresh_families')
     .whereIn('id', ids)
     .whereNull('revoked_at')
     .update({ revoked_at: revocation.at, revoked_reason: revocation.reason })
     .returning(['id', 'client_id', 'user_id']);
-  if (rows.length === 0) return { familyIds: [], revocations: [] };
+  if (rows.length === 0) return NOTHING_REVOKED;
   const facts: SessionFact[] = rows.map((r) => ({
     type: 'session.ended',
     kind: 'refresh',
@@ -531,9 +536,8 @@ async function revokeFamiliesTx(
     userId: r.user_id,
     clientId: r.client_id,
     reason: revocation.reason,
-    at: revocation.at,
   }));
-  await insertAuditEvents(trx, auditRows(revocation.audit, facts));
+  await writeFacts(trx, revocation, facts);
   const clientIds = [...new Set(rows.map((r) => r.client_id))];
   const ttls = new Map<string, number | null>(
     (await trx('clients').whereIn('id', clientIds).select('id', 'access_token_ttl')).map(
@@ -549,5 +553,20 @@ async function revokeFamiliesTx(
     reason: revocation.reason,
   }));
   await upsertRevocations(trx, revocations, revocation.at);
-  return { familyIds: rows.map((r) => r.id), revocations };
+  return { familyIds: rows.map((r) => r.id), revocations, facts };
+}
+
+const NOTHING_REVOKED: RevokedFamilies = { familyIds: [], revocations: [], facts: [] };
+
+/**
+ * The facts of a change, audited inside its transaction (src/facts/audit_rows.ts) with the stamp
+ * and time of the revocation that carries them; returned for the publisher after commit.
+ */
+async function writeFacts<F extends SecurityFact>(
+  trx: Knex.Transaction,
+  revocation: Pick<FamilyRevocation, 'audit' | 'at'>,
+  facts: F[],
+): Promise<F[]> {
+  await insertAuditEvents(trx, auditRows(revocation.audit, revocation.at, facts));
+  return facts;
 }

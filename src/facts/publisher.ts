@@ -1,0 +1,103 @@
+import type { EventBus } from '../events.js';
+import type { AuditStamp, AuditStore, Denylist, Revocation } from '../stores/types.js';
+import { auditRows, revocationRows } from './audit_rows.js';
+import type { SecurityFact } from './facts.js';
+
+export interface FactPublisherDeps {
+  events: EventBus;
+  /** Only its cache: whoever established a revocation already wrote it durably. */
+  denylist: Pick<Denylist, 'cache'>;
+}
+
+/**
+ * After commit: the one place facts leave their operation. The denylist cache learns what the
+ * transaction revoked (the durable rows are already in `revocations`, and in the Postgres-only
+ * mode its trigger has notified every instance once); the event bus gets one event per fact,
+ * and src/observability.ts turns events into metrics and log lines.
+ */
+export class FactPublisher {
+  constructor(private readonly deps: FactPublisherDeps) {}
+
+  async published(facts: readonly SecurityFact[], revoked: readonly Revocation[] = []): Promise<void> {
+    if (revoked.length > 0) await this.deps.denylist.cache([...revoked]);
+    for (const fact of facts) emit(this.deps.events, fact);
+  }
+}
+
+/** The event of a fact, in the payload src/events.ts declares; facts without one are audit-only. */
+function emit(events: EventBus, f: SecurityFact): void {
+  switch (f.type) {
+    case 'session.ended':
+      // Login sessions of /authorize never had an event; a family's end is `session.revoked`.
+      if (f.kind === 'refresh') events.emit('session.revoked', { familyId: f.sid, reason: f.reason });
+      return;
+    case 'refresh.reuse_detected':
+      events.emit(f.type, { clientId: f.clientId, familyId: f.sid });
+      return;
+    case 'token.revoked':
+      events.emit(f.type, {
+        clientId: f.clientId,
+        kind: f.token,
+        id: f.token === 'refresh' ? f.sid : f.jti,
+      });
+      return;
+    case 'login.succeeded':
+      events.emit(f.type, { clientId: f.clientId, userId: f.userId, method: f.method });
+      return;
+    case 'login.failed':
+      events.emit(f.type, { clientId: f.clientId, reason: f.reason });
+      return;
+    case 'login.locked':
+      events.emit(f.type, { clientId: f.clientId });
+      return;
+    case 'key.rotated':
+      events.emit(f.type, { activeKid: f.kid, nextKid: f.nextKid, forced: f.forced });
+      return;
+    case 'key.revoked':
+      events.emit(f.type, { kid: f.kid });
+      return;
+    case 'token.issued': {
+      const { type: _, ...payload } = f;
+      events.emit(f.type, payload);
+      return;
+    }
+    case 'refresh.rotated':
+    case 'refresh.leeway_used':
+      events.emit(f.type, { clientId: f.clientId, familyId: f.familyId });
+      return;
+    case 'code.reuse_detected':
+      events.emit(f.type, { clientId: f.clientId, familyId: f.familyId });
+      return;
+    default:
+      return;
+  }
+}
+
+export interface FactRecorderDeps {
+  audit: AuditStore;
+  /** `add`: a revocation no transaction wrote is recorded durably here, then cached. */
+  denylist: Denylist;
+  publisher: FactPublisher;
+  now: () => number;
+}
+
+/**
+ * The writer of facts that have no transaction of their own (a failed login, an access-token
+ * revocation, an admin change, a consent): their durable revocation rows, then their audit rows in
+ * one insert, then the publisher. Awaited: a fact is never dropped silently, and a database outage
+ * fails the request like any other write (docs/audit.md).
+ */
+export class FactRecorder {
+  constructor(private readonly deps: FactRecorderDeps) {}
+
+  async record(stamp: AuditStamp, facts: readonly SecurityFact[]): Promise<void> {
+    const revocations = revocationRows(facts);
+    if (revocations.length > 0) await this.deps.denylist.add(revocations);
+    const rows = auditRows(stamp, new Date(this.deps.now()), facts);
+    if (rows.length > 0) await this.deps.audit.record(rows);
+    await this.deps.publisher.published(facts);
+  }
+}
+
+/** What the domain modules need of the writer (the CLI and the server wire the same one). */
+export type FactSink = Pick<FactRecorder, 'record'>;

@@ -1,0 +1,15 @@
+import type { Knex } from 'knex';
+import type { EventBus } from '../../src/events.js';
+import { FactPublisher, FactRecorder } from '../../src/facts/publisher.js';
+import { MemoryDenylist } from '../../src/stores/memory/denylist.js';
+import { PostgresAuditStore } from '../../src/stores/postgres/audit_events.js';
+import { PostgresRevocationStore } from '../../src/stores/postgres/revocations.js';
+import type { Denylist } from '../../src/stores/types.js';
+
+/** The facts writer and publisher as compose.ts wires them, on a test's own database. */
+export function factsOn(db: Knex, events: EventBus, now: () => number, given?: Denylist) {
+  const denylist = given ?? new MemoryDenylist(new PostgresRevocationStore(db), now);
+  const publisher = new FactPublisher({ events, denylist });
+  const facts = new FactRecorder({ audit: new PostgresAuditStore(db), denylist, publisher, now });
+  return { denylist, publisher, facts };
+}
