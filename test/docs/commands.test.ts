@@ -121,7 +121,7 @@ async function startServer(t: ExecutionContext): Promise<Server> {
   const port = await freePort();
   const dataDir = path.join(dir, 'data');
   const keysDir = path.join(dir, 'keys');
-  const child = spawn(process.execPath, ['bin/tessera-server.js'], {
+  const child = spawn(process.execPath, ['bin/tessera-server.cjs'], {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH ?? '',
