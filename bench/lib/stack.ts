@@ -3,15 +3,17 @@
 // /metrics scraping, and throwaway Postgres / Redis servers the chaos run may kill.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { buildServices } from '../../src/compose.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/observability.js';
+import {
+  postgresBinDir as findPostgresBin,
+  ThrowawayPostgres as OwnPostgres,
+} from '../../test/helpers/throwaway_postgres.js';
 import { freePort } from './tessera.js';
 
 export { freePort };
@@ -251,85 +253,15 @@ export async function scrape(url: string, names: string[]): Promise<Record<strin
 
 /** The PostgreSQL server binaries (Debian layout), newest version first. */
 export function postgresBinDir(): string {
-  const root = '/usr/lib/postgresql';
-  const versions = existsSync(root) ? readdirSync(root).sort((a, b) => Number(b) - Number(a)) : [];
-  for (const v of versions)
-    if (existsSync(path.join(root, v, 'bin', 'initdb'))) return path.join(root, v, 'bin');
-  throw new Error('no PostgreSQL server binaries under /usr/lib/postgresql');
+  const dir = findPostgresBin();
+  if (!dir) throw new Error('no PostgreSQL server binaries under /usr/lib/postgresql');
+  return dir;
 }
 
-const asPostgres = (cmd: string, args: string[]): [string, string[]] =>
-  process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
-
-/**
- * A PostgreSQL the run owns (as in test/helpers/throwaway_postgres.ts), never the machine's
- * service: initdb in a temporary folder, a free loopback port, stop and start at will.
- */
-export class ThrowawayPostgres {
-  private child: ChildProcess | undefined;
-  readonly dir = mkdtempSync(path.join(tmpdir(), 'tessera-chaos-pg-'));
-  port = 0;
-  constructor(private readonly bin = postgresBinDir()) {
-    chmodSync(this.dir, 0o777);
-  }
-  get url() {
-    return `postgres://postgres@127.0.0.1:${this.port}/postgres`;
-  }
-  async init() {
-    const [cmd, args] = asPostgres(path.join(this.bin, 'initdb'), [
-      '-D',
-      path.join(this.dir, 'data'),
-      '-U',
-      'postgres',
-      '--auth=trust',
-      '--no-sync',
-    ]);
-    execFileSync(cmd, args, { stdio: 'ignore' });
-    this.port = await freePort();
-  }
-  async start() {
-    const [cmd, args] = asPostgres(path.join(this.bin, 'postgres'), [
-      '-D',
-      path.join(this.dir, 'data'),
-      '-p',
-      String(this.port),
-      '-k',
-      this.dir,
-      '-c',
-      'listen_addresses=127.0.0.1',
-      '-c',
-      'fsync=off',
-      '-c',
-      'max_connections=200',
-    ]);
-    this.child = spawn(cmd, args, { stdio: 'ignore' });
-    const isready = path.join(this.bin, 'pg_isready');
-    for (let i = 0; i < 200; i++) {
-      try {
-        execFileSync(isready, ['-h', '127.0.0.1', '-p', String(this.port), '-U', 'postgres'], {
-          stdio: 'ignore',
-        });
-        return;
-      } catch {
-        await sleep(100);
-      }
-    }
-    throw new Error('throwaway postgres did not start');
-  }
-  async stop() {
-    const child = this.child;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    const pidFile = path.join(this.dir, 'data', 'postmaster.pid');
-    const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').split('\n')[0]) : child.pid;
-    // SIGINT is a fast shutdown: clients are cut off at once, as in a crash.
-    if (pid) process.kill(pid, 'SIGINT');
-    await exited;
-    this.child = undefined;
-  }
-  async destroy() {
-    await this.stop();
-    rmSync(this.dir, { recursive: true, force: true });
+/** A PostgreSQL the run owns (test/helpers/throwaway_postgres.ts), never the machine's service. */
+export class ThrowawayPostgres extends OwnPostgres {
+  constructor(bin = postgresBinDir()) {
+    super(bin);
   }
 }
 

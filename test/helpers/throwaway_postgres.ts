@@ -2,7 +2,8 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { freePort } from './app.js';
+// No ava here (redis.js has none either): bench/lib/stack.ts runs these outside a test.
+import { freePort } from './redis.js';
 
 /** The PostgreSQL server binaries, if installed (Debian layout); tests that need one skip otherwise. */
 export function postgresBinDir(): string | undefined {
@@ -59,11 +60,14 @@ export class ThrowawayPostgres {
       'listen_addresses=127.0.0.1',
       '-c',
       'fsync=off',
+      // Three instances with their pools and listeners (bench/chaos.ts) outgrow the default 100.
+      '-c',
+      'max_connections=200',
     ]);
     this.child = spawn(cmd, args, { stdio: 'ignore' });
     const isready = path.join(this.bin, 'pg_isready');
     const readyArgs = ['-h', '127.0.0.1', '-p', String(this.port), '-U', 'postgres', '-d', 'postgres'];
-    for (let i = 0; i < 100; i++) {
+    for (let i = 0; i < 200; i++) {
       try {
         execFileSync(isready, readyArgs, { stdio: 'ignore' });
         return;
