@@ -7,7 +7,7 @@ import { buildServices } from './compose.js';
 import { type Config, ConfigError, deploymentMode, isEmbedded, loadConfig } from './config.js';
 import { connectionBudgetError } from './db/connection_budget.js';
 import { EmbeddedDatabaseBusy } from './db/embedded_lock.js';
-import { createLogger } from './observability.js';
+import { createLogger, flushLog } from './observability.js';
 import { formatDemoCredentials, seedDemo } from './seed.js';
 
 type Services = Awaited<ReturnType<typeof buildServices>>;
@@ -89,6 +89,9 @@ function listenPublic(services: Services, config: Config, started: number): Serv
       },
       'tessera listening',
     );
+    // The log buffers its lines (observability.ts): what start-up said (the mode, warnings such as
+    // CIMD_ALLOW_LOOPBACK or an ignored WORKERS) reaches the operator now, not after a second.
+    void flushLog(services.log);
   });
   server.on('error', (err) => {
     services.log.fatal({ err: err.message }, 'cannot listen');
