@@ -27,7 +27,11 @@ const SKIP: [RegExp, string][] = [
   [/^git clone /, 'fetches the repository: this is the checkout'],
   [/^npm ci\b/, 'installs packages: this checkout is installed'],
   [/(^|\s)npm test$/, 'the whole suite: CI runs it as its own step'],
-  [/^npm run (mutate|bench)\b/, 'runs for many minutes (docs/mutation-testing.md, bench/README.md)'],
+  [
+    /^npm run (mutate|bench|soak|chaos)\b/,
+    'runs for many minutes (docs/mutation-testing.md, bench/README.md)',
+  ],
+  [/(^|\s)npm run model\b/, 'a long model run (minutes); test/model/ runs the bounded one in the suite'],
   [/^npm run lint\b/, 'CI runs it as its own step'],
   [/^npm run test:docs\b/, 'this check itself'],
   [/^npm run format\b/, 'rewrites the checkout'],
@@ -42,8 +46,8 @@ const SKIP: [RegExp, string][] = [
     'starts a Redis Cluster on fixed ports',
   ],
   [
-    /examples\/(browser-app\/serve\.mjs|resource-server\/server\.ts)/,
-    'a server that runs until stopped: test/browser/browser_app.test.ts and test/examples/ run it',
+    /examples\/(browser-app\/serve\.mjs|resource-server\/server\.ts|mcp-server\/server\.ts)/,
+    'a server that runs until stopped: test/browser/browser_app.test.ts, test/examples/ and test/mcp/ run it',
   ],
 ];
 
