@@ -158,6 +158,9 @@ export async function startTessera(o: TesseraOptions, counts: SeedCounts): Promi
     PATH: process.env.PATH,
     HOME: process.env.HOME,
     NODE_ENV: 'production',
+    // As the image and the systemd unit run it (docs/configuration.md): argon2id's 19 MiB
+    // blocks go back to the system after each hash instead of staying in each pool thread's arena.
+    MALLOC_MMAP_THRESHOLD_: '1048576',
     DATABASE_URL: database.url,
     REDIS_URL: o.redisUrl,
     REDIS_KEY_PREFIX: prefix,
