@@ -54,6 +54,9 @@ export function serverProcess(name: string, port: number, env: Record<string, st
           HOST: '127.0.0.1',
           PORT: String(port),
           LOG_LEVEL: 'warn',
+          // As the image runs it (docs/configuration.md): an RSS trend must not be argon2id's
+          // blocks settling into libuv threads' arenas.
+          MALLOC_MMAP_THRESHOLD_: '1048576',
           ...env,
         },
         stdio: ['ignore', 'ignore', 'pipe'],
