@@ -1,8 +1,9 @@
 // `npm run chaos`: three server processes on one throwaway Postgres (PostgreSQL binaries, never the
 // machine's service) and one throwaway redis-server, under the mix of bench/lib/mix.ts, with
-// scheduled faults: kill -9 of an instance (and its restart), a Postgres restart, a Redis restart,
-// FLUSHALL, SIGSTOP/SIGCONT of an instance; then a Postgres-only run (no Redis) whose LISTEN
-// connections are killed with pg_terminate_backend. After every fault: every acknowledged
+// scheduled faults: kill -9 of an instance (and its restart), a Postgres restart (fast shutdown)
+// and a Postgres crash (immediate shutdown), a Redis restart, FLUSHALL, SIGSTOP/SIGCONT of an
+// instance; then a Postgres-only run (no Redis) whose LISTEN connections are killed with
+// pg_terminate_backend, and the two Postgres restarts again. After every fault: every acknowledged
 // revocation holds on every instance within 1 s, no refresh family is double-spent, 5xx answers
 // are 503 with Retry-After, and the instances recover without a restart. Writes
 // bench/results/chaos.json and chaos.md; exit 1 if anything was lost. Not a CI test.
@@ -130,6 +131,14 @@ async function main() {
     }),
   );
   reports.push(
+    await fault('Postgres crash (immediate shutdown), restart with crash recovery', async () => {
+      await pgServer.stop('immediate');
+      await sleep(2000);
+      await pgServer.start();
+      return Date.now();
+    }),
+  );
+  reports.push(
     await fault('Redis restart (its data lost)', async () => {
       await redis.stop();
       await sleep(5000);
@@ -187,6 +196,14 @@ async function main() {
     await fault('Postgres restart, Postgres-only', async () => {
       await pgServer.stop();
       await sleep(5000);
+      await pgServer.start();
+      return Date.now();
+    }),
+  );
+  reports.push(
+    await fault('Postgres crash (immediate shutdown), restart, Postgres-only', async () => {
+      await pgServer.stop('immediate');
+      await sleep(2000);
       await pgServer.start();
       return Date.now();
     }),

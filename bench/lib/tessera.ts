@@ -5,12 +5,20 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 
 const run = promisify(execFile);
+
+/**
+ * libuv's thread pool as the launcher sizes it (bin/tessera-server.cjs: cores + 1, for `npm start`
+ * and the image). The bench starts dist/src/main.js itself, which would keep Node's pool of 4 and
+ * with it a different hashing concurrency than production on more than three cores.
+ */
+export const TESSERA_THREAD_POOL_SIZE = String(availableParallelism() + 1);
 
 export interface TesseraOptions {
   /** Shown in the report, e.g. `tessera` or `tessera@main`. */
@@ -169,6 +177,7 @@ export async function startTessera(o: TesseraOptions, counts: SeedCounts): Promi
     PORT: String(port),
     ISSUER: url,
     WORKERS: String(o.workers),
+    UV_THREADPOOL_SIZE: TESSERA_THREAD_POOL_SIZE,
     // The per-client budget and login throttles protect production; here they would turn the
     // load into 429s. Everything else stays at its default.
     RATE_LIMIT_CLIENT_PER_MINUTE: '100000000',

@@ -1,11 +1,16 @@
 // Floor targets: the bare cost of work Tessera's design must do, without Tessera.
 //   pg      one refresh rotation as a plain transaction (BEGIN; UPDATE … RETURNING; INSERT; COMMIT)
 //           on a table shaped like refresh_tokens, one connection per simulated client;
-//   argon2  argon2id verifications with Tessera's parameters on libuv's default thread pool.
+//   argon2  argon2id verifications with Tessera's parameters, at most as many at once as Tessera's
+//           hashing queue runs (DEFAULT_HASHING_QUEUE.concurrency: cores − 1 with the launcher's
+//           thread pool, which the bench gives this process too); the other connections wait;
+//   argon2-all  the same with every connection's verification on the thread pool at once (every
+//           core hashing): what the core Tessera keeps for its event loop would add.
 // The parent sends { durationMs, connections } and gets the count and latencies back.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import argon2 from 'argon2';
 import pg from 'pg';
+import { DEFAULT_HASHING_QUEUE } from '../../src/tokens/hashing_queue.js';
 import { DEFAULT_PASSWORD_HASHING } from '../../src/tokens/passwords.js';
 
 const kind = process.argv[2];
@@ -104,10 +109,27 @@ async function verify(): Promise<void> {
   if (!(await argon2.verify(storedHash, 'correct horse battery'))) throw new Error('argon2 mismatch');
 }
 
+/** Verifications in flight at most (argon2: Tessera's; argon2-all: no bound but the pool's). */
+const slots = kind === 'argon2' ? DEFAULT_HASHING_QUEUE.concurrency : Number.POSITIVE_INFINITY;
+let inFlight = 0;
+const waiting: (() => void)[] = [];
+async function verifyInTurn(): Promise<void> {
+  if (inFlight < slots) inFlight++;
+  else await new Promise<void>((resolve) => waiting.push(resolve));
+  try {
+    await verify();
+  } finally {
+    // The slot passes straight to the next waiter, as in Tessera's queue.
+    const next = waiting.shift();
+    if (next) next();
+    else inFlight--;
+  }
+}
+
 process.on('message', async (m: Run) => {
   if (kind === 'pg') await preparePg(m.connections);
   else await verify();
-  const result = await loop(m.connections, m.durationMs, kind === 'pg' ? rotate : verify);
+  const result = await loop(m.connections, m.durationMs, kind === 'pg' ? rotate : verifyInTurn);
   process.send?.(result);
 });
 process.on('disconnect', async () => {

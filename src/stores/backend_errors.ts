@@ -10,6 +10,16 @@ const NETWORK_CODES = new Set([
 ]);
 
 /**
+ * The messages of a connection that is gone: pg's "Connection terminated (unexpectedly)", "Client
+ * was closed and is not queryable" and "Client has encountered a connection error and is not
+ * queryable" (a pooled client whose socket broke), ioredis's "Connection is closed". knex prefixes
+ * the statement ("ROLLBACK - …"), and when a transaction's ROLLBACK fails on such a connection it
+ * rejects with that error in place of the one that failed the transaction (knex
+ * lib/execution/transaction.js), so a restart of Postgres mid-transaction surfaces as one of these.
+ */
+const CLOSED_CONNECTION = /Connection terminated|connection.*closed|Client was closed|is not queryable/i;
+
+/**
  * Connection-level failures that mean "the backend is down" rather than "this query is wrong":
  * network errors, knex pool timeouts, SQLSTATE class 08 (connection exception) and 57P0x (admin
  * shutdown, crash shutdown, cannot connect now), and the messages pg and ioredis use for a closed
@@ -22,7 +32,7 @@ export function isConnectionFailure(err: unknown): boolean {
   if (typeof code === 'string' && (NETWORK_CODES.has(code) || /^08/.test(code) || /^57P0/.test(code))) {
     return true;
   }
-  return /Connection terminated|connection.*closed|Client was closed/i.test(err.message);
+  return CLOSED_CONNECTION.test(err.message);
 }
 
 /**

@@ -78,7 +78,12 @@ export class ThrowawayPostgres {
     throw new Error('throwaway postgres did not start');
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops the postmaster the way `pg_ctl stop -m <mode>` does: `fast` (SIGINT) disconnects clients
+   * with 57P01 and shuts down cleanly; `immediate` (SIGQUIT) drops them without a goodbye and the
+   * next start runs crash recovery (answering 57P03 "starting up" meanwhile).
+   */
+  async stop(mode: 'fast' | 'immediate' = 'fast'): Promise<void> {
     const child = this.child;
     if (!child || child.exitCode !== null) return;
     const exited = new Promise((r) => child.once('exit', r));
@@ -86,7 +91,7 @@ export class ThrowawayPostgres {
     // clients are disconnected at once, like a crash from their point of view.
     const pidFile = path.join(this.dir, 'data', 'postmaster.pid');
     const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').split('\n')[0]) : child.pid;
-    if (pid) process.kill(pid, 'SIGINT');
+    if (pid) process.kill(pid, mode === 'fast' ? 'SIGINT' : 'SIGQUIT');
     await exited;
     this.child = undefined;
   }

@@ -12,6 +12,9 @@ test('connection failures: network codes, SQLSTATE 08/57P0x, pool timeouts, clos
     withCode('57P01'),
     Object.assign(new Error('Knex: Timeout acquiring a connection'), { name: 'KnexTimeoutError' }),
     new Error('Connection terminated unexpectedly'),
+    // knex reports a transaction's failed ROLLBACK on a broken pooled client in place of its error.
+    new Error('ROLLBACK - Client has encountered a connection error and is not queryable'),
+    new Error('Client was closed and is not queryable'),
   ]) {
     t.true(isConnectionFailure(err), err.message);
   }
