@@ -1,0 +1,69 @@
+import type { AuditEvent, AuditStamp } from '../stores/types.js';
+import type { SecurityFact } from './facts.js';
+
+/**
+ * The facts without a transaction of their own that one HTTP request raised (a failed login, a
+ * consent, an admin change), held until the request's end: there the per-request writer
+ * (./request_writer.ts) writes their audit rows in one insert, then hands them to the publisher
+ * (docs/audit.md). It holds values only; who writes them is the writer's.
+ */
+export class RequestFacts {
+  private rows: AuditEvent[] = [];
+  private facts: SecurityFact[] = [];
+  private open = true;
+
+  /** `ip` and `requestId` are read from the request once, when it reaches the writer. */
+  constructor(
+    private readonly ip: string,
+    private readonly requestId: string | null,
+  ) {}
+
+  /** The audit stamp of this request for `actor`: facts recorded with it wait for the request's end. */
+  stamp(actor: string): AuditStamp {
+    return new RequestStamp(actor, this.ip, this.requestId, this);
+  }
+
+  /** Holds the rows and facts for the request's insert; false once that insert has begun. */
+  add(rows: readonly AuditEvent[], facts: readonly SecurityFact[]): boolean {
+    if (!this.open) return false;
+    this.rows.push(...rows);
+    this.facts.push(...facts);
+    return true;
+  }
+
+  /** Everything held, once: a fact recorded after this (work outliving its request) is written alone. */
+  take(): { rows: AuditEvent[]; facts: SecurityFact[] } {
+    this.open = false;
+    const taken = { rows: this.rows, facts: this.facts };
+    this.rows = [];
+    this.facts = [];
+    return taken;
+  }
+
+  /** The request a stamp was made for, if it was made by one (not the CLI's or the schedule's). */
+  static of(stamp: AuditStamp): RequestFacts | undefined {
+    return RequestStamp.factsOf(stamp);
+  }
+}
+
+/**
+ * A plain stamp to everything that reads it: the link to its request is a private field, so
+ * spreading the stamp into an audit row (./audit_rows.ts) or a log line copies only the three
+ * fields of AuditStamp.
+ */
+class RequestStamp implements AuditStamp {
+  readonly #request: RequestFacts;
+
+  constructor(
+    readonly actor: string,
+    readonly ip: string | null,
+    readonly requestId: string | null,
+    request: RequestFacts,
+  ) {
+    this.#request = request;
+  }
+
+  static factsOf(stamp: AuditStamp): RequestFacts | undefined {
+    return #request in stamp ? (stamp as RequestStamp).#request : undefined;
+  }
+}
