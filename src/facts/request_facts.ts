@@ -1,11 +1,14 @@
 import type { AuditEvent, AuditStamp } from '../stores/types.js';
 import type { SecurityFact } from './facts.js';
 
+/** The one insert of a request's rows, then the publisher (FactRecorder.write, ./publisher.ts). */
+export type WriteFacts = (rows: readonly AuditEvent[], facts: readonly SecurityFact[]) => Promise<void>;
+
 /**
  * The facts without a transaction of their own that one HTTP request raised (a failed login, a
  * consent, an admin change), held until the request's end: there the per-request writer
  * (./request_writer.ts) writes their audit rows in one insert, then hands them to the publisher
- * (docs/audit.md). It holds values only; who writes them is the writer's.
+ * (docs/audit.md).
  */
 export class RequestFacts {
   private rows: AuditEvent[] = [];
@@ -16,6 +19,7 @@ export class RequestFacts {
   constructor(
     private readonly ip: string,
     private readonly requestId: string | null,
+    private readonly writeFacts: WriteFacts,
   ) {}
 
   /** The audit stamp of this request for `actor`: facts recorded with it wait for the request's end. */
@@ -31,13 +35,17 @@ export class RequestFacts {
     return true;
   }
 
-  /** Everything held, once: a fact recorded after this (work outliving its request) is written alone. */
-  take(): { rows: AuditEvent[]; facts: SecurityFact[] } {
+  /**
+   * Writes everything held, once (later calls do nothing): a fact recorded after this (work
+   * outliving its request) is written on its own.
+   */
+  async write(): Promise<void> {
+    if (!this.open) return;
     this.open = false;
-    const taken = { rows: this.rows, facts: this.facts };
+    const { rows, facts } = this;
     this.rows = [];
     this.facts = [];
-    return taken;
+    if (facts.length > 0) await this.writeFacts(rows, facts);
   }
 
   /** The request a stamp was made for, if it was made by one (not the CLI's or the schedule's). */

@@ -3,35 +3,41 @@ import type { FactRecorder } from './publisher.js';
 import { RequestFacts } from './request_facts.js';
 
 /**
- * The per-request audit writer: the facts without a transaction that the request raised
- * (./request_facts.ts) are written as one audit insert when the route is done, then published,
- * all before Koa sends the answer. So an answer that acknowledges a change always has its audit
- * rows; if the insert fails (the database went away), the request fails instead: the error is
- * the store's, which the error handler in front answers 503 temporarily_unavailable (docs/audit.md).
- * A refusal's rows (a failed login) are written too, then the refusal is answered as it was.
+ * The per-request audit writer, a front step inside the error handler: the facts without a
+ * transaction that the request raised (./request_facts.ts) are written as one audit insert when
+ * the route is done, then published, all before Koa sends the answer. So an answer that
+ * acknowledges a change always has its audit rows (docs/audit.md).
  */
 export function writeRequestFacts(recorder: Pick<FactRecorder, 'write'>) {
+  const write = recorder.write.bind(recorder);
   return async function requestFacts(ctx: Context, next: Next): Promise<void> {
-    const request = new RequestFacts(ctx.ip, ctx.state.requestId ?? null);
-    ctx.state.requestFacts = request;
-    let refusal: { err: unknown } | undefined;
-    try {
-      await next();
-    } catch (err) {
-      refusal = { err };
-    }
-    const { rows, facts } = request.take();
-    if (facts.length > 0) {
-      try {
-        await recorder.write(rows, facts);
-      } catch (err) {
-        // The answer the route prepared must not reach the caller: no session cookie, no redirect
-        // carrying a code, for a change whose audit row is missing (docs/audit.md).
-        ctx.remove('Set-Cookie');
-        ctx.remove('Location');
-        throw err;
-      }
-    }
-    if (refusal) throw refusal.err;
+    ctx.state.requestFacts = new RequestFacts(ctx.ip, ctx.state.requestId ?? null, write);
+    await withRequestFacts(ctx, next);
   };
+}
+
+/**
+ * Runs the rest of the request, then writes its facts. If the insert fails (the database went
+ * away), the request fails with the store's error, which the error handler answers 503
+ * temporarily_unavailable, and the answer the route prepared is withdrawn: no session cookie, no
+ * redirect carrying a code. A refusal's rows (a failed login) are written too, then the refusal
+ * is thrown as it was. A route that answers errors its own way (/authorize, RFC 6749 §4.1.2.1)
+ * calls this inside its error step, so a failed insert gets that answer; the front step then
+ * finds nothing left to write.
+ */
+export async function withRequestFacts(ctx: Context, next: Next): Promise<void> {
+  let refusal: { err: unknown } | undefined;
+  try {
+    await next();
+  } catch (err) {
+    refusal = { err };
+  }
+  try {
+    await ctx.state.requestFacts?.write();
+  } catch (err) {
+    ctx.remove('Set-Cookie');
+    ctx.remove('Location');
+    throw err;
+  }
+  if (refusal) throw refusal.err;
 }
