@@ -1,6 +1,6 @@
 import type { Context, Next } from 'koa';
 import type { FactRecorder } from './publisher.js';
-import { RequestFacts } from './request_facts.js';
+import { RequestFacts, type WriteFacts } from './request_facts.js';
 
 /**
  * The per-request audit writer, a front step inside the error handler: the facts without a
@@ -9,7 +9,7 @@ import { RequestFacts } from './request_facts.js';
  * acknowledges a change always has its audit rows (docs/audit.md).
  */
 export function writeRequestFacts(recorder: Pick<FactRecorder, 'write'>) {
-  const write = recorder.write.bind(recorder);
+  const write: WriteFacts = (rows, facts) => recorder.write(rows, facts);
   return async function requestFacts(ctx: Context, next: Next): Promise<void> {
     ctx.state.requestFacts = new RequestFacts(ctx.ip, ctx.state.requestId ?? null, write);
     await withRequestFacts(ctx, next);
