@@ -36,16 +36,18 @@ export class RequestFacts {
   }
 
   /**
-   * Writes everything held, once (later calls do nothing): a fact recorded after this (work
-   * outliving its request) is written on its own.
+   * Closes the request to new facts and writes what it held, once; undefined when it held none (most
+   * requests: nothing to await). A fact recorded after this (work outliving its request) is
+   * written on its own.
    */
-  async write(): Promise<void> {
-    if (!this.open) return;
+  write(): Promise<void> | undefined {
+    if (!this.open) return undefined;
     this.open = false;
+    if (this.facts.length === 0) return undefined;
     const { rows, facts } = this;
     this.rows = [];
     this.facts = [];
-    if (facts.length > 0) await this.writeFacts(rows, facts);
+    return this.writeFacts(rows, facts);
   }
 
   /** The request a stamp was made for, if it was made by one (not the CLI's or the schedule's). */

@@ -10,9 +10,9 @@ import { RequestFacts, type WriteFacts } from './request_facts.js';
  */
 export function writeRequestFacts(recorder: Pick<FactRecorder, 'write'>) {
   const write: WriteFacts = (rows, facts) => recorder.write(rows, facts);
-  return async function requestFacts(ctx: Context, next: Next): Promise<void> {
+  return function requestFacts(ctx: Context, next: Next): Promise<void> {
     ctx.state.requestFacts = new RequestFacts(ctx.ip, ctx.state.requestId ?? null, write);
-    await withRequestFacts(ctx, next);
+    return withRequestFacts(ctx, next);
   };
 }
 
@@ -32,12 +32,15 @@ export async function withRequestFacts(ctx: Context, next: Next): Promise<void> 
   } catch (err) {
     refusal = { err };
   }
-  try {
-    await ctx.state.requestFacts?.write();
-  } catch (err) {
-    ctx.remove('Set-Cookie');
-    ctx.remove('Location');
-    throw err;
+  const written = ctx.state.requestFacts?.write();
+  if (written) {
+    try {
+      await written;
+    } catch (err) {
+      ctx.remove('Set-Cookie');
+      ctx.remove('Location');
+      throw err;
+    }
   }
   if (refusal) throw refusal.err;
 }
