@@ -123,6 +123,7 @@ export function emitSignal<K extends OperationalSignal>(
   name: K,
   payload: TesseraEvents[K][0],
 ): void {
+  // The bus's emit cannot be narrowed by a generic name; the signature above is the check.
   (events.emit as (name: OperationalSignal, payload: TesseraEvents[K][0]) => boolean).call(
     events,
     name,
