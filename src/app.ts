@@ -3,6 +3,8 @@ import Koa from 'koa';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { wellKnownShortPath } from './endpoints/discovery.js';
+import type { FactRecorder } from './facts/publisher.js';
+import { writeRequestFacts } from './facts/request_writer.js';
 import { clientIp } from './http/client_ip.js';
 import { errorHandler } from './http/error_handler.js';
 import { requestLog } from './http/request_log.js';
@@ -14,6 +16,8 @@ import { opsRoutes, type RouteDeps, routes, steps } from './routes.js';
 export interface AppDeps extends RouteDeps {
   config: RouteDeps['config'] & Pick<Config, 'trustProxy'>;
   log: Logger;
+  /** Also the per-request audit writer's one insert (src/facts/request_writer.ts). */
+  facts: RouteDeps['facts'] & Pick<FactRecorder, 'write'>;
 }
 
 /** Security headers for a JSON API that is never framed or sniffed. */
@@ -36,6 +40,7 @@ export const FRONT_STEPS = [
   'securityHeaders',
   'strictPath',
   'wellKnown',
+  'requestFacts',
 ] as const;
 export type FrontStep = (typeof FRONT_STEPS)[number];
 
@@ -72,6 +77,8 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Koa {
         '/.well-known/jwks.json': s.serveJwks,
         '/.well-known/oauth-authorization-server': s.serveMetadata,
       }),
+    // Inside the error handler, which answers a failed audit insert 503; after the short paths.
+    requestFacts: writeRequestFacts(deps.facts),
   };
   for (const name of FRONT_STEPS) {
     const step = front[name];

@@ -21,7 +21,7 @@ import { PostgresReplayCache } from './dpop/replay_postgres.js';
 import { RedisReplayCache } from './dpop/replay_redis.js';
 import { Drain, type ReadinessCheck, runCheck } from './endpoints/health.js';
 import { EventBus } from './events.js';
-import { FactPublisher, FactRecorder } from './facts/publisher.js';
+import { emitSignal, FactPublisher, FactRecorder } from './facts/publisher.js';
 import { authorizationCodeGrant } from './grants/authorization_code.js';
 import { clientCredentialsGrant } from './grants/client_credentials.js';
 import { passwordGrant } from './grants/password.js';
@@ -500,7 +500,7 @@ function keyChangeSignal(b: Backends, options: BuildOptions): KeyChangeSignal {
   if (b.mode === 'postgres') return new PostgresKeyChangeSignal(b.db, b.notifications);
   if (!b.redis || options.withoutKeys) return new LocalKeyChangeSignal();
   return new RedisKeyChangeSignal(b.redis, `${b.config.redisKeyPrefix}keys`, (err) =>
-    b.events.emit('dependency.degraded', { dependency: 'redis', err }),
+    emitSignal(b.events, 'dependency.degraded', { dependency: 'redis', err }),
   );
 }
 

@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events';
 
 /**
- * Domain events. Handlers emit; logging and metrics subscribe (src/observability.ts). Payloads
- * carry ids (client, user, family, kid, jti), never token or secret values.
+ * Domain events. One module emits them (src/facts/publisher.ts: the events of security facts, and
+ * operational signals through `emitSignal`); logging and metrics subscribe (src/observability.ts).
+ * Payloads carry ids (client, user, family, kid, jti), never token or secret values.
  */
 export interface TesseraEvents {
   'token.issued': [{ grantType: string; clientId: string; sub: string; kid: string; sid?: string }];
@@ -35,6 +36,22 @@ export interface TesseraEvents {
   'dependency.degraded': [{ dependency: 'redis' | 'database'; err: unknown }];
   'dependency.recovered': [{ dependency: 'redis' | 'database' }];
 }
+
+/**
+ * The events that are operational signals, not security facts: raised only through `emitSignal`
+ * (src/facts/publisher.ts); every other event is a fact's, raised only by the publisher.
+ */
+export type OperationalSignal =
+  | 'client.auth_failed'
+  | 'token.rejected'
+  | 'introspection.answered'
+  | 'request.error'
+  | 'server.error'
+  | 'keys.reloaded'
+  | 'ratelimit.exceeded'
+  | 'dpop.proof_checked'
+  | 'dependency.degraded'
+  | 'dependency.recovered';
 
 /** The fixed outcomes of a DPoP proof check: the label values of tessera_dpop_proofs_total. */
 export type DpopProofResult = 'accepted' | 'rejected' | 'nonce_required' | 'replayed';

@@ -1,6 +1,6 @@
 // The `stack` target: Tessera's whole front middleware stack (src/app.ts FRONT_STEPS: client IP,
 // request log at info to stdout, which the bench discards, metrics, error handler, security headers,
-// strict path) in front of one empty route, optionally without one named step (argv[2]): the
+// strict path, the per-request audit writer) in front of one empty route, optionally without one named step (argv[2]): the
 // difference in CPU µs per request is what that step costs (bench/README.md, "stack").
 import type { AddressInfo } from 'node:net';
 import Router from '@koa/router';

@@ -10,6 +10,7 @@ import {
   jwtVerify,
 } from 'jose';
 import type { DpopProofResult, EventBus } from '../events.js';
+import { emitSignal } from '../facts/publisher.js';
 import type { DpopNonces } from './nonce.js';
 import type { ReplayCache } from './replay.js';
 
@@ -157,11 +158,14 @@ export class DpopProofVerifier {
   async verify(request: ProofRequest): Promise<VerifiedProof> {
     try {
       const verified = await this.check(request);
-      this.deps.events.emit('dpop.proof_checked', { result: 'accepted' });
+      emitSignal(this.deps.events, 'dpop.proof_checked', { result: 'accepted' });
       return verified;
     } catch (err) {
       if (err instanceof ProofRejected)
-        this.deps.events.emit('dpop.proof_checked', { result: resultOf(err.reason), reason: err.reason });
+        emitSignal(this.deps.events, 'dpop.proof_checked', {
+          result: resultOf(err.reason),
+          reason: err.reason,
+        });
       throw err;
     }
   }

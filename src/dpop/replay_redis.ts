@@ -1,4 +1,5 @@
 import type { EventBus } from '../events.js';
+import { emitSignal } from '../facts/publisher.js';
 import type { RedisClient } from '../redis/connect.js';
 import { type ReplayCache, replayKey } from './replay.js';
 
@@ -32,7 +33,7 @@ export class RedisReplayCache implements ReplayCache {
     try {
       first = (await deps.redis.set(key, '1', 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX')) === 'OK';
     } catch (err) {
-      deps.events.emit('dependency.degraded', { dependency: 'redis', err });
+      emitSignal(deps.events, 'dependency.degraded', { dependency: 'redis', err });
       this.fellBackAt = deps.now();
       return deps.fallback.claim(id, ttlMs);
     }

@@ -13,6 +13,7 @@ import {
 import type { ConsentSubject, Consents } from '../consent/consents.js';
 import { OAuthError } from '../errors.js';
 import type { EventBus } from '../events.js';
+import { withRequestFacts } from '../facts/request_writer.js';
 import { requestStamp } from '../facts/stamp.js';
 import { type BrowserCookies, readCookie, setCookie } from '../http/cookies.js';
 import { toOAuthError } from '../http/error_handler.js';
@@ -82,7 +83,8 @@ function errorHeading(err: OAuthError): string {
 export function authorizeErrors(deps: AuthorizeEndpointDeps) {
   return async function answerErrors(ctx: Context, next: Next): Promise<void> {
     try {
-      await next();
+      // The sign-in's or consent's audit rows before its answer; a failed insert is answered here.
+      await withRequestFacts(ctx, next);
     } catch (err) {
       const oauth = toOAuthError(err, deps.events, '/authorize');
       const target = ctx.state.authorizeTarget;

@@ -1,6 +1,7 @@
 import type { Context, Next } from 'koa';
 import { invalidRequest, OAuthError } from '../errors.js';
 import type { EventBus } from '../events.js';
+import { emitSignal } from '../facts/publisher.js';
 import { authenticatedClient } from '../http/client_auth.js';
 import { params } from '../http/params.js';
 import type { ClientRecord, RefreshTokenInspector } from '../stores/types.js';
@@ -95,7 +96,7 @@ async function accessTokenAnswer(deps: IntrospectDeps, caller: ClientRecord, tok
   } catch (err) {
     if (err instanceof TokenRejected) {
       // Counted like any other rejection; the caller only ever learns "inactive".
-      deps.events.emit('token.rejected', { reason: err.reason });
+      emitSignal(deps.events, 'token.rejected', { reason: err.reason });
       return { inactive: REJECTION_REASON[err.reason] ?? 'malformed' };
     }
     throw err;
@@ -145,7 +146,7 @@ export function introspectToken(deps: IntrospectDeps) {
     for (const lookup of lookups) {
       const answer = await lookup(deps, client, token);
       if (answer && 'active' in answer) {
-        deps.events.emit('introspection.answered', { clientId: client.id, active: true });
+        emitSignal(deps.events, 'introspection.answered', { clientId: client.id, active: true });
         ctx.body = answer;
         return;
       }
@@ -153,7 +154,7 @@ export function introspectToken(deps: IntrospectDeps) {
     }
     // A JWS-shaped token is an access token: its reason says more than "no such refresh token".
     const reason = reasons.access ?? reasons.refresh ?? 'malformed';
-    deps.events.emit('introspection.answered', { clientId: client.id, active: false, reason });
+    emitSignal(deps.events, 'introspection.answered', { clientId: client.id, active: false, reason });
     ctx.body = INACTIVE;
   };
 }

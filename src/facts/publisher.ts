@@ -1,7 +1,8 @@
-import type { EventBus } from '../events.js';
-import type { AuditStamp, AuditStore, Denylist, Revocation } from '../stores/types.js';
+import type { EventBus, OperationalSignal, TesseraEvents } from '../events.js';
+import type { AuditEvent, AuditStamp, AuditStore, Denylist, Revocation } from '../stores/types.js';
 import { auditRows, revocationRows } from './audit_rows.js';
 import type { SecurityFact } from './facts.js';
+import { RequestFacts } from './request_facts.js';
 
 export interface FactPublisherDeps {
   events: EventBus;
@@ -83,9 +84,12 @@ export interface FactRecorderDeps {
 
 /**
  * The writer of facts that have no transaction of their own (a failed login, an access-token
- * revocation, an admin change, a consent): their durable revocation rows, then their audit rows in
- * one insert, then the publisher. Awaited: a fact is never dropped silently, and a database outage
- * fails the request like any other write (docs/audit.md).
+ * revocation, an admin change, a consent). Their durable revocation rows are written at once:
+ * they are the change itself. Their audit rows, then the publisher: for a stamp of an HTTP request
+ * (./stamp.ts), once for the whole request at its end, before the answer is sent
+ * (./request_writer.ts); for the CLI's and the schedule's stamps, here and now. Awaited either way:
+ * a fact is never dropped silently, and a database outage fails the request like any other write
+ * (docs/audit.md).
  */
 export class FactRecorder {
   constructor(private readonly deps: FactRecorderDeps) {}
@@ -94,10 +98,35 @@ export class FactRecorder {
     const revocations = revocationRows(facts);
     if (revocations.length > 0) await this.deps.denylist.add(revocations);
     const rows = auditRows(stamp, new Date(this.deps.now()), facts);
-    if (rows.length > 0) await this.deps.audit.record(rows);
+    if (RequestFacts.of(stamp)?.add(rows, facts)) return;
+    await this.write(rows, facts);
+  }
+
+  /** The one insert of audit rows outside a transaction, then the publisher. */
+  async write(rows: readonly AuditEvent[], facts: readonly SecurityFact[]): Promise<void> {
+    if (rows.length > 0) await this.deps.audit.record([...rows]);
     await this.deps.publisher.published(facts);
   }
 }
 
 /** What the domain modules need of the writer (the CLI and the server wire the same one). */
 export type FactSink = Pick<FactRecorder, 'record'>;
+
+/**
+ * The one entry point of operational signals (a refused client or token, an error answer, a
+ * limiter, a dependency going down or back up, keys reloaded): events that are no security fact
+ * and have no audit row. Same event bus, so src/observability.ts makes the same metrics and log
+ * lines of them; the name is typed to the signals, so no caller can raise a fact's event here.
+ */
+export function emitSignal<K extends OperationalSignal>(
+  events: EventBus,
+  name: K,
+  payload: TesseraEvents[K][0],
+): void {
+  // The bus's emit cannot be narrowed by a generic name; the signature above is the check.
+  (events.emit as (name: OperationalSignal, payload: TesseraEvents[K][0]) => boolean).call(
+    events,
+    name,
+    payload,
+  );
+}

@@ -3,6 +3,7 @@ import { DPOP_CHALLENGE, resourceError } from '../dpop/errors.js';
 import { type DpopProofVerifier, ProofRejected } from '../dpop/proof.js';
 import { OAuthError } from '../errors.js';
 import type { EventBus } from '../events.js';
+import { emitSignal } from '../facts/publisher.js';
 import { ADMIN_SCOPE, type AdminScope } from '../grants/scope.js';
 import { type AccessTokenClaims, type AccessTokenVerifier, TokenRejected } from '../tokens/access_token.js';
 
@@ -75,7 +76,7 @@ export function requireBearer(deps: BearerDeps) {
       claims = await deps.verifier.verifyForIssuer(raw);
     } catch (err) {
       if (err instanceof TokenRejected) {
-        deps.events.emit('token.rejected', { reason: err.reason });
+        emitSignal(deps.events, 'token.rejected', { reason: err.reason });
         throw invalid(err.reason);
       }
       throw err;

@@ -1,6 +1,7 @@
 import type { Context, Next } from 'koa';
 import { invalidClient, invalidRequest } from '../errors.js';
 import type { EventBus } from '../events.js';
+import { emitSignal } from '../facts/publisher.js';
 import type { ClientRecord, ClientStore } from '../stores/types.js';
 import { secretMatches, sha256 } from '../tokens/secrets.js';
 import { params } from './params.js';
@@ -57,7 +58,7 @@ export function decodeBasic(header: string): { id: string; secret: string } | un
  */
 export function authenticateClient(deps: { clients: ClientStore; events: EventBus }) {
   const fail = (clientId: string | undefined, reason: string, usedBasic: boolean) => {
-    deps.events.emit('client.auth_failed', { clientId, reason });
+    emitSignal(deps.events, 'client.auth_failed', { clientId, reason });
     return invalidClient(reason, usedBasic);
   };
 

@@ -1,6 +1,7 @@
 import type { Context, Next } from 'koa';
 import { OAuthError, StoreError } from '../errors.js';
 import type { EventBus } from '../events.js';
+import { emitSignal } from '../facts/publisher.js';
 
 /**
  * The one mapping of typed store errors (raised at the store boundary, src/stores/backend_errors.ts)
@@ -9,7 +10,7 @@ import type { EventBus } from '../events.js';
  */
 function fromStoreError(err: StoreError, events: EventBus): OAuthError {
   if (err.code === 'unavailable') {
-    events.emit('dependency.degraded', { dependency: err.dependency ?? 'database', err });
+    emitSignal(events, 'dependency.degraded', { dependency: err.dependency ?? 'database', err });
   }
   return new OAuthError('temporarily_unavailable', 'a dependency is unavailable; retry later', {
     headers: { 'Retry-After': '1' },
@@ -55,12 +56,17 @@ export function toOAuthError(err: unknown, events: EventBus, route: string): OAu
     const mapped = fromHttpError(err);
     if (mapped) oauth = mapped;
     else {
-      events.emit('server.error', { err, route });
+      emitSignal(events, 'server.error', { err, route });
       oauth = new OAuthError('server_error', 'internal error');
     }
   }
   if (oauth.status < 500 || oauth.error === 'temporarily_unavailable') {
-    events.emit('request.error', { error: oauth.error, status: oauth.status, detail: oauth.detail, route });
+    emitSignal(events, 'request.error', {
+      error: oauth.error,
+      status: oauth.status,
+      detail: oauth.detail,
+      route,
+    });
   }
   return oauth;
 }

@@ -4,6 +4,7 @@ import { RateLimiterRes } from 'rate-limiter-flexible';
 import type { RateLimitConfig } from '../config.js';
 import { OAuthError } from '../errors.js';
 import type { EventBus } from '../events.js';
+import { emitSignal } from '../facts/publisher.js';
 import { lockEnd, lockoutSeconds, secondsLocked } from '../login/lockout.js';
 import type { CountedAttempt, LoginThrottle, ThrottleRefusal } from '../login/throttle.js';
 import { authenticatedClient } from './client_auth.js';
@@ -189,7 +190,7 @@ export class RateLimits implements LoginThrottle {
       const key = method === 'none' ? `${client.id}|${this.address(ctx.ip)}` : client.id;
       const res = await budget.take(key);
       if (!res.allowed) {
-        this.events.emit('ratelimit.exceeded', { limiter: name });
+        emitSignal(this.events, 'ratelimit.exceeded', { limiter: name });
         throw tooManyRequests(limit, res.retryAfterMs / 1000);
       }
       // The client's budget on every answer (draft-ietf-httpapi-ratelimit-headers), not only on 429.
@@ -211,7 +212,7 @@ export class RateLimits implements LoginThrottle {
   }
 
   private refuse(limiter: LimiterName, limit: number, retryAfterSeconds: number): ThrottleRefusal {
-    this.events.emit('ratelimit.exceeded', { limiter });
+    emitSignal(this.events, 'ratelimit.exceeded', { limiter });
     return { refused: true, limit, retryAfterSeconds: Math.max(1, Math.ceil(retryAfterSeconds)) };
   }
 

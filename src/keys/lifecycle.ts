@@ -3,6 +3,7 @@ import type { EventBus } from '../events.js';
 import { auditRows } from '../facts/audit_rows.js';
 import type { KeyFact } from '../facts/facts.js';
 import type { FactPublisher } from '../facts/publisher.js';
+import { emitSignal } from '../facts/publisher.js';
 import type { AuditStamp, KeyTransition, SigningKeyRecord, SigningKeyStore } from '../stores/types.js';
 import { generateSigningKey, openPrivateJwk, sealPrivateJwk } from './key_material.js';
 import type { KeyRing } from './keyring.js';
@@ -201,12 +202,12 @@ export class KeyLifecycle {
   /** Reload here at once (the caller's next token uses the new key), then tell everyone else. */
   private async propagate(reason: string): Promise<void> {
     const { signer } = await this.deps.keys.reload();
-    this.deps.events.emit('keys.reloaded', { activeKid: signer.kid, reason });
+    emitSignal(this.deps.events, 'keys.reloaded', { activeKid: signer.kid, reason });
     try {
       await this.deps.signal.publish();
     } catch (err) {
       // Not fatal: other instances pick the change up at their next periodic reload.
-      this.deps.events.emit('dependency.degraded', { dependency: 'redis', err });
+      emitSignal(this.deps.events, 'dependency.degraded', { dependency: 'redis', err });
     }
   }
 }

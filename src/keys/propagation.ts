@@ -1,5 +1,6 @@
 import { SYSTEM_STAMP } from '../audit/trail.js';
 import type { EventBus } from '../events.js';
+import { emitSignal } from '../facts/publisher.js';
 import type { KeyRing } from './keyring.js';
 import type { KeyLifecycle } from './lifecycle.js';
 import type { KeyChangeSignal } from './signal.js';
@@ -23,10 +24,10 @@ export function watchKeyChanges(deps: KeyWatcherDeps): () => void {
     if (stopped) return;
     try {
       const { signer } = await deps.keys.reload();
-      deps.events.emit('keys.reloaded', { activeKid: signer.kid, reason });
+      emitSignal(deps.events, 'keys.reloaded', { activeKid: signer.kid, reason });
     } catch (err) {
       // The previous snapshot stays in service; the next signal or tick tries again.
-      deps.events.emit('dependency.degraded', { dependency: 'database', err });
+      emitSignal(deps.events, 'dependency.degraded', { dependency: 'database', err });
     }
   };
   const unsubscribe = deps.signal.subscribe(() => void reload('signal'));
@@ -61,7 +62,7 @@ export function scheduleRotation(deps: {
     try {
       await deps.lifecycle.rotate({ ifActiveOlderThan: deps.interval, audit: SYSTEM_STAMP });
     } catch (err) {
-      deps.events.emit('dependency.degraded', { dependency: 'database', err });
+      emitSignal(deps.events, 'dependency.degraded', { dependency: 'database', err });
     } finally {
       running = false;
     }

@@ -2,6 +2,7 @@ import type { Context, Middleware, Next } from 'koa';
 import { RateLimiterRes } from 'rate-limiter-flexible';
 import { OAuthError } from '../errors.js';
 import type { EventBus } from '../events.js';
+import { emitSignal } from '../facts/publisher.js';
 import { requestStamp } from '../facts/stamp.js';
 import { rateLimitAddress } from '../http/client_ip.js';
 import { jsonDocument } from '../http/input.js';
@@ -39,7 +40,7 @@ export function registrationSteps(deps: RegistrationEndpointDeps) {
         await limiter.consume(rateLimitAddress(ctx.ip, deps.ipv6Prefix));
       } catch (err) {
         if (!(err instanceof RateLimiterRes)) throw err;
-        deps.events.emit('ratelimit.exceeded', { limiter: 'register_ip' });
+        emitSignal(deps.events, 'ratelimit.exceeded', { limiter: 'register_ip' });
         const seconds = String(Math.max(1, Math.ceil(err.msBeforeNext / 1000)));
         throw new OAuthError('rate_limited', 'too many registrations; retry later', {
           headers: { 'Retry-After': seconds },

@@ -1,5 +1,6 @@
 import type { NotificationSource } from '../../db/notifications.js';
 import type { EventBus } from '../../events.js';
+import { emitSignal } from '../../facts/publisher.js';
 import { parseRevocationPayload, RevocationReplica } from '../revocation_replica.js';
 import type { Denylist, Revocation, RevocationStore } from '../types.js';
 
@@ -52,12 +53,12 @@ export class NotifiedDenylist implements Denylist {
       }),
       notifications.onDown((err) => {
         this.replica.invalidate();
-        deps.events.emit('dependency.degraded', { dependency: 'database', err });
+        emitSignal(deps.events, 'dependency.degraded', { dependency: 'database', err });
       }),
       notifications.onReconnect(() => {
         void this.rebuild().then(
-          () => deps.events.emit('dependency.recovered', { dependency: 'database' }),
-          (err) => deps.events.emit('dependency.degraded', { dependency: 'database', err }),
+          () => emitSignal(deps.events, 'dependency.recovered', { dependency: 'database' }),
+          (err) => emitSignal(deps.events, 'dependency.degraded', { dependency: 'database', err }),
         );
       }),
     );

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { EventBus } from '../../events.js';
+import { emitSignal } from '../../facts/publisher.js';
 import type { RedisClient } from '../../redis/connect.js';
 import { subscriberConnection } from '../../redis/subscriber.js';
 import { parseRevocationPayload, RevocationReplica, revocationPayload } from '../revocation_replica.js';
@@ -461,7 +462,7 @@ export class RedisDenylist implements Denylist {
     this.health = 'up';
     // Writes may have been missed while we could not reach Redis: re-sync before trusting it.
     this.markDirty();
-    this.events.emit('dependency.recovered', { dependency: 'redis' });
+    emitSignal(this.events, 'dependency.recovered', { dependency: 'redis' });
     return true;
   }
 
@@ -469,6 +470,6 @@ export class RedisDenylist implements Denylist {
     this.retryAt = Date.now() + this.retryAfterMs;
     if (this.health === 'down') return;
     this.health = 'down';
-    this.events.emit('dependency.degraded', { dependency: 'redis', err });
+    emitSignal(this.events, 'dependency.degraded', { dependency: 'redis', err });
   }
 }
