@@ -590,6 +590,7 @@ export async function buildDomain(b: Backends, s: Stores, options: BuildOptions 
     loginSessions: new LoginSessions({
       store: s.loginSessionStore,
       users: s.users,
+      publisher,
       ttl: config.loginSessionTtl,
       now,
     }),

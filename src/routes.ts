@@ -138,7 +138,7 @@ function browserSteps(d: RouteDeps) {
     clients: d.clients,
     ownerOf: (token) => d.sessions.ownerOf(token),
     endSession: (sid, stamp) => d.sessions.end(sid, 'logout', stamp),
-    endLoginSession: (token) => d.loginSessions.end(token),
+    endLoginSession: (token, stamp) => d.loginSessions.end(token, 'logout', stamp),
   };
   return {
     authorizeErrors: authorizeErrors(authorize),

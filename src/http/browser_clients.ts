@@ -106,7 +106,8 @@ export interface BrowserLogoutDeps {
   ownerOf(refreshToken: string): Promise<{ clientId: string; sid: string } | undefined>;
   /** Audited with `stamp`, like a logout with a bearer token. */
   endSession(sid: string, stamp: AuditStamp): Promise<unknown>;
-  endLoginSession(token: string): Promise<void>;
+  /** The login session of /authorize: `session.ended` audited with `stamp` too. */
+  endLoginSession(token: string, stamp: AuditStamp): Promise<void>;
 }
 
 /**
@@ -114,14 +115,19 @@ export interface BrowserLogoutDeps {
  * cookie goes, and the login session of /authorize ends when the browser sent its cookie (it
  * does only for same-site requests: SameSite=Lax). Other clients' cookies stay.
  */
-async function clearBrowserSide(ctx: Context, client: ClientRecord | undefined, deps: BrowserLogoutDeps) {
+async function clearBrowserSide(
+  ctx: Context,
+  client: ClientRecord | undefined,
+  stamp: AuditStamp,
+  deps: BrowserLogoutDeps,
+) {
   if (client) {
     const refresh = deps.cookies.refresh(client.id);
     if (client.refreshCookie || readCookie(ctx, refresh) !== undefined) clearCookie(ctx, refresh);
   }
   const login = readCookie(ctx, deps.cookies.login);
   if (login === undefined) return;
-  await deps.endLoginSession(login);
+  await deps.endLoginSession(login, stamp);
   clearCookie(ctx, deps.cookies.login);
 }
 
@@ -140,10 +146,11 @@ export function browserLogout(deps: BrowserLogoutDeps): Middleware {
     checkClientOrigin(ctx, client, deps.cookies);
     const token = client && readCookie(ctx, deps.cookies.refresh(client.id));
     const owner = token === undefined ? undefined : await deps.ownerOf(token);
+    // The origin rule passed, so `client` is the app the browser named: the actor of the logout.
+    const stamp = requestStamp(ctx, client?.id ?? clientId ?? '');
     // A cookie naming no session of this client is merely stale: clearing it is the whole logout.
-    if (owner && owner.clientId === client?.id)
-      await deps.endSession(owner.sid, requestStamp(ctx, owner.clientId));
-    await clearBrowserSide(ctx, client, deps);
+    if (owner && owner.clientId === client?.id) await deps.endSession(owner.sid, stamp);
+    await clearBrowserSide(ctx, client, stamp, deps);
     ctx.status = 204;
   };
 }
@@ -161,6 +168,6 @@ export function clearLogoutCookies(deps: BrowserLogoutDeps): Middleware {
     const client = clientId === undefined ? undefined : await deps.clients.findById(clientId);
     checkClientOrigin(ctx, client, deps.cookies);
     await next();
-    await clearBrowserSide(ctx, client, deps);
+    await clearBrowserSide(ctx, client, requestStamp(ctx, clientId ?? ''), deps);
   };
 }

@@ -18,7 +18,7 @@ import type {
 import { insertAuditEvents } from './audit_events.js';
 import { deletePendingCodesTx } from './authorization_codes.js';
 import { familyIsLive, liveFamilySql, liveTokenRowSql, tokenRowIsLive } from './live.js';
-import { deleteLoginSessionsTx } from './login_sessions.js';
+import { endLoginSessionsTx } from './login_sessions.js';
 import { upsertRevocations } from './revocations.js';
 import { affectedRows, toDate, toDateOrNull } from './rows.js';
 import { type UserRow, userFromRow } from './users.js';
@@ -384,28 +384,6 @@ async function lockLiveFamilies(trx: Knex.Transaction, where: Record<string, str
   return rows.map((r) => r.id);
 }
 
-/**
- * Ends login sessions in the transaction; each one still alive is `ended` and audited as a
- * `login` session. `deleted` counts expired rows too (they existed).
- */
-async function endLoginSessionsTx(
-  trx: Knex.Transaction,
-  where: { user_id: string } | { id: string },
-  revocation: FamilyRevocation,
-): Promise<{ ended: string[]; deleted: number; facts: SessionFact[] }> {
-  const deleted = await deleteLoginSessionsTx(trx, where);
-  const ended = deleted.filter((l) => l.expiresAt > revocation.at);
-  const facts: SessionFact[] = ended.map((l) => ({
-    type: 'session.ended',
-    kind: 'login',
-    sid: l.id,
-    userId: l.userId,
-    clientId: null,
-    reason: revocation.reason,
-  }));
-  await writeFacts(trx, revocation, facts);
-  return { ended: ended.map((l) => l.id), deleted: deleted.length, facts };
-}
 /** RFC 9449 §5: a bound family is refreshed only with a proof of its own key. */
 const keyMatches = (family: RefreshFamily, input: RotateInput) =>
   family.dpopJkt === null || family.dpopJkt === input.dpopJkt;
