@@ -50,7 +50,6 @@ import { warnIfRedisMayEvict } from './redis/eviction_check.js';
 import { Registrations } from './registration/registrations.js';
 import { PostgresRegistrationStore, type RegistrationStore } from './registration/store.js';
 import { schedulePurge } from './sessions/purge.js';
-import { Sessions } from './sessions/sessions.js';
 import { guarded } from './stores/backend_errors.js';
 import { CachedClientStore } from './stores/cached_clients.js';
 import { MemoryDenylist } from './stores/memory/denylist.js';
@@ -287,6 +286,8 @@ export interface Stores {
   /** Browser sign-ins at /authorize. */
   loginSessionStore: LoginSessionStore;
   denylist: Denylist;
+  /** After commit, the one sender of facts to events, metrics, logs and the denylist cache. */
+  publisher: FactPublisher;
   /** The login throttle and the per-client request limits (Redis, Postgres, or memory when embedded). */
   rateLimits: RateLimits;
   /** The audit trail (docs/audit.md). */
@@ -314,12 +315,17 @@ export async function openStores(b: Backends, options: BuildOptions = {}): Promi
   );
   const signingKeys = guarded(new PostgresSigningKeyStore(db), 'database');
   const revocations = guarded(new PostgresRevocationStore(db), 'database');
-  const refreshTokens = guarded(new PostgresRefreshTokenStore(db), 'database');
   const refreshInspector = guarded(new PostgresRefreshTokenInspector(db), 'database');
   const auditEvents = guarded(new PostgresAuditStore(db), 'database');
   const authorizationCodes = guarded(new PostgresAuthorizationCodeStore(db), 'database');
   const loginSessionStore = guarded(new PostgresLoginSessionStore(db), 'database');
   const denylist = openDenylist(b, revocations, options.listen !== false);
+  // After commit, the one sender of facts; the refresh store publishes the sessions it ended.
+  const publisher = new FactPublisher({ events, denylist });
+  const refreshTokens = guarded(
+    new PostgresRefreshTokenStore(db, { accessTokenTtl: config.accessTokenTtl, now, publisher }),
+    'database',
+  );
   const limiters = limiterFactory(limiterBackend(b));
   const rateLimits = new RateLimits({
     limiter: limiters,
@@ -347,6 +353,7 @@ export async function openStores(b: Backends, options: BuildOptions = {}): Promi
     authorizationCodes,
     loginSessionStore,
     denylist,
+    publisher,
     rateLimits,
     auditEvents,
     dpopReplay,
@@ -461,7 +468,6 @@ export interface Domain {
   keys: KeyRing;
   minter: AccessTokenMinter;
   verifier: AccessTokenVerifier;
-  sessions: Sessions;
   /** The login session cookie of /authorize. */
   loginSessions: LoginSessions;
   /** The one password check (src/login/credentials.ts): the password grant and the login page. */
@@ -475,8 +481,6 @@ export interface Domain {
   clientAccounts: ClientAccounts;
   /** Reads and purges the audit trail. */
   audit: AuditTrail;
-  /** After commit, the one sender of facts to events, metrics, logs and the denylist cache. */
-  publisher: FactPublisher;
   /** The writer of facts that have no transaction of their own (src/facts/publisher.ts). */
   facts: FactRecorder;
   /** RFC 9449 §4.3 proof checks for /token and Tessera's own resources (docs/dpop.md). */
@@ -531,16 +535,24 @@ function keyLifecycle(
   });
 }
 
-function grants(
-  b: Backends,
-  s: Stores,
-  d: Pick<Domain, 'credentials' | 'minter' | 'sessions' | 'publisher'>,
-): GrantRegistry {
-  const { accessTokenTtl } = b.config;
-  const { minter, sessions, publisher } = d;
+function grants(b: Backends, s: Stores, d: Pick<Domain, 'credentials' | 'minter'>): GrantRegistry {
+  const { config, now } = b;
+  const { accessTokenTtl } = config;
+  const { minter } = d;
+  const { publisher, refreshTokens } = s;
+  // Every login starts a session (refresh family): its id is the `sid` that /logout ends.
+  const sessions = { refreshTokens, settings: config, now };
   return grantRegistry([
     passwordGrant({ credentials: d.credentials, minter, publisher, accessTokenTtl, sessions }),
-    refreshTokenGrant({ sessions, users: s.users, minter, publisher, accessTokenTtl }),
+    refreshTokenGrant({
+      refreshTokens,
+      settings: config,
+      now,
+      users: s.users,
+      minter,
+      publisher,
+      accessTokenTtl,
+    }),
     authorizationCodeGrant({
       codes: s.authorizationCodes,
       sessions,
@@ -556,7 +568,7 @@ function grants(
 
 /** Sessions, keys, token minting and verification, the grants and the account services. */
 export async function buildDomain(b: Backends, s: Stores, options: BuildOptions = {}): Promise<Domain> {
-  const { config, events, now } = b;
+  const { config, now } = b;
   const hasher = new PasswordHasher(options.hashing ?? DEFAULT_PASSWORD_HASHING);
   const keys = new KeyRing({ store: s.signingKeys, kek: b.kek, signingAlg: config.signingAlg, now });
   if (!options.withoutKeys) await keys.initialise();
@@ -564,29 +576,22 @@ export async function buildDomain(b: Backends, s: Stores, options: BuildOptions 
   const verifier = new AccessTokenVerifier(keys, config.issuer, s.denylist, now, (id) =>
     s.clients.isActive(id),
   );
-  const publisher = new FactPublisher({ events, denylist: s.denylist });
-  const sessions = new Sessions({
-    refreshTokens: s.refreshTokens,
-    loginSessions: s.loginSessionStore,
-    publisher,
-    settings: config,
-    now,
-  });
+  const { publisher } = s;
   const keySignal = keyChangeSignal(b, options);
   const audit = new AuditTrail({ store: s.auditEvents, now });
   const facts = new FactRecorder({ audit: s.auditEvents, denylist: s.denylist, publisher, now });
   const credentials = { users: s.users, hasher, throttle: s.rateLimits, facts };
+  // Sessions end on their store, which audits, denylists and publishes (docs/sessions.md).
   const endUserSessions = async (id: string, reason: string, stamp: AuditStamp) =>
-    void (await sessions.endUserSessions(id, reason, stamp));
+    void (await s.refreshTokens.revokeUserSessions(id, { reason, audit: stamp }));
   const dpopNonces = new HmacDpopNonces(b.kek, now);
   const endClientSessions = async (id: string, reason: string, stamp: AuditStamp) =>
-    void (await sessions.endClientSessions(id, reason, stamp));
+    void (await s.refreshTokens.revokeClientFamilies(id, { reason, audit: stamp }));
   return {
     hasher,
     keys,
     minter,
     verifier,
-    sessions,
     loginSessions: new LoginSessions({
       store: s.loginSessionStore,
       users: s.users,
@@ -595,7 +600,7 @@ export async function buildDomain(b: Backends, s: Stores, options: BuildOptions 
       now,
     }),
     credentials,
-    grants: grants(b, s, { credentials, minter, sessions, publisher }),
+    grants: grants(b, s, { credentials, minter }),
     keyLifecycle: keyLifecycle(b, s, keys, keySignal, publisher),
     keySignal,
     userAccounts: new UserAccounts({ users: s.users, hasher, now, facts, endSessions: endUserSessions }),
@@ -607,7 +612,6 @@ export async function buildDomain(b: Backends, s: Stores, options: BuildOptions 
       endSessions: endClientSessions,
     }),
     audit,
-    publisher,
     facts,
     dpopProofs: new DpopProofVerifier({ replay: s.dpopReplay, nonces: dpopNonces, now, events: b.events }),
     dpopNonces,
@@ -616,7 +620,7 @@ export async function buildDomain(b: Backends, s: Stores, options: BuildOptions 
       ttl: config.thirdParty.consentTtl,
       now,
       facts,
-      sessions,
+      refreshTokens: s.refreshTokens,
     }),
     registrations: new Registrations({
       clients: s.clients,

@@ -10,8 +10,14 @@ import { requestStamp } from '../facts/stamp.js';
 import { ADMIN_SCOPE } from '../grants/scope.js';
 import { bearerClaims } from '../http/bearer.js';
 import { jsonDocument, queryFields } from '../http/input.js';
-import { describeSession, type Sessions } from '../sessions/sessions.js';
-import { AUDIT_EVENT_TYPES, type AuditEventType } from '../stores/types.js';
+import { describeSession, sessionViews } from '../sessions/views.js';
+import {
+  AUDIT_EVENT_TYPES,
+  type AuditEventType,
+  type LoginSessionStore,
+  type RefreshTokenStore,
+  type UserStore,
+} from '../stores/types.js';
 import { type AdminBody, adminBodies, firstIssue } from './admin_schemas.js';
 
 /**
@@ -21,8 +27,12 @@ import { type AdminBody, adminBodies, firstIssue } from './admin_schemas.js';
 export interface AdminDeps {
   clientAccounts: Pick<ClientAccounts, 'create' | 'list' | 'get' | 'update' | 'disable' | 'rotateSecret'>;
   userAccounts: Pick<UserAccounts, 'create' | 'list' | 'get' | 'resolve' | 'disable' | 'setPassword'>;
-  sessions: Pick<Sessions, 'listLive' | 'endUserSessions' | 'endById'>;
+  /** Sessions end on their store, which audits, denylists and publishes (docs/sessions.md). */
+  refreshTokens: Pick<RefreshTokenStore, 'listLiveFamilies' | 'revokeUserSessions' | 'endSession'>;
+  loginSessionStore: Pick<LoginSessionStore, 'listLive'>;
+  users: Pick<UserStore, 'findById'>;
   audit: Pick<AuditTrail, 'list'>;
+  now: () => number;
 }
 
 /** 422 naming the field (RFC 9110 §15.5.21): the request was understood but a value is wrong. */
@@ -163,6 +173,14 @@ export function adminClientSteps(deps: AdminDeps) {
 /** Users are addressed by id in the API; anything that is not a UUID is simply not found. */
 const userRef = (ctx: Context) => ({ id: param(ctx, 'id') });
 
+/** The user of a sessions path, read straight from the store (a non-UUID never reaches it). */
+async function sessionsUser(deps: AdminDeps, ctx: Context) {
+  const id = param(ctx, 'id');
+  const user = isUuid(id) ? await deps.users.findById(id) : undefined;
+  if (!user) throw new OAuthError('not_found', 'no user with this id');
+  return user;
+}
+
 export function adminUserSteps(deps: AdminDeps) {
   return {
     async listUsers(ctx: Context) {
@@ -194,15 +212,22 @@ export function adminUserSteps(deps: AdminDeps) {
       ctx.status = 204;
     },
 
+    /** Both kinds, newest first: refresh families and login sessions of /authorize. */
     async listUserSessions(ctx: Context) {
-      const user = await account(() => deps.userAccounts.resolve(userRef(ctx)));
-      const sessions = await deps.sessions.listLive(user.id);
-      ctx.body = { sessions: sessions.map(describeSession) };
+      const user = await sessionsUser(deps, ctx);
+      const now = new Date(deps.now());
+      const [families, logins] = await Promise.all([
+        deps.refreshTokens.listLiveFamilies(user.id, now),
+        deps.loginSessionStore.listLive(user.id, now),
+      ]);
+      ctx.body = { sessions: sessionViews(families, logins).map(describeSession) };
     },
 
+    /** One transaction: every family, login session of /authorize and pending code of the user. */
     async endUserSessions(ctx: Context) {
-      const user = await account(() => deps.userAccounts.resolve(userRef(ctx)));
-      const ended = await deps.sessions.endUserSessions(user.id, 'admin_revoked', adminStamp(ctx));
+      const user = await sessionsUser(deps, ctx);
+      const ending = { reason: 'admin_revoked', audit: adminStamp(ctx) };
+      const ended = await deps.refreshTokens.revokeUserSessions(user.id, ending);
       // Both kinds count: refresh families and login sessions of /authorize.
       ctx.body = { user_id: user.id, sessions_ended: ended.familyIds.length + ended.loginSessionIds.length };
     },
@@ -210,7 +235,8 @@ export function adminUserSteps(deps: AdminDeps) {
     /** Ends one session; its `sid` is denylisted at once, so its access tokens stop everywhere. */
     async endOneSession(ctx: Context) {
       const sid = param(ctx, 'sid');
-      const found = isUuid(sid) && (await deps.sessions.endById(sid, 'admin_revoked', adminStamp(ctx)));
+      const ending = { reason: 'admin_revoked', audit: adminStamp(ctx) };
+      const found = isUuid(sid) && (await deps.refreshTokens.endSession(sid, ending)) !== undefined;
       if (!found) throw new OAuthError('not_found', 'no session with this id');
       ctx.status = 204;
     },

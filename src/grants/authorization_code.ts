@@ -5,12 +5,13 @@ import { type DpopBinding, refreshBinding } from '../dpop/binding.js';
 import { invalidGrant, invalidRequest } from '../errors.js';
 import type { FactPublisher } from '../facts/publisher.js';
 import { boundByClient } from '../sessions/bounds.js';
-import type { Sessions } from '../sessions/sessions.js';
+import { type StartSessionDeps, startSession } from '../sessions/start.js';
 import type {
   AuditStamp,
   AuthorizationCodeRecord,
   AuthorizationCodeStore,
   ClientRecord,
+  RefreshTokenStore,
   UserStore,
 } from '../stores/types.js';
 import type { AccessTokenMinter } from '../tokens/access_token.js';
@@ -21,8 +22,9 @@ import type { GrantHandler } from './types.js';
 
 export interface AuthorizationCodeGrantDeps {
   codes: AuthorizationCodeStore;
-  sessions: Sessions;
-  users: UserStore;
+  /** Starts the code's session; ends it (and a replayed code's) on the refresh store. */
+  sessions: StartSessionDeps & { refreshTokens: Pick<RefreshTokenStore, 'revokeFamily'> };
+  users: Pick<UserStore, 'findById'>;
   minter: AccessTokenMinter;
   /** After the work is done: its facts to events, metrics and logs. */
   publisher: Pick<FactPublisher, 'published'>;
@@ -76,7 +78,8 @@ export function authorizationCodeGrant(deps: AuthorizationCodeGrantDeps): GrantH
     await deps.publisher.published([
       { type: 'code.reuse_detected', clientId: client.id, familyId: code.familyId ?? undefined },
     ]);
-    if (code.familyId) await deps.sessions.end(code.familyId, 'code_reuse', stamp);
+    if (code.familyId)
+      await deps.sessions.refreshTokens.revokeFamily(code.familyId, { reason: 'code_reuse', audit: stamp });
     return invalidGrant('authorization code presented again: its session is revoked');
   };
 
@@ -113,8 +116,9 @@ export function authorizationCodeGrant(deps: AuthorizationCodeGrantDeps): GrantH
       if (outcome.kind === 'replayed') throw await replayed(client, outcome.code, stamp);
       const user = await deps.users.findById(code.userId);
       if (!user || user.disabledAt) throw invalidGrant('user disabled or gone');
-      const session = await deps.sessions.start({
+      const session = await startSession(deps.sessions, {
         sid,
+        stamp,
         userId: user.id,
         client,
         scope,
@@ -124,7 +128,7 @@ export function authorizationCodeGrant(deps: AuthorizationCodeGrantDeps): GrantH
       });
       // A replay that arrived while this session was being created found no session to revoke.
       if (await deps.codes.wasReplayed(hash)) {
-        await deps.sessions.end(sid, 'code_reuse', stamp);
+        await deps.sessions.refreshTokens.revokeFamily(sid, { reason: 'code_reuse', audit: stamp });
         throw invalidGrant('authorization code presented twice at once: its session is revoked');
       }
       return issueUserToken(deps, {
