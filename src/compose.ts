@@ -51,7 +51,12 @@ import { Registrations } from './registration/registrations.js';
 import { PostgresRegistrationStore, type RegistrationStore } from './registration/store.js';
 import { schedulePurge } from './sessions/purge.js';
 import { guarded } from './stores/backend_errors.js';
-import { CachedClientStore } from './stores/cached_clients.js';
+import {
+  CachedClientStore,
+  CLIENT_CACHE_MAX_ENTRIES,
+  CLIENT_CACHE_TTL_MS,
+  type ClientTable,
+} from './stores/cached_clients.js';
 import { MemoryDenylist } from './stores/memory/denylist.js';
 import { PostgresAuditStore } from './stores/postgres/audit_events.js';
 import { PostgresAuthorizationCodeStore } from './stores/postgres/authorization_codes.js';
@@ -76,7 +81,6 @@ import type {
   SigningKeyStore,
   UserStore,
 } from './stores/types.js';
-import { ThirdPartyClients } from './thirdparty/clients.js';
 import { AccessTokenMinter, AccessTokenVerifier } from './tokens/access_token.js';
 import { DEFAULT_PASSWORD_HASHING, PasswordHasher, type PasswordHashingOptions } from './tokens/passwords.js';
 
@@ -266,10 +270,15 @@ export async function openBackends(config: Config, options: BuildOptions = {}): 
 export interface Stores {
   users: UserStore;
   /**
-   * Read-through cached: client authentication and every token check read it. Third-party
-   * clients come with their limits, metadata-document clients from their documents (docs/mcp.md).
+   * The client as the request paths read it, read-through cached: client authentication and every
+   * token check read it; metadata-document clients come from their documents (docs/mcp.md).
    */
-  clients: ThirdPartyClients;
+  clients: CachedClientStore;
+  /**
+   * The client table itself (third-party clients with their limits): the admin API, the CLI and
+   * registration read and write it; its writes make this instance's cache forget the client.
+   */
+  clientTable: ClientTable;
   /** Users' consents to third-party clients. */
   consentStore: ConsentStore;
   /** RFC 7592 registration access tokens and registered metadata. */
@@ -308,11 +317,9 @@ export interface Stores {
 export async function openStores(b: Backends, options: BuildOptions = {}): Promise<Stores> {
   const { db, config, events, now } = b;
   const users = guarded(new PostgresUserStore(db), 'database');
-  const clients = thirdPartyClients(
-    b,
-    new CachedClientStore(guarded(new PostgresClientStore(db, config.issuer), 'database'), now),
-    options,
-  );
+  const thirdParty = { ...config.thirdParty, issuer: config.issuer };
+  const clientTable = guarded(new PostgresClientStore(db, config.issuer, thirdParty), 'database');
+  const clients = cachedClients(b, clientTable, options);
   const signingKeys = guarded(new PostgresSigningKeyStore(db), 'database');
   const revocations = guarded(new PostgresRevocationStore(db), 'database');
   const refreshInspector = guarded(new PostgresRefreshTokenInspector(db), 'database');
@@ -346,6 +353,7 @@ export async function openStores(b: Backends, options: BuildOptions = {}): Promi
   return {
     users,
     clients,
+    clientTable,
     signingKeys,
     revocations,
     refreshTokens,
@@ -384,8 +392,8 @@ function openDpopReplay(b: Backends): ReplayCache {
   });
 }
 
-/** The client table with the third-party limits and, when on, metadata documents (docs/mcp.md). */
-function thirdPartyClients(b: Backends, cached: CachedClientStore, options: BuildOptions) {
+/** The hot-path client reader: cached, and with metadata documents when on (docs/mcp.md). */
+function cachedClients(b: Backends, table: ClientTable, options: BuildOptions) {
   const { config, log, now } = b;
   const settings = { ...config.thirdParty, issuer: config.issuer };
   if (config.thirdParty.metadataDocuments && config.thirdParty.cimdAllowLoopback)
@@ -400,7 +408,7 @@ function thirdPartyClients(b: Backends, cached: CachedClientStore, options: Buil
         onFailure: (clientId, reason) => log.info({ clientId, reason }, 'client metadata document refused'),
       })
     : undefined;
-  return new ThirdPartyClients(cached, settings, documents);
+  return new CachedClientStore(table, now, CLIENT_CACHE_TTL_MS, CLIENT_CACHE_MAX_ENTRIES, documents);
 }
 
 /**
@@ -531,7 +539,7 @@ function keyLifecycle(
       accessTokenTtl: config.accessTokenTtl,
     },
     maxClientAccessTokenTtl: async () =>
-      Math.max(0, ...(await s.clients.list()).map((c) => c.accessTokenTtl ?? 0)),
+      Math.max(0, ...(await s.clientTable.list()).map((c) => c.accessTokenTtl ?? 0)),
   });
 }
 
@@ -605,7 +613,7 @@ export async function buildDomain(b: Backends, s: Stores, options: BuildOptions 
     keySignal,
     userAccounts: new UserAccounts({ users: s.users, hasher, now, facts, endSessions: endUserSessions }),
     clientAccounts: new ClientAccounts({
-      clients: s.clients,
+      clients: s.clientTable,
       issuer: config.issuer,
       now,
       facts,
@@ -623,7 +631,7 @@ export async function buildDomain(b: Backends, s: Stores, options: BuildOptions 
       refreshTokens: s.refreshTokens,
     }),
     registrations: new Registrations({
-      clients: s.clients,
+      clients: s.clientTable,
       store: s.registrationStore,
       consents: s.consentStore,
       facts,

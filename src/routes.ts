@@ -79,7 +79,10 @@ export interface RouteDeps {
   events: EventBus;
   metrics: Metrics;
   now: () => number;
+  /** The hot-path reader (cached, metadata documents): authentication, CORS, /authorize. */
   clients: ClientStore;
+  /** The client table, for the lists of every client (discovery, registered origins). */
+  clientTable: Pick<ClientStore, 'list'>;
   refreshInspector: RefreshTokenInspector;
   denylist: Denylist;
   rateLimits: Pick<RateLimits, 'perClient'>;
@@ -114,7 +117,7 @@ export interface RouteDeps {
 }
 
 /** Every scope a client may ask for: the admin scopes, THIRD_PARTY_SCOPES and every client's scopes. */
-function knownScopes(clients: ClientStore, thirdParty: readonly string[]) {
+function knownScopes(clients: Pick<ClientStore, 'list'>, thirdParty: readonly string[]) {
   return async () => {
     const scopes = new Set<string>([...ADMIN_SCOPES, ...thirdParty]);
     for (const c of await clients.list()) for (const s of c.scopes) scopes.add(s);
@@ -145,7 +148,7 @@ async function runGrant(ctx: Context): Promise<void> {
 function browserSteps(d: RouteDeps) {
   const { config, events } = d;
   const cookies = browserCookies(config.issuer);
-  const origins = new RegisteredOrigins(() => d.clients.list(), d.now);
+  const origins = new RegisteredOrigins(() => d.clientTable.list(), d.now);
   const authorize: AuthorizeEndpointDeps = {
     issuer: config.issuer,
     clients: d.clients,
@@ -231,7 +234,7 @@ export function steps(d: RouteDeps) {
       keys: d.keys,
       jwksMaxAge: config.jwksMaxAge,
       grantTypes: () => supportedGrantTypes(d.grants),
-      scopes: knownScopes(d.clients, config.thirdParty.scopes),
+      scopes: knownScopes(d.clientTable, config.thirdParty.scopes),
       registrationEndpoint: config.thirdParty.registration !== 'off',
       metadataDocuments: config.thirdParty.metadataDocuments,
       signingAlgs: () => d.keys.current().algorithms,
