@@ -8,7 +8,8 @@ import type { Consents } from './consent/consents.js';
 import type { DpopNonces } from './dpop/nonce.js';
 import type { DpopProofVerifier } from './dpop/proof.js';
 import { checkDpopProof } from './dpop/token_proof.js';
-import { type AdminDeps, adminAuditSteps, adminClientSteps, adminUserSteps } from './endpoints/admin.js';
+import { type AdminDeps, adminAuditSteps, adminUserSteps } from './endpoints/admin.js';
+import { adminClientSteps, type ClientAdminOperations } from './endpoints/admin_clients.js';
 import { listKeys, revokeKey, rotateKeys } from './endpoints/admin_keys.js';
 import {
   type AuthorizeEndpointDeps,
@@ -103,7 +104,7 @@ export interface RouteDeps {
   loginSessions: LoginSessions;
   keys: KeyRing;
   keyLifecycle: Pick<KeyLifecycle, 'list' | 'rotate' | 'revoke'>;
-  clientAccounts: AdminDeps['clientAccounts'];
+  clientAccounts: ClientAdminOperations;
   userAccounts: AdminDeps['userAccounts'];
   audit: AuditTrail;
   /** The writer of facts without a transaction (src/facts/publisher.ts). */
