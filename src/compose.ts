@@ -1,6 +1,5 @@
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import { UserAccounts } from './accounts/users.js';
 import { AuditTrail } from './audit/trail.js';
 import { LoginSessions } from './authorize/login_sessions.js';
 import { buildVersion } from './build_info.js';
@@ -19,6 +18,7 @@ import { MemoryReplayCache, type ReplayCache } from './dpop/replay.js';
 import { PostgresReplayCache } from './dpop/replay_postgres.js';
 import { RedisReplayCache } from './dpop/replay_redis.js';
 import { ClientAccounts } from './endpoints/admin_clients.js';
+import { UserAccounts } from './endpoints/admin_users.js';
 import { Drain, type ReadinessCheck, runCheck } from './endpoints/health.js';
 import { EventBus } from './events.js';
 import { FactPublisher, FactRecorder } from './facts/publisher.js';

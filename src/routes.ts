@@ -1,6 +1,5 @@
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
-import type { AuditTrail } from './audit/trail.js';
 import type { LoginSessions } from './authorize/login_sessions.js';
 import type { Config, DeploymentMode } from './config.js';
 import { adminConsentSteps } from './consent/admin_steps.js';
@@ -8,9 +7,10 @@ import type { Consents } from './consent/consents.js';
 import type { DpopNonces } from './dpop/nonce.js';
 import type { DpopProofVerifier } from './dpop/proof.js';
 import { checkDpopProof } from './dpop/token_proof.js';
-import { type AdminDeps, adminAuditSteps, adminUserSteps } from './endpoints/admin.js';
+import { adminAuditSteps, adminSessionSteps } from './endpoints/admin.js';
 import { adminClientSteps, type ClientAdminOperations } from './endpoints/admin_clients.js';
 import { listKeys, revokeKey, rotateKeys } from './endpoints/admin_keys.js';
+import { adminUserSteps, type UserAccounts, type UserAdminOperations } from './endpoints/admin_users.js';
 import {
   type AuthorizeEndpointDeps,
   answerAuthorization,
@@ -60,6 +60,7 @@ import type { Metrics } from './observability.js';
 import { registrationSteps } from './registration/endpoint.js';
 import type { Registrations } from './registration/registrations.js';
 import type {
+  AuditStore,
   AuthorizationCodeStore,
   ClientStore,
   Denylist,
@@ -105,8 +106,9 @@ export interface RouteDeps {
   keys: KeyRing;
   keyLifecycle: Pick<KeyLifecycle, 'list' | 'rotate' | 'revoke'>;
   clientAccounts: ClientAdminOperations;
-  userAccounts: AdminDeps['userAccounts'];
-  audit: AuditTrail;
+  userAccounts: UserAdminOperations & Pick<UserAccounts, 'resolve'>;
+  /** The audit trail's store (GET /admin/audit pages it). */
+  auditEvents: AuditStore;
   /** The writer of facts without a transaction (src/facts/publisher.ts). */
   facts: FactSink;
   dpopProofs: DpopProofVerifier;
@@ -202,6 +204,7 @@ export function steps(d: RouteDeps) {
     requireAuditScope: requireAdminScope('admin:audit'),
     ...adminClientSteps(d),
     ...adminUserSteps(d),
+    ...adminSessionSteps(d),
     ...adminAuditSteps(d),
     ...adminConsentSteps(d),
     ...registrationSteps({

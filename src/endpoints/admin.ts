@@ -1,45 +1,40 @@
 import type { Context } from 'koa';
-import { isUuid, type UserAccounts } from '../accounts/users.js';
-import { AUDIT_PAGE_MAX, type AuditTrail, decodeCursor, describeAuditEvent } from '../audit/trail.js';
+import { isUuid } from '../accounts/users.js';
+import {
+  AUDIT_PAGE_MAX,
+  auditPage,
+  auditPageSize,
+  decodeCursor,
+  describeAuditEvent,
+} from '../audit/trail.js';
 import { OAuthError } from '../errors.js';
 import { describeSession, sessionViews } from '../sessions/views.js';
 import {
   AUDIT_EVENT_TYPES,
   type AuditEventType,
+  type AuditStore,
   type LoginSessionStore,
   type RefreshTokenStore,
   type UserStore,
 } from '../stores/types.js';
-import {
-  account,
-  adminStamp,
-  invalidField,
-  jsonBody,
-  listPage,
-  param,
-  queryLimit,
-  queryTime,
-  queryValue,
-} from './admin_input.js';
+import { adminStamp, invalidField, param, queryLimit, queryTime, queryValue } from './admin_input.js';
 
 /**
- * The admin API for users, sessions and the audit trail (docs/admin.md; clients: admin_clients.ts).
+ * The admin API for sessions and the audit trail (docs/admin.md; clients and users: admin_clients.ts,
+ * admin_users.ts).
  * Each export is one named step of the route table; scope checks sit in front of them there.
  */
 export interface AdminDeps {
-  userAccounts: Pick<UserAccounts, 'create' | 'list' | 'get' | 'resolve' | 'disable' | 'setPassword'>;
   /** Sessions end on their store, which audits, denylists and publishes (docs/sessions.md). */
   refreshTokens: Pick<RefreshTokenStore, 'listLiveFamilies' | 'revokeUserSessions' | 'endSession'>;
   loginSessionStore: Pick<LoginSessionStore, 'listLive'>;
   users: Pick<UserStore, 'findById'>;
-  audit: Pick<AuditTrail, 'list'>;
+  /** The audit trail's store, read a page at a time (src/audit/trail.ts paging rules). */
+  auditEvents: Pick<AuditStore, 'list'>;
   now: () => number;
 }
 
-// --- users and sessions ---------------------------------------------------------------------
-
-/** Users are addressed by id in the API; anything that is not a UUID is simply not found. */
-const userRef = (ctx: Context) => ({ id: param(ctx, 'id') });
+// --- sessions ---------------------------------------------------------------------
 
 /** The user of a sessions path, read straight from the store (a non-UUID never reaches it). */
 async function sessionsUser(deps: AdminDeps, ctx: Context) {
@@ -49,37 +44,9 @@ async function sessionsUser(deps: AdminDeps, ctx: Context) {
   return user;
 }
 
-export function adminUserSteps(deps: AdminDeps) {
+/** The sessions of a user, and one session by id (docs/sessions.md). */
+export function adminSessionSteps(deps: AdminDeps) {
   return {
-    async listUsers(ctx: Context) {
-      ctx.body = await account(() => deps.userAccounts.list(listPage(ctx)));
-    },
-
-    async createUser(ctx: Context) {
-      const { username, password, roles = [] } = jsonBody(ctx, 'createUser');
-      const created = await account(() =>
-        deps.userAccounts.create(username, password, roles, adminStamp(ctx)),
-      );
-      ctx.status = 201;
-      ctx.set('Location', `/admin/users/${created.id}`);
-      ctx.body = await deps.userAccounts.get({ id: created.id });
-    },
-
-    async getUser(ctx: Context) {
-      ctx.body = await account(() => deps.userAccounts.get(userRef(ctx)));
-    },
-
-    async disableUser(ctx: Context) {
-      await account(() => deps.userAccounts.disable(userRef(ctx), adminStamp(ctx)));
-      ctx.body = await deps.userAccounts.get(userRef(ctx));
-    },
-
-    async setUserPassword(ctx: Context) {
-      const { password } = jsonBody(ctx, 'setUserPassword');
-      await account(() => deps.userAccounts.setPassword(userRef(ctx), password, adminStamp(ctx)));
-      ctx.status = 204;
-    },
-
     /** Both kinds, newest first: refresh families and login sessions of /authorize. */
     async listUserSessions(ctx: Context) {
       const user = await sessionsUser(deps, ctx);
@@ -124,15 +91,17 @@ export function adminAuditSteps(deps: AdminDeps) {
       const cursor = queryValue(ctx, 'cursor');
       const beforeId = cursor === undefined ? undefined : decodeCursor(cursor);
       if (cursor !== undefined && beforeId === undefined) throw invalidField('cursor', 'not a valid cursor');
-      const page = await deps.audit.list({
+      const limit = auditPageSize(queryLimit(ctx, AUDIT_PAGE_MAX));
+      const rows = await deps.auditEvents.list({
         type: type as AuditEventType | undefined,
         username: queryValue(ctx, 'username'),
         clientId: queryValue(ctx, 'client_id'),
         since: queryTime(ctx, 'since'),
         until: queryTime(ctx, 'until'),
-        limit: queryLimit(ctx, AUDIT_PAGE_MAX),
+        limit: limit + 1,
         beforeId,
       });
+      const page = auditPage(rows, limit);
       ctx.body = {
         events: page.events.map(describeAuditEvent),
         ...(page.nextCursor ? { next_cursor: page.nextCursor } : {}),
