@@ -1,7 +1,5 @@
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import { ClientAccounts } from './accounts/clients.js';
-import { UserAccounts } from './accounts/users.js';
 import { AuditTrail } from './audit/trail.js';
 import { LoginSessions } from './authorize/login_sessions.js';
 import { buildVersion } from './build_info.js';
@@ -19,6 +17,8 @@ import { DpopProofVerifier, IAT_WINDOW_S } from './dpop/proof.js';
 import { MemoryReplayCache, type ReplayCache } from './dpop/replay.js';
 import { PostgresReplayCache } from './dpop/replay_postgres.js';
 import { RedisReplayCache } from './dpop/replay_redis.js';
+import { ClientAccounts } from './endpoints/admin_clients.js';
+import { UserAccounts } from './endpoints/admin_users.js';
 import { Drain, type ReadinessCheck, runCheck } from './endpoints/health.js';
 import { EventBus } from './events.js';
 import { emitSignal, FactPublisher, FactRecorder } from './facts/publisher.js';
@@ -50,9 +50,13 @@ import { warnIfRedisMayEvict } from './redis/eviction_check.js';
 import { Registrations } from './registration/registrations.js';
 import { PostgresRegistrationStore, type RegistrationStore } from './registration/store.js';
 import { schedulePurge } from './sessions/purge.js';
-import { Sessions } from './sessions/sessions.js';
 import { guarded } from './stores/backend_errors.js';
-import { CachedClientStore } from './stores/cached_clients.js';
+import {
+  CachedClientStore,
+  CLIENT_CACHE_MAX_ENTRIES,
+  CLIENT_CACHE_TTL_MS,
+  type ClientTable,
+} from './stores/cached_clients.js';
 import { MemoryDenylist } from './stores/memory/denylist.js';
 import { PostgresAuditStore } from './stores/postgres/audit_events.js';
 import { PostgresAuthorizationCodeStore } from './stores/postgres/authorization_codes.js';
@@ -77,7 +81,6 @@ import type {
   SigningKeyStore,
   UserStore,
 } from './stores/types.js';
-import { ThirdPartyClients } from './thirdparty/clients.js';
 import { AccessTokenMinter, AccessTokenVerifier } from './tokens/access_token.js';
 import { DEFAULT_PASSWORD_HASHING, PasswordHasher, type PasswordHashingOptions } from './tokens/passwords.js';
 
@@ -267,10 +270,15 @@ export async function openBackends(config: Config, options: BuildOptions = {}): 
 export interface Stores {
   users: UserStore;
   /**
-   * Read-through cached: client authentication and every token check read it. Third-party
-   * clients come with their limits, metadata-document clients from their documents (docs/mcp.md).
+   * The client as the request paths read it, read-through cached: client authentication and every
+   * token check read it; metadata-document clients come from their documents (docs/mcp.md).
    */
-  clients: ThirdPartyClients;
+  clients: CachedClientStore;
+  /**
+   * The client table itself (third-party clients with their limits): the admin API, the CLI and
+   * registration read and write it; its writes make this instance's cache forget the client.
+   */
+  clientTable: ClientTable;
   /** Users' consents to third-party clients. */
   consentStore: ConsentStore;
   /** RFC 7592 registration access tokens and registered metadata. */
@@ -287,6 +295,8 @@ export interface Stores {
   /** Browser sign-ins at /authorize. */
   loginSessionStore: LoginSessionStore;
   denylist: Denylist;
+  /** After commit, the one sender of facts to events, metrics, logs and the denylist cache. */
+  publisher: FactPublisher;
   /** The login throttle and the per-client request limits (Redis, Postgres, or memory when embedded). */
   rateLimits: RateLimits;
   /** The audit trail (docs/audit.md). */
@@ -307,19 +317,22 @@ export interface Stores {
 export async function openStores(b: Backends, options: BuildOptions = {}): Promise<Stores> {
   const { db, config, events, now } = b;
   const users = guarded(new PostgresUserStore(db), 'database');
-  const clients = thirdPartyClients(
-    b,
-    new CachedClientStore(guarded(new PostgresClientStore(db, config.issuer), 'database'), now),
-    options,
-  );
+  const thirdParty = { ...config.thirdParty, issuer: config.issuer };
+  const clientTable = guarded(new PostgresClientStore(db, config.issuer, thirdParty), 'database');
+  const clients = cachedClients(b, clientTable, options);
   const signingKeys = guarded(new PostgresSigningKeyStore(db), 'database');
   const revocations = guarded(new PostgresRevocationStore(db), 'database');
-  const refreshTokens = guarded(new PostgresRefreshTokenStore(db), 'database');
   const refreshInspector = guarded(new PostgresRefreshTokenInspector(db), 'database');
   const auditEvents = guarded(new PostgresAuditStore(db), 'database');
   const authorizationCodes = guarded(new PostgresAuthorizationCodeStore(db), 'database');
   const loginSessionStore = guarded(new PostgresLoginSessionStore(db), 'database');
   const denylist = openDenylist(b, revocations, options.listen !== false);
+  // After commit, the one sender of facts; the refresh store publishes the sessions it ended.
+  const publisher = new FactPublisher({ events, denylist });
+  const refreshTokens = guarded(
+    new PostgresRefreshTokenStore(db, { accessTokenTtl: config.accessTokenTtl, now, publisher }),
+    'database',
+  );
   const limiters = limiterFactory(limiterBackend(b));
   const rateLimits = new RateLimits({
     limiter: limiters,
@@ -340,6 +353,7 @@ export async function openStores(b: Backends, options: BuildOptions = {}): Promi
   return {
     users,
     clients,
+    clientTable,
     signingKeys,
     revocations,
     refreshTokens,
@@ -347,6 +361,7 @@ export async function openStores(b: Backends, options: BuildOptions = {}): Promi
     authorizationCodes,
     loginSessionStore,
     denylist,
+    publisher,
     rateLimits,
     auditEvents,
     dpopReplay,
@@ -377,8 +392,8 @@ function openDpopReplay(b: Backends): ReplayCache {
   });
 }
 
-/** The client table with the third-party limits and, when on, metadata documents (docs/mcp.md). */
-function thirdPartyClients(b: Backends, cached: CachedClientStore, options: BuildOptions) {
+/** The hot-path client reader: cached, and with metadata documents when on (docs/mcp.md). */
+function cachedClients(b: Backends, table: ClientTable, options: BuildOptions) {
   const { config, log, now } = b;
   const settings = { ...config.thirdParty, issuer: config.issuer };
   if (config.thirdParty.metadataDocuments && config.thirdParty.cimdAllowLoopback)
@@ -393,7 +408,7 @@ function thirdPartyClients(b: Backends, cached: CachedClientStore, options: Buil
         onFailure: (clientId, reason) => log.info({ clientId, reason }, 'client metadata document refused'),
       })
     : undefined;
-  return new ThirdPartyClients(cached, settings, documents);
+  return new CachedClientStore(table, now, CLIENT_CACHE_TTL_MS, CLIENT_CACHE_MAX_ENTRIES, documents);
 }
 
 /**
@@ -461,7 +476,6 @@ export interface Domain {
   keys: KeyRing;
   minter: AccessTokenMinter;
   verifier: AccessTokenVerifier;
-  sessions: Sessions;
   /** The login session cookie of /authorize. */
   loginSessions: LoginSessions;
   /** The one password check (src/login/credentials.ts): the password grant and the login page. */
@@ -475,8 +489,6 @@ export interface Domain {
   clientAccounts: ClientAccounts;
   /** Reads and purges the audit trail. */
   audit: AuditTrail;
-  /** After commit, the one sender of facts to events, metrics, logs and the denylist cache. */
-  publisher: FactPublisher;
   /** The writer of facts that have no transaction of their own (src/facts/publisher.ts). */
   facts: FactRecorder;
   /** RFC 9449 §4.3 proof checks for /token and Tessera's own resources (docs/dpop.md). */
@@ -527,20 +539,28 @@ function keyLifecycle(
       accessTokenTtl: config.accessTokenTtl,
     },
     maxClientAccessTokenTtl: async () =>
-      Math.max(0, ...(await s.clients.list()).map((c) => c.accessTokenTtl ?? 0)),
+      Math.max(0, ...(await s.clientTable.list()).map((c) => c.accessTokenTtl ?? 0)),
   });
 }
 
-function grants(
-  b: Backends,
-  s: Stores,
-  d: Pick<Domain, 'credentials' | 'minter' | 'sessions' | 'publisher'>,
-): GrantRegistry {
-  const { accessTokenTtl } = b.config;
-  const { minter, sessions, publisher } = d;
+function grants(b: Backends, s: Stores, d: Pick<Domain, 'credentials' | 'minter'>): GrantRegistry {
+  const { config, now } = b;
+  const { accessTokenTtl } = config;
+  const { minter } = d;
+  const { publisher, refreshTokens } = s;
+  // Every login starts a session (refresh family): its id is the `sid` that /logout ends.
+  const sessions = { refreshTokens, settings: config, now };
   return grantRegistry([
     passwordGrant({ credentials: d.credentials, minter, publisher, accessTokenTtl, sessions }),
-    refreshTokenGrant({ sessions, users: s.users, minter, publisher, accessTokenTtl }),
+    refreshTokenGrant({
+      refreshTokens,
+      settings: config,
+      now,
+      users: s.users,
+      minter,
+      publisher,
+      accessTokenTtl,
+    }),
     authorizationCodeGrant({
       codes: s.authorizationCodes,
       sessions,
@@ -556,7 +576,7 @@ function grants(
 
 /** Sessions, keys, token minting and verification, the grants and the account services. */
 export async function buildDomain(b: Backends, s: Stores, options: BuildOptions = {}): Promise<Domain> {
-  const { config, events, now } = b;
+  const { config, now } = b;
   const hasher = new PasswordHasher(options.hashing ?? DEFAULT_PASSWORD_HASHING);
   const keys = new KeyRing({ store: s.signingKeys, kek: b.kek, signingAlg: config.signingAlg, now });
   if (!options.withoutKeys) await keys.initialise();
@@ -564,49 +584,42 @@ export async function buildDomain(b: Backends, s: Stores, options: BuildOptions 
   const verifier = new AccessTokenVerifier(keys, config.issuer, s.denylist, now, (id) =>
     s.clients.isActive(id),
   );
-  const publisher = new FactPublisher({ events, denylist: s.denylist });
-  const sessions = new Sessions({
-    refreshTokens: s.refreshTokens,
-    loginSessions: s.loginSessionStore,
-    publisher,
-    settings: config,
-    now,
-  });
+  const { publisher } = s;
   const keySignal = keyChangeSignal(b, options);
   const audit = new AuditTrail({ store: s.auditEvents, now });
   const facts = new FactRecorder({ audit: s.auditEvents, denylist: s.denylist, publisher, now });
   const credentials = { users: s.users, hasher, throttle: s.rateLimits, facts };
+  // Sessions end on their store, which audits, denylists and publishes (docs/sessions.md).
   const endUserSessions = async (id: string, reason: string, stamp: AuditStamp) =>
-    void (await sessions.endUserSessions(id, reason, stamp));
+    void (await s.refreshTokens.revokeUserSessions(id, { reason, audit: stamp }));
   const dpopNonces = new HmacDpopNonces(b.kek, now);
   const endClientSessions = async (id: string, reason: string, stamp: AuditStamp) =>
-    void (await sessions.endClientSessions(id, reason, stamp));
+    void (await s.refreshTokens.revokeClientFamilies(id, { reason, audit: stamp }));
   return {
     hasher,
     keys,
     minter,
     verifier,
-    sessions,
     loginSessions: new LoginSessions({
       store: s.loginSessionStore,
       users: s.users,
+      publisher,
       ttl: config.loginSessionTtl,
       now,
     }),
     credentials,
-    grants: grants(b, s, { credentials, minter, sessions, publisher }),
+    grants: grants(b, s, { credentials, minter }),
     keyLifecycle: keyLifecycle(b, s, keys, keySignal, publisher),
     keySignal,
     userAccounts: new UserAccounts({ users: s.users, hasher, now, facts, endSessions: endUserSessions }),
     clientAccounts: new ClientAccounts({
-      clients: s.clients,
+      clients: s.clientTable,
       issuer: config.issuer,
       now,
       facts,
       endSessions: endClientSessions,
     }),
     audit,
-    publisher,
     facts,
     dpopProofs: new DpopProofVerifier({ replay: s.dpopReplay, nonces: dpopNonces, now, events: b.events }),
     dpopNonces,
@@ -615,10 +628,10 @@ export async function buildDomain(b: Backends, s: Stores, options: BuildOptions 
       ttl: config.thirdParty.consentTtl,
       now,
       facts,
-      sessions,
+      refreshTokens: s.refreshTokens,
     }),
     registrations: new Registrations({
-      clients: s.clients,
+      clients: s.clientTable,
       store: s.registrationStore,
       consents: s.consentStore,
       facts,

@@ -1,6 +1,5 @@
 import Router from '@koa/router';
-import type { Middleware } from 'koa';
-import type { AuditTrail } from './audit/trail.js';
+import type { Context, Middleware } from 'koa';
 import type { LoginSessions } from './authorize/login_sessions.js';
 import type { Config, DeploymentMode } from './config.js';
 import { adminConsentSteps } from './consent/admin_steps.js';
@@ -8,8 +7,10 @@ import type { Consents } from './consent/consents.js';
 import type { DpopNonces } from './dpop/nonce.js';
 import type { DpopProofVerifier } from './dpop/proof.js';
 import { checkDpopProof } from './dpop/token_proof.js';
-import { type AdminDeps, adminAuditSteps, adminClientSteps, adminUserSteps } from './endpoints/admin.js';
+import { adminAuditSteps, adminSessionSteps } from './endpoints/admin.js';
+import { adminClientSteps, type ClientAdminOperations } from './endpoints/admin_clients.js';
 import { listKeys, revokeKey, rotateKeys } from './endpoints/admin_keys.js';
+import { adminUserSteps, type UserAccounts, type UserAdminOperations } from './endpoints/admin_users.js';
 import {
   type AuthorizeEndpointDeps,
   answerAuthorization,
@@ -24,9 +25,10 @@ import { introspectToken, requireIntrospectFlag } from './endpoints/introspect.j
 import { endSession } from './endpoints/logout.js';
 import { echoClaims } from './endpoints/me.js';
 import { revokeToken } from './endpoints/revoke.js';
-import { checkGrant, dispatchGrant } from './endpoints/token.js';
+import { checkGrant } from './endpoints/token.js';
 import type { EventBus } from './events.js';
 import type { FactSink } from './facts/publisher.js';
+import { requestStamp } from './facts/stamp.js';
 import { type GrantRegistry, supportedGrantTypes } from './grants/registry.js';
 import { ADMIN_SCOPES } from './grants/scope.js';
 import { requireAdminScope, requireBearer } from './http/bearer.js';
@@ -44,12 +46,12 @@ import {
   corsPreflight,
   RegisteredOrigins,
 } from './http/browser_cors.js';
-import { authenticateClient } from './http/client_auth.js';
+import { authenticateClient, authenticatedClient } from './http/client_auth.js';
 import { browserCookies } from './http/cookies.js';
 import { readAuthorizeInput, readJsonBody, readJsonOrFormBody, readNoBody } from './http/input.js';
 import type { LimiterFactory } from './http/limiter_store.js';
 import { noCache } from './http/no_cache.js';
-import { parseParams } from './http/params.js';
+import { params, parseParams } from './http/params.js';
 import type { RateLimits } from './http/rate_limits.js';
 import type { KeyRing } from './keys/keyring.js';
 import type { KeyLifecycle } from './keys/lifecycle.js';
@@ -57,12 +59,14 @@ import type { CredentialDeps } from './login/credentials.js';
 import type { Metrics } from './observability.js';
 import { registrationSteps } from './registration/endpoint.js';
 import type { Registrations } from './registration/registrations.js';
-import type { Sessions } from './sessions/sessions.js';
 import type {
+  AuditStore,
   AuthorizationCodeStore,
   ClientStore,
   Denylist,
+  LoginSessionStore,
   RefreshTokenInspector,
+  RefreshTokenStore,
   UserStore,
 } from './stores/types.js';
 import type { AccessTokenVerifier } from './tokens/access_token.js';
@@ -77,7 +81,10 @@ export interface RouteDeps {
   events: EventBus;
   metrics: Metrics;
   now: () => number;
+  /** The hot-path reader (cached, metadata documents): authentication, CORS, /authorize. */
   clients: ClientStore;
+  /** The client table, for the lists of every client (discovery, registered origins). */
+  clientTable: Pick<ClientStore, 'list'>;
   refreshInspector: RefreshTokenInspector;
   denylist: Denylist;
   rateLimits: Pick<RateLimits, 'perClient'>;
@@ -87,7 +94,9 @@ export interface RouteDeps {
   /** Where the shared state lives, for /readyz. */
   mode: DeploymentMode;
   verifier: AccessTokenVerifier;
-  sessions: Sessions;
+  /** Refresh families: how sessions end (the store audits, denylists and publishes). */
+  refreshTokens: RefreshTokenStore;
+  loginSessionStore: LoginSessionStore;
   grants: GrantRegistry;
   users: UserStore;
   /** The one credentials check of the password grant and the login page. */
@@ -96,9 +105,10 @@ export interface RouteDeps {
   loginSessions: LoginSessions;
   keys: KeyRing;
   keyLifecycle: Pick<KeyLifecycle, 'list' | 'rotate' | 'revoke'>;
-  clientAccounts: AdminDeps['clientAccounts'];
-  userAccounts: AdminDeps['userAccounts'];
-  audit: AuditTrail;
+  clientAccounts: ClientAdminOperations;
+  userAccounts: UserAdminOperations & Pick<UserAccounts, 'resolve'>;
+  /** The audit trail's store (GET /admin/audit pages it). */
+  auditEvents: AuditStore;
   /** The writer of facts without a transaction (src/facts/publisher.ts). */
   facts: FactSink;
   dpopProofs: DpopProofVerifier;
@@ -110,7 +120,7 @@ export interface RouteDeps {
 }
 
 /** Every scope a client may ask for: the admin scopes, THIRD_PARTY_SCOPES and every client's scopes. */
-function knownScopes(clients: ClientStore, thirdParty: readonly string[]) {
+function knownScopes(clients: Pick<ClientStore, 'list'>, thirdParty: readonly string[]) {
   return async () => {
     const scopes = new Set<string>([...ADMIN_SCOPES, ...thirdParty]);
     for (const c of await clients.list()) for (const s of c.scopes) scopes.add(s);
@@ -118,11 +128,30 @@ function knownScopes(clients: ClientStore, thirdParty: readonly string[]) {
   };
 }
 
+/**
+ * /token's second routing key is `grant_type` (RFC 6749 §4): checkGrant (src/endpoints/token.ts)
+ * chose the grant module, and this step of the route table hands it the request; its RFC 6749
+ * §5.1 answer is the response body. No layer sits between the table and the grant.
+ */
+async function runGrant(ctx: Context): Promise<void> {
+  const grant = ctx.state.grant;
+  if (!grant) throw new Error('checkGrant must run first');
+  const { client } = authenticatedClient(ctx);
+  ctx.body = await grant.handle({
+    client,
+    params: params(ctx),
+    ip: ctx.ip,
+    stamp: requestStamp(ctx, client.id),
+    // Set by checkDpopProof (src/dpop/token_proof.ts) when the request carried a valid proof.
+    ...(ctx.state.dpop ? { dpop: ctx.state.dpop } : {}),
+  });
+}
+
 /** The steps of the code flow and of browser apps (docs/browser-apps.md). */
 function browserSteps(d: RouteDeps) {
   const { config, events } = d;
   const cookies = browserCookies(config.issuer);
-  const origins = new RegisteredOrigins(() => d.clients.list(), d.now);
+  const origins = new RegisteredOrigins(() => d.clientTable.list(), d.now);
   const authorize: AuthorizeEndpointDeps = {
     issuer: config.issuer,
     clients: d.clients,
@@ -136,9 +165,8 @@ function browserSteps(d: RouteDeps) {
   const logout: BrowserLogoutDeps = {
     cookies,
     clients: d.clients,
-    ownerOf: (token) => d.sessions.ownerOf(token),
-    endSession: (sid, stamp) => d.sessions.end(sid, 'logout', stamp),
-    endLoginSession: (token) => d.loginSessions.end(token),
+    refreshTokens: d.refreshTokens,
+    loginSessions: d.loginSessions,
   };
   return {
     authorizeErrors: authorizeErrors(authorize),
@@ -176,6 +204,7 @@ export function steps(d: RouteDeps) {
     requireAuditScope: requireAdminScope('admin:audit'),
     ...adminClientSteps(d),
     ...adminUserSteps(d),
+    ...adminSessionSteps(d),
     ...adminAuditSteps(d),
     ...adminConsentSteps(d),
     ...registrationSteps({
@@ -201,15 +230,15 @@ export function steps(d: RouteDeps) {
       now: d.now,
       events,
     }),
-    revokeToken: revokeToken({ sessions: d.sessions, verifier: d.verifier, facts: d.facts }),
-    endSession: endSession({ sessions: d.sessions, facts: d.facts }),
+    revokeToken: revokeToken({ refreshTokens: d.refreshTokens, verifier: d.verifier, facts: d.facts }),
+    endSession: endSession({ refreshTokens: d.refreshTokens, facts: d.facts }),
     serveJwks: serveJwks({ keys: d.keys, jwksMaxAge: config.jwksMaxAge }),
     serveMetadata: serveMetadata({
       issuer: config.issuer,
       keys: d.keys,
       jwksMaxAge: config.jwksMaxAge,
       grantTypes: () => supportedGrantTypes(d.grants),
-      scopes: knownScopes(d.clients, config.thirdParty.scopes),
+      scopes: knownScopes(d.clientTable, config.thirdParty.scopes),
       registrationEndpoint: config.thirdParty.registration !== 'off',
       metadataDocuments: config.thirdParty.metadataDocuments,
       signingAlgs: () => d.keys.current().algorithms,
@@ -237,7 +266,7 @@ export function routes(deps: RouteDeps, built?: ReturnType<typeof steps>): Route
   router.post('/authorize', noCache, s.authorizeErrors, readAuthorizeInput, s.readAuthorizationRequest, s.signIn);
   router.post('/authorize/consent', noCache, s.authorizeErrors, readAuthorizeInput, s.readAuthorizationRequest, s.decideConsent);
   // RFC 6749 §3.2, §5; per-client limits after authentication so nobody spends another's budget.
-  router.post('/token', noCache, parseParams, s.corsForNamedClient, s.authenticateClient, s.requireClientOrigin, s.limitTokenRequests, s.checkGrant, s.checkDpopProof, s.refreshCookieMode, dispatchGrant);
+  router.post('/token', noCache, parseParams, s.corsForNamedClient, s.authenticateClient, s.requireClientOrigin, s.limitTokenRequests, s.checkGrant, s.checkDpopProof, s.refreshCookieMode, runGrant);
   // RFC 7662 §2
   router.post('/introspect', noCache, parseParams, s.authenticateClient, s.limitIntrospectRequests, requireIntrospectFlag, s.introspectToken);
   // RFC 7009 §2

@@ -61,16 +61,24 @@ export class AuditTrail {
 
   /** Newest first; one more row than asked tells whether another page exists. */
   async list(query: Omit<AuditQuery, 'limit'> & { limit?: number }): Promise<AuditPage> {
-    const limit = Math.min(Math.max(1, query.limit ?? AUDIT_PAGE_DEFAULT), AUDIT_PAGE_MAX);
-    const rows = await this.deps.store.list({ ...query, limit: limit + 1 });
-    const events = rows.slice(0, limit);
-    const last = events.at(-1);
-    return rows.length > limit && last ? { events, nextCursor: encodeCursor(last.id) } : { events };
+    const limit = auditPageSize(query.limit);
+    return auditPage(await this.deps.store.list({ ...query, limit: limit + 1 }), limit);
   }
 
   purge(cutoff: Date, batch: number): Promise<number> {
     return this.deps.store.purge(cutoff, batch);
   }
+}
+
+/** The events of one page: `limit` asked (default, at most AUDIT_PAGE_MAX). */
+export const auditPageSize = (limit: number | undefined) =>
+  Math.min(Math.max(1, limit ?? AUDIT_PAGE_DEFAULT), AUDIT_PAGE_MAX);
+
+/** One page from `limit + 1` rows read newest first: the extra row says another page exists. */
+export function auditPage(rows: StoredAuditEvent[], limit: number): AuditPage {
+  const events = rows.slice(0, limit);
+  const last = events.at(-1);
+  return rows.length > limit && last ? { events, nextCursor: encodeCursor(last.id) } : { events };
 }
 
 /** The public JSON shape of an event (GET /admin/audit, `tessera audit list --json`). */

@@ -1,10 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import type { LoginSessionStore, UserRecord, UserStore } from '../stores/types.js';
+import type { FactPublisher } from '../facts/publisher.js';
+import type { AuditStamp, LoginSessionStore, UserRecord, UserStore } from '../stores/types.js';
 import { randomToken, sha256 } from '../tokens/secrets.js';
 
 export interface LoginSessionDeps {
   store: LoginSessionStore;
   users: Pick<UserStore, 'findById'>;
+  /** After commit: the `session.ended` fact the store audited goes to events and logs. */
+  publisher: Pick<FactPublisher, 'published'>;
   /** LOGIN_SESSION_TTL in seconds. */
   ttl: number;
   now: () => number;
@@ -53,7 +56,13 @@ export class LoginSessions {
     return (await this.signedIn(token))?.user;
   }
 
-  async end(token: string): Promise<void> {
-    await this.deps.store.deleteByHash(sha256(token));
+  /**
+   * Ends the session of a login cookie: `session.ended` (kind `login`) is audited with `stamp` in
+   * the deleting transaction (docs/audit.md), as when it ends with a user's sessions.
+   */
+  async end(token: string, reason: string, stamp?: AuditStamp): Promise<void> {
+    const at = new Date(this.deps.now());
+    const facts = await this.deps.store.endByHash(sha256(token), { reason, at, audit: stamp });
+    await this.deps.publisher.published(facts);
   }
 }

@@ -1,5 +1,5 @@
 import { CLI_STAMP } from '../audit/trail.js';
-import { describeSession } from '../sessions/sessions.js';
+import { describeSession, sessionViews } from '../sessions/views.js';
 import { type Command, USERNAME } from './commands.js';
 
 /** `tessera sessions ...`: session administration (docs/cli.md). */
@@ -12,7 +12,12 @@ export const sessionCommands: Record<string, Command> = {
       const username = values.username as string;
       const s = await services();
       const user = await s.userAccounts.find(username);
-      const sessions = (await s.sessions.listLive(user.id)).map(describeSession);
+      const now = new Date(s.now());
+      const [families, logins] = await Promise.all([
+        s.refreshTokens.listLiveFamilies(user.id, now),
+        s.loginSessionStore.listLive(user.id, now),
+      ]);
+      const sessions = sessionViews(families, logins).map(describeSession);
       return { id: user.id, username, sessions };
     },
   },
@@ -24,7 +29,10 @@ export const sessionCommands: Record<string, Command> = {
       const username = values.username as string;
       const s = await services();
       const user = await s.userAccounts.find(username);
-      const ended = await s.sessions.endUserSessions(user.id, 'admin_revoked', CLI_STAMP);
+      const ended = await s.refreshTokens.revokeUserSessions(user.id, {
+        reason: 'admin_revoked',
+        audit: CLI_STAMP,
+      });
       // Both kinds count: refresh families and login sessions of /authorize.
       return {
         id: user.id,

@@ -1,5 +1,6 @@
 import type { Context, Middleware } from 'koa';
-import { AccountError, type UserAccounts } from '../accounts/users.js';
+import { AccountError } from '../accounts/users.js';
+import type { UserAccounts } from '../endpoints/admin_users.js';
 import { OAuthError } from '../errors.js';
 import { requestStamp } from '../facts/stamp.js';
 import { bearerClaims } from '../http/bearer.js';

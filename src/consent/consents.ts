@@ -1,6 +1,5 @@
 import type { FactSink } from '../facts/publisher.js';
-import type { Sessions } from '../sessions/sessions.js';
-import type { AuditStamp } from '../stores/types.js';
+import type { AuditStamp, RefreshTokenStore } from '../stores/types.js';
 import type { ConsentRecord, ConsentStore } from './store.js';
 
 /** What a consent is given to: this client, these scopes, tokens for this audience. */
@@ -17,7 +16,8 @@ export interface ConsentDeps {
   now: () => number;
   /** Every grant, refusal and revocation is a fact, written once by the facts writer. */
   facts: FactSink;
-  sessions: Pick<Sessions, 'listLive' | 'end'>;
+  /** The client's sessions of the user end with its consents (audited by the store). */
+  refreshTokens: Pick<RefreshTokenStore, 'listLiveFamilies' | 'revokeFamily'>;
 }
 
 /** The stored key: scope tokens sorted, so "read write" and "write read" are one consent. */
@@ -88,8 +88,10 @@ export class Consents {
   /** Forgets the user's consents to the client and ends that client's sessions of that user. */
   async revoke(userId: string, clientId: string, stamp: AuditStamp) {
     const revoked = await this.deps.store.revoke(userId, clientId);
-    const families = (await this.deps.sessions.listLive(userId)).filter((f) => f.clientId === clientId);
-    for (const f of families) await this.deps.sessions.end(f.id, 'consent_revoked', stamp);
+    const live = await this.deps.refreshTokens.listLiveFamilies(userId, this.at());
+    const families = live.filter((f) => f.clientId === clientId);
+    for (const f of families)
+      await this.deps.refreshTokens.revokeFamily(f.id, { reason: 'consent_revoked', audit: stamp });
     await this.deps.facts.record(stamp, [
       { type: 'consent.revoked', userId, clientId, consents: revoked, sessionsEnded: families.length },
     ]);

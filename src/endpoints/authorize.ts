@@ -260,7 +260,7 @@ export function signIn(deps: AuthorizeEndpointDeps) {
     };
     const result = await authenticateUser(deps.credentials, attempt, async (user) => {
       const previous = readCookie(ctx, deps.cookies.login);
-      if (previous !== undefined) await deps.loginSessions.end(previous);
+      if (previous !== undefined) await deps.loginSessions.end(previous, 'signed_in_again');
       return deps.loginSessions.start(user.id);
     });
     if (result.kind !== 'ok') return showRefusal(ctx, deps, result, username);

@@ -2,10 +2,11 @@ import type { Context } from 'koa';
 import type { FactSink } from '../facts/publisher.js';
 import { requestStamp } from '../facts/stamp.js';
 import { bearerClaims } from '../http/bearer.js';
-import type { Sessions } from '../sessions/sessions.js';
+import type { RefreshTokenStore } from '../stores/types.js';
 
 export interface LogoutEndpointDeps {
-  sessions: Sessions;
+  /** Ends the family, denylists its `sid` and audits the end, in one transaction. */
+  refreshTokens: Pick<RefreshTokenStore, 'revokeFamily'>;
   facts: FactSink;
 }
 
@@ -18,7 +19,7 @@ export function endSession(deps: LogoutEndpointDeps) {
   return async function endSession(ctx: Context): Promise<void> {
     const claims = bearerClaims(ctx);
     const stamp = requestStamp(ctx, claims.client_id);
-    if (claims.sid) await deps.sessions.end(claims.sid, 'logout', stamp);
+    if (claims.sid) await deps.refreshTokens.revokeFamily(claims.sid, { reason: 'logout', audit: stamp });
     else {
       await deps.facts.record(stamp, [
         {

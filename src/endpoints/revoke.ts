@@ -4,12 +4,14 @@ import type { FactSink } from '../facts/publisher.js';
 import { requestStamp } from '../facts/stamp.js';
 import { authenticatedClient } from '../http/client_auth.js';
 import { params } from '../http/params.js';
-import type { Sessions } from '../sessions/sessions.js';
-import type { AuditStamp, ClientRecord } from '../stores/types.js';
+import { looksLikeRefreshToken } from '../sessions/tokens.js';
+import type { AuditStamp, ClientRecord, RefreshTokenStore } from '../stores/types.js';
 import { type AccessTokenVerifier, TokenRejected } from '../tokens/access_token.js';
+import { sha256 } from '../tokens/secrets.js';
 
 export interface RevokeEndpointDeps {
-  sessions: Sessions;
+  /** A refresh token's revocation ends its family, audited in the store's transaction. */
+  refreshTokens: Pick<RefreshTokenStore, 'revokeByHash'>;
   verifier: AccessTokenVerifier;
   /** Access-token revocations: denylisted, audited, published (a refresh token's is written in its family's transaction). */
   facts: FactSink;
@@ -19,6 +21,18 @@ export interface RevokeEndpointDeps {
 type Hint = 'access_token' | 'refresh_token';
 
 type Outcome = 'revoked' | 'not_found' | 'wrong_client';
+
+/** RFC 7009 for a refresh token: revokes its family if `client` owns it. */
+async function revokeRefreshToken(
+  deps: RevokeEndpointDeps,
+  client: ClientRecord,
+  token: string,
+  stamp: AuditStamp,
+): Promise<Outcome> {
+  if (!looksLikeRefreshToken(token)) return 'not_found';
+  const ending = { reason: 'revoked_by_client', audit: stamp };
+  return (await deps.refreshTokens.revokeByHash(sha256(token), client.id, ending)).kind;
+}
 
 async function revokeAccessToken(
   deps: RevokeEndpointDeps,
@@ -67,7 +81,7 @@ export function revokeToken(deps: RevokeEndpointDeps) {
     const { client, method } = authenticatedClient(ctx);
     const stamp = requestStamp(ctx, client.id);
     const lookups: Record<Hint, () => Promise<Outcome>> = {
-      refresh_token: () => deps.sessions.revokeRefreshToken(client, token, stamp),
+      refresh_token: () => revokeRefreshToken(deps, client, token, stamp),
       access_token: () => revokeAccessToken(deps, client, token, stamp),
     };
     const order: Hint[] =

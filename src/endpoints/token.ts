@@ -1,6 +1,5 @@
 import type { Context, Next } from 'koa';
 import { invalidRequest, OAuthError } from '../errors.js';
-import { requestStamp } from '../facts/stamp.js';
 import type { GrantRegistry } from '../grants/registry.js';
 import type { GrantHandler } from '../grants/types.js';
 import { authenticatedClient } from '../http/client_auth.js';
@@ -14,7 +13,8 @@ declare module 'koa' {
 
 /**
  * RFC 6749 §5.2: a missing grant_type is invalid_request, an unknown one unsupported_grant_type,
- * and one this client is not registered for unauthorized_client.
+ * and one this client is not registered for unauthorized_client. The grant it picks answers the
+ * request from the route table itself (src/routes.ts `runGrant`), one hop from the route.
  */
 export function checkGrant(grants: GrantRegistry) {
   return async function checkGrant(ctx: Context, next: Next): Promise<void> {
@@ -28,19 +28,4 @@ export function checkGrant(grants: GrantRegistry) {
     ctx.state.grant = grant;
     return next();
   };
-}
-
-/** Runs the grant chosen by checkGrant; its RFC 6749 §5.1 answer is the response body. */
-export async function dispatchGrant(ctx: Context): Promise<void> {
-  const grant = ctx.state.grant;
-  if (!grant) throw new Error('checkGrant must run first');
-  const { client } = authenticatedClient(ctx);
-  ctx.body = await grant.handle({
-    client,
-    params: params(ctx),
-    ip: ctx.ip,
-    stamp: requestStamp(ctx, client.id),
-    // Set by checkDpopProof (src/dpop/token_proof.ts) when the request carried a valid proof.
-    ...(ctx.state.dpop ? { dpop: ctx.state.dpop } : {}),
-  });
 }

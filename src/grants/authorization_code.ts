@@ -5,11 +5,13 @@ import { type DpopBinding, refreshBinding } from '../dpop/binding.js';
 import { invalidGrant, invalidRequest } from '../errors.js';
 import type { FactPublisher } from '../facts/publisher.js';
 import { boundByClient } from '../sessions/bounds.js';
-import type { Sessions } from '../sessions/sessions.js';
+import { type StartSessionDeps, startSession } from '../sessions/start.js';
 import type {
+  AuditStamp,
   AuthorizationCodeRecord,
   AuthorizationCodeStore,
   ClientRecord,
+  RefreshTokenStore,
   UserStore,
 } from '../stores/types.js';
 import type { AccessTokenMinter } from '../tokens/access_token.js';
@@ -20,8 +22,9 @@ import type { GrantHandler } from './types.js';
 
 export interface AuthorizationCodeGrantDeps {
   codes: AuthorizationCodeStore;
-  sessions: Sessions;
-  users: UserStore;
+  /** Starts the code's session; ends it (and a replayed code's) on the refresh store. */
+  sessions: StartSessionDeps & { refreshTokens: Pick<RefreshTokenStore, 'revokeFamily'> };
+  users: Pick<UserStore, 'findById'>;
   minter: AccessTokenMinter;
   /** After the work is done: its facts to events, metrics and logs. */
   publisher: Pick<FactPublisher, 'published'>;
@@ -70,17 +73,19 @@ function jktMatches(expected: string, presented: string | undefined): boolean {
  * A disabled user's code is refused even if it was issued before the user was disabled.
  */
 export function authorizationCodeGrant(deps: AuthorizationCodeGrantDeps): GrantHandler {
-  const replayed = async (client: ClientRecord, code: AuthorizationCodeRecord) => {
+  // The session's end is audited with the replaying request's stamp, like every other end.
+  const replayed = async (client: ClientRecord, code: AuthorizationCodeRecord, stamp: AuditStamp) => {
     await deps.publisher.published([
       { type: 'code.reuse_detected', clientId: client.id, familyId: code.familyId ?? undefined },
     ]);
-    if (code.familyId) await deps.sessions.end(code.familyId, 'code_reuse');
+    if (code.familyId)
+      await deps.sessions.refreshTokens.revokeFamily(code.familyId, { reason: 'code_reuse', audit: stamp });
     return invalidGrant('authorization code presented again: its session is revoked');
   };
 
   return {
     grantType: 'authorization_code',
-    async handle({ client, params, dpop }) {
+    async handle({ client, params, dpop, stamp }) {
       const presented = params.get('code');
       const verifier = params.get('code_verifier');
       if (presented === undefined) throw invalidRequest('code is required');
@@ -94,8 +99,8 @@ export function authorizationCodeGrant(deps: AuthorizationCodeGrantDeps): GrantH
       // revocation: anyone else holding a leaked used code gets invalid_grant and changes nothing.
       checkPresenter(client, code, { redirectUri: params.get('redirect_uri'), verifier, dpop });
       if (code.usedAt) {
-        const outcome = await deps.codes.redeem(hash, randomUUID(), new Date(deps.now()));
-        throw await replayed(client, outcome.kind === 'not_found' ? code : outcome.code);
+        const marked = await deps.codes.markReplayed(hash, new Date(deps.now()));
+        throw await replayed(client, marked ?? code, stamp);
       }
       if (code.expiresAt.getTime() <= deps.now()) throw invalidGrant('code expired');
       // The client as it is now bounds the code, as it bounds every refresh (docs/sessions.md): a
@@ -108,11 +113,12 @@ export function authorizationCodeGrant(deps: AuthorizationCodeGrantDeps): GrantH
       const sid = randomUUID();
       const outcome = await deps.codes.redeem(hash, sid, new Date(deps.now()));
       if (outcome.kind === 'not_found') throw invalidGrant('unknown code');
-      if (outcome.kind === 'replayed') throw await replayed(client, outcome.code);
+      if (outcome.kind === 'replayed') throw await replayed(client, outcome.code, stamp);
       const user = await deps.users.findById(code.userId);
       if (!user || user.disabledAt) throw invalidGrant('user disabled or gone');
-      const session = await deps.sessions.start({
+      const session = await startSession(deps.sessions, {
         sid,
+        stamp,
         userId: user.id,
         client,
         scope,
@@ -122,7 +128,7 @@ export function authorizationCodeGrant(deps: AuthorizationCodeGrantDeps): GrantH
       });
       // A replay that arrived while this session was being created found no session to revoke.
       if (await deps.codes.wasReplayed(hash)) {
-        await deps.sessions.end(sid, 'code_reuse');
+        await deps.sessions.refreshTokens.revokeFamily(sid, { reason: 'code_reuse', audit: stamp });
         throw invalidGrant('authorization code presented twice at once: its session is revoked');
       }
       return issueUserToken(deps, {

@@ -4,8 +4,9 @@ import type { ClientRecord, GrantType, UserRecord } from '../stores/types.js';
 import type { AccessTokenMinter, MintInput } from '../tokens/access_token.js';
 import type { TokenResponseBody } from './types.js';
 
-/** Only the client's own lifetime overrides are read here. */
-export const accessTokenTtl = (client: ClientRecord, fallback: number) => client.accessTokenTtl ?? fallback;
+/** The lifetime of an access token for `client`: its own override, else ACCESS_TOKEN_TTL. */
+export const accessTokenLifetime = (client: ClientRecord, fallback: number) =>
+  client.accessTokenTtl ?? fallback;
 
 export interface IssueDeps {
   minter: AccessTokenMinter;
@@ -29,7 +30,7 @@ export async function issueAccessToken(
   },
 ): Promise<TokenResponseBody> {
   const { grantType, client, refreshToken, dpop, ...claims } = input;
-  const ttl = accessTokenTtl(client, deps.accessTokenTtl);
+  const ttl = accessTokenLifetime(client, deps.accessTokenTtl);
   const { token, kid } = await deps.minter.mint({ ...claims, ttl, ...(dpop ? { jkt: dpop.jkt } : {}) });
   await deps.publisher.published([
     {

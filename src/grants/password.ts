@@ -3,7 +3,7 @@ import { invalidGrant, invalidRequest } from '../errors.js';
 import type { FactPublisher } from '../facts/publisher.js';
 import { tooManyRequests } from '../http/rate_limits.js';
 import { authenticateUser, type CredentialDeps } from '../login/credentials.js';
-import type { Sessions } from '../sessions/sessions.js';
+import { type StartSessionDeps, startSession } from '../sessions/start.js';
 import type { AccessTokenMinter } from '../tokens/access_token.js';
 import { HashingBusy } from '../tokens/hashing_queue.js';
 import { issueUserToken } from './issue_token.js';
@@ -18,7 +18,7 @@ export interface PasswordGrantDeps {
   publisher: Pick<FactPublisher, 'published'>;
   accessTokenTtl: number;
   /** Every login starts a session (refresh family): its id is the `sid` that /logout ends. */
-  sessions: Sessions;
+  sessions: StartSessionDeps;
 }
 
 /** RFC 6749 §4.3 resource owner password credentials. */
@@ -40,7 +40,7 @@ export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
       const { stamp } = request;
       const attempt = { clientId: client.id, username, password, ip, stamp, method: 'password' as const };
       const result = await authenticateUser(deps.credentials, attempt, async (user) => {
-        const session = await deps.sessions.start({
+        const session = await startSession(deps.sessions, {
           userId: user.id,
           client,
           scope,

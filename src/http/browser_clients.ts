@@ -1,7 +1,10 @@
 import type { Context, Middleware, Next } from 'koa';
+import type { LoginSessions } from '../authorize/login_sessions.js';
 import { OAuthError } from '../errors.js';
 import { requestStamp } from '../facts/stamp.js';
-import type { AuditStamp, ClientRecord, ClientStore } from '../stores/types.js';
+import { looksLikeRefreshToken } from '../sessions/tokens.js';
+import type { AuditStamp, ClientRecord, ClientStore, RefreshTokenStore } from '../stores/types.js';
+import { sha256 } from '../tokens/secrets.js';
 import { registeredOrigin, shareWithClient } from './browser_cors.js';
 import { authenticatedClient } from './client_auth.js';
 import { type BrowserCookies, clearCookie, readCookie, setCookie } from './cookies.js';
@@ -102,11 +105,10 @@ export function revokeCookieToken(cookies: BrowserCookies): Middleware {
 export interface BrowserLogoutDeps {
   cookies: BrowserCookies;
   clients: Pick<ClientStore, 'findById'>;
-  /** The client and session of a refresh token. */
-  ownerOf(refreshToken: string): Promise<{ clientId: string; sid: string } | undefined>;
-  /** Audited with `stamp`, like a logout with a bearer token. */
-  endSession(sid: string, stamp: AuditStamp): Promise<unknown>;
-  endLoginSession(token: string): Promise<void>;
+  /** The session a refresh cookie names, ended (and audited) like a logout with a bearer token. */
+  refreshTokens: Pick<RefreshTokenStore, 'findByHash' | 'revokeFamily'>;
+  /** The login session of /authorize: its `session.ended` is audited with the request's stamp too. */
+  loginSessions: Pick<LoginSessions, 'end'>;
 }
 
 /**
@@ -114,14 +116,19 @@ export interface BrowserLogoutDeps {
  * cookie goes, and the login session of /authorize ends when the browser sent its cookie (it
  * does only for same-site requests: SameSite=Lax). Other clients' cookies stay.
  */
-async function clearBrowserSide(ctx: Context, client: ClientRecord | undefined, deps: BrowserLogoutDeps) {
+async function clearBrowserSide(
+  ctx: Context,
+  client: ClientRecord | undefined,
+  stamp: AuditStamp,
+  deps: BrowserLogoutDeps,
+) {
   if (client) {
     const refresh = deps.cookies.refresh(client.id);
     if (client.refreshCookie || readCookie(ctx, refresh) !== undefined) clearCookie(ctx, refresh);
   }
   const login = readCookie(ctx, deps.cookies.login);
   if (login === undefined) return;
-  await deps.endLoginSession(login);
+  await deps.loginSessions.end(login, 'logout', stamp);
   clearCookie(ctx, deps.cookies.login);
 }
 
@@ -139,11 +146,16 @@ export function browserLogout(deps: BrowserLogoutDeps): Middleware {
     // Refuses a request naming no client: it carries a Tessera cookie, and no Origin is registered.
     checkClientOrigin(ctx, client, deps.cookies);
     const token = client && readCookie(ctx, deps.cookies.refresh(client.id));
-    const owner = token === undefined ? undefined : await deps.ownerOf(token);
+    const owner =
+      token !== undefined && looksLikeRefreshToken(token)
+        ? (await deps.refreshTokens.findByHash(sha256(token)))?.family
+        : undefined;
+    // The origin rule passed, so `client` is the app the browser named: the actor of the logout.
+    const stamp = requestStamp(ctx, client?.id ?? clientId ?? '');
     // A cookie naming no session of this client is merely stale: clearing it is the whole logout.
     if (owner && owner.clientId === client?.id)
-      await deps.endSession(owner.sid, requestStamp(ctx, owner.clientId));
-    await clearBrowserSide(ctx, client, deps);
+      await deps.refreshTokens.revokeFamily(owner.id, { reason: 'logout', audit: stamp });
+    await clearBrowserSide(ctx, client, stamp, deps);
     ctx.status = 204;
   };
 }
@@ -161,6 +173,6 @@ export function clearLogoutCookies(deps: BrowserLogoutDeps): Middleware {
     const client = clientId === undefined ? undefined : await deps.clients.findById(clientId);
     checkClientOrigin(ctx, client, deps.cookies);
     await next();
-    await clearBrowserSide(ctx, client, deps);
+    await clearBrowserSide(ctx, client, requestStamp(ctx, clientId ?? ''), deps);
   };
 }

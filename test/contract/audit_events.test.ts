@@ -4,9 +4,9 @@ import { AuditTrail, auditEvent, CLI_STAMP } from '../../src/audit/trail.js';
 import { createLogger } from '../../src/observability.js';
 import { purgeSessions } from '../../src/sessions/purge.js';
 import { PostgresAuditStore } from '../../src/stores/postgres/audit_events.js';
-import { PostgresRefreshTokenStore } from '../../src/stores/postgres/refresh_tokens.js';
 import { PostgresRevocationStore } from '../../src/stores/postgres/revocations.js';
 import { createTestDatabase } from '../helpers/database.js';
+import { refreshStoreOn } from '../helpers/facts.js';
 
 const DAY = 86_400_000;
 
@@ -51,7 +51,7 @@ test('the audit store: username from the user id, filters, newest first, purge a
 
   // AUDIT_RETENTION of 90 days, run 100 days after the first event: the two old ones go.
   const purged = await purgeSessions({
-    refreshTokens: new PostgresRefreshTokenStore(db),
+    refreshTokens: refreshStoreOn(db),
     revocations: new PostgresRevocationStore(db),
     audit: store,
     auditRetention: 90 * 86_400,

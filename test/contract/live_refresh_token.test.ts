@@ -3,9 +3,9 @@ import test from 'ava';
 import type { Knex } from 'knex';
 import { familyIsLive, liveRefreshTokenSql, tokenRowIsLive } from '../../src/stores/postgres/live.js';
 import { PostgresRefreshTokenInspector } from '../../src/stores/postgres/refresh_token_inspector.js';
-import { PostgresRefreshTokenStore } from '../../src/stores/postgres/refresh_tokens.js';
 import { randomToken, sha256 } from '../../src/tokens/secrets.js';
 import { fileDatabase } from '../helpers/database.js';
+import { refreshStoreOn } from '../helpers/facts.js';
 
 /**
  * "A live refresh token" has one definition (src/stores/postgres/live.ts). This pins it: for each
@@ -129,7 +129,7 @@ for (const state of STATES) {
     t.is(js, state.live, 'JS');
     const inspected = await new PostgresRefreshTokenInspector(db).inspect(row.hash, NOW);
     t.is(inspected !== undefined, state.live, 'introspection');
-    const store = new PostgresRefreshTokenStore(db);
+    const store = refreshStoreOn(db);
     const listed = await store.listLiveFamilies(row.userId, NOW);
     t.is(
       listed.length === 1,
@@ -142,7 +142,6 @@ for (const state of STATES) {
       child: { id: randomUUID(), hash: sha256(randomToken()), idleExpiresAt: at(2500) },
       leeway: 0,
       now: NOW,
-      accessTokenTtl: 900,
     });
     t.is(outcome.kind === 'rotated', state.live, `rotation (${outcome.kind})`);
   });

@@ -5,11 +5,11 @@ import { createLogger } from '../../src/observability.js';
 import { purgeSessions, SESSION_RETENTION_S } from '../../src/sessions/purge.js';
 import { guarded } from '../../src/stores/backend_errors.js';
 import { PostgresAuditStore } from '../../src/stores/postgres/audit_events.js';
-import { PostgresRefreshTokenStore } from '../../src/stores/postgres/refresh_tokens.js';
 import { PostgresRevocationStore } from '../../src/stores/postgres/revocations.js';
 import type { RefreshTokenStore } from '../../src/stores/types.js';
 import { randomToken, sha256 } from '../../src/tokens/secrets.js';
 import { fileDatabase, mode } from '../helpers/database.js';
+import { refreshStoreOn } from '../helpers/facts.js';
 
 /**
  * The refresh-family store contract. Every implementation runs it; today that is Postgres through
@@ -20,7 +20,7 @@ const implementations: { name: string; make: (db: Knex) => RefreshTokenStore }[]
   // Behind the store boundary, as the server runs it: a lost race is a typed StoreError.
   {
     name: mode.postgres ? 'postgres' : 'pglite',
-    make: (db) => guarded(new PostgresRefreshTokenStore(db), 'database'),
+    make: (db) => guarded(refreshStoreOn(db), 'database'),
   },
 ];
 
@@ -82,7 +82,7 @@ for (const impl of implementations) {
   ) => {
     const child = newToken(at(s + idle));
     return store
-      .rotate({ hash, clientId, child: child.record, leeway, now: at(s), accessTokenTtl: 900 })
+      .rotate({ hash, clientId, child: child.record, leeway, now: at(s) })
       .then((outcome) => ({ outcome, child }));
   };
 
@@ -276,7 +276,7 @@ test.serial(
   'purgeSessions keeps dead families for the retention, then deletes them and expired revocations',
   async (t) => {
     const { db } = await fileDatabase();
-    const store = new PostgresRefreshTokenStore(db);
+    const store = refreshStoreOn(db);
     const revocations = new PostgresRevocationStore(db);
     const { userId, clientId } = await fixtures(db);
     const FAR = 10 * 365 * 86400; // after every other test's rows, so counts are this test's own

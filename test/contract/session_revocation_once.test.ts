@@ -5,15 +5,13 @@ import type { Knex } from 'knex';
 import { PostgresListener } from '../../src/db/notifications.js';
 import { EventBus } from '../../src/events.js';
 import { FactPublisher } from '../../src/facts/publisher.js';
-import { Sessions } from '../../src/sessions/sessions.js';
+import { startSession } from '../../src/sessions/start.js';
 import { MemoryDenylist } from '../../src/stores/memory/denylist.js';
-import { PostgresLoginSessionStore } from '../../src/stores/postgres/login_sessions.js';
 import { NotifiedDenylist, REVOCATIONS_CHANNEL } from '../../src/stores/postgres/notified_denylist.js';
-import { PostgresRefreshTokenStore } from '../../src/stores/postgres/refresh_tokens.js';
 import { PostgresRevocationStore } from '../../src/stores/postgres/revocations.js';
 import type { ClientRecord, Denylist, Revocation } from '../../src/stores/types.js';
 import { fileDatabase } from '../helpers/database.js';
-import { factsOn } from '../helpers/facts.js';
+import { factsOn, refreshStoreOn } from '../helpers/facts.js';
 
 /**
  * A session's revocation is written durably once, inside the family's own transaction; the
@@ -33,7 +31,6 @@ class CountedRevocations extends PostgresRevocationStore {
 const STAMP = { actor: 'test', ip: null, requestId: null };
 
 const SETTINGS = {
-  accessTokenTtl: 900,
   refreshTokenIdleTtl: 3600,
   refreshTokenMaxAge: 86400,
   refreshReuseLeeway: 0,
@@ -55,14 +52,18 @@ async function fixtures(db: Knex) {
   return { userId, client };
 }
 
+/** Sessions start and end on the refresh store, which publishes what it ended (compose.ts). */
 function sessionsOn(db: Knex, denylist: Denylist) {
-  return new Sessions({
-    refreshTokens: new PostgresRefreshTokenStore(db),
-    loginSessions: new PostgresLoginSessionStore(db),
-    publisher: new FactPublisher({ events: new EventBus(), denylist }),
-    settings: SETTINGS,
-    now: Date.now,
-  });
+  const refreshTokens = refreshStoreOn(db, new FactPublisher({ events: new EventBus(), denylist }));
+  const deps = { refreshTokens, settings: SETTINGS, now: Date.now };
+  return {
+    start: (input: Omit<Parameters<typeof startSession>[1], 'audience'> & { audience: string[] }) =>
+      startSession(deps, input),
+    end: async (sid: string, reason: string, audit?: typeof STAMP) =>
+      (await refreshTokens.revokeFamily(sid, { reason, audit })).familyIds.length > 0,
+    endUserSessions: (userId: string, reason: string, audit: typeof STAMP) =>
+      refreshTokens.revokeUserSessions(userId, { reason, audit }),
+  };
 }
 
 test('ending sessions writes the durable revocation once: the denylist only caches it', async (t) => {

@@ -3,6 +3,7 @@ import type { EventBus } from '../../src/events.js';
 import { FactPublisher, FactRecorder } from '../../src/facts/publisher.js';
 import { MemoryDenylist } from '../../src/stores/memory/denylist.js';
 import { PostgresAuditStore } from '../../src/stores/postgres/audit_events.js';
+import { PostgresRefreshTokenStore } from '../../src/stores/postgres/refresh_tokens.js';
 import { PostgresRevocationStore } from '../../src/stores/postgres/revocations.js';
 import type { Denylist } from '../../src/stores/types.js';
 
@@ -12,4 +13,13 @@ export function factsOn(db: Knex, events: EventBus, now: () => number, given?: D
   const publisher = new FactPublisher({ events, denylist });
   const facts = new FactRecorder({ audit: new PostgresAuditStore(db), denylist, publisher, now });
   return { denylist, publisher, facts };
+}
+
+/** The refresh store as compose.ts builds it (ACCESS_TOKEN_TTL 900 s); `publisher` hears what it ends. */
+export function refreshStoreOn(
+  db: Knex,
+  publisher: Pick<FactPublisher, 'published'> = { published: async () => {} },
+  now: () => number = Date.now,
+) {
+  return new PostgresRefreshTokenStore(db, { accessTokenTtl: 900, now, publisher });
 }

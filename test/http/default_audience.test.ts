@@ -4,7 +4,7 @@ import {
   up as addDefaultAudienceFlag,
   down as dropDefaultAudienceFlag,
 } from '../../migrations/20261201_101_client_default_audience.js';
-import { ClientAccounts } from '../../src/accounts/clients.js';
+import { ClientAccounts } from '../../src/endpoints/admin_clients.js';
 import { PostgresClientStore } from '../../src/stores/postgres/clients.js';
 import { useServer } from '../helpers/app.js';
 import { createTestDatabase } from '../helpers/database.js';

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import test from 'ava';
-import { UserAccounts } from '../../src/accounts/users.js';
 import { AuditTrail } from '../../src/audit/trail.js';
 import type { RateLimitConfig } from '../../src/config.js';
+import { UserAccounts } from '../../src/endpoints/admin_users.js';
 import { EventBus, type TesseraEvents } from '../../src/events.js';
 import { limiterFactory } from '../../src/http/limiter_store.js';
 import { RateLimits } from '../../src/http/rate_limits.js';

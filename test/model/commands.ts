@@ -302,7 +302,7 @@ export class EndAllSessions extends Base {
   }
   async step(m: Model, r: Real) {
     const u = user(r, this.user);
-    await r.server.s.services.sessions.endUserSessions(u.id, 'admin');
+    await r.server.s.services.refreshTokens.revokeUserSessions(u.id, { reason: 'admin' });
     for (const f of m.families) if (f.user === this.user && !f.ended) await assertDurable(r, f.sid);
     endedAll(m, this.user);
   }

@@ -10,13 +10,15 @@ const record = (id: string) => newClient(id);
 test('disabling through the cache is seen at once; through another instance within the TTL', async (t) => {
   const { db } = await fileDatabase();
   const clock = testClock();
-  const a = new CachedClientStore(new PostgresClientStore(db, 'http://tessera.test'), clock.now);
+  // Each instance: its client table, and its cache in front of it for the hot paths.
+  const tableA = new PostgresClientStore(db, 'http://tessera.test');
+  const a = new CachedClientStore(tableA, clock.now);
   const b = new CachedClientStore(new PostgresClientStore(db, 'http://tessera.test'), clock.now);
-  await a.create(record('c_cache_1'));
+  await tableA.create(record('c_cache_1'));
   t.true(await a.isActive('c_cache_1'));
   t.true(await b.isActive('c_cache_1'));
 
-  await a.disable('c_cache_1', new Date(clock.now()));
+  await tableA.disable('c_cache_1', new Date(clock.now()));
   t.false(await a.isActive('c_cache_1'), 'the disabling instance forgets its copy');
   t.true(await b.isActive('c_cache_1'), 'another instance may serve its copy until the TTL');
   clock.advance(CLIENT_CACHE_TTL_MS / 1000 + 0.001);

@@ -44,6 +44,11 @@ export interface AuthorizationCodeStore {
    * used is not changed but marked replayed, and returned with the family it started.
    */
   redeem(hash: string, familyId: string, at: Date): Promise<RedeemOutcome>;
+  /**
+   * RFC 6749 §4.1.2: records that a used code was presented again (so a redemption still creating
+   * its session sees it) and returns it with the family it started; undefined when it is gone.
+   */
+  markReplayed(hash: string, at: Date): Promise<AuthorizationCodeRecord | undefined>;
   /** True when a replay of this code arrived (read by the winner after its session exists). */
   wasReplayed(hash: string): Promise<boolean>;
   /** Deletes up to `batch` codes that expired before `cutoff`. */

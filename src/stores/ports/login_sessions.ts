@@ -1,5 +1,8 @@
 /** Browser login sessions of /authorize. */
 
+import type { SessionFact } from '../../facts/facts.js';
+import type { AuditStamp } from './audit.js';
+
 /** A browser login at /authorize; the cookie value is never stored, only its digest. */
 export interface LoginSessionRecord {
   id: string;
@@ -13,7 +16,18 @@ export interface LoginSessionStore {
   findByHash(hash: string): Promise<LoginSessionRecord | undefined>;
   /** The user's login sessions still alive at `now`, newest first (the session lists). */
   listLive(userId: string, now: Date): Promise<LoginSessionRecord[]>;
-  deleteByHash(hash: string): Promise<void>;
+  /**
+   * Ends the session of a login cookie (its row goes) and, if it was still alive, audits its
+   * `session.ended` with `ending.audit` in the same transaction; returns that fact for the publisher.
+   */
+  endByHash(hash: string, ending: LoginSessionEnding): Promise<SessionFact[]>;
   /** Deletes up to `batch` sessions that expired before `cutoff`. */
   purge(cutoff: Date, batch: number): Promise<number>;
+}
+
+/** Why and when login sessions end, and who ended them (no stamp, no audit row). */
+export interface LoginSessionEnding {
+  reason: string;
+  at: Date;
+  audit?: AuditStamp;
 }

@@ -41,14 +41,15 @@ export interface NewRefreshToken {
   idleExpiresAt: Date;
 }
 
-/** What ending a family needs beyond its id: why, when, and how long its access tokens may live. */
-export interface FamilyRevocation {
+/**
+ * Why sessions end and who ended them: one `session.ended` audit event per session, stamped with
+ * `audit`, in the ending transaction (no stamp, no audit row). `at` is the store's clock unless the
+ * caller names the moment (the store contract tests do).
+ */
+export interface SessionEnding {
   reason: string;
-  at: Date;
-  /** Server default access-token TTL (s); a client's own override is read by the store. */
-  accessTokenTtl: number;
-  /** Who ended them: one `session.ended` audit event per family, in the revoking transaction. */
   audit?: AuditStamp;
+  at?: Date;
 }
 
 /** Families ended by one call, with the `sid` denylist entries already recorded durably. */
@@ -73,8 +74,6 @@ export interface RotateInput {
   /** Seconds after a token is spent during which its owner may present it again. */
   leeway: number;
   now: Date;
-  /** Used when reuse revokes the family. */
-  accessTokenTtl: number;
   /** Reuse writes `refresh.reuse_detected` and `session.ended` with this stamp, in its transaction. */
   audit?: AuditStamp;
   /**
@@ -105,7 +104,10 @@ export type RevokeByTokenOutcome =
 
 /**
  * Refresh families and their tokens (Postgres). Every verb that changes a family first takes that
- * family's row lock, so rotation, reuse revocation and /revoke of one family are serialised.
+ * family's row lock, so rotation, reuse revocation and /revoke of one family are serialised. The
+ * store owns how a session ends (docs/sessions.md): its `sid` is denylisted durably for as long as
+ * its access tokens live, the end is audited in the same transaction, a lost lock race is retried
+ * once, and after commit what it established goes to the publisher (src/facts/publisher.ts).
  */
 export interface RefreshTokenStore {
   /**
@@ -119,7 +121,7 @@ export interface RefreshTokenStore {
       dpopJkt?: string | null;
     },
     token: NewRefreshToken,
-    limits: { maxLiveFamilies: number; evict: FamilyRevocation; facts?: SecurityFact[] },
+    limits: { maxLiveFamilies: number; evict: SessionEnding; facts?: SecurityFact[] },
   ): Promise<RevokedFamilies>;
   /** Spends the presented token and inserts its child, or detects reuse and revokes the family. */
   rotate(input: RotateInput): Promise<RotateOutcome>;
@@ -129,21 +131,21 @@ export interface RefreshTokenStore {
   /** The user's live families (not revoked, not expired at `now`), newest first, with last use. */
   listLiveFamilies(userId: string, now: Date): Promise<(RefreshFamily & { lastUsedAt: Date })[]>;
   /** /revoke: only the owning client's token revokes its family (`token.revoked` audited with it). */
-  revokeByHash(hash: string, clientId: string, revocation: FamilyRevocation): Promise<RevokeByTokenOutcome>;
-  revokeFamily(id: string, revocation: FamilyRevocation): Promise<RevokedFamilies>;
+  revokeByHash(hash: string, clientId: string, ending: SessionEnding): Promise<RevokeByTokenOutcome>;
+  revokeFamily(id: string, ending: SessionEnding): Promise<RevokedFamilies>;
   /**
    * DELETE /admin/sessions/{sid}: a family with the login session it came from, or a login
    * session by its id, in one transaction. Undefined when neither ever existed.
    */
-  endSession(id: string, revocation: FamilyRevocation): Promise<EndedSessions | undefined>;
+  endSession(id: string, ending: SessionEnding): Promise<EndedSessions | undefined>;
   /**
    * Ends everything the user is signed in with, in one transaction: every live family, every
    * login session of /authorize, every pending authorization code (docs/sessions.md).
    */
-  revokeUserSessions(userId: string, revocation: FamilyRevocation): Promise<EndedSessions>;
+  revokeUserSessions(userId: string, ending: SessionEnding): Promise<EndedSessions>;
   /** Stores the narrowed scope and audience a family keeps after its client lost some (bounds). */
   narrowFamily(id: string, scope: string, audience: string[]): Promise<void>;
-  revokeClientFamilies(clientId: string, revocation: FamilyRevocation): Promise<RevokedFamilies>;
+  revokeClientFamilies(clientId: string, ending: SessionEnding): Promise<RevokedFamilies>;
   /** Deletes (with their tokens) up to `batch` families that expired or were revoked before `cutoff`. */
   purge(cutoff: Date, batch: number): Promise<number>;
 }

@@ -72,11 +72,16 @@ export class PostgresAuthorizationCodeStore implements AuthorizationCodeStore {
       .update({ used_at: at, family_id: familyId })
       .returning('*');
     if (won) return { kind: 'redeemed', code: fromRow(won as CodeRow) };
+    const replayed = await this.markReplayed(hash, at);
+    return replayed ? { kind: 'replayed', code: replayed } : { kind: 'not_found' };
+  }
+
+  async markReplayed(hash: string, at: Date): Promise<AuthorizationCodeRecord | undefined> {
     const [replayed] = await this.db<CodeRow>('authorization_codes')
       .where({ code_hash: hash })
       .update({ reused_at: at })
       .returning('*');
-    return replayed ? { kind: 'replayed', code: fromRow(replayed as CodeRow) } : { kind: 'not_found' };
+    return replayed ? fromRow(replayed as CodeRow) : undefined;
   }
 
   async wasReplayed(hash: string): Promise<boolean> {

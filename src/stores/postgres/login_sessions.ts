@@ -1,5 +1,8 @@
 import type { Knex } from 'knex';
-import type { LoginSessionRecord, LoginSessionStore } from '../types.js';
+import { auditRows } from '../../facts/audit_rows.js';
+import type { SessionFact } from '../../facts/facts.js';
+import type { LoginSessionEnding, LoginSessionRecord, LoginSessionStore } from '../types.js';
+import { insertAuditEvents } from './audit_events.js';
 import { affectedRows, toDate } from './rows.js';
 
 interface LoginSessionRow {
@@ -45,8 +48,10 @@ export class PostgresLoginSessionStore implements LoginSessionStore {
     return rows.map(fromRow);
   }
 
-  async deleteByHash(hash: string): Promise<void> {
-    await this.db('login_sessions').where({ token_hash: hash }).delete();
+  async endByHash(hash: string, ending: LoginSessionEnding): Promise<SessionFact[]> {
+    return this.db.transaction(
+      async (trx) => (await endLoginSessionsTx(trx, { token_hash: hash }, ending)).facts,
+    );
   }
 
   async purge(cutoff: Date, batch: number): Promise<number> {
@@ -57,12 +62,24 @@ export class PostgresLoginSessionStore implements LoginSessionStore {
 
 /**
  * Ends login sessions inside the caller's transaction (a session's end is one transaction): the
- * row goes, so the cookie no longer signs anyone in. Returns every row deleted, expired ones too.
+ * row goes, so the cookie no longer signs anyone in, and each one still alive is `ended` and
+ * audited as a `login` session (docs/audit.md). `deleted` counts expired rows too (they existed).
  */
-export async function deleteLoginSessionsTx(
+export async function endLoginSessionsTx(
   trx: Knex.Transaction,
-  where: { user_id: string } | { id: string },
-): Promise<LoginSessionRecord[]> {
+  where: { user_id: string } | { id: string } | { token_hash: string },
+  ending: LoginSessionEnding,
+): Promise<{ ended: string[]; deleted: number; facts: SessionFact[] }> {
   const rows: LoginSessionRow[] = await trx('login_sessions').where(where).delete().returning('*');
-  return rows.map(fromRow);
+  const ended = rows.map(fromRow).filter((l) => l.expiresAt > ending.at);
+  const facts: SessionFact[] = ended.map((l) => ({
+    type: 'session.ended',
+    kind: 'login',
+    sid: l.id,
+    userId: l.userId,
+    clientId: null,
+    reason: ending.reason,
+  }));
+  await insertAuditEvents(trx, auditRows(ending.audit, ending.at, facts));
+  return { ended: ended.map((l) => l.id), deleted: rows.length, facts };
 }

@@ -1,9 +1,12 @@
 import type { Knex } from 'knex';
+import { StoreError } from '../../errors.js';
 import { auditRows } from '../../facts/audit_rows.js';
 import type { SecurityFact, SessionFact } from '../../facts/facts.js';
+import type { FactPublisher } from '../../facts/publisher.js';
+import { toStoreError } from '../backend_errors.js';
 import type {
+  AuditStamp,
   EndedSessions,
-  FamilyRevocation,
   NewRefreshToken,
   RefreshFamily,
   RefreshTokenRecord,
@@ -13,12 +16,13 @@ import type {
   RevokedFamilies,
   RotateInput,
   RotateOutcome,
+  SessionEnding,
   UserRecord,
 } from '../types.js';
 import { insertAuditEvents } from './audit_events.js';
 import { deletePendingCodesTx } from './authorization_codes.js';
 import { familyIsLive, liveFamilySql, liveTokenRowSql, tokenRowIsLive } from './live.js';
-import { deleteLoginSessionsTx } from './login_sessions.js';
+import { endLoginSessionsTx } from './login_sessions.js';
 import { upsertRevocations } from './revocations.js';
 import { affectedRows, toDate, toDateOrNull } from './rows.js';
 import { type UserRow, userFromRow } from './users.js';
@@ -72,17 +76,69 @@ const tokenFromRow = (r: TokenRow): RefreshTokenRecord => ({
   spentAt: toDateOrNull(r.spent_at),
 });
 
+/** What ending a family needs beyond its id: why, when, who, and how long its access tokens may live. */
+interface FamilyRevocation {
+  reason: string;
+  at: Date;
+  /** ACCESS_TOKEN_TTL (s); a client's own override is read from its row. */
+  accessTokenTtl: number;
+  audit?: AuditStamp;
+}
+
+export interface RefreshStoreSettings {
+  /** ACCESS_TOKEN_TTL (s): an ended session's `sid` stays denylisted at least this long. */
+  accessTokenTtl: number;
+  now: () => number;
+  /** After commit: the facts a transaction wrote, and the `sid`s it revoked for the denylist cache. */
+  publisher: Pick<FactPublisher, 'published'>;
+}
+
 /**
  * Refresh families on Postgres (real or PGlite). Inside a transaction only `trx` is used: PGlite
  * has a single connection, so a query on `db` there would wait for the transaction forever.
- * A lost race surfaces as the driver's error; the store boundary (src/stores/backend_errors.ts)
- * turns it into StoreError `conflict` or `exists`, and the session flow maps those.
+ * A lost race of rotate() surfaces as the driver's error; the store boundary
+ * (src/stores/backend_errors.ts) turns it into StoreError `conflict` or `exists`, and the refresh
+ * grant maps those. Every verb that ends sessions retries a lost race once itself.
  */
 export class PostgresRefreshTokenStore implements RefreshTokenStore {
-  constructor(private readonly db: Knex) {}
+  constructor(
+    private readonly db: Knex,
+    private readonly settings: RefreshStoreSettings,
+  ) {}
 
   private inTransaction<T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
     return this.db.transaction(work);
+  }
+
+  private revocation(ending: SessionEnding): FamilyRevocation {
+    return {
+      reason: ending.reason,
+      at: ending.at ?? new Date(this.settings.now()),
+      accessTokenTtl: this.settings.accessTokenTtl,
+      audit: ending.audit,
+    };
+  }
+
+  /**
+   * A transaction that ends sessions. A lost lock race (a login's eviction deadlocking with a bulk
+   * revocation of the same user, say) is retried once: the second attempt runs after the winner
+   * committed and sees its result. After commit, what it ended goes to the publisher.
+   */
+  private async ending<T>(
+    work: (trx: Knex.Transaction) => Promise<T>,
+    revoked: (result: T) => RevokedFamilies | undefined,
+  ): Promise<T> {
+    let result: T;
+    try {
+      result = await this.inTransaction(work);
+    } catch (err) {
+      const typed = toStoreError(err, 'database');
+      if (!(typed instanceof StoreError && typed.code === 'conflict')) throw err;
+      result = await this.inTransaction(work);
+    }
+    const ended = revoked(result);
+    if (ended) await this.settings.publisher.published(ended.facts, ended.revocations);
+    return result;
   }
 
   async createFamily(
@@ -91,42 +147,46 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
       dpopJkt?: string | null;
     },
     token: NewRefreshToken,
-    limits: { maxLiveFamilies: number; evict: FamilyRevocation; facts?: SecurityFact[] },
+    limits: { maxLiveFamilies: number; evict: SessionEnding; facts?: SecurityFact[] },
   ): Promise<RevokedFamilies> {
-    return this.inTransaction(async (trx) => {
-      // The user's row lock serialises this user's logins, so two at once cannot both see room.
-      await trx('users').where({ id: family.userId }).forUpdate().first('id');
-      const live: { id: string }[] = await trx('refresh_families')
-        .where({ user_id: family.userId })
-        .whereRaw(liveFamilySql('refresh_families'), [limits.evict.at])
-        .orderBy('created_at', 'asc')
-        .orderBy('id', 'asc')
-        .select('id');
-      const excess = live.length - (limits.maxLiveFamilies - 1);
-      const evicted =
-        excess > 0
-          ? await revokeFamiliesTx(
-              trx,
-              live.slice(0, excess).map((r) => r.id),
-              limits.evict,
-            )
-          : NOTHING_REVOKED;
-      await trx('refresh_families').insert({
-        id: family.id,
-        user_id: family.userId,
-        client_id: family.clientId,
-        scope: family.scope,
-        audience: JSON.stringify(family.audience),
-        created_at: family.createdAt,
-        expires_at: family.expiresAt,
-        login_session_id: family.loginSessionId ?? null,
-        dpop_jkt: family.dpopJkt ?? null,
-      });
-      await insertToken(trx, family.id, family.clientId, null, token, family.createdAt, family.expiresAt);
-      // What started the family (a login) is audited in its transaction, after what it evicted.
-      const started = await writeFacts(trx, limits.evict, limits.facts ?? []);
-      return { ...evicted, facts: [...evicted.facts, ...started] };
-    });
+    const evict = this.revocation(limits.evict);
+    return this.ending(
+      async (trx) => {
+        // The user's row lock serialises this user's logins, so two at once cannot both see room.
+        await trx('users').where({ id: family.userId }).forUpdate().first('id');
+        const live: { id: string }[] = await trx('refresh_families')
+          .where({ user_id: family.userId })
+          .whereRaw(liveFamilySql('refresh_families'), [evict.at])
+          .orderBy('created_at', 'asc')
+          .orderBy('id', 'asc')
+          .select('id');
+        const excess = live.length - (limits.maxLiveFamilies - 1);
+        const evicted =
+          excess > 0
+            ? await revokeFamiliesTx(
+                trx,
+                live.slice(0, excess).map((r) => r.id),
+                evict,
+              )
+            : NOTHING_REVOKED;
+        await trx('refresh_families').insert({
+          id: family.id,
+          user_id: family.userId,
+          client_id: family.clientId,
+          scope: family.scope,
+          audience: JSON.stringify(family.audience),
+          created_at: family.createdAt,
+          expires_at: family.expiresAt,
+          login_session_id: family.loginSessionId ?? null,
+          dpop_jkt: family.dpopJkt ?? null,
+        });
+        await insertToken(trx, family.id, family.clientId, null, token, family.createdAt, family.expiresAt);
+        // What started the family (a login) is audited in its transaction, after what it evicted.
+        const started = await writeFacts(trx, evict, limits.facts ?? []);
+        return { ...evicted, facts: [...evicted.facts, ...started] };
+      },
+      (created) => created,
+    );
   }
 
   async rotate(input: RotateInput): Promise<RotateOutcome> {
@@ -137,7 +197,7 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
       const rotated = await this.rotateInOneStatement(input);
       if (rotated) return rotated;
     }
-    return this.inTransaction(async (trx): Promise<RotateOutcome> => {
+    const outcome = await this.inTransaction(async (trx): Promise<RotateOutcome> => {
       const locked = await lockForRotation(trx, input.hash);
       if (!locked) return { kind: 'not_found' };
       const { family, token, user } = locked;
@@ -174,12 +234,7 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
         }
       }
       // Reuse (RFC 9700 §4.14.2): revoke the whole family in this same transaction.
-      const revocation = {
-        reason: 'refresh_reuse',
-        at: now,
-        accessTokenTtl: input.accessTokenTtl,
-        audit: input.audit,
-      };
+      const revocation = this.revocation({ reason: 'refresh_reuse', at: now, audit: input.audit });
       const reuse = await writeFacts(trx, revocation, [
         { type: 'refresh.reuse_detected', sid: family.id, userId: family.userId, clientId: family.clientId },
       ]);
@@ -190,6 +245,9 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
         revoked: { ...revoked, facts: [...reuse, ...revoked.facts] },
       };
     });
+    if (outcome.kind === 'reuse')
+      await this.settings.publisher.published(outcome.revoked.facts, outcome.revoked.revocations);
+    return outcome;
   }
 
   /**
@@ -274,84 +332,98 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
     return rows.map((r) => ({ ...familyFromRow(r), lastUsedAt: toDate(r.last_used_at ?? r.created_at) }));
   }
 
-  async revokeByHash(
-    hash: string,
-    clientId: string,
-    revocation: FamilyRevocation,
-  ): Promise<RevokeByTokenOutcome> {
-    return this.inTransaction(async (trx): Promise<RevokeByTokenOutcome> => {
-      const locked = await lockByHash(trx, hash);
-      if (!locked) return { kind: 'not_found' };
-      if (locked.token.client_id !== clientId) return { kind: 'wrong_client' };
-      const { family } = locked;
-      const token = await writeFacts(trx, revocation, [
-        {
-          type: 'token.revoked',
-          token: 'refresh',
-          sid: family.id,
-          userId: family.userId,
-          clientId: family.clientId,
-        },
-      ]);
-      const revoked = await revokeFamiliesTx(trx, [family.id], revocation);
-      return {
-        kind: 'revoked',
-        family: locked.family,
-        revoked: { ...revoked, facts: [...token, ...revoked.facts] },
-      };
-    });
+  async revokeByHash(hash: string, clientId: string, ending: SessionEnding): Promise<RevokeByTokenOutcome> {
+    const revocation = this.revocation(ending);
+    return this.ending(
+      async (trx): Promise<RevokeByTokenOutcome> => {
+        const locked = await lockByHash(trx, hash);
+        if (!locked) return { kind: 'not_found' };
+        if (locked.token.client_id !== clientId) return { kind: 'wrong_client' };
+        const { family } = locked;
+        const token = await writeFacts(trx, revocation, [
+          {
+            type: 'token.revoked',
+            token: 'refresh',
+            sid: family.id,
+            userId: family.userId,
+            clientId: family.clientId,
+          },
+        ]);
+        const revoked = await revokeFamiliesTx(trx, [family.id], revocation);
+        return {
+          kind: 'revoked',
+          family: locked.family,
+          revoked: { ...revoked, facts: [...token, ...revoked.facts] },
+        };
+      },
+      (outcome) => (outcome.kind === 'revoked' ? outcome.revoked : undefined),
+    );
   }
 
-  async revokeFamily(id: string, revocation: FamilyRevocation): Promise<RevokedFamilies> {
-    return this.inTransaction(async (trx) => {
-      await trx('refresh_families').where({ id }).forUpdate().first('id');
-      return revokeFamiliesTx(trx, [id], revocation);
-    });
+  async revokeFamily(id: string, ending: SessionEnding): Promise<RevokedFamilies> {
+    const revocation = this.revocation(ending);
+    return this.ending(
+      async (trx) => {
+        await trx('refresh_families').where({ id }).forUpdate().first('id');
+        return revokeFamiliesTx(trx, [id], revocation);
+      },
+      (revoked) => revoked,
+    );
   }
 
-  async endSession(id: string, revocation: FamilyRevocation): Promise<EndedSessions | undefined> {
-    return this.inTransaction(async (trx) => {
-      const family: FamilyRow | undefined = await trx('refresh_families').where({ id }).forUpdate().first();
-      if (!family) {
-        const logins = await endLoginSessionsTx(trx, { id }, revocation);
-        if (logins.deleted === 0) return undefined;
-        return { ...NOTHING_REVOKED, facts: logins.facts, loginSessionIds: logins.ended, pendingCodes: 0 };
-      }
-      const revoked = await revokeFamiliesTx(trx, [id], revocation);
-      // The browser sign-in that started this family ends with it: no fresh code without a password.
-      const logins = family.login_session_id
-        ? await endLoginSessionsTx(trx, { id: family.login_session_id }, revocation)
-        : { ended: [], facts: [] };
-      return {
-        ...revoked,
-        facts: [...revoked.facts, ...logins.facts],
-        loginSessionIds: logins.ended,
-        pendingCodes: 0,
-      };
-    });
+  async endSession(id: string, ending: SessionEnding): Promise<EndedSessions | undefined> {
+    const revocation = this.revocation(ending);
+    return this.ending(
+      async (trx) => {
+        const family: FamilyRow | undefined = await trx('refresh_families').where({ id }).forUpdate().first();
+        if (!family) {
+          const logins = await endLoginSessionsTx(trx, { id }, revocation);
+          if (logins.deleted === 0) return undefined;
+          return { ...NOTHING_REVOKED, facts: logins.facts, loginSessionIds: logins.ended, pendingCodes: 0 };
+        }
+        const revoked = await revokeFamiliesTx(trx, [id], revocation);
+        // The browser sign-in that started this family ends with it: no fresh code without a password.
+        const logins = family.login_session_id
+          ? await endLoginSessionsTx(trx, { id: family.login_session_id }, revocation)
+          : { ended: [], facts: [] };
+        return {
+          ...revoked,
+          facts: [...revoked.facts, ...logins.facts],
+          loginSessionIds: logins.ended,
+          pendingCodes: 0,
+        };
+      },
+      (ended) => ended,
+    );
   }
 
-  async revokeUserSessions(userId: string, revocation: FamilyRevocation): Promise<EndedSessions> {
-    return this.inTransaction(async (trx) => {
-      const revoked = await revokeFamiliesTx(
-        trx,
-        await lockLiveFamilies(trx, { user_id: userId }),
-        revocation,
-      );
-      const logins = await endLoginSessionsTx(trx, { user_id: userId }, revocation);
-      const pendingCodes = await deletePendingCodesTx(trx, userId);
-      return {
-        ...revoked,
-        facts: [...revoked.facts, ...logins.facts],
-        loginSessionIds: logins.ended,
-        pendingCodes,
-      };
-    });
+  async revokeUserSessions(userId: string, ending: SessionEnding): Promise<EndedSessions> {
+    const revocation = this.revocation(ending);
+    return this.ending(
+      async (trx) => {
+        const revoked = await revokeFamiliesTx(
+          trx,
+          await lockLiveFamilies(trx, { user_id: userId }),
+          revocation,
+        );
+        const logins = await endLoginSessionsTx(trx, { user_id: userId }, revocation);
+        const pendingCodes = await deletePendingCodesTx(trx, userId);
+        return {
+          ...revoked,
+          facts: [...revoked.facts, ...logins.facts],
+          loginSessionIds: logins.ended,
+          pendingCodes,
+        };
+      },
+      (ended) => ended,
+    );
   }
 
-  async revokeClientFamilies(clientId: string, revocation: FamilyRevocation): Promise<RevokedFamilies> {
-    return this.inTransaction(async (trx) =>
-      revokeFamiliesTx(trx, await lockLiveFamilies(trx, { client_id: clientId }), revocation),
+  async revokeClientFamilies(clientId: string, ending: SessionEnding): Promise<RevokedFamilies> {
+    const revocation = this.revocation(ending);
+    return this.ending(
+      async (trx) => revokeFamiliesTx(trx, await lockLiveFamilies(trx, { client_id: clientId }), revocation),
+      (revoked) => revoked,
     );
   }
 
@@ -384,28 +456,6 @@ async function lockLiveFamilies(trx: Knex.Transaction, where: Record<string, str
   return rows.map((r) => r.id);
 }
 
-/**
- * Ends login sessions in the transaction; each one still alive is `ended` and audited as a
- * `login` session. `deleted` counts expired rows too (they existed).
- */
-async function endLoginSessionsTx(
-  trx: Knex.Transaction,
-  where: { user_id: string } | { id: string },
-  revocation: FamilyRevocation,
-): Promise<{ ended: string[]; deleted: number; facts: SessionFact[] }> {
-  const deleted = await deleteLoginSessionsTx(trx, where);
-  const ended = deleted.filter((l) => l.expiresAt > revocation.at);
-  const facts: SessionFact[] = ended.map((l) => ({
-    type: 'session.ended',
-    kind: 'login',
-    sid: l.id,
-    userId: l.userId,
-    clientId: null,
-    reason: revocation.reason,
-  }));
-  await writeFacts(trx, revocation, facts);
-  return { ended: ended.map((l) => l.id), deleted: deleted.length, facts };
-}
 /** RFC 9449 §5: a bound family is refreshed only with a proof of its own key. */
 const keyMatches = (family: RefreshFamily, input: RotateInput) =>
   family.dpopJkt === null || family.dpopJkt === input.dpopJkt;
