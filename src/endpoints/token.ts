@@ -2,15 +2,9 @@ import type { Context, Next } from 'koa';
 import { invalidRequest, OAuthError } from '../errors.js';
 import { requestStamp } from '../facts/stamp.js';
 import type { GrantRegistry } from '../grants/registry.js';
-import type { GrantHandler } from '../grants/types.js';
 import { authenticatedClient } from '../http/client_auth.js';
 import { params } from '../http/params.js';
-
-declare module 'koa' {
-  interface DefaultState {
-    grant?: GrantHandler;
-  }
-}
+import { requestState } from '../http/request_state.js';
 
 /**
  * RFC 6749 §5.2: a missing grant_type is invalid_request, an unknown one unsupported_grant_type,
@@ -25,14 +19,14 @@ export function checkGrant(grants: GrantRegistry) {
     if (!authenticatedClient(ctx).client.grantTypes.includes(grant.grantType)) {
       throw new OAuthError('unauthorized_client', 'this client may not use this grant type');
     }
-    ctx.state.grant = grant;
+    requestState(ctx).grant = grant;
     return next();
   };
 }
 
 /** Runs the grant chosen by checkGrant; its RFC 6749 §5.1 answer is the response body. */
 export async function dispatchGrant(ctx: Context): Promise<void> {
-  const grant = ctx.state.grant;
+  const { grant, dpop } = requestState(ctx);
   if (!grant) throw new Error('checkGrant must run first');
   const { client } = authenticatedClient(ctx);
   ctx.body = await grant.handle({
@@ -41,6 +35,6 @@ export async function dispatchGrant(ctx: Context): Promise<void> {
     ip: ctx.ip,
     stamp: requestStamp(ctx, client.id),
     // Set by checkDpopProof (src/dpop/token_proof.ts) when the request carried a valid proof.
-    ...(ctx.state.dpop ? { dpop: ctx.state.dpop } : {}),
+    ...(dpop ? { dpop } : {}),
   });
 }

@@ -1,4 +1,5 @@
 import type { Context } from 'koa';
+import { requestState } from '../http/request_state.js';
 import type { AuditStamp } from '../stores/types.js';
 
 /**
@@ -7,5 +8,5 @@ import type { AuditStamp } from '../stores/types.js';
  * Every fact of the request carries it (docs/audit.md: actors).
  */
 export function requestStamp(ctx: Context, actor: string): AuditStamp {
-  return { actor, ip: ctx.ip, requestId: ctx.state.requestId ?? null };
+  return { actor, ip: ctx.ip, requestId: requestState(ctx).requestId ?? null };
 }

@@ -1,13 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import type { Logger } from 'pino';
-
-declare module 'koa' {
-  interface DefaultState {
-    /** The caller's X-Request-Id when well-formed, otherwise one made here (docs/monitoring.md). */
-    requestId?: string;
-  }
-}
+import { requestState } from './request_state.js';
 
 /** A caller's id is kept when it is 1-128 visible ASCII characters: safe in logs and headers. */
 const WELL_FORMED_ID = /^[\x21-\x7e]{1,128}$/;
@@ -22,7 +16,7 @@ export const routeOf = (ctx: Context) =>
 
 /** The client a request acted for: the authenticated client, or the client of its bearer token. */
 export const clientIdOf = (ctx: Context): string | undefined =>
-  ctx.state.client?.client.id ?? ctx.state.token?.claims.client_id;
+  requestState(ctx).client?.client.id ?? requestState(ctx).token?.claims.client_id;
 
 /**
  * One JSON line per request at `info` (5xx at `error`): request id, method, route pattern, status,
@@ -40,7 +34,7 @@ export function requestLog(log: Logger) {
   return async function logRequest(ctx: Context, next: Next): Promise<void> {
     const start = performance.now();
     const requestId = requestIdFor(ctx.get('x-request-id'));
-    ctx.state.requestId = requestId;
+    requestState(ctx).requestId = requestId;
     ctx.set('X-Request-Id', requestId);
     try {
       await next();
