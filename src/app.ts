@@ -6,8 +6,8 @@ import { wellKnownShortPath } from './endpoints/discovery.js';
 import { clientIp } from './http/client_ip.js';
 import { errorHandler } from './http/error_handler.js';
 import { requestLog } from './http/request_log.js';
+import { requestMetrics } from './http/request_metrics.js';
 import { rejectMalformedPath } from './http/strict_input.js';
-import { requestMetrics } from './observability.js';
 import { opsRoutes, type RouteDeps, routes, steps } from './routes.js';
 
 /** What the app needs from the composition root: the route table's deps, the log and the proxy flag. */

@@ -1,10 +1,9 @@
-import type { Context, Next } from 'koa';
 import { type Logger, pino } from 'pino';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { shareMetricsWithPrimary } from './cluster.js';
 import type { LogLevel } from './config.js';
 import type { EventBus } from './events.js';
-import { routeOf } from './http/request_log.js';
+import { RequestSeries } from './http/request_metrics.js';
 
 /**
  * Logs never carry secrets: request logs record the route pattern, never the URL or body, and
@@ -153,9 +152,8 @@ type Counters = { [K in keyof typeof COUNTERS]: Counter<(typeof COUNTERS)[K][2][
 /** Every metric of docs/monitoring.md: the request series, the domain counters, the live gauges. */
 export interface Metrics extends Counters {
   registry: Registry;
-  /** By route pattern, method and status (requestMetrics). */
-  requests: Counter<'route' | 'method' | 'status'>;
-  duration: Histogram<'route' | 'method' | 'status'>;
+  /** HTTP requests by route pattern, method and status: count and latency (http/request_metrics.ts). */
+  requests: RequestSeries;
   /** Adds the gauges that read live state at scrape time (once the services exist). */
   watch(probes: MetricProbes): void;
 }
@@ -216,29 +214,9 @@ export function createMetrics(): Metrics {
   shareMetricsWithPrimary(registry);
   return {
     registry,
-    ...requestSeries(registry),
+    requests: new RequestSeries(registry, LATENCY_BUCKETS),
     ...counters(registry),
     watch: (probes) => watchLiveState(registry, probes),
-  };
-}
-
-/** The request counter and latency histogram, by route pattern, method and status. */
-function requestSeries(registry: Registry): Pick<Metrics, 'requests' | 'duration'> {
-  const labelNames = ['route', 'method', 'status'] as const;
-  return {
-    requests: new Counter({
-      name: 'tessera_http_requests_total',
-      help: 'HTTP requests by route pattern, method and status',
-      labelNames,
-      registers: [registry],
-    }),
-    duration: new Histogram({
-      name: 'tessera_http_request_duration_seconds',
-      help: 'HTTP request latency by route pattern, method and status',
-      labelNames,
-      buckets: LATENCY_BUCKETS,
-      registers: [registry],
-    }),
   };
 }
 
@@ -284,42 +262,6 @@ function watchLiveState(registry: Registry, probes: MetricProbes): void {
   up('tessera_database_up', '1 when the database answers a query, else 0', probes.database);
   if (probes.pool) watchPool(registry, probes.pool);
   if (probes.redis) up('tessera_redis_up', '1 when Redis answers a PING, else 0', probes.redis);
-}
-
-/** The request counter and latency histogram of one route + method + status, bound once. */
-interface RequestSeries {
-  requests: { inc(): void };
-  duration: { observe(seconds: number): void };
-}
-
-/**
- * Counts and times every request by its route pattern (never the raw path: no token leaks). The
- * label children are bound once per route + method + status and reused: prom-client hashes the
- * label object on every unbound call. The set is bounded by the route table, Node's method list
- * and the status codes the server sends.
- */
-export function requestMetrics(metrics: Metrics) {
-  const bound = new Map<string, RequestSeries>();
-  const series = (route: string, method: string, status: number): RequestSeries => {
-    const key = `${status} ${method} ${route}`;
-    let found = bound.get(key);
-    if (!found) {
-      const labels = { route, method, status: String(status) };
-      found = { requests: metrics.requests.labels(labels), duration: metrics.duration.labels(labels) };
-      bound.set(key, found);
-    }
-    return found;
-  };
-  return async function measure(ctx: Context, next: Next): Promise<void> {
-    const start = performance.now();
-    try {
-      await next();
-    } finally {
-      const s = series(routeOf(ctx), ctx.method, ctx.status);
-      s.requests.inc();
-      s.duration.observe((performance.now() - start) / 1000);
-    }
-  };
 }
 
 /** A store error's own message says which dependency; its cause says what the driver saw. */
