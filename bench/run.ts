@@ -102,9 +102,19 @@ interface Child {
   info: Record<string, unknown>;
 }
 
-async function forkTarget(file: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Child> {
-  const child = fork(path.join(ROOT, 'bench/targets', file), args, {
-    execArgv: ['--import', 'tsx'],
+async function forkTarget(
+  file: string,
+  args: string[] = [],
+  options: { root?: string; cpuProfileDir?: string | undefined; env?: NodeJS.ProcessEnv } = {},
+): Promise<Child> {
+  const { root = ROOT, cpuProfileDir, env = {} } = options;
+  if (cpuProfileDir) mkdirSync(cpuProfileDir, { recursive: true });
+  const child = fork(path.join(root, 'bench/targets', file), args, {
+    execArgv: [
+      '--import',
+      'tsx',
+      ...(cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`] : []),
+    ],
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     env: { ...process.env, ...env },
   });
@@ -386,25 +396,26 @@ async function main(): Promise<void> {
     cleanups.push(() => koa.child.kill());
     const peer = await forkTarget('peer.ts');
     cleanups.push(() => peer.child.kill());
-    // The front stack with an empty route, whole and without each step in turn (targets/stack.ts).
-    const stackSteps = FRONT_STEPS.filter((step) => step !== 'wellKnown');
-    const stacks = new Map<string, Child>();
-    if (wants('stack')) {
-      for (const without of ['', ...stackSteps]) {
-        const target = await forkTarget('stack.ts', without ? [without] : []);
-        cleanups.push(() => target.child.kill());
-        stacks.set(without, target);
-      }
-    }
+    // The front stack with an empty route: whole, without each step in turn, and bare Koa with the
+    // same route (targets/stack.ts); with --before, the same stacks of each earlier build.
+    const stacks = wants('stack')
+      ? await startStacks(
+          [{ ref: '', root: ROOT }, ...beforeRoots],
+          (label) => profileDir && path.join(profileDir, label.replace(/[^\w-]/g, '_')),
+        )
+      : [];
+    for (const s of stacks) cleanups.push(() => s.target.child.kill());
     const pgFloor = wants('refresh') ? await forkTarget('floors.ts', ['pg', tessera.databaseUrl]) : undefined;
     if (pgFloor) cleanups.push(() => pgFloor.child.kill());
     // The argon2id floors get the thread pool Tessera runs with (bench/lib/tessera.ts, as the
     // launcher sizes it), so the bounded one hashes exactly as many at once as Tessera's queue.
     const argonEnv = { UV_THREADPOOL_SIZE: TESSERA_THREAD_POOL_SIZE };
-    const argonFloor = wants('password') ? await forkTarget('floors.ts', ['argon2'], argonEnv) : undefined;
+    const argonFloor = wants('password')
+      ? await forkTarget('floors.ts', ['argon2'], { env: argonEnv })
+      : undefined;
     if (argonFloor) cleanups.push(() => argonFloor.child.kill());
     const argonAllFloor = wants('password')
-      ? await forkTarget('floors.ts', ['argon2-all'], argonEnv)
+      ? await forkTarget('floors.ts', ['argon2-all'], { env: argonEnv })
       : undefined;
     if (argonAllFloor) cleanups.push(() => argonAllFloor.child.kill());
 
@@ -598,8 +609,8 @@ async function main(): Promise<void> {
             {
               id: 'stack' as const,
               title: 'front stack, empty route',
-              variants: [...stacks].map(([without, target]) => ({
-                label: without ? `without ${without}` : STACK_WHOLE,
+              variants: stacks.map(({ label, target }) => ({
+                label,
                 run: http(target.info.url as string, target.child.pid, { path: '/empty' }),
               })),
               comparisons: [],
@@ -802,46 +813,103 @@ function toMarkdown(out: {
   return `${lines.join('\n')}\n`;
 }
 
-/** The whole front stack's variant label in the `stack` scenario. */
+/** The variant labels of the `stack` scenario; an earlier build's carry its ref (`main: whole stack`). */
 const STACK_WHOLE = 'whole stack';
+const STACK_BARE = 'bare Koa, same route';
+const stackLabel = (ref: string, without: string) =>
+  `${ref ? `${ref}: ` : ''}${without ? `without ${without}` : STACK_WHOLE}`;
 
 /**
- * The per-request budget of the front stack (README, Performance): 15 µs of CPU for the whole
- * stack with an empty route, split into a share per step. A step costs the whole stack's CPU µs
- * minus the stack's without it; the rest is Koa, the router and Node's HTTP server.
+ * The `stack` targets: bare Koa with the empty route once, then for this build and every --before
+ * build the whole stack and the stack without each step. An earlier build that lacks a step (its
+ * targets/stack.ts refuses the name) just has no row for it.
+ */
+async function startStacks(
+  builds: { ref: string; root: string }[],
+  profileDirFor: (label: string) => string | undefined,
+): Promise<{ label: string; target: Child }[]> {
+  const steps = FRONT_STEPS.filter((step) => step !== 'wellKnown');
+  const out = [
+    {
+      label: STACK_BARE,
+      target: await forkTarget('stack.ts', ['bare'], { cpuProfileDir: profileDirFor('stack bare') }),
+    },
+  ];
+  for (const { ref, root } of builds) {
+    for (const without of ['', ...steps]) {
+      const label = stackLabel(ref, without);
+      try {
+        const cpuProfileDir = profileDirFor(`stack ${label}`);
+        out.push({
+          label,
+          target: await forkTarget('stack.ts', without ? [without] : [], { root, cpuProfileDir }),
+        });
+      } catch (err) {
+        log(`stack: no variant "${label}" (${err instanceof Error ? err.message : String(err)})`);
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * The per-request budget of the front stack (README, Performance): its own cost, the whole stack's
+ * CPU µs minus bare Koa's with the same empty route in the same run, is at most 15 µs, split into a
+ * share per step. A step costs the whole stack's CPU µs minus the stack's without it.
  */
 const STACK_BUDGET_US = 15;
 const STACK_SHARES_US: Record<string, number> = {
-  clientIp: 0.5,
-  requestLog: 4,
-  metrics: 1.5,
-  errorHandler: 0.5,
-  securityHeaders: 1,
-  strictPath: 0.5,
+  clientIp: 1,
+  requestLog: 6,
+  metrics: 3,
+  errorHandler: 1.5,
+  securityHeaders: 2,
+  strictPath: 1.5,
 };
 
 function stackBudget(rows: Row[]): string[] {
   const stack = rows.filter((r) => r.id === 'stack');
-  const whole = stack.find((r) => r.variant === STACK_WHOLE);
-  if (!whole || whole.cpuUsPerRequest === null) return [];
-  const over = (cost: number, share: number) => (cost > share ? '**over**' : '');
-  const steps = stack
-    .filter((r) => r !== whole && r.cpuUsPerRequest !== null)
-    .map((r) => {
-      const step = r.variant.replace(/^without /, '');
-      const cost = (whole.cpuUsPerRequest as number) - (r.cpuUsPerRequest as number);
-      const share = STACK_SHARES_US[step] ?? 0;
-      return `| ${step} | ${cost.toFixed(1)} | ${share} | ${over(cost, share)} |`;
+  const cpu = (label: string) => stack.find((r) => r.variant === label)?.cpuUsPerRequest ?? null;
+  const bare = cpu(STACK_BARE);
+  const refs = ['', ...(flags.before ?? [])].filter((ref) => cpu(stackLabel(ref, '')) !== null);
+  if (bare === null || refs.length === 0) return [];
+  const over = (cost: number | null, share: number) => (cost !== null && cost > share ? '**over**' : '');
+  const cell = (x: number | null) => (x === null ? '–' : x.toFixed(1));
+  const costs = (without: string) =>
+    refs.map((ref) => {
+      const whole = cpu(stackLabel(ref, '')) as number;
+      const rest = without === 'bare' ? bare : cpu(stackLabel(ref, without));
+      return rest === null ? null : whole - rest;
     });
-  const total = whole.cpuUsPerRequest;
+  const row = (name: string, values: (number | null)[], share: number | string, mark: string) =>
+    `| ${name} | ${values.map(cell).join(' | ')} | ${share} | ${mark} |`;
+  const steps = FRONT_STEPS.filter((step) => step in STACK_SHARES_US).map((step) => {
+    const share = STACK_SHARES_US[step] as number;
+    const values = costs(step);
+    return row(step, values, share, over(values[0] ?? null, share));
+  });
+  const own = costs('bare');
   return [
     '',
-    `Front stack budget (CPU µs per request, empty route; a step = whole stack − stack without it):`,
+    'Front stack budget (CPU µs per request, empty route; own cost = whole stack − bare Koa with the same ' +
+      'route, a step = whole stack − stack without it):',
     '',
-    '| step | CPU µs/req | share | |',
-    '|---|---:|---:|---|',
+    `| step | ${refs.map((ref) => (ref ? `${ref}` : 'this build')).join(' | ')} | share | |`,
+    `|---|${refs.map(() => '---:').join('|')}|---:|---|`,
     ...steps,
-    `| **whole stack** (with Koa, router, Node HTTP) | ${total.toFixed(1)} | ${STACK_BUDGET_US} | ${over(total, STACK_BUDGET_US)} |`,
+    row("**stack's own cost**", own, STACK_BUDGET_US, over(own[0] ?? null, STACK_BUDGET_US)),
+    row(
+      'whole stack (Koa, router, Node HTTP included)',
+      refs.map((ref) => cpu(stackLabel(ref, ''))),
+      '',
+      '',
+    ),
+    row(
+      'bare Koa, same route',
+      refs.map(() => bare),
+      '',
+      '',
+    ),
   ];
 }
 

@@ -53,6 +53,7 @@ import type { LimiterFactory } from './http/limiter_store.js';
 import { noCache } from './http/no_cache.js';
 import { params, parseParams } from './http/params.js';
 import type { RateLimits } from './http/rate_limits.js';
+import { requestState } from './http/request_state.js';
 import type { KeyRing } from './keys/keyring.js';
 import type { KeyLifecycle } from './keys/lifecycle.js';
 import type { CredentialDeps } from './login/credentials.js';
@@ -134,7 +135,7 @@ function knownScopes(clients: Pick<ClientStore, 'list'>, thirdParty: readonly st
  * §5.1 answer is the response body. No layer sits between the table and the grant.
  */
 async function runGrant(ctx: Context): Promise<void> {
-  const grant = ctx.state.grant;
+  const { grant, dpop } = requestState(ctx);
   if (!grant) throw new Error('checkGrant must run first');
   const { client } = authenticatedClient(ctx);
   ctx.body = await grant.handle({
@@ -143,7 +144,7 @@ async function runGrant(ctx: Context): Promise<void> {
     ip: ctx.ip,
     stamp: requestStamp(ctx, client.id),
     // Set by checkDpopProof (src/dpop/token_proof.ts) when the request carried a valid proof.
-    ...(ctx.state.dpop ? { dpop: ctx.state.dpop } : {}),
+    ...(dpop ? { dpop } : {}),
   });
 }
 

@@ -1,16 +1,9 @@
 import type { Context, Next } from 'koa';
 import { authenticatedClient } from '../http/client_auth.js';
-import type { DpopBinding } from './binding.js';
+import { requestState } from '../http/request_state.js';
 import { tokenEndpointError } from './errors.js';
 import type { DpopNonces } from './nonce.js';
 import { type DpopProofVerifier, ProofRejected } from './proof.js';
-
-declare module 'koa' {
-  interface DefaultState {
-    /** Set by checkDpopProof when the token request carried a valid proof. */
-    dpop?: DpopBinding;
-  }
-}
 
 export interface TokenProofDeps {
   proofs: DpopProofVerifier;
@@ -35,7 +28,7 @@ export function checkDpopProof(deps: TokenProofDeps) {
     // which refuses it as `missing` and counts it like every other refused proof.
     if (headers === undefined && !authenticatedClient(ctx).client.dpopBoundAccessTokens) return next();
     try {
-      ctx.state.dpop = await deps.proofs.verify({
+      requestState(ctx).dpop = await deps.proofs.verify({
         headers,
         method: ctx.method,
         // The URI the client was told (metadata token_endpoint), never one built from Host.

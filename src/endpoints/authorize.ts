@@ -5,7 +5,6 @@ import type { LoginSessions } from '../authorize/login_sessions.js';
 import {
   type AuthorizationRequest,
   type RawParams,
-  type RedirectTarget,
   redirectBack,
   resolveTarget,
   validateRequest,
@@ -18,6 +17,7 @@ import { requestStamp } from '../facts/stamp.js';
 import { type BrowserCookies, readCookie, setCookie } from '../http/cookies.js';
 import { toOAuthError } from '../http/error_handler.js';
 import { bodyFields, queryFields } from '../http/input.js';
+import { requestState } from '../http/request_state.js';
 import { authenticateUser, type CredentialDeps, type CredentialResult } from '../login/credentials.js';
 import {
   contentSecurityPolicy,
@@ -40,14 +40,6 @@ export interface AuthorizeEndpointDeps {
   events: EventBus;
   /** Third-party clients' consents (docs/mcp.md). */
   consents: Pick<Consents, 'has' | 'grant' | 'deny'>;
-}
-
-declare module 'koa' {
-  interface DefaultState {
-    /** Set once client and redirect URI are known good: from then on errors redirect. */
-    authorizeTarget?: RedirectTarget;
-    authorization?: AuthorizationRequest;
-  }
 }
 
 /** One generic answer for every failed sign-in (unknown user, wrong password, disabled user). */
@@ -87,7 +79,7 @@ export function authorizeErrors(deps: AuthorizeEndpointDeps) {
       await withRequestFacts(ctx, next);
     } catch (err) {
       const oauth = toOAuthError(err, deps.events, '/authorize');
-      const target = ctx.state.authorizeTarget;
+      const target = requestState(ctx).authorizeTarget;
       if (target) {
         const answer = { error: oauth.error, error_description: oauth.description };
         return redirect(ctx, redirectBack(target, deps.issuer, answer));
@@ -109,29 +101,25 @@ export function authorizeErrors(deps: AuthorizeEndpointDeps) {
 function readRaw(ctx: Context): RawParams {
   if (ctx.method !== 'POST') return queryFields(ctx);
   const raw = bodyFields(ctx);
-  ctx.state.authorizeForm = raw;
+  requestState(ctx).authorizeForm = raw;
   return raw;
-}
-
-declare module 'koa' {
-  interface DefaultState {
-    authorizeForm?: RawParams;
-  }
 }
 
 /** Validates the authorization request: first what makes redirecting safe, then the rest. */
 export function readAuthorizationRequest(deps: AuthorizeEndpointDeps) {
   return async function authorizationRequest(ctx: Context, next: Next): Promise<void> {
     const raw = readRaw(ctx);
-    ctx.state.authorizeTarget = await resolveTarget(raw, deps.clients);
-    ctx.state.authorization = validateRequest(raw, ctx.state.authorizeTarget, deps.issuer);
+    const state = requestState(ctx);
+    state.authorizeTarget = await resolveTarget(raw, deps.clients);
+    state.authorization = validateRequest(raw, state.authorizeTarget, deps.issuer);
     return next();
   };
 }
 
 function authorization(ctx: Context): AuthorizationRequest {
-  if (!ctx.state.authorization) throw new Error('readAuthorizationRequest must run first');
-  return ctx.state.authorization;
+  const { authorization } = requestState(ctx);
+  if (!authorization) throw new Error('readAuthorizationRequest must run first');
+  return authorization;
 }
 
 /** The login form, carrying the authorization request and a CSRF token (double-submit cookie). */
@@ -192,7 +180,7 @@ export function answerAuthorization(deps: AuthorizeEndpointDeps) {
 
 function csrfMatches(ctx: Context, deps: AuthorizeEndpointDeps): boolean {
   const cookie = readCookie(ctx, deps.cookies.csrf);
-  const field = ctx.state.authorizeForm?.values.get('csrf_token');
+  const field = requestState(ctx).authorizeForm?.values.get('csrf_token');
   if (cookie === undefined || field === undefined) return false;
   const a = Buffer.from(cookie);
   const b = Buffer.from(field);
@@ -240,7 +228,7 @@ function showRefusal(
 export function signIn(deps: AuthorizeEndpointDeps) {
   return async function signInWithPassword(ctx: Context): Promise<void> {
     const request = authorization(ctx);
-    const form = ctx.state.authorizeForm?.values ?? new Map<string, string>();
+    const form = requestState(ctx).authorizeForm?.values ?? new Map<string, string>();
     if (!csrfMatches(ctx, deps)) {
       // A stale or forged form: a fresh one, never a sign-in.
       return showLoginPage(ctx, deps, { status: 403, message: FORM_EXPIRED, newCsrfToken: true });
@@ -335,7 +323,7 @@ export function decideConsent(deps: AuthorizeEndpointDeps) {
     if (!signedIn) return showLoginPage(ctx, deps, { status: 200 });
     const { user, sessionId } = signedIn;
     if (!csrfMatches(ctx, deps)) return showConsentPage(ctx, deps, 403, true);
-    const decision = ctx.state.authorizeForm?.values.get('decision');
+    const decision = requestState(ctx).authorizeForm?.values.get('decision');
     const stamp = requestStamp(ctx, request.client.id);
     if (decision === 'allow') {
       await deps.consents.grant(user.id, consentSubject(request), stamp);

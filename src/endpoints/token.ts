@@ -1,15 +1,9 @@
 import type { Context, Next } from 'koa';
 import { invalidRequest, OAuthError } from '../errors.js';
 import type { GrantRegistry } from '../grants/registry.js';
-import type { GrantHandler } from '../grants/types.js';
 import { authenticatedClient } from '../http/client_auth.js';
 import { params } from '../http/params.js';
-
-declare module 'koa' {
-  interface DefaultState {
-    grant?: GrantHandler;
-  }
-}
+import { requestState } from '../http/request_state.js';
 
 /**
  * RFC 6749 §5.2: a missing grant_type is invalid_request, an unknown one unsupported_grant_type,
@@ -25,7 +19,7 @@ export function checkGrant(grants: GrantRegistry) {
     if (!authenticatedClient(ctx).client.grantTypes.includes(grant.grantType)) {
       throw new OAuthError('unauthorized_client', 'this client may not use this grant type');
     }
-    ctx.state.grant = grant;
+    requestState(ctx).grant = grant;
     return next();
   };
 }

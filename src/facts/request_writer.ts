@@ -1,4 +1,5 @@
 import type { Context, Next } from 'koa';
+import { requestState } from '../http/request_state.js';
 import type { FactRecorder } from './publisher.js';
 import { RequestFacts, type WriteFacts } from './request_facts.js';
 
@@ -11,7 +12,8 @@ import { RequestFacts, type WriteFacts } from './request_facts.js';
 export function writeRequestFacts(recorder: Pick<FactRecorder, 'write'>) {
   const write: WriteFacts = (rows, facts) => recorder.write(rows, facts);
   return function requestFacts(ctx: Context, next: Next): Promise<void> {
-    ctx.state.requestFacts = new RequestFacts(ctx.ip, ctx.state.requestId ?? null, write);
+    const state = requestState(ctx);
+    state.requestFacts = new RequestFacts(ctx.ip, state.requestId ?? null, write);
     return withRequestFacts(ctx, next);
   };
 }
@@ -32,7 +34,7 @@ export async function withRequestFacts(ctx: Context, next: Next): Promise<void> 
   } catch (err) {
     refusal = { err };
   }
-  const written = ctx.state.requestFacts?.write();
+  const written = requestState(ctx).requestFacts?.write();
   if (written) {
     try {
       await written;

@@ -1,13 +1,6 @@
 import type { Context } from 'koa';
+import { requestState } from '../http/request_state.js';
 import type { AuditStamp } from '../stores/types.js';
-import type { RequestFacts } from './request_facts.js';
-
-declare module 'koa' {
-  interface DefaultState {
-    /** This request's facts without a transaction, written once at its end (./request_writer.ts). */
-    requestFacts?: RequestFacts;
-  }
-}
 
 /**
  * The one audit stamp of an HTTP request: who acted (the OAuth client, the admin client, the
@@ -17,7 +10,6 @@ declare module 'koa' {
  * in the request's one audit insert; without it (a route mounted on its own) they are written at once.
  */
 export function requestStamp(ctx: Context, actor: string): AuditStamp {
-  return (
-    ctx.state.requestFacts?.stamp(actor) ?? { actor, ip: ctx.ip, requestId: ctx.state.requestId ?? null }
-  );
+  const state = requestState(ctx);
+  return state.requestFacts?.stamp(actor) ?? { actor, ip: ctx.ip, requestId: state.requestId ?? null };
 }

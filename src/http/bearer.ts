@@ -6,14 +6,16 @@ import type { EventBus } from '../events.js';
 import { emitSignal } from '../facts/publisher.js';
 import { ADMIN_SCOPE, type AdminScope } from '../grants/scope.js';
 import { type AccessTokenClaims, type AccessTokenVerifier, TokenRejected } from '../tokens/access_token.js';
+import { requestState } from './request_state.js';
 
 /** How the token was presented: RFC 6750 Bearer, or RFC 9449 §7 DPoP with a proof. */
 export type TokenScheme = 'Bearer' | 'DPoP';
 
-declare module 'koa' {
-  interface DefaultState {
-    token?: { raw: string; claims: AccessTokenClaims; scheme: TokenScheme };
-  }
+/** The access token a request presented, once verified (RequestState.token). */
+export interface PresentedToken {
+  raw: string;
+  claims: AccessTokenClaims;
+  scheme: TokenScheme;
 }
 
 const REALM = 'realm="tessera"';
@@ -99,14 +101,14 @@ export function requireBearer(deps: BearerDeps) {
         throw err;
       }
     }
-    ctx.state.token = { raw, claims, scheme };
+    requestState(ctx).token = { raw, claims, scheme };
     return next();
   };
 }
 
 /** RFC 6750 §3.1 / RFC 9449 §7.1 insufficient_scope, in the scheme the token came with. */
 function insufficientScope(ctx: Context, scope: string, description: string): OAuthError {
-  const challenge = ctx.state.token?.scheme === 'DPoP' ? DPOP_CHALLENGE : `Bearer ${REALM}`;
+  const challenge = requestState(ctx).token?.scheme === 'DPoP' ? DPOP_CHALLENGE : `Bearer ${REALM}`;
   return new OAuthError('insufficient_scope', description, {
     headers: { 'WWW-Authenticate': `${challenge}, error="insufficient_scope", scope="${scope}"` },
   });
@@ -115,7 +117,7 @@ function insufficientScope(ctx: Context, scope: string, description: string): OA
 /** RFC 6750 §3.1 insufficient_scope: 403 naming the scope that was needed. */
 export function requireScope(scope: string) {
   return async function scopeCheck(ctx: Context, next: Next): Promise<void> {
-    const granted = (ctx.state.token?.claims.scope ?? '').split(' ');
+    const granted = (requestState(ctx).token?.claims.scope ?? '').split(' ');
     if (!granted.includes(scope)) throw insufficientScope(ctx, scope, `the "${scope}" scope is required`);
     return next();
   };
@@ -127,7 +129,7 @@ export function requireScope(scope: string) {
  */
 export function requireAdminScope(scope: AdminScope) {
   return async function adminScopeCheck(ctx: Context, next: Next): Promise<void> {
-    const granted = (ctx.state.token?.claims.scope ?? '').split(' ');
+    const granted = (requestState(ctx).token?.claims.scope ?? '').split(' ');
     if (!granted.includes(ADMIN_SCOPE) && !granted.includes(scope)) {
       throw insufficientScope(ctx, scope, `the "${scope}" or "${ADMIN_SCOPE}" scope is required`);
     }
@@ -136,6 +138,7 @@ export function requireAdminScope(scope: AdminScope) {
 }
 
 export function bearerClaims(ctx: Context): AccessTokenClaims {
-  if (!ctx.state.token) throw new Error('requireBearer must run first');
-  return ctx.state.token.claims;
+  const { token } = requestState(ctx);
+  if (!token) throw new Error('requireBearer must run first');
+  return token.claims;
 }

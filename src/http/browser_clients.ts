@@ -9,6 +9,7 @@ import { registeredOrigin, shareWithClient } from './browser_cors.js';
 import { authenticatedClient } from './client_auth.js';
 import { type BrowserCookies, clearCookie, readCookie, setCookie } from './cookies.js';
 import { params, supplyParam } from './params.js';
+import { requestState } from './request_state.js';
 
 /**
  * Cookie mode for browser apps (docs/browser-apps.md). A cookie-mode client's refresh token
@@ -166,7 +167,7 @@ export function browserLogout(deps: BrowserLogoutDeps): Middleware {
  */
 export function clearLogoutCookies(deps: BrowserLogoutDeps): Middleware {
   return async function logoutCookies(ctx: Context, next: Next): Promise<void> {
-    const clientId = ctx.state.token?.claims.client_id;
+    const clientId = requestState(ctx).token?.claims.client_id;
     const named = params(ctx).get('client_id');
     if (named !== undefined && named !== clientId)
       throw new OAuthError('invalid_request', 'client_id is not the client of the access token');

@@ -3,6 +3,7 @@ import { OAuthError } from '../errors.js';
 import type { ClientRecord, ClientStore } from '../stores/types.js';
 import { decodeBasic } from './client_auth.js';
 import { params } from './params.js';
+import { requestState } from './request_state.js';
 
 /**
  * CORS for browser apps (docs/browser-apps.md), the one place Tessera decides who may read an
@@ -102,7 +103,7 @@ export function corsForNamedClient(clients: Pick<ClientStore, 'findById'>): Midd
  */
 export function corsForBearerClient(clients: Pick<ClientStore, 'findById'>): Middleware {
   return async function bearerCors(ctx: Context, next: Next): Promise<void> {
-    const clientId = ctx.state.token?.claims.client_id;
+    const clientId = requestState(ctx).token?.claims.client_id;
     const client = clientId === undefined ? undefined : await clients.findById(clientId);
     shareWithClient(ctx, client, { credentials: false });
     return next();

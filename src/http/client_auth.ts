@@ -5,6 +5,7 @@ import { emitSignal } from '../facts/publisher.js';
 import type { ClientRecord, ClientStore } from '../stores/types.js';
 import { secretMatches, sha256 } from '../tokens/secrets.js';
 import { params } from './params.js';
+import { requestState } from './request_state.js';
 import { decodeFormComponent } from './strict_input.js';
 
 export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none';
@@ -18,12 +19,6 @@ export const CLIENT_AUTH_METHODS: readonly ClientAuthMethod[] = [
 export interface AuthenticatedClient {
   client: ClientRecord;
   method: ClientAuthMethod;
-}
-
-declare module 'koa' {
-  interface DefaultState {
-    client?: AuthenticatedClient;
-  }
 }
 
 // Compared against when the client is unknown, so unknown ids cost the same as wrong secrets.
@@ -54,7 +49,7 @@ export function decodeBasic(header: string): { id: string; secret: string } | un
 
 /**
  * Authenticates the client with exactly one method (RFC 6749 §2.3): Basic, secret in the body, or
- * `none` for public clients identified by client_id. Sets `ctx.state.client`.
+ * `none` for public clients identified by client_id. Sets `requestState(ctx).client`.
  */
 export function authenticateClient(deps: { clients: ClientStore; events: EventBus }) {
   const fail = (clientId: string | undefined, reason: string, usedBasic: boolean) => {
@@ -109,12 +104,13 @@ export function authenticateClient(deps: { clients: ClientStore; events: EventBu
         throw fail(clientId, reason, usesBasic);
       }
     }
-    ctx.state.client = { client, method };
+    requestState(ctx).client = { client, method };
     return next();
   };
 }
 
 export function authenticatedClient(ctx: Context): AuthenticatedClient {
-  if (!ctx.state.client) throw new Error('authenticateClient must run first');
-  return ctx.state.client;
+  const { client } = requestState(ctx);
+  if (!client) throw new Error('authenticateClient must run first');
+  return client;
 }

@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import type { Context, Next } from 'koa';
 import proxyaddr from 'proxy-addr';
 import type { TrustProxy } from '../config.js';
+import { requestState } from './request_state.js';
 
 /** Decides, per hop from the socket outwards, whether that address is a proxy we put there. */
 export type TrustFunction = (address: string, hop: number) => boolean;
@@ -38,22 +39,20 @@ export function resolveClientIp(req: IncomingMessage, trust: TrustFunction): str
 }
 
 /**
- * Sets `ctx.ip` once per request from TRUST_PROXY, for the rate limits, logs and audit. Koa's own
- * `proxy` mode takes the leftmost X-Forwarded-For entry, which the client controls; it stays off.
+ * Resolves the client's address once per request from TRUST_PROXY, for the rate limits, logs and
+ * audit: RequestState.clientIp, and Koa's `ctx.ip` set to the same value. Koa's own `proxy` mode
+ * takes the leftmost X-Forwarded-For entry, which the client controls; it stays off.
  */
 export function clientIp(setting: TrustProxy) {
-  if (setting === false) {
-    // No proxy is trusted: the socket peer is the client, X-Forwarded-For is never read, and
-    // proxy-addr's header parsing is skipped (the same answer resolveClientIp gives).
-    return async function resolvePeerIp(ctx: Context, next: Next): Promise<void> {
-      ctx.request.ip = peerAddress(ctx.req);
-      await next();
-    };
-  }
-  const trust = trustFunction(setting);
-  return async function resolveIp(ctx: Context, next: Next): Promise<void> {
-    ctx.request.ip = resolveClientIp(ctx.req, trust);
-    await next();
+  // No proxy trusted: the socket peer is the client, X-Forwarded-For is never read, and
+  // proxy-addr's header parsing is skipped (the same answer resolveClientIp gives).
+  const trust = setting === false ? undefined : trustFunction(setting);
+  // Not async: nothing to await before the next step, so no promise of its own per request.
+  return function resolveClientAddress(ctx: Context, next: Next): Promise<void> {
+    const ip = trust ? resolveClientIp(ctx.req, trust) : peerAddress(ctx.req);
+    requestState(ctx).clientIp = ip;
+    ctx.request.ip = ip;
+    return next();
   };
 }
 

@@ -213,9 +213,10 @@ export function rejectContentEncoding(ctx: Context): void {
  * matches it (path parameters reach database lookups). The query and the body are the route's
  * input reader's (http/input.ts), which answers in the route's own error shape.
  */
-export async function rejectMalformedPath(ctx: Context, next: Next): Promise<void> {
+export function rejectMalformedPath(ctx: Context, next: Next): Promise<void> {
+  // A throw here reaches the error handler as a rejection (koa-compose wraps every step).
   if (!isCleanPath(ctx.path)) throw invalidRequest('the request path is malformed');
-  await next();
+  return next();
 }
 
 /**

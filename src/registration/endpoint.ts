@@ -7,6 +7,7 @@ import { requestStamp } from '../facts/stamp.js';
 import { rateLimitAddress } from '../http/client_ip.js';
 import { jsonDocument } from '../http/input.js';
 import type { Limiter, LimiterFactory } from '../http/limiter_store.js';
+import { requestState } from '../http/request_state.js';
 import type { Registrations } from './registrations.js';
 
 /** RFC 6750 §2.1: the registration access token, from the Authorization header only. */
@@ -74,4 +75,4 @@ export function registrationSteps(deps: RegistrationEndpointDeps) {
 }
 
 /** `token` mode: the admin client that holds the initial access token; `open`: the anonymous caller. */
-const registrationActor = (ctx: Context) => ctx.state.token?.claims.client_id ?? 'anonymous';
+const registrationActor = (ctx: Context) => requestState(ctx).token?.claims.client_id ?? 'anonymous';
