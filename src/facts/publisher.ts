@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events';
 import type { EventBus, OperationalSignal, TesseraEvents } from '../events.js';
 import type { AuditEvent, AuditStamp, AuditStore, Denylist, Revocation } from '../stores/types.js';
 import { auditRows, revocationRows } from './audit_rows.js';
@@ -25,8 +26,11 @@ export class FactPublisher {
   }
 }
 
+/** The bus as facts see it: no operational signal's name (those are `emitSignal`'s). */
+type FactEvents = Pick<EventEmitter<Omit<TesseraEvents, OperationalSignal>>, 'emit'>;
+
 /** The event of a fact, in the payload src/events.ts declares; facts without one are audit-only. */
-function emit(events: EventBus, f: SecurityFact): void {
+function emit(events: FactEvents, f: SecurityFact): void {
   switch (f.type) {
     case 'session.ended':
       // Login sessions of /authorize never had an event; a family's end is `session.revoked`.
