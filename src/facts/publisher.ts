@@ -1,6 +1,5 @@
 import type { EventBus } from '../events.js';
-import type { AuditStamp, AuditStore, Denylist, Revocation } from '../stores/types.js';
-import { auditRows, revocationRows } from './audit_rows.js';
+import type { AuditStamp, Denylist, Revocation } from '../stores/types.js';
 import type { SecurityFact } from './facts.js';
 
 export interface FactPublisherDeps {
@@ -73,31 +72,10 @@ function emit(events: EventBus, f: SecurityFact): void {
   }
 }
 
-export interface FactRecorderDeps {
-  audit: AuditStore;
-  /** `add`: a revocation no transaction wrote is recorded durably here, then cached. */
-  denylist: Denylist;
-  publisher: FactPublisher;
-  now: () => number;
-}
-
 /**
- * The writer of facts that have no transaction of their own (a failed login, an access-token
- * revocation, an admin change, a consent): their durable revocation rows, then their audit rows in
- * one insert, then the publisher. Awaited: a fact is never dropped silently, and a database outage
- * fails the request like any other write (docs/audit.md).
+ * What the domain modules need of the writer of facts that have no transaction of their own
+ * (src/stores/postgres/facts.ts; the CLI and the server wire the same one).
  */
-export class FactRecorder {
-  constructor(private readonly deps: FactRecorderDeps) {}
-
-  async record(stamp: AuditStamp, facts: readonly SecurityFact[]): Promise<void> {
-    const revocations = revocationRows(facts);
-    if (revocations.length > 0) await this.deps.denylist.add(revocations);
-    const rows = auditRows(stamp, new Date(this.deps.now()), facts);
-    if (rows.length > 0) await this.deps.audit.record(rows);
-    await this.deps.publisher.published(facts);
-  }
+export interface FactSink {
+  record(stamp: AuditStamp, facts: readonly SecurityFact[]): Promise<void>;
 }
-
-/** What the domain modules need of the writer (the CLI and the server wire the same one). */
-export type FactSink = Pick<FactRecorder, 'record'>;
