@@ -3,7 +3,7 @@ import Koa from 'koa';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { wellKnownShortPath } from './endpoints/discovery.js';
-import type { FactRecorder } from './facts/publisher.js';
+import type { FactBatchWriter } from './facts/request_facts.js';
 import { writeRequestFacts } from './facts/request_writer.js';
 import { clientIp } from './http/client_ip.js';
 import { errorHandler } from './http/error_handler.js';
@@ -17,7 +17,7 @@ export interface AppDeps extends RouteDeps {
   config: RouteDeps['config'] & Pick<Config, 'trustProxy'>;
   log: Logger;
   /** Also the per-request audit writer's one insert (src/facts/request_writer.ts). */
-  facts: RouteDeps['facts'] & Pick<FactRecorder, 'write'>;
+  facts: RouteDeps['facts'] & FactBatchWriter;
 }
 
 /**

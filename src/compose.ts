@@ -21,7 +21,8 @@ import { ClientAccounts } from './endpoints/admin_clients.js';
 import { UserAccounts } from './endpoints/admin_users.js';
 import { Drain, type ReadinessCheck, runCheck } from './endpoints/health.js';
 import { EventBus } from './events.js';
-import { emitSignal, FactPublisher, FactRecorder } from './facts/publisher.js';
+import { emitSignal, FactPublisher, type FactSink } from './facts/publisher.js';
+import type { FactBatchWriter } from './facts/request_facts.js';
 import { authorizationCodeGrant } from './grants/authorization_code.js';
 import { clientCredentialsGrant } from './grants/client_credentials.js';
 import { passwordGrant } from './grants/password.js';
@@ -61,6 +62,7 @@ import { MemoryDenylist } from './stores/memory/denylist.js';
 import { PostgresAuditStore } from './stores/postgres/audit_events.js';
 import { PostgresAuthorizationCodeStore } from './stores/postgres/authorization_codes.js';
 import { PostgresClientStore } from './stores/postgres/clients.js';
+import { PostgresFactWriter } from './stores/postgres/facts.js';
 import { PostgresLoginSessionStore } from './stores/postgres/login_sessions.js';
 import { NotifiedDenylist } from './stores/postgres/notified_denylist.js';
 import { PostgresRefreshTokenInspector } from './stores/postgres/refresh_token_inspector.js';
@@ -489,8 +491,11 @@ export interface Domain {
   clientAccounts: ClientAccounts;
   /** Reads and purges the audit trail. */
   audit: AuditTrail;
-  /** The writer of facts that have no transaction of their own (src/facts/publisher.ts). */
-  facts: FactRecorder;
+  /**
+   * The writer of facts that have no transaction of their own (src/stores/postgres/facts.ts); its
+   * `write` is the per-request audit insert (src/facts/request_writer.ts).
+   */
+  facts: FactSink & FactBatchWriter;
   /** RFC 9449 §4.3 proof checks for /token and Tessera's own resources (docs/dpop.md). */
   dpopProofs: DpopProofVerifier;
   /** RFC 9449 §8 server nonces (required at /token with DPOP_NONCE=true). */
@@ -587,7 +592,7 @@ export async function buildDomain(b: Backends, s: Stores, options: BuildOptions 
   const { publisher } = s;
   const keySignal = keyChangeSignal(b, options);
   const audit = new AuditTrail({ store: s.auditEvents, now });
-  const facts = new FactRecorder({ audit: s.auditEvents, denylist: s.denylist, publisher, now });
+  const facts = guarded(new PostgresFactWriter(b.db, { publisher, now }), 'database');
   const credentials = { users: s.users, hasher, throttle: s.rateLimits, facts };
   // Sessions end on their store, which audits, denylists and publishes (docs/sessions.md).
   const endUserSessions = async (id: string, reason: string, stamp: AuditStamp) =>

@@ -36,7 +36,11 @@ const TARGETS = {
     tests: ['test/http/refresh_refusals.test.ts', 'test/http/token.test.ts', 'test/http/refresh.test.ts'],
   },
   'refresh-rotation': {
-    mutate: ['src/sessions/sessions.ts:120-176', 'src/stores/postgres/refresh_tokens.ts:128-172'],
+    mutate: [
+      'src/grants/refresh_token.ts:42-81',
+      'src/sessions/tokens.ts',
+      'src/stores/postgres/refresh_tokens.ts:192-251',
+    ],
     tests: [
       'test/http/refresh_refusals.test.ts',
       'test/contract/refresh_tokens.test.ts',

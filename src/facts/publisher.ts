@@ -1,9 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import type { EventBus, OperationalSignal, TesseraEvents } from '../events.js';
-import type { AuditEvent, AuditStamp, AuditStore, Denylist, Revocation } from '../stores/types.js';
-import { auditRows, revocationRows } from './audit_rows.js';
+import type { AuditStamp, Denylist, Revocation } from '../stores/types.js';
 import type { SecurityFact } from './facts.js';
-import { RequestFacts } from './request_facts.js';
 
 export interface FactPublisherDeps {
   events: EventBus;
@@ -78,43 +76,13 @@ function emit(events: FactEvents, f: SecurityFact): void {
   }
 }
 
-export interface FactRecorderDeps {
-  audit: AuditStore;
-  /** `add`: a revocation no transaction wrote is recorded durably here, then cached. */
-  denylist: Denylist;
-  publisher: FactPublisher;
-  now: () => number;
-}
-
 /**
- * The writer of facts that have no transaction of their own (a failed login, an access-token
- * revocation, an admin change, a consent). Their durable revocation rows are written at once:
- * they are the change itself. Their audit rows, then the publisher: for a stamp of an HTTP request
- * (./stamp.ts), once for the whole request at its end, before the answer is sent
- * (./request_writer.ts); for the CLI's and the schedule's stamps, here and now. Awaited either way:
- * a fact is never dropped silently, and a database outage fails the request like any other write
- * (docs/audit.md).
+ * What the domain modules need of the writer of facts that have no transaction of their own
+ * (src/stores/postgres/facts.ts; the CLI and the server wire the same one).
  */
-export class FactRecorder {
-  constructor(private readonly deps: FactRecorderDeps) {}
-
-  async record(stamp: AuditStamp, facts: readonly SecurityFact[]): Promise<void> {
-    const revocations = revocationRows(facts);
-    if (revocations.length > 0) await this.deps.denylist.add(revocations);
-    const rows = auditRows(stamp, new Date(this.deps.now()), facts);
-    if (RequestFacts.of(stamp)?.add(rows, facts)) return;
-    await this.write(rows, facts);
-  }
-
-  /** The one insert of audit rows outside a transaction, then the publisher. */
-  async write(rows: readonly AuditEvent[], facts: readonly SecurityFact[]): Promise<void> {
-    if (rows.length > 0) await this.deps.audit.record([...rows]);
-    await this.deps.publisher.published(facts);
-  }
+export interface FactSink {
+  record(stamp: AuditStamp, facts: readonly SecurityFact[]): Promise<void>;
 }
-
-/** What the domain modules need of the writer (the CLI and the server wire the same one). */
-export type FactSink = Pick<FactRecorder, 'record'>;
 
 /**
  * The one entry point of operational signals (a refused client or token, an error answer, a

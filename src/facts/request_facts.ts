@@ -1,8 +1,18 @@
-import type { AuditEvent, AuditStamp } from '../stores/types.js';
+import type { AuditEvent, AuditStamp, Revocation } from '../stores/types.js';
 import type { SecurityFact } from './facts.js';
 
-/** The one insert of a request's rows, then the publisher (FactRecorder.write, ./publisher.ts). */
-export type WriteFacts = (rows: readonly AuditEvent[], facts: readonly SecurityFact[]) => Promise<void>;
+/**
+ * The one insert of a request's audit rows, then the publisher with its facts and the revocations
+ * they made (durable already; the publisher updates the denylist cache). src/stores/postgres/facts.ts.
+ */
+export interface FactBatchWriter {
+  write(
+    rows: readonly AuditEvent[],
+    facts: readonly SecurityFact[],
+    revoked: readonly Revocation[],
+  ): Promise<void>;
+}
+export type WriteFacts = FactBatchWriter['write'];
 
 /**
  * The facts without a transaction of their own that one HTTP request raised (a failed login, a
@@ -13,6 +23,7 @@ export type WriteFacts = (rows: readonly AuditEvent[], facts: readonly SecurityF
 export class RequestFacts {
   private rows: AuditEvent[] = [];
   private facts: SecurityFact[] = [];
+  private revoked: Revocation[] = [];
   private open = true;
 
   /** `ip` and `requestId` are read from the request once, when it reaches the writer. */
@@ -27,11 +38,21 @@ export class RequestFacts {
     return new RequestStamp(actor, this.ip, this.requestId, this);
   }
 
-  /** Holds the rows and facts for the request's insert; false once that insert has begun. */
-  add(rows: readonly AuditEvent[], facts: readonly SecurityFact[]): boolean {
+  /** Whether the request still takes facts (its insert has not begun). */
+  isOpen(): boolean {
+    return this.open;
+  }
+
+  /** Holds the rows, facts and revocations for the request's end; false once its insert has begun. */
+  add(
+    rows: readonly AuditEvent[],
+    facts: readonly SecurityFact[],
+    revoked: readonly Revocation[] = [],
+  ): boolean {
     if (!this.open) return false;
     this.rows.push(...rows);
     this.facts.push(...facts);
+    this.revoked.push(...revoked);
     return true;
   }
 
@@ -44,10 +65,11 @@ export class RequestFacts {
     if (!this.open) return undefined;
     this.open = false;
     if (this.facts.length === 0) return undefined;
-    const { rows, facts } = this;
+    const { rows, facts, revoked } = this;
     this.rows = [];
     this.facts = [];
-    return this.writeFacts(rows, facts);
+    this.revoked = [];
+    return this.writeFacts(rows, facts, revoked);
   }
 
   /** The request a stamp was made for, if it was made by one (not the CLI's or the schedule's). */

@@ -1,7 +1,6 @@
 import type { Context, Next } from 'koa';
 import { requestState } from '../http/request_state.js';
-import type { FactRecorder } from './publisher.js';
-import { RequestFacts, type WriteFacts } from './request_facts.js';
+import { type FactBatchWriter, RequestFacts, type WriteFacts } from './request_facts.js';
 
 /**
  * The per-request audit writer, a front step inside the error handler: the facts without a
@@ -9,8 +8,8 @@ import { RequestFacts, type WriteFacts } from './request_facts.js';
  * the route is done, then published, all before Koa sends the answer. So an answer that
  * acknowledges a change always has its audit rows (docs/audit.md).
  */
-export function writeRequestFacts(recorder: Pick<FactRecorder, 'write'>) {
-  const write: WriteFacts = (rows, facts) => recorder.write(rows, facts);
+export function writeRequestFacts(writer: FactBatchWriter) {
+  const write: WriteFacts = (rows, facts, revoked) => writer.write(rows, facts, revoked);
   return function requestFacts(ctx: Context, next: Next): Promise<void> {
     const state = requestState(ctx);
     state.requestFacts = new RequestFacts(ctx.ip, state.requestId ?? null, write);

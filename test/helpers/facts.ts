@@ -1,8 +1,8 @@
 import type { Knex } from 'knex';
 import type { EventBus } from '../../src/events.js';
-import { FactPublisher, FactRecorder } from '../../src/facts/publisher.js';
+import { FactPublisher } from '../../src/facts/publisher.js';
 import { MemoryDenylist } from '../../src/stores/memory/denylist.js';
-import { PostgresAuditStore } from '../../src/stores/postgres/audit_events.js';
+import { PostgresFactWriter } from '../../src/stores/postgres/facts.js';
 import { PostgresRefreshTokenStore } from '../../src/stores/postgres/refresh_tokens.js';
 import { PostgresRevocationStore } from '../../src/stores/postgres/revocations.js';
 import type { Denylist } from '../../src/stores/types.js';
@@ -11,7 +11,7 @@ import type { Denylist } from '../../src/stores/types.js';
 export function factsOn(db: Knex, events: EventBus, now: () => number, given?: Denylist) {
   const denylist = given ?? new MemoryDenylist(new PostgresRevocationStore(db), now);
   const publisher = new FactPublisher({ events, denylist });
-  const facts = new FactRecorder({ audit: new PostgresAuditStore(db), denylist, publisher, now });
+  const facts = new PostgresFactWriter(db, { publisher, now });
   return { denylist, publisher, facts };
 }
 
