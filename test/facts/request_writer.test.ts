@@ -23,15 +23,18 @@ import { postgresBinDir, ThrowawayPostgres } from '../helpers/throwaway_postgres
 
 // Serial: the first test counts the statements of one request on the file's database.
 
-/** Spies on the audit trail port the facts writer holds (the real, guarded Postgres store). */
-function spyOnTrail(s: TestServer, before: (rows: AuditEvent[]) => Promise<void> = async () => {}) {
-  const store = s.services.auditEvents;
-  const real = store.record.bind(store);
-  const calls: AuditEvent[][] = [];
-  store.record = async (rows) => {
+/**
+ * Spies on the per-request insert of the facts writer the app holds (the real, guarded Postgres
+ * writer, src/stores/postgres/facts.ts): each call is one request's audit rows.
+ */
+function spyOnTrail(s: TestServer, before: (rows: readonly AuditEvent[]) => Promise<void> = async () => {}) {
+  const writer = s.services.facts;
+  const real = writer.write.bind(writer);
+  const calls: (readonly AuditEvent[])[] = [];
+  writer.write = async (rows, facts, revoked) => {
     calls.push(rows);
     await before(rows);
-    return real(rows);
+    return real(rows, facts, revoked);
   };
   return calls;
 }
@@ -73,7 +76,7 @@ test.serial('the facts of one request without a transaction are written in one a
   });
   t.is(res.status, 200);
 
-  t.is(calls.length, 1, 'one call on the trail port');
+  t.is(calls.length, 1, 'one per-request insert');
   t.deepEqual(
     calls[0]?.map((r) => r.type),
     ['user.created', 'user.created', 'user.password_changed'],
@@ -84,9 +87,10 @@ test.serial('the facts of one request without a transaction are written in one a
   t.is(rows.length, 3);
   for (const row of rows) t.like(row, { actor: 'ops-client', ip: '127.0.0.1', requestId: 'req-three' });
 
-  // The same change outside a request (the CLI, the schedule) is still written at once, alone.
+  // The same change outside a request (the CLI, the schedule) is still written at once, alone:
+  // in its own transaction, not through the per-request insert.
   await s.services.userAccounts.create('cy', 'correct horse battery', []);
-  t.is(calls.length, 2);
+  t.is(calls.length, 1);
   t.is(inserts.length, 2);
 });
 
