@@ -47,7 +47,7 @@ const STEPS: [RegExp, string][] = [
     /^(pino|sonic-boom|@pinojs\/.*|fast-redact|quick-format-unescaped|on-exit-leak-free|thread-stream|atomic-sleep)$|http\/request_log/,
     'request log',
   ],
-  [/^prom-client$|^tdigest$|^bintrees$|src\/observability/, 'metrics'],
+  [/^prom-client$|^tdigest$|^bintrees$|src\/observability|http\/request_metrics/, 'metrics'],
   [/^(proxy-addr|forwarded|ipaddr\.js)$|http\/client_ip/, 'client IP'],
   [/http\/strict_input/, 'strict input'],
   [/^(raw-body|iconv-lite|co-body|koa-bodyparser)$|http\/input/, 'body reader'],

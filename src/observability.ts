@@ -35,7 +35,7 @@ const FLUSH_INTERVAL_MS = 1000;
 
 /**
  * The process logger. Without a destination it writes to stdout asynchronously (sonic-boom): lines
- * are buffered up to 4 KiB and written at least every second, so a line costs about a microsecond
+ * are buffered up to 4 KiB and written at least every second, so a line costs a few µs of CPU
  * instead of a write(2) each. Nothing is lost on exit: pino writes the buffer synchronously on
  * `exit` (the SIGTERM path ends in process.exit, src/main.ts), and services.close() flushes it.
  */
