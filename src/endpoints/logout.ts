@@ -1,4 +1,5 @@
 import type { Context } from 'koa';
+import { accessTokenRevoked } from '../facts/facts.js';
 import type { FactSink } from '../facts/publisher.js';
 import { requestStamp } from '../facts/stamp.js';
 import { bearerClaims } from '../http/bearer.js';
@@ -20,18 +21,7 @@ export function endSession(deps: LogoutEndpointDeps) {
     const claims = bearerClaims(ctx);
     const stamp = requestStamp(ctx, claims.client_id);
     if (claims.sid) await deps.refreshTokens.revokeFamily(claims.sid, { reason: 'logout', audit: stamp });
-    else {
-      await deps.facts.record(stamp, [
-        {
-          type: 'token.revoked',
-          token: 'access',
-          clientId: claims.client_id,
-          jti: claims.jti,
-          expiresAt: new Date(claims.exp * 1000),
-          reason: 'logout',
-        },
-      ]);
-    }
+    else await deps.facts.record(stamp, [accessTokenRevoked(claims, 'logout')]);
     ctx.status = 204;
   };
 }

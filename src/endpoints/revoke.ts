@@ -1,5 +1,6 @@
 import type { Context } from 'koa';
 import { invalidRequest } from '../errors.js';
+import { accessTokenRevoked } from '../facts/facts.js';
 import type { FactSink } from '../facts/publisher.js';
 import { requestStamp } from '../facts/stamp.js';
 import { authenticatedClient } from '../http/client_auth.js';
@@ -50,17 +51,7 @@ async function revokeAccessToken(
   }
   if (claims.client_id !== client.id) return 'wrong_client';
   // Blocked by its `jti` until it expires on its own (after that it is refused anyway).
-  await deps.facts.record(stamp, [
-    {
-      type: 'token.revoked',
-      token: 'access',
-      clientId: client.id,
-      jti: claims.jti,
-      expiresAt: new Date(claims.exp * 1000),
-      username: claims.username,
-      sid: claims.sid,
-    },
-  ]);
+  await deps.facts.record(stamp, [accessTokenRevoked(claims)]);
   return 'revoked';
 }
 

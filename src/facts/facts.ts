@@ -60,6 +60,26 @@ export interface AccessTokenRevoked {
   reason?: string;
 }
 
+/**
+ * An access token blocked by its `jti` until its own `exp` (after that it is refused anyway):
+ * RFC 7009 §2.1 at /revoke, and /logout of a token without a session (client_credentials).
+ */
+export function accessTokenRevoked(
+  claims: { client_id: string; jti: string; exp: number; username?: string; sid?: string },
+  reason?: string,
+): AccessTokenRevoked {
+  return {
+    type: 'token.revoked',
+    token: 'access',
+    clientId: claims.client_id,
+    jti: claims.jti,
+    expiresAt: new Date(claims.exp * 1000),
+    ...(claims.username ? { username: claims.username } : {}),
+    ...(claims.sid ? { sid: claims.sid } : {}),
+    ...(reason ? { reason } : {}),
+  };
+}
+
 export type UserFact =
   | { type: 'user.created'; userId: string; username: string; roles: string[] }
   | { type: 'user.disabled' | 'user.password_changed'; userId: string; username: string };
