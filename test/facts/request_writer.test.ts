@@ -5,6 +5,7 @@ import test from 'ava';
 import { createApp } from '../../src/app.js';
 import { connectDatabase } from '../../src/db/connect.js';
 import { migrateLatest } from '../../src/db/migrate.js';
+import { StoreError } from '../../src/errors.js';
 import { requestStamp } from '../../src/facts/stamp.js';
 import type { AuditEvent } from '../../src/stores/types.js';
 import { adminCaller, auditOf } from '../helpers/admin.js';
@@ -18,7 +19,7 @@ import {
   postAuthorize,
   REDIRECT_URI,
 } from '../helpers/authorize.js';
-import { basic, createClient, createUser, postForm } from '../helpers/oauth.js';
+import { basic, clientCredentials, createClient, createUser, postForm } from '../helpers/oauth.js';
 import { postgresBinDir, ThrowawayPostgres } from '../helpers/throwaway_postgres.js';
 
 // Serial: the first test counts the statements of one request on the file's database.
@@ -111,6 +112,32 @@ test.serial('the app route of an admin change writes its row before the 201', as
   const [created] = await auditOf(s, 'user.created', { username: 'dora' });
   t.like(created, { requestId: 'req-dora', actor: admin.client.client_id });
 });
+
+test.serial(
+  'a revocation whose audit insert fails still blocks the token at once (the denylist cache is not deferred)',
+  async (t) => {
+    const s = await useServer(t);
+    const app = await createClient(s, { name: 'svc', grantTypes: ['client_credentials'] });
+    const token = (await clientCredentials(s, app)).body.access_token as string;
+    const me = () => fetch(`${s.url}/me`, { headers: { authorization: `Bearer ${token}` } });
+    t.is((await me()).status, 200);
+    // The revocation's durable row is written; the request's one audit insert then fails.
+    const writer = s.services.facts;
+    const real = writer.write.bind(writer);
+    writer.write = async () => {
+      writer.write = real;
+      throw new StoreError('unavailable', 'audit insert failed (test)', { dependency: 'database' });
+    };
+    const revoked = await postForm(
+      `${s.url}/revoke`,
+      { token },
+      { authorization: basic(app.client_id, app.client_secret ?? '') },
+    );
+    t.is(revoked.status, 503);
+    // Durable, so it must hold everywhere now: not only after the next rebuild of the cache.
+    t.is((await me()).status, 401);
+  },
+);
 
 const bin = postgresBinDir();
 

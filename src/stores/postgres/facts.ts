@@ -35,10 +35,16 @@ export class PostgresFactWriter implements FactSink, FactBatchWriter {
     const rows = auditRows(stamp, at, facts);
     const request = RequestFacts.of(stamp);
     if (request?.isOpen()) {
-      if (revocations.length > 0) await upsertRevocations(this.db, revocations, at);
-      if (request.add(rows, facts, revocations)) return;
+      if (revocations.length > 0) {
+        await upsertRevocations(this.db, revocations, at);
+        // Into the denylist cache at once, not at the request's end: were the request's audit
+        // insert to fail, a revocation already durable would otherwise be missing from the cache
+        // (Redis) that token checks read, until the next rebuild.
+        await this.deps.publisher.published([], revocations);
+      }
+      if (request.add(rows, facts)) return;
       // The request's insert began meanwhile: this fact's rows are written on their own.
-      return this.write(rows, facts, revocations);
+      return this.write(rows, facts, []);
     }
     if (revocations.length > 0 || rows.length > 0)
       await this.db.transaction(async (trx) => {
@@ -48,7 +54,7 @@ export class PostgresFactWriter implements FactSink, FactBatchWriter {
     await this.deps.publisher.published(facts, revocations);
   }
 
-  /** One request's audit rows in one insert, then the publisher (`revoked`: already durable). */
+  /** One request's audit rows in one insert, then the publisher (`revoked`: durable, to cache). */
   async write(
     rows: readonly AuditEvent[],
     facts: readonly SecurityFact[],
