@@ -1,16 +1,12 @@
-import type { AuditEvent, AuditStamp, Revocation } from '../stores/types.js';
+import type { AuditEvent, AuditStamp } from '../stores/types.js';
 import type { SecurityFact } from './facts.js';
 
 /**
- * The one insert of a request's audit rows, then the publisher with its facts and the revocations
- * they made (durable already; the publisher updates the denylist cache). src/stores/postgres/facts.ts.
+ * The one insert of a request's audit rows, then the publisher with its facts (their revocations
+ * are durable and cached already, when they were recorded). src/stores/postgres/facts.ts.
  */
 export interface FactBatchWriter {
-  write(
-    rows: readonly AuditEvent[],
-    facts: readonly SecurityFact[],
-    revoked: readonly Revocation[],
-  ): Promise<void>;
+  write(rows: readonly AuditEvent[], facts: readonly SecurityFact[]): Promise<void>;
 }
 export type WriteFacts = FactBatchWriter['write'];
 
@@ -23,7 +19,6 @@ export type WriteFacts = FactBatchWriter['write'];
 export class RequestFacts {
   private rows: AuditEvent[] = [];
   private facts: SecurityFact[] = [];
-  private revoked: Revocation[] = [];
   private open = true;
 
   /** `ip` and `requestId` are read from the request once, when it reaches the writer. */
@@ -43,16 +38,11 @@ export class RequestFacts {
     return this.open;
   }
 
-  /** Holds the rows, facts and revocations for the request's end; false once its insert has begun. */
-  add(
-    rows: readonly AuditEvent[],
-    facts: readonly SecurityFact[],
-    revoked: readonly Revocation[] = [],
-  ): boolean {
+  /** Holds the rows and facts for the request's end; false once its insert has begun. */
+  add(rows: readonly AuditEvent[], facts: readonly SecurityFact[]): boolean {
     if (!this.open) return false;
     this.rows.push(...rows);
     this.facts.push(...facts);
-    this.revoked.push(...revoked);
     return true;
   }
 
@@ -65,11 +55,10 @@ export class RequestFacts {
     if (!this.open) return undefined;
     this.open = false;
     if (this.facts.length === 0) return undefined;
-    const { rows, facts, revoked } = this;
+    const { rows, facts } = this;
     this.rows = [];
     this.facts = [];
-    this.revoked = [];
-    return this.writeFacts(rows, facts, revoked);
+    return this.writeFacts(rows, facts);
   }
 
   /** The request a stamp was made for, if it was made by one (not the CLI's or the schedule's). */

@@ -9,7 +9,7 @@ import { type FactBatchWriter, RequestFacts, type WriteFacts } from './request_f
  * acknowledges a change always has its audit rows (docs/audit.md).
  */
 export function writeRequestFacts(writer: FactBatchWriter) {
-  const write: WriteFacts = (rows, facts, revoked) => writer.write(rows, facts, revoked);
+  const write: WriteFacts = (rows, facts) => writer.write(rows, facts);
   return function requestFacts(ctx: Context, next: Next): Promise<void> {
     const state = requestState(ctx);
     state.requestFacts = new RequestFacts(ctx.ip, state.requestId ?? null, write);

@@ -32,10 +32,10 @@ function spyOnTrail(s: TestServer, before: (rows: readonly AuditEvent[]) => Prom
   const writer = s.services.facts;
   const real = writer.write.bind(writer);
   const calls: (readonly AuditEvent[])[] = [];
-  writer.write = async (rows, facts, revoked) => {
+  writer.write = async (rows, facts) => {
     calls.push(rows);
     await before(rows);
-    return real(rows, facts, revoked);
+    return real(rows, facts);
   };
   return calls;
 }

@@ -3,7 +3,7 @@ import { auditRows, revocationRows } from '../../facts/audit_rows.js';
 import type { SecurityFact } from '../../facts/facts.js';
 import type { FactPublisher, FactSink } from '../../facts/publisher.js';
 import { type FactBatchWriter, RequestFacts } from '../../facts/request_facts.js';
-import type { AuditEvent, AuditStamp, Revocation } from '../types.js';
+import type { AuditEvent, AuditStamp } from '../types.js';
 import { insertAuditEvents } from './audit_events.js';
 import { upsertRevocations } from './revocations.js';
 
@@ -44,7 +44,7 @@ export class PostgresFactWriter implements FactSink, FactBatchWriter {
       }
       if (request.add(rows, facts)) return;
       // The request's insert began meanwhile: this fact's rows are written on their own.
-      return this.write(rows, facts, []);
+      return this.write(rows, facts);
     }
     if (revocations.length > 0 || rows.length > 0)
       await this.db.transaction(async (trx) => {
@@ -54,13 +54,9 @@ export class PostgresFactWriter implements FactSink, FactBatchWriter {
     await this.deps.publisher.published(facts, revocations);
   }
 
-  /** One request's audit rows in one insert, then the publisher (`revoked`: durable, to cache). */
-  async write(
-    rows: readonly AuditEvent[],
-    facts: readonly SecurityFact[],
-    revoked: readonly Revocation[],
-  ): Promise<void> {
+  /** One request's audit rows in one insert, then the publisher. */
+  async write(rows: readonly AuditEvent[], facts: readonly SecurityFact[]): Promise<void> {
     if (rows.length > 0) await insertAuditEvents(this.db, [...rows]);
-    await this.deps.publisher.published(facts, revoked);
+    await this.deps.publisher.published(facts);
   }
 }
