@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Server } from 'node:http';
+import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import test, { type ExecutionContext } from 'ava';
 import { createApp } from '../../src/app.js';
@@ -63,14 +63,9 @@ export interface TestServerOptions extends Partial<BuildOptions> {
   database?: TestDatabase;
 }
 
-/** Builds services + app on the per-file database and listens on a free loopback port. */
-export async function startServer(
-  options: TestServerOptions = {},
-): Promise<TestServer & { database: TestDatabase }> {
-  const database = options.database ?? (await fileDatabase());
-  const fixedPort = options.issuerFromUrl ? await freePort() : 0;
+async function build(options: TestServerOptions, database: TestDatabase, port: number): Promise<Services> {
   const config = loadConfig({
-    ISSUER: fixedPort ? `http://127.0.0.1:${fixedPort}` : 'http://tessera.test',
+    ISSUER: options.issuerFromUrl ? `http://127.0.0.1:${port}` : 'http://tessera.test',
     KEY_ENCRYPTION_KEY: TEST_KEK,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...(database.url ? { DATABASE_URL: database.url } : {}),
@@ -80,15 +75,30 @@ export async function startServer(
     ...options.env,
   });
   usedSharedRedis ||= config.redisUrl === process.env.REDIS_URL && config.redisUrl !== undefined;
-  const services = await buildServices(config, {
+  return buildServices(config, {
     log: createLogger(config.logLevel),
     hashing: TEST_HASHING,
     ...options,
     db: database.db,
   });
-  const server = createApp(services).listen(fixedPort, '127.0.0.1');
+}
+
+/** Builds services + app on the per-file database and listens on a free loopback port. */
+export async function startServer(
+  options: TestServerOptions = {},
+): Promise<TestServer & { database: TestDatabase }> {
+  const database = options.database ?? (await fileDatabase());
+  // Listen first and attach the app later: the ISSUER may name the port, and a port picked
+  // free and bound later can be taken meanwhile by a parallel test file (EADDRINUSE).
+  const server = createHttpServer();
+  server.listen(0, '127.0.0.1');
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
   const { port } = server.address() as AddressInfo;
+  const services = await build(options, database, port).catch((err: unknown) => {
+    server.close();
+    throw err;
+  });
+  server.on('request', createApp(services).callback());
   let closed = false;
   return {
     services,
