@@ -71,6 +71,12 @@ export interface Config {
   shutdownDelay: number;
   /** SHUTDOWN_TIMEOUT: seconds in-flight requests get to finish before a forced (non-zero) exit. */
   shutdownTimeout: number;
+  /**
+   * KEEP_ALIVE_TIMEOUT: seconds an idle keep-alive connection stays open. Above the idle timeout of
+   * the load balancer or client pool in front (AWS ALB 60 s), so the server never closes a
+   * connection just as the other side reuses it ("socket hang up").
+   */
+  keepAliveTimeout: number;
   /** Which X-Forwarded-For hops to believe; src/http/client_ip.ts explains the resolution. */
   trustProxy: TrustProxy;
   /** When set, /metrics, /healthz and /readyz are served on this port and /metrics leaves PORT. */
@@ -419,6 +425,7 @@ export function loadConfig(env: Env = process.env, options: { requireKek?: boole
     keyReloadInterval: readDuration(env, 'KEY_RELOAD_INTERVAL', 30, 1, DAY),
     shutdownDelay: readDuration(env, 'SHUTDOWN_DELAY', 0, 0, 300),
     shutdownTimeout: readDuration(env, 'SHUTDOWN_TIMEOUT', 10, 1, 600),
+    keepAliveTimeout: readDuration(env, 'KEEP_ALIVE_TIMEOUT', 65, 1, 3600),
     trustProxy: readTrustProxy(env),
     opsPort: readOpsPort(env, port),
     loginSessionTtl: readDuration(env, 'LOGIN_SESSION_TTL', 8 * 3600, 60, 30 * DAY),

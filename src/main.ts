@@ -100,7 +100,31 @@ function listenPublic(services: Services, config: Config, started: number): Serv
   // Slow clients must not hold sockets forever.
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
+  keepConnectionsAlive(server, config);
   return server;
+}
+
+/**
+ * Node closes an idle keep-alive connection after 5 s by default, while load balancers and client
+ * pools keep theirs longer (and Node's own Agent ignores the server's Keep-Alive hint unless it
+ * has a timeout of its own): a request sent as the server closes the socket dies with "socket
+ * hang up". So the server keeps idle connections longer than the side that reuses them
+ * (docs/configuration.md, KEEP_ALIVE_TIMEOUT). Not bounded by headersTimeout: since Node 18 that
+ * counts from a request's first byte, not from the last response.
+ */
+function keepConnectionsAlive(server: Server, config: Config): void {
+  server.keepAliveTimeout = config.keepAliveTimeout * 1000;
+}
+
+/**
+ * While draining, every answer says `Connection: close`: keep-alive clients move to another
+ * instance after their current request instead of finding their idle connection closed under
+ * them when the listener stops. Added on SIGTERM only, so it costs nothing before.
+ */
+function closeConnectionsAfterEachAnswer(server: Server): void {
+  server.prependListener('request', (_req, res) => {
+    res.setHeader('Connection', 'close');
+  });
 }
 
 /**
@@ -117,6 +141,8 @@ function stopOnSignals(services: Services, server: Server, ops: Server | undefin
     if (stopping) return;
     stopping = true;
     services.drain.start();
+    closeConnectionsAfterEachAnswer(server);
+    if (ops) closeConnectionsAfterEachAnswer(ops);
     services.log.info({ signal, shutdownDelay, shutdownTimeout }, 'shutting down: not ready, draining');
     // Never hang a deploy: force the exit if requests linger.
     setTimeout(
@@ -169,6 +195,7 @@ function listenOps(services: Services, config: Config): Server | undefined {
     void services.close().finally(() => process.exit(1));
   });
   ops.requestTimeout = 10_000;
+  keepConnectionsAlive(ops, config);
   return ops;
 }
 

@@ -39,6 +39,7 @@ test('defaults match docs/configuration.md', (t) => {
   t.is(c.jwksMaxAge, 300);
   t.false(c.trustProxy);
   t.is(c.opsPort, undefined);
+  t.is(c.keepAliveTimeout, 65);
   t.is(c.logLevel, 'info');
   t.is(c.rateLimits.ipv6Prefix, 64);
   t.is(loadConfig({ RATE_LIMIT_IPV6_PREFIX: '128' }).rateLimits.ipv6Prefix, 128);
