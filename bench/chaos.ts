@@ -12,6 +12,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { Mix, type Outcome, type Session } from './lib/mix.js';
 import {
@@ -25,6 +26,16 @@ import {
   ThrowawayPostgres,
   ThrowawayRedis,
 } from './lib/stack.js';
+
+const { values } = parseArgs({ options: { help: { type: 'boolean', short: 'h' } } });
+if (values.help) {
+  console.warn(`usage: npm run chaos
+Needs PostgreSQL server binaries under /usr/lib/postgresql (Debian) and redis-server on PATH:
+it starts its own throwaway Postgres and Redis, never the machine's services. Takes a few minutes.
+Report: bench/results/chaos.json and chaos.md; exit 1 if an acknowledged revocation was lost, a
+refresh family was double-spent, a 5xx came without Retry-After, or an instance did not recover.`);
+  process.exit(0);
+}
 
 interface Acked {
   session: Session;
@@ -101,6 +112,8 @@ async function main() {
       seeded,
       instances.map((i) => i.url),
       150,
+      // Few sessions, so revocations start at once after the 30 logins.
+      10,
     );
     for (let i = 0; i < 30; i++) await mix.run('password');
   };

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -58,6 +59,24 @@ interface MinuteReport {
   /** Requests the load generator could not start (its in-flight cap was reached). */
   shed: number;
 }
+
+/**
+ * A 5-second window whose slowest answer took over a second: which side stalled. The server's
+ * event-loop lag (its `nodejs_eventloop_lag_max_seconds`, reset by each scrape) against the load
+ * generator's own (a stalled generator inflates every latency it measures), and what was in
+ * flight: a full login queue shows as password answers at ~2 s (its bounded wait) and 503s.
+ */
+interface Stall {
+  at: string;
+  maxMs: number;
+  slowestRoute: string;
+  serverLoopLagMs: number;
+  generatorLoopLagMs: number;
+  maxInFlight: number;
+  errors: number;
+  byRoute: Record<string, number>;
+}
+const STALL_WINDOW_MS = 5_000;
 
 /** Least-squares slope per minute and the fitted values at the first and last sample. */
 function trend(ys: number[]): { slope: number; first: number; last: number } {
@@ -130,6 +149,36 @@ try {
   let window: Outcome[] = [];
   let shed = 0;
   let inFlight = 0;
+  let maxInFlight = 0;
+  const stalls: Stall[] = [];
+  let slot: Outcome[] = [];
+  const generatorLag = monitorEventLoopDelay({ resolution: 10 });
+  generatorLag.enable();
+  await scrape(server.url, ['nodejs_eventloop_lag_max_seconds']);
+  const stallTracer = setInterval(() => {
+    const outcomes = slot;
+    slot = [];
+    const peakInFlight = maxInFlight;
+    maxInFlight = inFlight;
+    const slowest = outcomes.reduce<Outcome | undefined>((a, o) => (a && a.ms >= o.ms ? a : o), undefined);
+    const lagMs = generatorLag.max / 1e6;
+    generatorLag.reset();
+    void scrape(server.url, ['nodejs_eventloop_lag_max_seconds']).then((m) => {
+      if (!slowest || slowest.ms < 1000) return;
+      const byRoute: Record<string, number> = {};
+      for (const o of outcomes) if (o.ms >= 1000) byRoute[o.route] = (byRoute[o.route] ?? 0) + 1;
+      stalls.push({
+        at: new Date().toISOString(),
+        maxMs: slowest.ms,
+        slowestRoute: slowest.route,
+        serverLoopLagMs: (m.nodejs_eventloop_lag_max_seconds ?? 0) * 1000,
+        generatorLoopLagMs: lagMs,
+        maxInFlight: peakInFlight,
+        errors: outcomes.filter((o) => o.error).length,
+        byRoute,
+      });
+    });
+  }, STALL_WINDOW_MS);
   const MAX_IN_FLIGHT = 256;
   let credit = 0;
   const tick = 20;
@@ -142,9 +191,11 @@ try {
         continue;
       }
       inFlight++;
+      if (inFlight > maxInFlight) maxInFlight = inFlight;
       void mix.run(mix.pick()).then((o) => {
         inFlight--;
         window.push(o);
+        slot.push(o);
       });
     }
   }, tick);
@@ -196,6 +247,7 @@ try {
     );
   }
   clearInterval(ticker);
+  clearInterval(stallTracer);
   while (inFlight > 0) await new Promise((r) => setTimeout(r, 50));
 
   // Trends from minute 2 on when there are enough minutes: the first one includes the warm-up.
@@ -227,6 +279,7 @@ try {
     verdict: failed ? `FAIL: ${reasons.join('; ')}` : 'PASS',
     loadAverageAtEnd: loadavg(),
     minutesReport: reports,
+    stalls,
   };
   const dir = path.resolve(path.dirname(new URL(import.meta.url).pathname), 'results');
   mkdirSync(dir, { recursive: true });
@@ -238,20 +291,37 @@ try {
     '',
     `**${summary.verdict}** · errors ${errors} · RSS drift ${summary.rssDriftMiB.toFixed(1)} MiB (${rss.slope.toFixed(2)} MiB/min) · p99 drift ${summary.p99DriftMs.toFixed(1)} ms (${p99.slope.toFixed(2)} ms/min)`,
     '',
-    '| min | req/s | p99 ms | errors | RSS MiB | heap MiB | pg conns | redis conns | load | shed | ' +
+    '| min | req/s | p99 ms | errors | RSS MiB | heap MiB | pg conns | redis conns | load | shed | logins % | ' +
       ROUTES.map((r) => `${r} p50/p99`).join(' | ') +
       ' |',
-    `|${'---|'.repeat(10 + ROUTES.length)}`,
+    `|${'---|'.repeat(11 + ROUTES.length)}`,
     ...reports.map(
       (r) =>
-        `| ${r.minute} | ${r.rps.toFixed(0)} | ${r.p99.toFixed(1)} | ${r.errors} | ${r.rssMiB.toFixed(0)} | ${r.heapUsedMiB.toFixed(0)} | ${r.postgresConnections} | ${r.redisConnections} | ${r.loadAverage.toFixed(1)} | ${r.shed} | ` +
+        `| ${r.minute} | ${r.rps.toFixed(0)} | ${r.p99.toFixed(1)} | ${r.errors} | ${r.rssMiB.toFixed(0)} | ${r.heapUsedMiB.toFixed(0)} | ${r.postgresConnections} | ${r.redisConnections} | ${r.loadAverage.toFixed(1)} | ${r.shed} | ${((100 * (r.routes.password?.count ?? 0)) / Math.max(1, r.requests)).toFixed(1)} | ` +
         ROUTES.map((route) => `${r.routes[route]?.p50.toFixed(1)}/${r.routes[route]?.p99.toFixed(1)}`).join(
           ' | ',
         ) +
         ' |',
     ),
     '',
-    "Redis connections are the whole server's (`INFO clients`), shared with whatever else uses it.",
+    "Redis connections are the whole server's (`INFO clients`), shared with whatever else uses it. `logins %`: the password grant's share of the minute's requests (the mix asks for 5%).",
+    ...(stalls.length
+      ? [
+          '',
+          `Stalls (5-s windows whose slowest answer took over 1 s): server loop lag = the server's event loop blocked; generator lag = the load generator's; answers ≥ 1 s by route.`,
+          '',
+          '| at | slowest ms | route | server loop lag ms | generator lag ms | max in flight | errors | ≥ 1 s by route |',
+          '|---|---:|---|---:|---:|---:|---:|---|',
+          ...stalls.map(
+            (x) =>
+              `| ${x.at.slice(11, 19)} | ${x.maxMs.toFixed(0)} | ${x.slowestRoute} | ${x.serverLoopLagMs.toFixed(0)} | ${x.generatorLoopLagMs.toFixed(0)} | ${x.maxInFlight} | ${x.errors} | ${Object.entries(
+                x.byRoute,
+              )
+                .map(([r, n]) => `${r} ${n}`)
+                .join(', ')} |`,
+          ),
+        ]
+      : []),
     ...(reports.some((r) => r.errorSamples.length)
       ? ['', 'Errors seen:', ...[...new Set(reports.flatMap((r) => r.errorSamples))].map((e) => `- ${e}`)]
       : []),

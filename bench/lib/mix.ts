@@ -16,6 +16,15 @@ export const MIX: [Route, number][] = [
   ['logout', 2.5],
 ];
 
+/**
+ * Sessions kept idle at the least. Logins add sessions at the rate revocations and logouts take
+ * them, so the pool is a random walk that reaches zero within minutes; at zero every refresh would
+ * turn into a login (four times the mix's logins), fill the login queue and be answered 503 by
+ * design (docs/scaling.md). Below the floor a revocation or logout refreshes instead, so the mix
+ * never sends more logins than its 5%.
+ */
+const SESSION_FLOOR = 50;
+
 export interface Session {
   sid: string;
   refreshToken: string;
@@ -46,6 +55,7 @@ export class Mix {
     private readonly urls: string[],
     /** Sessions kept open (password logins top it up; revocations take from it). */
     private readonly maxSessions = 400,
+    private readonly sessionFloor = SESSION_FLOOR,
   ) {}
 
   pick(): Route {
@@ -72,13 +82,15 @@ export class Mix {
     return this.idle.length;
   }
 
-  /** Runs one request of `route` (falling back to a login when no session is free). */
+  /** Runs one request of `route` (a login when no session exists yet; SESSION_FLOOR). */
   async run(route: Route, fixedTarget?: number): Promise<Outcome> {
     const t = this.target(fixedTarget);
     const url = this.urls[t] as string;
     const { cc, rs, app } = this.seed;
     let r = route;
-    if ((r === 'refresh' || r === 'revoke' || r === 'logout') && this.idle.length === 0) r = 'password';
+    if ((r === 'revoke' || r === 'logout') && this.idle.length <= this.sessionFloor) r = 'refresh';
+    // Only before the first logins (the soak and chaos runs log in first): no session exists yet.
+    if (r === 'refresh' && this.idle.length === 0) r = 'password';
     if (r === 'introspect' && this.tokens.length === 0) r = 'client_credentials';
     if (r === 'password' && this.idle.length >= this.maxSessions) r = 'refresh';
     const session = r === 'refresh' || r === 'revoke' || r === 'logout' ? this.take() : undefined;
