@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 
 // Why: signing keys live in the database so every instance signs with the same key and rotation
-// is one transaction. Private parts are JWE-encrypted under KEY_ENCRYPTION_KEY (SPEC §6); the
+// is one transaction. Private parts are JWE-encrypted under KEY_ENCRYPTION_KEY (docs/keys.md); the
 // public JWK is stored in clear for JWKS. The partial unique index guarantees one active key.
 export async function up(knex: Knex): Promise<void> {
   await knex.schema.createTable('signing_keys', (t) => {

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 
-// Why: the durable record of every access-token revocation (SPEC §7). Redis holds the fast
+// Why: the durable record of every access-token revocation (docs/redis.md). Redis holds the fast
 // denylist, but Redis can restart empty; this table is what it is rebuilt from, so no revocation
 // is ever lost. Rows are useless once `expires_at` (the blocked token's exp) has passed.
 export async function up(knex: Knex): Promise<void> {

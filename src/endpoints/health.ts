@@ -59,6 +59,9 @@ export function readiness(checks: ReadinessCheck[], mode: DeploymentMode, drain?
     const down = results.filter(([, r]) => r === 'down');
     const draining = drain?.draining ?? false;
     ctx.status = draining || down.some(([c]) => c.critical) ? 503 : 200;
+    // A dependency outage is expected to pass (RFC 9110 §10.2.3): say when to look again, as the
+    // API routes do. A draining instance is not coming back, so it says nothing of the kind.
+    if (ctx.status === 503 && !draining) ctx.set('Retry-After', '1');
     ctx.body = {
       status: draining ? 'stopping' : down.length === 0 ? 'ok' : ctx.status === 503 ? 'down' : 'degraded',
       mode,

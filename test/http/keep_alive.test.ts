@@ -70,6 +70,7 @@ test('SIGTERM: while draining, an answer says Connection: close and the server c
   }
   t.regex(answer, /^HTTP\/1\.1 503 /, 'not ready while draining');
   t.regex(answer, /\r\nConnection: close\r\n/i);
+  t.notRegex(answer, /\r\nRetry-After:/i, 'a draining instance is not coming back');
   const deadline = Date.now() + 2_000;
   while (c.closedAt() === undefined && Date.now() < deadline) await sleep(20);
   t.not(c.closedAt(), undefined, 'closed after the answer, well before the listener stops');

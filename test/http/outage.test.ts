@@ -32,6 +32,7 @@ const bin = postgresBinDir();
     t.truthy(down.headers.get('retry-after'));
     const ready = await getJson(`${s.url}/readyz`);
     t.is(ready.status, 503);
+    t.is(ready.headers.get('retry-after'), '1', 'an outage says when to look again');
     t.is((ready.body.checks as Record<string, string>).database, 'down');
     // Endpoints that need no database keep answering.
     t.is((await getJson(`${s.url}/.well-known/jwks.json`)).status, 200);
