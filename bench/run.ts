@@ -1,7 +1,7 @@
 // `npm run bench`: Tessera in production mode (Postgres + Redis) side by side with its peer
 // (node-oidc-provider) and with floors (bare Koa, one Postgres rotation transaction, raw argon2id),
 // interleaved round by round so machine noise hits every side alike. See bench/README.md.
-import { type ChildProcess, execFileSync, fork } from 'node:child_process';
+import { type ChildProcess, execFileSync, fork, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -644,7 +644,14 @@ async function main(): Promise<void> {
     }
     const report = summarise(scenarios, results, key);
     const machine = describeMachine();
-    const out = { when: new Date().toISOString(), machine, settings: settings(), ...report };
+    const stackInProcess = wants('stack') ? measureStackInProcess() : undefined;
+    const out = {
+      when: new Date().toISOString(),
+      machine,
+      settings: settings(),
+      ...report,
+      ...(stackInProcess ? { stackInProcess } : {}),
+    };
     const file = path.join(RESULTS, `bench-${stamp}.json`);
     const markdown = toMarkdown(out);
     // Every run is kept by its time; `latest.*` is the one the README's table comes from.
@@ -782,6 +789,7 @@ function toMarkdown(out: {
   settings: ReturnType<typeof settings>;
   rows: Row[];
   ratios: RatioRow[];
+  stackInProcess?: Record<string, number>;
 }): string {
   const n = (x: number | null, digits = 0) =>
     x === null
@@ -808,7 +816,7 @@ function toMarkdown(out: {
         `| ${r.scenario} | ${r.a} ÷ ${r.b} | ${r.ratio.toFixed(2)}× | ${r.target === null ? '–' : `≥ ${r.target}×`} | ` +
         `${r.p99Ratio.toFixed(2)}× | ${r.valid ? (r.met === null ? '' : r.met ? 'met' : 'not met') : 'INVALID'} |`,
     ),
-    ...stackBudget(out.rows),
+    ...stackBudget(out.rows, out.stackInProcess),
   ];
   return `${lines.join('\n')}\n`;
 }
@@ -867,7 +875,28 @@ const STACK_SHARES_US: Record<string, number> = {
   strictPath: 1.5,
 };
 
-function stackBudget(rows: Row[]): string[] {
+/**
+ * The same variants without a network (bench/stack_inprocess.ts), after the load is gone: the
+ * loopback TCP, the kernel and the load generator's share that blur the `stack` rows by several µs
+ * are absent, so a step's few µs can be read. CPU µs per request by variant (`` = whole stack).
+ */
+function measureStackInProcess(): Record<string, number> | undefined {
+  log('stack: the same variants in process, without a network (bench/stack_inprocess.ts)');
+  const run = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/stack_inprocess.ts')], {
+    cwd: ROOT,
+    env: { ...process.env, STACK_INPROCESS_FORMAT: 'json' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+    encoding: 'utf8',
+  });
+  try {
+    return JSON.parse(run.stderr.trim().split('\n').at(-1) ?? '') as Record<string, number>;
+  } catch {
+    log(`stack: the in-process measurement failed (exit ${run.status}): ${run.stderr.slice(-300)}`);
+    return undefined;
+  }
+}
+
+function stackBudget(rows: Row[], inProcess: Record<string, number> | undefined): string[] {
   const stack = rows.filter((r) => r.id === 'stack');
   const cpu = (label: string) => stack.find((r) => r.variant === label)?.cpuUsPerRequest ?? null;
   const bare = cpu(STACK_BARE);
@@ -881,34 +910,56 @@ function stackBudget(rows: Row[]): string[] {
       const rest = without === 'bare' ? bare : cpu(stackLabel(ref, without));
       return rest === null ? null : whole - rest;
     });
-  const row = (name: string, values: (number | null)[], share: number | string, mark: string) =>
-    `| ${name} | ${values.map(cell).join(' | ')} | ${share} | ${mark} |`;
+  // This build only; `without` is a step's name, 'bare' or '' (the whole stack itself).
+  const local = (without: string): number | null => {
+    const whole = inProcess?.[''];
+    const rest = inProcess?.[without];
+    if (whole === undefined || rest === undefined) return null;
+    return without === '' ? whole : whole - rest;
+  };
+  const columns = inProcess ? ' in process | |' : '';
+  const row = (name: string, values: (number | null)[], share: number | string, mark: string, inproc = '') =>
+    `| ${name} | ${values.map(cell).join(' | ')} | ${share} | ${mark} |${inProcess ? ` ${inproc}` : ''}`;
+  const withLocal = (value: number | null, share: number | '') =>
+    `${cell(value)} | ${share === '' ? '' : over(value, share)} |`;
   const steps = FRONT_STEPS.filter((step) => step in STACK_SHARES_US).map((step) => {
     const share = STACK_SHARES_US[step] as number;
     const values = costs(step);
-    return row(step, values, share, over(values[0] ?? null, share));
+    return row(step, values, share, over(values[0] ?? null, share), withLocal(local(step), share));
   });
   const own = costs('bare');
   return [
     '',
     'Front stack budget (CPU µs per request, empty route; own cost = whole stack − bare Koa with the same ' +
-      'route, a step = whole stack − stack without it):',
+      'route, a step = whole stack − stack without it' +
+      (inProcess
+        ? '; "in process": the same variants driven through app.callback() without a network, bench/stack_inprocess.ts'
+        : '') +
+      '):',
     '',
-    `| step | ${refs.map((ref) => (ref ? `${ref}` : 'this build')).join(' | ')} | share | |`,
-    `|---|${refs.map(() => '---:').join('|')}|---:|---|`,
+    `| step | ${refs.map((ref) => (ref ? `${ref}` : 'this build')).join(' | ')} | share | |${columns}`,
+    `|---|${refs.map(() => '---:').join('|')}|---:|---|${inProcess ? '---:|---|' : ''}`,
     ...steps,
-    row("**stack's own cost**", own, STACK_BUDGET_US, over(own[0] ?? null, STACK_BUDGET_US)),
+    row(
+      "**stack's own cost**",
+      own,
+      STACK_BUDGET_US,
+      over(own[0] ?? null, STACK_BUDGET_US),
+      withLocal(local('bare'), STACK_BUDGET_US),
+    ),
     row(
       'whole stack (Koa, router, Node HTTP included)',
       refs.map((ref) => cpu(stackLabel(ref, ''))),
       '',
       '',
+      withLocal(local(''), ''),
     ),
     row(
       'bare Koa, same route',
       refs.map(() => bare),
       '',
       '',
+      withLocal(inProcess?.bare ?? null, ''),
     ),
   ];
 }

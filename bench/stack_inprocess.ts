@@ -103,5 +103,10 @@ const lines = variants.map((v) => {
 if (variants.includes('bare') && variants.includes('')) {
   lines.push(`own cost (whole − bare)  ${(whole - cpu('bare')).toFixed(2)} µs`);
 }
-// stderr: stdout carries the request log lines.
-console.error(lines.join('\n'));
+// stderr: stdout carries the request log lines. STACK_INPROCESS_FORMAT=json: one object of CPU µs
+// per request by variant (`` is the whole stack), for bench/run.ts's budget table.
+if (process.env.STACK_INPROCESS_FORMAT === 'json') {
+  console.error(JSON.stringify(Object.fromEntries(variants.map((v) => [v, cpu(v)]))));
+} else {
+  console.error(lines.join('\n'));
+}
