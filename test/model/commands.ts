@@ -23,6 +23,7 @@ import {
   familyLive,
   type Model,
   pick,
+  redeemable,
   startFamily,
 } from './model.js';
 import { API, audienceOf, ISSUER, OTHER, type Real, race, SETTINGS, sha256 } from './system.js';
@@ -138,6 +139,7 @@ export class Authorize extends Base {
       client: this.client,
       user: this.user,
       expiresAt: m.now + SETTINGS.codeTtl * 1000,
+      audience: [...(m.clients[this.client] as Model['clients'][number]).audiences],
       state: 'pending',
       sid: null,
     });
@@ -174,7 +176,14 @@ export class Redeem extends Base {
   async step(m: Model, r: Real) {
     const c = pick(m.codes, this.index) as CodeModel;
     const res = await redeem(r, c);
-    if (c.state === 'pending' && m.now < c.expiresAt) {
+    // The client as it is now bounds the code as it bounds a refresh (docs/sessions.md): with no
+    // audience of the code left, the redemption is refused and the code is not spent.
+    if (c.state === 'pending' && m.now < c.expiresAt && !redeemable(m, c)) {
+      expectStatus(res, [400], 'redeem a fresh code whose audience the client lost');
+      assert.equal(res.body.error, 'invalid_grant');
+      return;
+    }
+    if (redeemable(m, c)) {
       expectStatus(res, [200], 'redeem a fresh code');
       // The client as it is now bounds the first token too (src/sessions/bounds.ts).
       const now = m.clients[c.client] as Model['clients'][number];
@@ -488,10 +497,10 @@ export class RaceRedeem extends Base {
     super();
   }
   override check(m: Readonly<Model>) {
-    return Promise.resolve(m.codes.some((c) => c.state === 'pending' && m.now < c.expiresAt));
+    return Promise.resolve(m.codes.some((c) => redeemable(m, c)));
   }
   async step(m: Model, r: Real) {
-    const fresh = m.codes.filter((c) => c.state === 'pending' && m.now < c.expiresAt);
+    const fresh = m.codes.filter((c) => redeemable(m, c));
     const c = pick(fresh, this.index) as CodeModel;
     const answers = await race(r, [() => redeem(r, c), () => redeem(r, c)], ['redeem', 'redeem']);
     for (const a of answers) expectStatus(a, [200, 400], 'redeem in a race');

@@ -39,6 +39,8 @@ export interface CodeModel {
   client: number;
   user: number;
   expiresAt: number;
+  /** The audience the code was issued for: the client's audiences at the authorization request. */
+  audience: string[];
   /** `gone`: deleted unredeemed when the user's sessions ended. */
   state: 'pending' | 'used' | 'gone';
   sid: string | null;
@@ -136,6 +138,12 @@ export function bounds(m: Model, f: FamilyModel) {
     scope: f.scope.filter((s) => c.scopes.includes(s)),
     audience: f.audience.filter((a) => c.audiences.includes(a)),
   };
+}
+
+/** A code a redemption can turn into a session now: pending, fresh, and some audience left. */
+export function redeemable(m: Model, c: CodeModel): boolean {
+  const now = m.clients[c.client] as ClientModel;
+  return c.state === 'pending' && m.now < c.expiresAt && c.audience.some((a) => now.audiences.includes(a));
 }
 
 export type RefreshOutcome = 'rotated' | 'leeway' | 'reuse' | 'refused' | 'client_changed';
