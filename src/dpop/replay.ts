@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256 } from '../tokens/secrets.js';
 
 /**
  * RFC 9449 §11.1: the proofs seen recently, so a captured proof cannot be sent again. It lives
@@ -11,7 +11,7 @@ export interface ReplayCache {
 }
 
 /** Stores keep a fixed-size digest of the proof id, never the client's own (unbounded) text. */
-export const replayKey = (id: string) => createHash('sha256').update(id, 'utf8').digest('base64url');
+export const replayKey = (id: string) => sha256(id);
 
 /** Expired entries are dropped once the map holds this many (every proof lives a couple of minutes). */
 const SWEEP_AT = 10_000;

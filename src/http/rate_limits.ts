@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { Context, Middleware, Next } from 'koa';
 import { RateLimiterRes } from 'rate-limiter-flexible';
 import type { RateLimitConfig } from '../config.js';
@@ -7,6 +6,7 @@ import type { EventBus } from '../events.js';
 import { emitSignal } from '../facts/publisher.js';
 import { lockEnd, lockoutSeconds, secondsLocked } from '../login/lockout.js';
 import type { CountedAttempt, LoginThrottle, ThrottleRefusal } from '../login/throttle.js';
+import { sha256 } from '../tokens/secrets.js';
 import { authenticatedClient } from './client_auth.js';
 import { ClientBudget } from './client_budget.js';
 import { rateLimitAddress } from './client_ip.js';
@@ -37,8 +37,7 @@ export interface RateLimitDeps {
 }
 
 /** The pair key is a digest: bounded length, no raw usernames in Redis, no hash-tag surprises. */
-const pairKey = (username: string, ip: string) =>
-  createHash('sha256').update(`${username}\0${ip}`).digest('base64url');
+const pairKey = (username: string, ip: string) => sha256(`${username}\0${ip}`);
 
 /**
  * 429 with Retry-After (RFC 9110 §10.2.3) and the RateLimit-* fields of
