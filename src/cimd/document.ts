@@ -1,4 +1,5 @@
 import { isCleanText } from '../http/strict_input.js';
+import { STRICT_UTF8 } from '../utf8.js';
 import type { FetchedDocument } from './fetch.js';
 
 /**
@@ -24,7 +25,6 @@ export class InvalidMetadataDocument extends Error {
   }
 }
 
-const UTF8 = new TextDecoder('utf-8', { fatal: true });
 const invalid = (why: string) => new InvalidMetadataDocument(`the client metadata document ${why}`);
 
 /**
@@ -66,7 +66,7 @@ export function parseMetadataDocument(clientId: string, fetched: FetchedDocument
     throw invalid('is not application/json');
   let body: unknown;
   try {
-    body = JSON.parse(UTF8.decode(fetched.body));
+    body = JSON.parse(STRICT_UTF8.decode(fetched.body));
   } catch {
     throw invalid('is not valid JSON');
   }

@@ -4,6 +4,7 @@ import type { EventBus } from '../events.js';
 import { emitSignal } from '../facts/publisher.js';
 import type { ClientRecord, ClientStore } from '../stores/types.js';
 import { secretMatches, sha256 } from '../tokens/secrets.js';
+import { STRICT_UTF8 } from '../utf8.js';
 import { params } from './params.js';
 import { requestState } from './request_state.js';
 import { decodeFormComponent } from './strict_input.js';
@@ -24,8 +25,6 @@ export interface AuthenticatedClient {
 // Compared against when the client is unknown, so unknown ids cost the same as wrong secrets.
 const DUMMY_DIGEST = sha256('tessera-no-such-client');
 
-const UTF8 = new TextDecoder('utf-8', { fatal: true });
-
 /**
  * RFC 6749 §2.3.1: id and secret are form-urlencoded before being joined and base64-encoded
  * (RFC 7617). Undefined unless the bytes are UTF-8 and both parts decode to clean text: a NUL or
@@ -36,7 +35,7 @@ export function decodeBasic(header: string): { id: string; secret: string } | un
   if (!m?.[1]) return undefined;
   let decoded: string;
   try {
-    decoded = UTF8.decode(Buffer.from(m[1], 'base64'));
+    decoded = STRICT_UTF8.decode(Buffer.from(m[1], 'base64'));
   } catch {
     return undefined;
   }

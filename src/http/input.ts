@@ -1,5 +1,6 @@
 import type { Context, Middleware, Next } from 'koa';
 import { invalidRequest, OAuthError } from '../errors.js';
+import { STRICT_UTF8 } from '../utf8.js';
 import {
   formPairs,
   type JsonObject,
@@ -97,7 +98,7 @@ async function readText(ctx: Context): Promise<string> {
     throw invalidRequest('the request body could not be read', 'body stream failed');
   }
   try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
+    return STRICT_UTF8.decode(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
   } catch {
     throw invalidRequest('the request body is not valid UTF-8');
   }

@@ -1,4 +1,5 @@
 import { KeyObject, sign, verify } from 'node:crypto';
+import { STRICT_UTF8 } from '../utf8.js';
 
 /**
  * The hot signature of access tokens (RFC 7515 compact serialisation) with node:crypto KeyObjects
@@ -64,7 +65,7 @@ function decodeJsonObject(text: string): Record<string, unknown> | undefined {
   const bytes = decodeSegment(text);
   if (!bytes) return undefined;
   try {
-    const value: unknown = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    const value: unknown = JSON.parse(STRICT_UTF8.decode(bytes));
     return value !== null && typeof value === 'object' && !Array.isArray(value)
       ? (value as Record<string, unknown>)
       : undefined;
