@@ -25,7 +25,7 @@ export interface Spawned {
   output: () => string;
 }
 
-export async function spawnServer(t: ExecutionContext, env: Record<string, string>): Promise<Spawned> {
+async function spawnOnce(t: ExecutionContext, env: Record<string, string>): Promise<Spawned | 'port taken'> {
   const dir = mkdtempSync(path.join(tmpdir(), 'tessera-shutdown-'));
   // A PORT in env is used (a test that must know the URL before the start, e.g. for ISSUER).
   const port = env.PORT ? Number(env.PORT) : await freePort();
@@ -58,9 +58,24 @@ export async function spawnServer(t: ExecutionContext, env: Record<string, strin
   const deadline = Date.now() + PROCESS_START_MS;
   for (;;) {
     const res = await fetch(`${url}/readyz`).catch(() => undefined);
-    if (res?.status === 200) break;
+    // Ready only once this child says it listens: a 200 from a port another file's server took
+    // in the meantime must not pass for ours.
+    if (res?.status === 200 && output.includes('tessera listening') && child.exitCode === null) break;
+    if (child.exitCode !== null && output.includes('EADDRINUSE')) return 'port taken';
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`no start: ${output}`);
     await sleep(100);
   }
   return { child, port, url, exited, output: () => output };
+}
+/**
+ * The port is picked free before the child binds it, so a parallel test file can take it in
+ * between; the child then exits with EADDRINUSE and another port is tried. A PORT the caller
+ * chose (because its env already names the URL) is not replaced.
+ */
+export async function spawnServer(t: ExecutionContext, env: Record<string, string>): Promise<Spawned> {
+  for (let attempt = 1; ; attempt++) {
+    const spawned = await spawnOnce(t, env);
+    if (spawned !== 'port taken') return spawned;
+    if (env.PORT || attempt === 3) throw new Error(`no start: port ${env.PORT ?? ''} taken`);
+  }
 }
