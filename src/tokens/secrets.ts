@@ -1,8 +1,7 @@
 import * as crypto from 'node:crypto';
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** 256 bits of randomness, base64url: refresh tokens and client secrets (docs/sessions.md). */
-export const randomToken = (bytes = 32): string => randomBytes(bytes).toString('base64url');
+export const randomToken = (bytes = 32): string => crypto.randomBytes(bytes).toString('base64url');
 
 type OneShot = (algorithm: string, data: string, encoding: 'base64url') => string;
 /**
@@ -15,7 +14,7 @@ const oneShot = (crypto as { hash?: OneShot }).hash;
 /** SHA-256 digest, base64url. High-entropy values need no slow hash; stores keep only this. */
 export const sha256: (value: string) => string = oneShot
   ? (value) => oneShot('sha256', value, 'base64url')
-  : (value) => createHash('sha256').update(value, 'utf8').digest('base64url');
+  : (value) => crypto.createHash('sha256').update(value, 'utf8').digest('base64url');
 
 /**
  * Constant-time check of a presented secret against a stored digest. Hashing first makes the
@@ -24,5 +23,5 @@ export const sha256: (value: string) => string = oneShot
 export function secretMatches(presented: string, storedDigest: string): boolean {
   const a = Buffer.from(sha256(presented), 'base64url');
   const b = Buffer.from(storedDigest, 'base64url');
-  return b.length === a.length && timingSafeEqual(a, b);
+  return b.length === a.length && crypto.timingSafeEqual(a, b);
 }

@@ -67,6 +67,7 @@ async function spawnOnce(t: ExecutionContext, env: Record<string, string>): Prom
   }
   return { child, port, url, exited, output: () => output };
 }
+
 /**
  * The port is picked free before the child binds it, so a parallel test file can take it in
  * between; the child then exits with EADDRINUSE and another port is tried. A PORT the caller
