@@ -39,7 +39,9 @@ export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
 
       const { stamp } = request;
       const attempt = { clientId: client.id, username, password, ip, stamp, method: 'password' as const };
-      const result = await authenticateUser(deps.credentials, attempt, async (user) => {
+      const result = await authenticateUser(deps.credentials, attempt, async (user, succeeded) => {
+        // login.succeeded is audited in the transaction that starts the session: the row and the
+        // family exist together or not at all, and the login costs no round trip of its own.
         const session = await startSession(deps.sessions, {
           userId: user.id,
           client,
@@ -47,8 +49,9 @@ export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
           audience: audienceList(audience),
           stamp,
           dpopJkt: refreshBinding(client, request.dpop),
+          login: succeeded,
         });
-        return { sessionId: session.sid, refreshToken: session.refreshToken };
+        return { sessionId: session.sid, refreshToken: session.refreshToken, recorded: true };
       });
       switch (result.kind) {
         // RFC 6749 §5.2: one invalid_grant for every failure of the credentials; the reason is

@@ -282,3 +282,31 @@ test.serial('introspection and JWKS write nothing to the audit trail and add no 
     queries.join('\n'),
   );
 });
+
+test.serial(
+  'a password login audits login.succeeded in the transaction that starts its session',
+  async (t) => {
+    // Serial: the query listener hears only this test's requests. The row and the family commit
+    // together (a crash between two commits would leave a session without its login in the trail),
+    // and the login pays no round trip of its own for the audit row.
+    const s = await useServer(t);
+    const app = await createClient(s, { name: 'app' });
+    const user = await createUser(s, 'hana');
+    const queries: string[] = [];
+    const onQuery = (q: { sql: string }) => queries.push(q.sql);
+    s.services.db.on('query', onQuery);
+    t.teardown(() => {
+      s.services.db.off('query', onQuery);
+    });
+    const ok = await login(s, app, user.username, user.password, 'req-login-txn');
+    t.is(ok.status, 200);
+    const begin = queries.findIndex((q) => /^begin/i.test(q));
+    const commit = queries.findIndex((q) => /^commit/i.test(q));
+    const audits = queries.flatMap((q, i) => (q.includes('insert into "audit_events"') ? [i] : []));
+    t.true(begin >= 0 && commit > begin, queries.join('\n'));
+    t.is(audits.length, 1, queries.join('\n'));
+    t.true((audits[0] as number) > begin && (audits[0] as number) < commit, queries.join('\n'));
+    const [succeeded] = await auditOf(s, 'login.succeeded', { username: user.username });
+    t.like(succeeded, { requestId: 'req-login-txn', sessionId: sidOf(ok.body.access_token as string) });
+  },
+);
