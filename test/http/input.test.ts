@@ -1,4 +1,4 @@
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import test from 'ava';
 import Koa, { type Context } from 'koa';
@@ -18,10 +18,12 @@ import { isCleanText, parseJsonDocument } from '../../src/http/strict_input.js';
 async function serve(rule: InputRule) {
   const app = new Koa();
   app.silent = true;
+  const errors: unknown[] = [];
   app.use(async (ctx, next) => {
     try {
       await next();
     } catch (err) {
+      errors.push(err);
       const e = err instanceof OAuthError ? err : new OAuthError('server_error', 'internal error');
       ctx.status = e.status;
       ctx.body = { error: e.error, error_description: e.description };
@@ -37,6 +39,8 @@ async function serve(rule: InputRule) {
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
+    errors,
+    port: (server.address() as AddressInfo).port,
     async send(body: string | Uint8Array | undefined, headers: Record<string, string> = {}, query = '') {
       const res = await fetch(`${url}/${query}`, {
         method: body === undefined ? 'GET' : 'POST',
@@ -47,6 +51,25 @@ async function serve(rule: InputRule) {
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+}
+
+/** Writes `head` on a raw connection; resolves with everything the server sent until it closed. */
+function rawExchange(port: number, head: string, feed: (write: (data: string) => boolean) => void) {
+  return new Promise<string>((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let answer = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (d) => {
+      answer += d;
+    });
+    socket.on('end', () => {
+      socket.destroy();
+      resolve(answer);
+    });
+    socket.on('error', reject);
+    socket.write(head);
+    feed((data) => !socket.destroyed && socket.write(data));
+  });
 }
 
 const JSON_TYPE = { 'content-type': 'application/json' };
@@ -121,6 +144,40 @@ test('the reader refuses content encodings, other media types and charsets, inva
   t.is((await s.send(`{"a":"${'x'.repeat(BODY_LIMIT_BYTES)}"}`, JSON_TYPE)).status, 413);
   t.is((await s.send('{"a":"x","a":"y"}', JSON_TYPE)).status, 400);
   t.deepEqual((await s.send('', JSON_TYPE)).body.body, {}, 'no body is an empty object');
+});
+
+test('a chunked body that grows past the limit is answered 413 and its connection closed, not read on', async (t) => {
+  const s = await serve({ media: ['form'], shape: 'params' });
+  t.teardown(s.close);
+  const head =
+    'POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n';
+  const chunk = `1000\r\n${'a'.repeat(0x1000)}\r\n`;
+  let sent = 0;
+  // The client would go on sending forever: the answer must come, and the server must hang up.
+  const answer = await rawExchange(s.port, head, (write) => {
+    const more = setInterval(() => {
+      if (!write(chunk) || ++sent > 400) clearInterval(more);
+    }, 2);
+  });
+  t.regex(answer, /^HTTP\/1\.1 413 /);
+  t.regex(answer, /connection: close/i);
+  t.true(sent < 400, `the server read ${sent} chunks before closing`);
+});
+
+test('a body cut short by the client is a clean invalid_request, and the server keeps serving', async (t) => {
+  const s = await serve({ media: ['form'], shape: 'params' });
+  t.teardown(s.close);
+  const socket = connect(s.port, '127.0.0.1');
+  await new Promise((resolve) => socket.once('connect', resolve));
+  socket.write(
+    'POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\na=b',
+  );
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  socket.destroy();
+  for (let i = 0; i < 50 && s.errors.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  t.is(s.errors.length, 1);
+  t.like(s.errors[0], { error: 'invalid_request' });
+  t.is((await s.send('a=b', FORM_TYPE)).status, 200);
 });
 
 test('the reader decodes queries strictly and reports their repeats; form repeats are refused unless reported', async (t) => {
