@@ -37,9 +37,13 @@ const fromRow = (r: AuditRow): StoredAuditEvent => ({
  * change (the event commits or rolls back with it). A row that names a user only by id gets the
  * username from `users` in the same statement: no extra round trip.
  */
-export async function insertAuditEvents(q: Knex | Knex.Transaction, events: AuditEvent[]): Promise<void> {
-  if (events.length === 0) return;
-  await q('audit_events').insert(
+/** The insert of `events` (undefined for none), for a caller that sends it with other statements. */
+export function auditEventsInsert(
+  q: Knex | Knex.Transaction,
+  events: AuditEvent[],
+): Knex.QueryBuilder | undefined {
+  if (events.length === 0) return undefined;
+  return q('audit_events').insert(
     events.map((e) => ({
       at: e.at,
       type: e.type,
@@ -55,6 +59,10 @@ export async function insertAuditEvents(q: Knex | Knex.Transaction, events: Audi
       detail: JSON.stringify(e.detail),
     })),
   );
+}
+
+export async function insertAuditEvents(q: Knex | Knex.Transaction, events: AuditEvent[]): Promise<void> {
+  await auditEventsInsert(q, events);
 }
 
 export class PostgresAuditStore implements AuditStore {

@@ -19,7 +19,7 @@ import type {
   SessionEnding,
   UserRecord,
 } from '../types.js';
-import { insertAuditEvents } from './audit_events.js';
+import { auditEventsInsert, insertAuditEvents } from './audit_events.js';
 import { deletePendingCodesTx } from './authorization_codes.js';
 import { familyIsLive, liveFamilySql, liveTokenRowSql, tokenRowIsLive } from './live.js';
 import { endLoginSessionsTx } from './login_sessions.js';
@@ -169,20 +169,25 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
                 evict,
               )
             : NOTHING_REVOKED;
-        await trx('refresh_families').insert({
-          id: family.id,
-          user_id: family.userId,
-          client_id: family.clientId,
-          scope: family.scope,
-          audience: JSON.stringify(family.audience),
-          created_at: family.createdAt,
-          expires_at: family.expiresAt,
-          login_session_id: family.loginSessionId ?? null,
-          dpop_jkt: family.dpopJkt ?? null,
-        });
-        await insertToken(trx, family.id, family.clientId, null, token, family.createdAt, family.expiresAt);
-        // What started the family (a login) is audited in its transaction, after what it evicted.
-        const started = await writeFacts(trx, evict, limits.facts ?? []);
+        // The family, its first token and what started it (a login, audited after what it
+        // evicted) in one statement: three inserts, one round trip (the CTEs all run, and the
+        // token's foreign key is checked at the statement's end, when the family exists).
+        const started = limits.facts ?? [];
+        await inOneStatement(trx, [
+          trx('refresh_families').insert({
+            id: family.id,
+            user_id: family.userId,
+            client_id: family.clientId,
+            scope: family.scope,
+            audience: JSON.stringify(family.audience),
+            created_at: family.createdAt,
+            expires_at: family.expiresAt,
+            login_session_id: family.loginSessionId ?? null,
+            dpop_jkt: family.dpopJkt ?? null,
+          }),
+          tokenInsert(trx, family.id, family.clientId, null, token, family.createdAt, family.expiresAt),
+          auditEventsInsert(trx, auditRows(evict.audit, evict.at, started)),
+        ]);
         return { ...evicted, facts: [...evicted.facts, ...started] };
       },
       (created) => created,
@@ -541,7 +546,7 @@ async function spendAndInsert(
   );
 }
 
-async function insertToken(
+function tokenInsert(
   trx: Knex.Transaction,
   familyId: string,
   clientId: string,
@@ -549,8 +554,8 @@ async function insertToken(
   token: NewRefreshToken,
   now: Date,
   familyExpiresAt: Date,
-): Promise<void> {
-  await trx('refresh_tokens').insert({
+): Knex.QueryBuilder {
+  return trx('refresh_tokens').insert({
     id: token.id,
     family_id: familyId,
     parent_id: parentId,
@@ -560,6 +565,20 @@ async function insertToken(
     // Rotation never extends the family: a token's idle expiry is capped at the family's.
     expires_at: token.idleExpiresAt < familyExpiresAt ? token.idleExpiresAt : familyExpiresAt,
   });
+}
+
+/**
+ * Data-modifying statements sent as one (PostgreSQL "WITH Queries", data-modifying statements in
+ * WITH): each but the last becomes a CTE. They see one snapshot, so only statements that do not
+ * read each other's rows belong together.
+ */
+async function inOneStatement(trx: Knex.Transaction, statements: (Knex.QueryBuilder | undefined)[]) {
+  const parts = statements.filter((q) => q !== undefined).map((q) => q.toSQL());
+  const last = parts.pop();
+  if (!last) return;
+  const ctes = parts.map((p, i) => `s${i} as (${p.sql})`);
+  const sql = ctes.length > 0 ? `with ${ctes.join(', ')} ${last.sql}` : last.sql;
+  await trx.raw(sql, [...parts.flatMap((p) => p.bindings), ...last.bindings]);
 }
 
 /**
