@@ -61,6 +61,15 @@ const positive = (name: string, raw: string | undefined) => {
 const DURATION = positive('duration', flags.duration);
 const ROUNDS = positive('rounds', flags.rounds);
 const CONNECTIONS = positive('connections', flags.connections);
+// Logins the server hashes at once (src/tokens/hashing_queue.ts, with the launcher's thread pool).
+const HASHES_AT_ONCE = Math.max(
+  1,
+  Math.min(Number(TESSERA_THREAD_POOL_SIZE) - 2, os.availableParallelism() - 1),
+);
+// The password scenario offers 8 logins per hashing slot at most: enough to keep every slot fed,
+// few enough that none waits out the queue's 2 s bound and is refused with 503 by design (50 at
+// once on a 2-core machine that hashes ~30 a second would measure the refusal, not the hashing).
+const PASSWORD_CONNECTIONS = Math.min(CONNECTIONS, 8 * HASHES_AT_ONCE);
 const DISTINCT = positive('distinct', flags.distinct);
 const SCENARIOS = [
   'cc',
@@ -125,10 +134,10 @@ async function forkTarget(
   return { child, info };
 }
 
-function floorRun(target: Child, durationS: number): Promise<Measurement> {
+function floorRun(target: Child, durationS: number, connections = CONNECTIONS): Promise<Measurement> {
   const sampler = sampleTree(target.child.pid as number);
   const started = monotonicUs();
-  target.child.send({ durationMs: durationS * 1000, connections: CONNECTIONS });
+  target.child.send({ durationMs: durationS * 1000, connections });
   return new Promise((resolve) =>
     target.child.once('message', (m) => {
       const usage = sampler.stop();
@@ -438,7 +447,13 @@ async function main(): Promise<void> {
     const koaUrl = koa.info.url as string;
 
     const http =
-      (url: string, pid: number | undefined, request: LoadRequest | (() => LoadRequest), expect?: number) =>
+      (
+        url: string,
+        pid: number | undefined,
+        request: LoadRequest | (() => LoadRequest),
+        expect?: number,
+        connections = CONNECTIONS,
+      ) =>
       (durationS: number) =>
         measureHttp(
           {
@@ -448,12 +463,16 @@ async function main(): Promise<void> {
             ...(expect ? { expect } : {}),
           },
           durationS,
-          CONNECTIONS,
+          connections,
         );
-    const tesseraVariants = (pick: (l: TesseraLoads) => LoadRequest | (() => LoadRequest), expect?: number) =>
+    const tesseraVariants = (
+      pick: (l: TesseraLoads) => LoadRequest | (() => LoadRequest),
+      expect?: number,
+      connections = CONNECTIONS,
+    ) =>
       loads.map((l) => ({
         label: l.instance.label,
-        run: http(l.instance.url, l.instance.pid, pick(l), expect),
+        run: http(l.instance.url, l.instance.pid, pick(l), expect, connections),
       }));
     const vsBefore = (b: string, target: number): Comparison[] =>
       loads.map((l) => ({ a: l.instance.label, b, target }));
@@ -552,13 +571,20 @@ async function main(): Promise<void> {
         id: 'password' as const,
         title: 'password grant (argon2id)',
         variants: [
-          ...tesseraVariants((l) => l.password),
+          ...tesseraVariants((l) => l.password, undefined, PASSWORD_CONNECTIONS),
           // Tessera hashes cores − 1 passwords at once and keeps a core for its event loop
           // (src/tokens/hashing_queue.ts): the floor does the same, so the ratio is Tessera's own
           // cost per login. The unbounded floor shows what that reserved core costs in logins/s.
-          ...(argonFloor ? [{ label: RAW_ARGON2, run: (d: number) => floorRun(argonFloor, d) }] : []),
+          ...(argonFloor
+            ? [{ label: RAW_ARGON2, run: (d: number) => floorRun(argonFloor, d, PASSWORD_CONNECTIONS) }]
+            : []),
           ...(argonAllFloor
-            ? [{ label: RAW_ARGON2_ALL, run: (d: number) => floorRun(argonAllFloor, d) }]
+            ? [
+                {
+                  label: RAW_ARGON2_ALL,
+                  run: (d: number) => floorRun(argonAllFloor, d, PASSWORD_CONNECTIONS),
+                },
+              ]
             : []),
         ],
         comparisons: [
@@ -645,12 +671,15 @@ async function main(): Promise<void> {
     const report = summarise(scenarios, results, key);
     const machine = describeMachine();
     const stackInProcess = wants('stack') ? measureStackInProcess() : undefined;
+    const hotRoutes = HOT_ROUTES.filter((r) => wants(r));
+    const routesInProcess = hotRoutes.length > 0 ? measureRoutesInProcess(hotRoutes) : undefined;
     const out = {
       when: new Date().toISOString(),
       machine,
       settings: settings(),
       ...report,
       ...(stackInProcess ? { stackInProcess } : {}),
+      ...(routesInProcess ? { routesInProcess } : {}),
     };
     const file = path.join(RESULTS, `bench-${stamp}.json`);
     const markdown = toMarkdown(out);
@@ -778,6 +807,7 @@ function settings() {
     durationS: DURATION,
     rounds: ROUNDS,
     connections: CONNECTIONS,
+    passwordConnections: PASSWORD_CONNECTIONS,
     distinctTokens: DISTINCT,
     before: flags.before ?? [],
   };
@@ -790,6 +820,7 @@ function toMarkdown(out: {
   rows: Row[];
   ratios: RatioRow[];
   stackInProcess?: Record<string, number>;
+  routesInProcess?: Record<string, number>;
 }): string {
   const n = (x: number | null, digits = 0) =>
     x === null
@@ -798,7 +829,8 @@ function toMarkdown(out: {
   const lines = [
     `Run ${out.when} · ${out.machine.cpu} · ${out.machine.memoryGiB} GiB · Node ${out.machine.node} · ` +
       `load average at the end ${out.machine.loadAverage.join(' ')}`,
-    `${out.settings.connections} connections, ${out.settings.rounds} interleaved rounds of ${out.settings.durationS} s ` +
+    `${out.settings.connections} connections (password grant: ${out.settings.passwordConnections}), ` +
+      `${out.settings.rounds} interleaved rounds of ${out.settings.durationS} s ` +
       '(medians; the load generator shares the cores)',
     '',
     '| scenario | variant | req/s | p50 ms | p99 ms | errors | unexpected status | CPU µs/req | peak RSS MiB | |',
@@ -817,6 +849,7 @@ function toMarkdown(out: {
         `${r.p99Ratio.toFixed(2)}× | ${r.valid ? (r.met === null ? '' : r.met ? 'met' : 'not met') : 'INVALID'} |`,
     ),
     ...stackBudget(out.rows, out.stackInProcess),
+    ...routeSplit(out.rows, out.routesInProcess),
   ];
   return `${lines.join('\n')}\n`;
 }
@@ -894,6 +927,55 @@ function measureStackInProcess(): Record<string, number> | undefined {
     log(`stack: the in-process measurement failed (exit ${run.status}): ${run.stderr.slice(-300)}`);
     return undefined;
   }
+}
+
+/** The scenarios whose route bench/routes_inprocess.ts also drives without a network. */
+const HOT_ROUTES = ['introspect', 'cc', 'jwks'] as const;
+
+function measureRoutesInProcess(routes: readonly string[]): Record<string, number> | undefined {
+  log('hot routes: the same requests in process, without a network (bench/routes_inprocess.ts)');
+  const run = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/routes_inprocess.ts')], {
+    cwd: ROOT,
+    env: { ...process.env, ROUTES: routes.join(','), ROUTES_INPROCESS_FORMAT: 'json' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+    encoding: 'utf8',
+  });
+  try {
+    const byRoot = JSON.parse(run.stderr.trim().split('\n').at(-1) ?? '') as Record<
+      string,
+      Record<string, number>
+    >;
+    return Object.values(byRoot)[0];
+  } catch {
+    log(`hot routes: the in-process measurement failed (exit ${run.status}): ${run.stderr.slice(-300)}`);
+    return undefined;
+  }
+}
+
+/**
+ * Where a hot route's CPU goes: the app's own work (measured in process) and the rest, which is
+ * the kernel's loopback TCP, Node's HTTP parser and socket handling (the difference).
+ */
+function routeSplit(rows: Row[], inProcess: Record<string, number> | undefined): string[] {
+  if (!inProcess) return [];
+  const lines = HOT_ROUTES.flatMap((id) => {
+    const local = inProcess[id];
+    const network = rows.find((r) => r.id === id && r.variant === 'tessera')?.cpuUsPerRequest ?? null;
+    if (local === undefined || network === null) return [];
+    const title = rows.find((r) => r.id === id)?.scenario ?? id;
+    return [`| ${title} | ${network.toFixed(0)} | ${local.toFixed(1)} | ${(network - local).toFixed(0)} |`];
+  });
+  if (lines.length === 0) return [];
+  return [
+    '',
+    'Hot routes, CPU µs per request: over the network in this run, and the same request driven through ' +
+      'app.callback() in process with real Postgres and Redis (bench/routes_inprocess.ts); the difference ' +
+      'is the kernel, Node HTTP parsing and the socket:',
+    '',
+    '| scenario | over the network | in process (the app) | network, kernel, HTTP parsing |',
+    '|---|---:|---:|---:|',
+    ...lines,
+  ];
 }
 
 function stackBudget(rows: Row[], inProcess: Record<string, number> | undefined): string[] {
