@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { decodeJwt } from 'jose';
 import { adminCaller, auditOf } from '../helpers/admin.js';
 import { type TestServer, useServer } from '../helpers/app.js';
@@ -28,6 +28,17 @@ function login(s: TestServer, client: TestClient, username: string, password: st
 }
 
 const sidOf = (accessToken: string) => decodeJwt(accessToken).sid as string;
+
+/** The SQL the server sends from now until the test ends (serial tests only: it hears every request). */
+function recordQueries(t: ExecutionContext, s: TestServer): string[] {
+  const queries: string[] = [];
+  const onQuery = (q: { sql: string }) => queries.push(q.sql);
+  s.services.db.on('query', onQuery);
+  t.teardown(() => {
+    s.services.db.off('query', onQuery);
+  });
+  return queries;
+}
 
 test.serial(
   'logins: succeeded and failed (with the reason) carry actor, IP, request id and subject',
@@ -266,12 +277,7 @@ test.serial('introspection and JWKS write nothing to the audit trail and add no 
       },
     )
   ).body.access_token as string;
-  const queries: string[] = [];
-  const onQuery = (q: { sql: string }) => queries.push(q.sql);
-  s.services.db.on('query', onQuery);
-  t.teardown(() => {
-    s.services.db.off('query', onQuery);
-  });
+  const queries = recordQueries(t, s);
   for (let i = 0; i < 3; i++) {
     t.is((await introspect(s, rs, token)).body.active, true);
     t.is((await introspect(s, rs, 'not-a-token')).body.active, false);
@@ -292,12 +298,7 @@ test.serial(
     const s = await useServer(t);
     const app = await createClient(s, { name: 'app' });
     const user = await createUser(s, 'hana');
-    const queries: string[] = [];
-    const onQuery = (q: { sql: string }) => queries.push(q.sql);
-    s.services.db.on('query', onQuery);
-    t.teardown(() => {
-      s.services.db.off('query', onQuery);
-    });
+    const queries = recordQueries(t, s);
     const ok = await login(s, app, user.username, user.password, 'req-login-txn');
     t.is(ok.status, 200);
     const begin = queries.findIndex((q) => /^begin/i.test(q));
