@@ -84,7 +84,7 @@ const tooLarge = () => new OAuthError('invalid_request', 'request body too large
 /**
  * The body's chunks, at most BODY_LIMIT_BYTES. Plain listeners rather than `for await`: the async
  * iterator costs a promise per chunk and one more at the end, on every request of the hot routes.
- * A body that grows past the limit stops being read and the connection closes after the 413 (the
+ * A body that grows past the limit is no longer kept and the connection closes after the 413 (the
  * rest of it is never buffered); one that ends early (the client went away: Node destroys an
  * incomplete request with an `aborted` error) is invalid_request.
  */
@@ -104,7 +104,9 @@ function readChunks(ctx: Context): Promise<Buffer[]> {
       size += chunk.length;
       if (size <= BODY_LIMIT_BYTES) chunks.push(chunk);
       else {
-        req.pause();
+        // The rest still flows, to nobody, until the 413 is out and the connection closes:
+        // unread bytes at close would make the kernel answer RST, which can destroy the 413
+        // before the client reads it (RFC 9112 §9.6, "tear-down").
         ctx.res.shouldKeepAlive = false;
         done(tooLarge());
       }

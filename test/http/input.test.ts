@@ -53,7 +53,11 @@ async function serve(rule: InputRule) {
   };
 }
 
-/** Writes `head` on a raw connection; resolves with everything the server sent until it closed. */
+/**
+ * Writes `head` on a raw connection, then whatever `feed` writes; resolves with everything the
+ * server sent once it hung up. A client still writing when the server closes gets EPIPE or
+ * ECONNRESET: that is the hang-up, not a failure, when the answer came first.
+ */
 function rawExchange(port: number, head: string, feed: (write: (data: string) => boolean) => void) {
   return new Promise<string>((resolve, reject) => {
     const socket = connect(port, '127.0.0.1');
@@ -62,11 +66,11 @@ function rawExchange(port: number, head: string, feed: (write: (data: string) =>
     socket.on('data', (d) => {
       answer += d;
     });
-    socket.on('end', () => {
-      socket.destroy();
-      resolve(answer);
+    socket.on('error', (err) => {
+      if (answer === '') reject(err);
     });
-    socket.on('error', reject);
+    socket.on('end', () => socket.destroy());
+    socket.on('close', () => resolve(answer));
     socket.write(head);
     feed((data) => !socket.destroyed && socket.write(data));
   });
@@ -151,17 +155,13 @@ test('a chunked body that grows past the limit is answered 413 and its connectio
   t.teardown(s.close);
   const head =
     'POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n';
-  const chunk = `1000\r\n${'a'.repeat(0x1000)}\r\n`;
-  let sent = 0;
-  // The client would go on sending forever: the answer must come, and the server must hang up.
+  // 80 KiB of a body that never ends: the server must answer without its end and hang up.
   const answer = await rawExchange(s.port, head, (write) => {
-    const more = setInterval(() => {
-      if (!write(chunk) || ++sent > 400) clearInterval(more);
-    }, 2);
+    for (let i = 0; i < 20; i++) write(`1000\r\n${'a'.repeat(0x1000)}\r\n`);
   });
   t.regex(answer, /^HTTP\/1\.1 413 /);
   t.regex(answer, /connection: close/i);
-  t.true(sent < 400, `the server read ${sent} chunks before closing`);
+  t.regex(answer, /"error":"invalid_request"/);
 });
 
 test('a body cut short by the client is a clean invalid_request, and the server keeps serving', async (t) => {
