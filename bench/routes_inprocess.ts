@@ -9,15 +9,14 @@
 //   ROOTS=/tmp/before,.                   trees whose src/ is measured, interleaved round by round
 //                                         in this one process (e.g. a `git worktree` of main)
 //   ROUTES_INPROCESS_FORMAT=json          one JSON object on stderr: root → route → µs
-import { IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import knex from 'knex';
 import type * as AppModule from '../src/app.js';
 import type * as ComposeModule from '../src/compose.js';
 import type * as ConfigModule from '../src/config.js';
+import { NullSocket, inProcessRequest as once, type RequestShape as Shape } from './lib/inprocess.js';
 
 const HERE = path.join(fileURLToPath(new URL('.', import.meta.url)), '..');
 const ROOTS = (process.env.ROOTS ?? process.env.ROOT ?? HERE).split(',').map((r) => path.resolve(r));
@@ -31,55 +30,7 @@ const PASSWORD = 'correct horse battery';
 const basic = (c: { client_id: string; client_secret?: string }) =>
   `Basic ${Buffer.from(`${c.client_id}:${c.client_secret}`).toString('base64')}`;
 
-/** A socket that takes every write and never reads; keeps what the last answer began with. */
-class NullSocket extends Duplex {
-  remoteAddress = '127.0.0.1';
-  written = '';
-  constructor(private readonly keep = 16) {
-    super({ decodeStrings: false });
-  }
-  override _write(chunk: Buffer | string, _encoding: unknown, done: () => void) {
-    this.written = String(chunk).slice(0, this.keep);
-    done();
-  }
-  override _writev(chunks: { chunk: Buffer | string }[], done: () => void) {
-    this.written = chunks
-      .map((c) => String(c.chunk))
-      .join('')
-      .slice(0, this.keep);
-    done();
-  }
-  override _read() {}
-}
-
-interface Shape {
-  method: string;
-  url: string;
-  headers: Record<string, string>;
-  body?: string;
-}
 type Handler = ReturnType<ReturnType<typeof AppModule.createApp>['callback']>;
-
-function once(handler: Handler, shape: Shape, socket: NullSocket): Promise<void> {
-  return new Promise((resolve) => {
-    const req = new IncomingMessage(socket as unknown as Socket);
-    const body = shape.body ?? '';
-    const headers: Record<string, string> = { host: '127.0.0.1:8080', ...shape.headers };
-    if (body) headers['content-length'] = String(Buffer.byteLength(body));
-    // `complete`, as the HTTP parser sets it: a body read to its end destroys the request, and
-    // an incomplete one would take the socket with it (an aborted upload).
-    Object.assign(req, { method: shape.method, url: shape.url, headers, httpVersion: '1.1', complete: true });
-    if (body) req.push(body);
-    req.push(null);
-    const res = new ServerResponse(req);
-    res.assignSocket(socket as unknown as Socket);
-    res.on('finish', () => {
-      res.detachSocket(socket as unknown as Socket);
-      resolve();
-    });
-    void handler(req, res);
-  });
-}
 
 interface Tree {
   root: string;
@@ -102,7 +53,8 @@ async function openTree(root: string, index: number): Promise<Tree> {
     ...process.env,
     DATABASE_URL: url.toString(),
     REDIS_KEY_PREFIX: `${name}:`,
-    KEY_ENCRYPTION_KEY: 'Qm3v8ZkT1xR6pWc0sJ4nH9yLbD2eGfA7uVqiEt5oNMw',
+    // A key of its own for a database dropped at the end.
+    KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url'),
     ISSUER: 'http://127.0.0.1:8080',
     // The per-client limit would refuse tens of thousands of requests a minute.
     RATE_LIMIT_CLIENT_PER_MINUTE: '100000000',

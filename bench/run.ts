@@ -913,43 +913,41 @@ const STACK_SHARES_US: Record<string, number> = {
  * loopback TCP, the kernel and the load generator's share that blur the `stack` rows by several µs
  * are absent, so a step's few µs can be read. CPU µs per request by variant (`` = whole stack).
  */
-function measureStackInProcess(): Record<string, number> | undefined {
-  log('stack: the same variants in process, without a network (bench/stack_inprocess.ts)');
-  const run = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/stack_inprocess.ts')], {
+/**
+ * Runs an in-process measurement script (its JSON is the last line of its stderr; stdout carries
+ * request log lines); undefined, and a line in the log, when it fails.
+ */
+function runInProcess(label: string, script: string, env: Record<string, string>): unknown {
+  log(`${label}: the same requests in process, without a network (${script})`);
+  const run = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, script)], {
     cwd: ROOT,
-    env: { ...process.env, STACK_INPROCESS_FORMAT: 'json' },
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
     encoding: 'utf8',
   });
   try {
-    return JSON.parse(run.stderr.trim().split('\n').at(-1) ?? '') as Record<string, number>;
+    return JSON.parse(run.stderr.trim().split('\n').at(-1) ?? '');
   } catch {
-    log(`stack: the in-process measurement failed (exit ${run.status}): ${run.stderr.slice(-300)}`);
+    log(`${label}: the in-process measurement failed (exit ${run.status}): ${run.stderr.slice(-300)}`);
     return undefined;
   }
+}
+
+function measureStackInProcess(): Record<string, number> | undefined {
+  return runInProcess('stack', 'bench/stack_inprocess.ts', { STACK_INPROCESS_FORMAT: 'json' }) as
+    | Record<string, number>
+    | undefined;
 }
 
 /** The scenarios whose route bench/routes_inprocess.ts also drives without a network. */
 const HOT_ROUTES = ['introspect', 'cc', 'jwks'] as const;
 
 function measureRoutesInProcess(routes: readonly string[]): Record<string, number> | undefined {
-  log('hot routes: the same requests in process, without a network (bench/routes_inprocess.ts)');
-  const run = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/routes_inprocess.ts')], {
-    cwd: ROOT,
-    env: { ...process.env, ROUTES: routes.join(','), ROUTES_INPROCESS_FORMAT: 'json' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-    encoding: 'utf8',
-  });
-  try {
-    const byRoot = JSON.parse(run.stderr.trim().split('\n').at(-1) ?? '') as Record<
-      string,
-      Record<string, number>
-    >;
-    return Object.values(byRoot)[0];
-  } catch {
-    log(`hot routes: the in-process measurement failed (exit ${run.status}): ${run.stderr.slice(-300)}`);
-    return undefined;
-  }
+  const byRoot = runInProcess('hot routes', 'bench/routes_inprocess.ts', {
+    ROUTES: routes.join(','),
+    ROUTES_INPROCESS_FORMAT: 'json',
+  }) as Record<string, Record<string, number>> | undefined;
+  return byRoot && Object.values(byRoot)[0];
 }
 
 /**

@@ -6,16 +6,14 @@
 // Variants as in bench/targets/stack.ts: `bare` (Koa and the router only), `` (the whole stack) and
 // a front step's name (the stack without it); printed as µs of CPU per request, medians of the
 // interleaved rounds. ROOT=<tree> measures another checkout's src/ (e.g. `git archive main`).
-import { IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import path from 'node:path';
-import { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import Router from '@koa/router';
 import Koa from 'koa';
 import type * as AppModule from '../src/app.js';
 import type * as EventsModule from '../src/events.js';
 import type * as ObservabilityModule from '../src/observability.js';
+import { inProcessRequest, NullSocket } from './lib/inprocess.js';
 
 const ROOT = process.env.ROOT ?? path.join(fileURLToPath(new URL('.', import.meta.url)), '..');
 const { createApp, FRONT_STEPS } = (await import(path.join(ROOT, 'src/app.ts'))) as typeof AppModule;
@@ -23,15 +21,6 @@ const { EventBus } = (await import(path.join(ROOT, 'src/events.ts'))) as typeof 
 const { createLogger, createMetrics } = (await import(
   path.join(ROOT, 'src/observability.ts')
 )) as typeof ObservabilityModule;
-
-/** A socket that takes every write and never reads: the response's bytes go nowhere. */
-class NullSocket extends Duplex {
-  remoteAddress = '127.0.0.1';
-  override _write(_chunk: unknown, _encoding: unknown, done: () => void) {
-    done();
-  }
-  override _read() {}
-}
 
 function appFor(variant: string): Koa {
   const router = new Router();
@@ -55,26 +44,13 @@ function appFor(variant: string): Koa {
 }
 
 /** `n` GET /empty requests one after the other, yielding to the event loop every 64. */
-function drive(handler: ReturnType<Koa['callback']>, n: number): Promise<void> {
-  const socket = new NullSocket() as unknown as Socket;
-  let done = 0;
-  return new Promise((resolve) => {
-    const one = () => {
-      const req = new IncomingMessage(socket);
-      Object.assign(req, { method: 'GET', url: '/empty', headers: { host: 'bench' }, httpVersion: '1.1' });
-      req.push(null);
-      const res = new ServerResponse(req);
-      res.assignSocket(socket);
-      res.on('finish', () => {
-        res.detachSocket(socket);
-        if (++done === n) resolve();
-        else if (done % 64 === 0) setImmediate(one);
-        else one();
-      });
-      void handler(req, res);
-    };
-    one();
-  });
+async function drive(handler: ReturnType<Koa['callback']>, n: number): Promise<void> {
+  const socket = new NullSocket();
+  const empty = { method: 'GET', url: '/empty', headers: {} };
+  for (let done = 1; done <= n; done++) {
+    await inProcessRequest(handler, empty, socket);
+    if (done % 64 === 0) await new Promise((resolve) => setImmediate(resolve));
+  }
 }
 
 const steps = FRONT_STEPS.filter((s) => s !== 'wellKnown');

@@ -174,7 +174,8 @@ test('a body cut short by the client is a clean invalid_request, and the server 
   );
   await new Promise((resolve) => setTimeout(resolve, 50));
   socket.destroy();
-  for (let i = 0; i < 50 && s.errors.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  // The server hears the close on its own schedule: allow it a while under a loaded machine.
+  for (let i = 0; i < 300 && s.errors.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
   t.is(s.errors.length, 1);
   t.like(s.errors[0], { error: 'invalid_request' });
   t.is((await s.send('a=b', FORM_TYPE)).status, 200);

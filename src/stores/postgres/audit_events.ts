@@ -33,11 +33,11 @@ const fromRow = (r: AuditRow): StoredAuditEvent => ({
 });
 
 /**
- * Inserts audit rows with `q`, which is the caller's transaction when the event belongs to a
- * change (the event commits or rolls back with it). A row that names a user only by id gets the
- * username from `users` in the same statement: no extra round trip.
+ * The insert of audit rows with `q`, which is the caller's transaction when the event belongs to a
+ * change (the event commits or rolls back with it); undefined for no rows. Built, not sent, so a
+ * caller can send it with other statements. A row that names a user only by id gets the username
+ * from `users` in the same statement: no extra round trip.
  */
-/** The insert of `events` (undefined for none), for a caller that sends it with other statements. */
 export function auditEventsInsert(
   q: Knex | Knex.Transaction,
   events: AuditEvent[],
@@ -61,6 +61,7 @@ export function auditEventsInsert(
   );
 }
 
+/** auditEventsInsert, sent. */
 export async function insertAuditEvents(q: Knex | Knex.Transaction, events: AuditEvent[]): Promise<void> {
   await auditEventsInsert(q, events);
 }

@@ -19,7 +19,7 @@ import type {
   SessionEnding,
   UserRecord,
 } from '../types.js';
-import { auditEventsInsert, insertAuditEvents } from './audit_events.js';
+import { auditEventsInsert } from './audit_events.js';
 import { deletePendingCodesTx } from './authorization_codes.js';
 import { familyIsLive, liveFamilySql, liveTokenRowSql, tokenRowIsLive } from './live.js';
 import { endLoginSessionsTx } from './login_sessions.js';
@@ -186,7 +186,7 @@ export class PostgresRefreshTokenStore implements RefreshTokenStore {
             dpop_jkt: family.dpopJkt ?? null,
           }),
           tokenInsert(trx, family.id, family.clientId, null, token, family.createdAt, family.expiresAt),
-          auditEventsInsert(trx, auditRows(evict.audit, evict.at, started)),
+          factsInsert(trx, evict, started),
         ]);
         return { ...evicted, facts: [...evicted.facts, ...started] };
       },
@@ -627,6 +627,15 @@ async function revokeFamiliesTx(
 
 const NOTHING_REVOKED: RevokedFamilies = { familyIds: [], revocations: [], facts: [] };
 
+/** writeFacts' insert, built for a caller that sends it with other statements (inOneStatement). */
+function factsInsert(
+  trx: Knex.Transaction,
+  revocation: Pick<FamilyRevocation, 'audit' | 'at'>,
+  facts: SecurityFact[],
+): Knex.QueryBuilder | undefined {
+  return auditEventsInsert(trx, auditRows(revocation.audit, revocation.at, facts));
+}
+
 /**
  * The facts of a change, audited inside its transaction (src/facts/audit_rows.ts) with the stamp
  * and time of the revocation that carries them; returned for the publisher after commit.
@@ -636,6 +645,6 @@ async function writeFacts<F extends SecurityFact>(
   revocation: Pick<FamilyRevocation, 'audit' | 'at'>,
   facts: F[],
 ): Promise<F[]> {
-  await insertAuditEvents(trx, auditRows(revocation.audit, revocation.at, facts));
+  await factsInsert(trx, revocation, facts);
   return facts;
 }
